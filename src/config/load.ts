@@ -1,0 +1,288 @@
+// Turns the config file (YAML), PODMESH_* env vars and CLI flags into one validated, frozen
+// Config. Precedence: flag > env > file > default. Every problem is collected and reported at
+// once, each naming the key, where the value came from and what is allowed, before anything
+// binds a port.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { SETTINGS, SETTINGS_BY_KEY, envName, flagName, type StaticPeer } from './settings.ts';
+
+export interface Config {
+  readonly node: string;
+  readonly network: 'pod' | 'host';
+  readonly zone: string;
+  readonly address: string;
+  readonly advertiseAddress: string | undefined;
+  readonly httpAddress: string;
+  readonly httpPort: number;
+  readonly stampPort: number;
+  readonly tcpPort: number;
+  readonly logLevel: string;
+  readonly probes: {
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly jitter: number;
+    readonly concurrency: number;
+    readonly udp: boolean;
+    readonly icmp: boolean;
+    readonly tcp: boolean;
+    readonly mtu: boolean;
+    readonly mtuBytes: 'auto' | number;
+    readonly mtuMaxBytes: number;
+  };
+  readonly stamp: {
+    readonly authKey: Buffer | undefined;
+    readonly maxSessions: number;
+    readonly maxRepliesPerSecond: number;
+  };
+  readonly peers: { readonly limit: number; readonly static: readonly StaticPeer[] };
+  readonly window: { readonly seconds: number };
+  readonly engine: { readonly worker: boolean };
+  readonly shutdown: { readonly drainMs: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  /** Path of a YAML file; read here so a missing file is reported like any other problem. */
+  readonly file?: string | undefined;
+  /** YAML text, for callers (tests, the demo) that have no file. */
+  readonly fileText?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Flag values by setting key (strings as typed on the command line). */
+  readonly flags?: Readonly<Record<string, string>>;
+  /** Already-typed values by setting key, highest precedence (used by the demo). */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+type Origin = 'default' | `file ${string}` | `env ${string}` | `flag ${string}` | 'override';
+
+/** Env vars Kubernetes injects for a Service named "podmesh…" (service links): not settings. */
+const SERVICE_LINK = /^PODMESH_([A-Z0-9_]+_)?(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/;
+const NOT_SETTINGS = new Set(['PODMESH_CONFIG']);
+
+export function loadConfig(src: ConfigSources): Config {
+  const problems: string[] = [];
+  const values = new Map<string, { value: unknown; origin: Origin }>();
+
+  const fileName = src.file ?? '<config>';
+  let text = src.fileText;
+  if (src.file !== undefined) {
+    try {
+      text = readFileSync(src.file, 'utf8');
+    } catch (e) {
+      problems.push(`config file ${src.file}: cannot read it (${(e as Error).message}); pass an existing YAML file with --config`);
+    }
+  }
+  if (text !== undefined && text.trim() !== '') {
+    let doc: unknown;
+    try {
+      doc = parseYaml(text, { strict: true, uniqueKeys: true });
+    } catch (e) {
+      problems.push(`config file ${fileName}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (doc !== undefined && doc !== null) {
+      if (!isPlainObject(doc)) problems.push(`config file ${fileName}: the top level must be a mapping of settings, got ${typeName(doc)}`);
+      else flattenFile(doc, '', fileName, values, problems);
+    }
+  }
+
+  for (const [name, raw] of Object.entries(src.env ?? {})) {
+    if (!name.startsWith('PODMESH_') || raw === undefined || NOT_SETTINGS.has(name) || SERVICE_LINK.test(name)) continue;
+    const setting = SETTINGS.find((x) => envName(x.key) === name);
+    if (setting === undefined) {
+      problems.push(`env ${name}: not a podmesh setting${suggest(name, SETTINGS.filter((x) => x.scalar).map((x) => envName(x.key)))}`);
+    } else if (!setting.scalar) {
+      problems.push(`env ${name}: ${setting.key} can only be set in the config file`);
+    } else {
+      values.set(setting.key, { value: raw, origin: `env ${name}` });
+    }
+  }
+  for (const [key, raw] of Object.entries(src.flags ?? {})) {
+    values.set(key, { value: raw, origin: `flag ${flagName(key)}` });
+  }
+  for (const [key, value] of Object.entries(src.overrides ?? {})) {
+    if (!SETTINGS_BY_KEY.has(key)) throw new Error(`internal: override of unknown setting ${key}`);
+    values.set(key, { value, origin: 'override' });
+  }
+
+  const flat = new Map<string, unknown>();
+  for (const setting of SETTINGS) {
+    const given = values.get(setting.key);
+    if (given === undefined) {
+      flat.set(setting.key, setting.default);
+      continue;
+    }
+    const parsed = parseValue(setting.schema, given.value, given.origin !== 'override' && typeof given.value === 'string');
+    if (parsed.success) flat.set(setting.key, parsed.data);
+    else problems.push(`${setting.key} (from ${given.origin}): ${describeIssue(parsed.error)}; got ${show(given.value)}. ${setting.help}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const cfg = assemble(flat, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(cfg);
+}
+
+function flattenFile(
+  obj: Record<string, unknown>,
+  prefix: string,
+  fileName: string,
+  out: Map<string, { value: unknown; origin: Origin }>,
+  problems: string[],
+): void {
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix + k;
+    if (SETTINGS_BY_KEY.has(key)) {
+      out.set(key, { value: v, origin: `file ${fileName}` });
+    } else if (SETTINGS.some((x) => x.key.startsWith(key + '.'))) {
+      if (isPlainObject(v)) flattenFile(v, key + '.', fileName, out, problems);
+      else problems.push(`${key} (from file ${fileName}): must be a mapping with keys ${childKeys(key)}; got ${show(v)}`);
+    } else {
+      problems.push(`${key} (from file ${fileName}): unknown setting${suggest(key, SETTINGS.map((x) => x.key))}; see \`podmesh agent --help\` for every setting`);
+    }
+  }
+}
+
+function childKeys(prefix: string): string {
+  return SETTINGS.filter((x) => x.key.startsWith(prefix + '.'))
+    .map((x) => x.key.slice(prefix.length + 1))
+    .join(', ');
+}
+
+/** Strings from env and flags are tried as given first, then as a number or boolean. */
+function parseValue(schema: z.ZodType, value: unknown, fromText: boolean) {
+  const direct = schema.safeParse(value);
+  if (direct.success || !fromText || typeof value !== 'string') return direct;
+  const t = value.trim();
+  let coerced: unknown = undefined;
+  if (/^-?\d+(\.\d+)?$/.test(t)) coerced = Number(t);
+  else if (t === 'true' || t === 'false') coerced = t === 'true';
+  return coerced === undefined ? direct : schema.safeParse(coerced);
+}
+
+function describeIssue(err: z.ZodError): string {
+  return err.issues
+    .map((i) => (i.path.length > 0 ? `at ${formatPath(i.path)}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+}
+
+function assemble(f: Map<string, unknown>, problems: string[]): Config {
+  const get = <T>(k: string): T => f.get(k) as T;
+  let authKey: Buffer | undefined;
+  const rawKey = get<string | undefined>('stamp.authKey');
+  if (rawKey !== undefined) {
+    authKey = decodeKey(rawKey);
+    if (authKey === undefined || authKey.length < 16) {
+      problems.push('stamp.authKey: must be at least 16 bytes written as hex (32+ hex digits) or base64; generate one with `openssl rand -hex 32`');
+    }
+  }
+  const intervalMs = get<number>('probes.intervalMs');
+  const timeoutMs = get<number>('probes.timeoutMs');
+  if (timeoutMs > intervalMs) {
+    problems.push(`probes.timeoutMs (${timeoutMs}) must not exceed probes.intervalMs (${intervalMs}): a probe would still be waiting when the next one is due; lower the timeout or raise the interval`);
+  }
+  const peers = get<StaticPeer[]>('peers.static');
+  const seen = new Set<string>();
+  for (const [i, p] of peers.entries()) {
+    const id = `${p.node}/${p.network}`;
+    if (seen.has(id)) problems.push(`peers.static[${i}]: duplicate peer ${id}; each node has at most one agent per network`);
+    seen.add(id);
+  }
+  return {
+    node: get<string | undefined>('node') ?? hostname().toLowerCase(),
+    network: get('network'),
+    zone: get('zone'),
+    address: get('address'),
+    advertiseAddress: get('advertiseAddress'),
+    httpAddress: get('httpAddress'),
+    httpPort: get('httpPort'),
+    stampPort: get('stampPort'),
+    tcpPort: get('tcpPort'),
+    logLevel: get('logLevel'),
+    probes: {
+      intervalMs,
+      timeoutMs,
+      jitter: get('probes.jitter'),
+      concurrency: get('probes.concurrency'),
+      udp: get('probes.udp'),
+      icmp: get('probes.icmp'),
+      tcp: get('probes.tcp'),
+      mtu: get('probes.mtu'),
+      mtuBytes: get('probes.mtuBytes'),
+      mtuMaxBytes: get('probes.mtuMaxBytes'),
+    },
+    stamp: {
+      authKey,
+      maxSessions: get('stamp.maxSessions'),
+      maxRepliesPerSecond: get('stamp.maxRepliesPerSecond'),
+    },
+    peers: { limit: get('peers.limit'), static: peers },
+    window: { seconds: get('window.seconds') },
+    engine: { worker: get('engine.worker') },
+    shutdown: { drainMs: get('shutdown.drainMs') },
+  };
+}
+
+function decodeKey(s: string): Buffer | undefined {
+  const t = s.trim();
+  if (/^([0-9a-fA-F]{2})+$/.test(t)) return Buffer.from(t, 'hex');
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(t) && t.length % 4 === 0) return Buffer.from(t, 'base64');
+  return undefined;
+}
+
+function suggest(given: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = distance(given.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(given.length / 4)) ? ` (did you mean ${best}?)` : '';
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function typeName(v: unknown): string {
+  return Array.isArray(v) ? 'a list' : typeof v;
+}
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Buffer.isBuffer(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

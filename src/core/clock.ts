@@ -1,0 +1,113 @@
+// The one owner of time. Probes, the scheduler and the window store take a Clock so tests can
+// run them on a FakeClock and step time by hand instead of sleeping.
+
+export type TimerHandle = { readonly id: number };
+
+export interface Clock {
+  /** Wall-clock milliseconds since the epoch, with sub-millisecond precision. */
+  nowMs(): number;
+  /** Monotonic nanoseconds; only differences are meaningful. */
+  monoNs(): bigint;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/**
+ * Real time. Wall time is derived from the monotonic clock plus a fixed origin so that two
+ * readings never go backwards when NTP steps the system clock mid-probe.
+ */
+export class SystemClock implements Clock {
+  private readonly originMs = Date.now();
+  private readonly originNs = process.hrtime.bigint();
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+  private nextId = 1;
+
+  nowMs(): number {
+    return this.originMs + Number(process.hrtime.bigint() - this.originNs) / 1e6;
+  }
+
+  monoNs(): bigint {
+    return process.hrtime.bigint();
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = this.nextId++;
+    const t = setTimeout(() => {
+      this.timers.delete(id);
+      fn();
+    }, Math.max(0, ms));
+    this.timers.set(id, t);
+    return { id };
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    const t = this.timers.get(handle.id);
+    if (t !== undefined) {
+      clearTimeout(t);
+      this.timers.delete(handle.id);
+    }
+  }
+}
+
+interface FakeTimer {
+  id: number;
+  at: number;
+  fn: () => void;
+}
+
+/** A clock that only moves when a test calls advance(); timers fire in time order. */
+export class FakeClock implements Clock {
+  private current: number;
+  private readonly timers: FakeTimer[] = [];
+  private nextId = 1;
+
+  constructor(startMs = 1_700_000_000_000) {
+    this.current = startMs;
+  }
+
+  nowMs(): number {
+    return this.current;
+  }
+
+  monoNs(): bigint {
+    return BigInt(Math.round(this.current * 1e6));
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = this.nextId++;
+    this.timers.push({ id, at: this.current + Math.max(0, ms), fn });
+    return { id };
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    const i = this.timers.findIndex((t) => t.id === handle.id);
+    if (i >= 0) this.timers.splice(i, 1);
+  }
+
+  pending(): number {
+    return this.timers.length;
+  }
+
+  /**
+   * Moves time forward by ms, firing due timers in order. Between timers it yields to the
+   * microtask queue so promise chains started by one timer settle before the next fires.
+   */
+  async advance(ms: number): Promise<void> {
+    const end = this.current + ms;
+    for (;;) {
+      await flushMicrotasks();
+      let next: FakeTimer | undefined;
+      for (const t of this.timers) if (t.at <= end && (next === undefined || t.at < next.at)) next = t;
+      if (next === undefined) break;
+      this.timers.splice(this.timers.indexOf(next), 1);
+      this.current = Math.max(this.current, next.at);
+      next.fn();
+    }
+    this.current = end;
+    await flushMicrotasks();
+  }
+}
+
+async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}

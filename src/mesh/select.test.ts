@@ -1,0 +1,64 @@
+// Peer selection: bounded, deterministic, topology-aware and stable under churn.
+
+import test from 'ava';
+import fc from 'fast-check';
+import type { Peer, Self } from '../core/types.ts';
+import { selectPeers } from './select.ts';
+
+function peer(node: string, zone: string, network: 'pod' | 'host' = 'pod'): Peer {
+  return { id: `${node}/${network}`, node, network, zone, address: '10.0.0.1', stampPort: 1, tcpPort: 2, httpPort: 3 };
+}
+
+const self: Self = { node: 'n0', network: 'pod', zone: 'a', address: '10.0.0.1' };
+const cluster = [
+  peer('n0', 'a', 'host'),
+  ...Array.from({ length: 20 }, (_, i) => peer(`a${i}`, 'a')),
+  ...Array.from({ length: 20 }, (_, i) => peer(`b${i}`, 'b')),
+];
+
+test('never more than the limit, never itself, no duplicates', (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 50 }), fc.shuffledSubarray(cluster), (limit, cands) => {
+      const got = selectPeers(self, [...cands, peer('n0', 'a', 'pod')], limit);
+      t.true(got.length <= limit);
+      t.is(new Set(got.map((p) => p.id)).size, got.length);
+      t.false(got.some((p) => p.id === 'n0/pod'));
+      t.is(got.length, Math.min(limit, cands.length));
+    }),
+  );
+});
+
+test('deterministic regardless of input order', (t) => {
+  const a = selectPeers(self, cluster, 9).map((p) => p.id);
+  const b = selectPeers(self, [...cluster].reverse(), 9).map((p) => p.id);
+  t.deepEqual(a, b);
+});
+
+test('same-node agent first, then zones share the rest', (t) => {
+  const got = selectPeers(self, cluster, 9);
+  t.is(got[0]!.id, 'n0/host');
+  t.is(got.filter((p) => p.zone === 'a' && p.node !== 'n0').length, 4);
+  t.is(got.filter((p) => p.zone === 'b').length, 4);
+});
+
+test('a short side gives its share to the other', (t) => {
+  const few = [peer('b1', 'b'), ...Array.from({ length: 10 }, (_, i) => peer(`a${i}`, 'a'))];
+  const got = selectPeers(self, few, 8);
+  t.is(got.filter((p) => p.zone === 'b').length, 1);
+  t.is(got.length, 8);
+});
+
+test('a departing peer changes at most its own slot', (t) => {
+  const before = selectPeers(self, cluster, 10);
+  const gone = before[3]!;
+  const after = selectPeers(self, cluster.filter((p) => p.id !== gone.id), 10);
+  const kept = before.filter((p) => p.id !== gone.id).map((p) => p.id);
+  t.true(kept.every((id) => after.some((p) => p.id === id)));
+});
+
+test('different agents pick different peers (load spreads)', (t) => {
+  const other: Self = { ...self, node: 'n1' };
+  const a = selectPeers(self, cluster, 6).map((p) => p.id);
+  const b = selectPeers(other, cluster, 6).map((p) => p.id);
+  t.notDeepEqual(a, b);
+});

@@ -1,0 +1,42 @@
+// The one interface every probe kind implements. A probe measures; it never discovers targets
+// and never exports metrics. run() always resolves to a typed ProbeResult and never rejects.
+
+import type { ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
+
+export interface Probe {
+  readonly kind: ProbeKind;
+  /** Sends one probe to the target and resolves once answered or after timeoutMs. */
+  run(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult>;
+  /** Drops any per-peer state (sequence numbers, sessions) for a peer that left. */
+  forget(peerId: string): void;
+  close(): Promise<void>;
+}
+
+/** Maps a Node system error code onto the closed failure-reason set. */
+export function reasonFromErrno(code: string | undefined): 'refused' | 'unreachable' | 'permission' | 'timeout' | 'error' {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+    case 'EADDRNOTAVAIL':
+      return 'unreachable';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    default:
+      return 'error';
+  }
+}
+
+export function errnoOf(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
