@@ -1,0 +1,258 @@
+// `podmesh agent`: wires discovery → selection → plan → engines → store → metrics/HTTP.
+// Agents never depend on a controller: with nothing but peers they probe and export.
+
+import type { Server } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { SystemClock, type Clock } from './core/clock.ts';
+import { defaultAdvertiseAddress, interfaceMtu } from './core/netif.ts';
+import { pathOf, scopeOf, type Peer, type ProbeKind, type ProbeResult, type Self } from './core/types.ts';
+import type { Config } from './config/load.ts';
+import { StaticPeerSource, type PeerSource } from './discovery/peer-source.ts';
+import { LocalEngine, RemoteEngine, type EngineHandle } from './mesh/engine-client.ts';
+import type { EngineSpec, LogSink } from './mesh/engine.ts';
+import { planJobs } from './mesh/plan.ts';
+import { selectPeers } from './mesh/select.ts';
+import { WindowStore } from './mesh/window-store.ts';
+import { AgentMetrics } from './metrics/recorder.ts';
+import { baseLength } from './probes/stamp-codec.ts';
+import { closeServer, createApp, listen } from './server/http.ts';
+
+export interface AgentOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly version: string;
+  readonly clock?: Clock;
+  readonly peerSource?: PeerSource;
+}
+
+const IPV4_UDP_HEADERS = 28;
+
+export class Agent {
+  readonly self: Self;
+  private readonly clock: Clock;
+  private readonly store: WindowStore;
+  private readonly metrics: AgentMetrics;
+  private readonly engines: { name: string; handle: EngineHandle; worker: boolean }[] = [];
+  private readonly mainDelay = monitorEventLoopDelay({ resolution: 10 });
+  private server: Server | undefined;
+  private peerSource: PeerSource;
+  private selected: readonly Peer[] = [];
+  private selectedIds = new Set<string>();
+  private gotPeers = false;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private readonly mtuBytes: number;
+  private readonly udpSmallBytes: number;
+  private icmpState: { enabled: boolean; reason: 'ok' | 'permission' | 'disabled' | 'error'; detail: string } = { enabled: false, reason: 'disabled', detail: 'probes.icmp is false' };
+  httpPort = 0;
+  stampPort = 0;
+  tcpPort = 0;
+
+  private constructor(private readonly opts: AgentOptions) {
+    const cfg = opts.config;
+    this.clock = opts.clock ?? new SystemClock();
+    const advertise = cfg.advertiseAddress ?? (cfg.address === '0.0.0.0' ? defaultAdvertiseAddress() : cfg.address);
+    this.self = { node: cfg.node, network: cfg.network, zone: cfg.zone, address: advertise };
+    this.store = new WindowStore(this.clock, cfg.window.seconds * 1000);
+    this.metrics = new AgentMetrics(this.self, this.store, opts.version);
+    this.peerSource = opts.peerSource ?? new StaticPeerSource(cfg.peers.static);
+    this.udpSmallBytes = baseLength(cfg.stamp.authKey) + IPV4_UDP_HEADERS;
+    const ifMtu = interfaceMtu(advertise);
+    this.mtuBytes = cfg.probes.mtuBytes === 'auto' ? Math.min(ifMtu ?? 1500, cfg.probes.mtuMaxBytes) : cfg.probes.mtuBytes;
+  }
+
+  static async start(opts: AgentOptions): Promise<Agent> {
+    const agent = new Agent(opts);
+    try {
+      await agent.begin();
+    } catch (e) {
+      await agent.stop();
+      throw e;
+    }
+    return agent;
+  }
+
+  private async begin(): Promise<void> {
+    const { config: cfg, log } = this.opts;
+    this.mainDelay.enable();
+    const sink: LogSink = (level, msg, fields) => log[level](fields ?? {}, msg);
+    const onResult = (r: ProbeResult, late: number): void => this.onResult(r, late);
+    const base = { bindAddress: cfg.address, intervalMs: cfg.probes.intervalMs, timeoutMs: cfg.probes.timeoutMs, jitter: cfg.probes.jitter, concurrency: cfg.probes.concurrency, authKey: cfg.stamp.authKey };
+    const responders = { stampPort: cfg.stampPort, tcpPort: cfg.tcpPort, maxSessions: cfg.stamp.maxSessions, maxRepliesPerSecond: cfg.stamp.maxRepliesPerSecond };
+    const offMain: ProbeKind[] = [];
+    if (cfg.probes.udp) offMain.push('udp');
+    if (cfg.probes.tcp) offMain.push('tcp');
+
+    if (cfg.engine.worker) {
+      const spec: EngineSpec = { ...base, kinds: offMain, responders };
+      this.engines.push({ name: 'worker', handle: await RemoteEngine.start(spec, onResult, sink), worker: true });
+      if (cfg.probes.icmp) this.engines.push({ name: 'main', handle: await LocalEngine.start({ ...base, kinds: ['icmp'] }, this.clock, onResult, sink), worker: false });
+    } else {
+      const kinds: ProbeKind[] = cfg.probes.icmp ? [...offMain, 'icmp'] : offMain;
+      this.engines.push({ name: 'main', handle: await LocalEngine.start({ ...base, kinds, responders }, this.clock, onResult, sink), worker: false });
+    }
+    for (const e of this.engines) {
+      const st = e.handle.status;
+      if (st.stampPort !== undefined) this.stampPort = st.stampPort;
+      if (st.tcpPort !== undefined) this.tcpPort = st.tcpPort;
+      if (st.icmp !== undefined) this.icmpState = { enabled: st.icmp.enabled, reason: st.icmp.reason, detail: st.icmp.detail };
+    }
+    this.metrics.setIcmp(this.icmpState.enabled, this.icmpState.reason);
+
+    this.server = await listen(createApp(this), cfg.httpAddress, cfg.httpPort);
+    const addr = this.server.address();
+    this.httpPort = typeof addr === 'object' && addr !== null ? addr.port : cfg.httpPort;
+    log.info(
+      { node: this.self.node, network: this.self.network, address: this.self.address, http: `${cfg.httpAddress}:${this.httpPort}`, stamp: this.stampPort, tcp: this.tcpPort, mtuBytes: this.mtuBytes, icmp: this.icmpState.reason, worker: cfg.engine.worker },
+      'agent started',
+    );
+    await this.peerSource.start((peers) => this.onPeers(peers));
+  }
+
+  /** Swaps the peer source (the demo uses it to simulate churn). */
+  get peersSource(): PeerSource {
+    return this.peerSource;
+  }
+
+  private onPeers(all: readonly Peer[]): void {
+    if (this.stopping) return;
+    const cfg = this.opts.config;
+    const before = new Set(this.selected.map((p) => p.id));
+    const next = selectPeers(this.self, all, cfg.peers.limit);
+    const nextIds = new Set(next.map((p) => p.id));
+    const departed = [...before].filter((id) => !nextIds.has(id));
+    const arrived = next.filter((p) => !before.has(p.id)).map((p) => p.id);
+    this.selected = next;
+    this.selectedIds = nextIds;
+    for (const id of departed) this.store.removePeer(id);
+    this.metrics.setPeers(next);
+    const kinds = new Set<ProbeKind>();
+    for (const e of this.engines) for (const k of e.handle.status.kinds) kinds.add(k);
+    const jobs = planJobs(next, { kinds, mtu: cfg.probes.mtu, mtuBytes: this.mtuBytes, udpSmallBytes: this.udpSmallBytes });
+    for (const e of this.engines) e.handle.reconcile(jobs);
+    if (!this.gotPeers || departed.length > 0 || arrived.length > 0) {
+      this.opts.log.info({ peers: next.length, candidates: all.length, arrived, departed }, 'peer set changed');
+    }
+    this.gotPeers = true;
+  }
+
+  private onResult(r: ProbeResult, latenessMs: number): void {
+    if (!this.selectedIds.has(r.peerId)) return;
+    this.store.record(r);
+    this.metrics.record(r, latenessMs);
+  }
+
+  isReady(): boolean {
+    return this.gotPeers && !this.stopping;
+  }
+
+  notReadyReason(): string {
+    return this.stopping ? 'shutting down' : 'waiting for the first peer list';
+  }
+
+  renderMetrics(): Promise<string> {
+    for (const e of this.engines) {
+      const h = e.handle.health();
+      if (h !== undefined) this.metrics.setEngineHealth(h, e.name, e.worker);
+    }
+    const q = (p: number): number => this.mainDelay.percentile(p) / 1e9;
+    this.metrics.setMainLoopDelay({ p50: q(50), p90: q(90), p99: q(99) });
+    this.mainDelay.reset();
+    return this.metrics.render();
+  }
+
+  /** This agent's row of the matrix (format in docs/api.md). */
+  results(): AgentResults {
+    const cfg = this.opts.config;
+    const windows = this.store.all();
+    return {
+      apiVersion: 'podmesh.io/v1',
+      kind: 'AgentResults',
+      source: { node: this.self.node, network: this.self.network, zone: this.self.zone, address: this.self.address },
+      generatedAt: new Date(this.clock.nowMs()).toISOString(),
+      windowSeconds: cfg.window.seconds,
+      intervalMs: cfg.probes.intervalMs,
+      probes: {
+        udp: { enabled: cfg.probes.udp, reason: cfg.probes.udp ? 'ok' : 'disabled' },
+        tcp: { enabled: cfg.probes.tcp, reason: cfg.probes.tcp ? 'ok' : 'disabled' },
+        icmp: { enabled: this.icmpState.enabled, reason: this.icmpState.reason, detail: this.icmpState.detail },
+        mtuBytes: cfg.probes.mtu ? this.mtuBytes : null,
+      },
+      peers: this.selected.map((p) => ({
+        node: p.node,
+        network: p.network,
+        zone: p.zone,
+        address: p.address,
+        path: pathOf(this.self.network, p.network),
+        scope: scopeOf(this.self, p),
+        results: windows
+          .filter((w) => w.peerId === p.id)
+          .map((w) => ({
+            protocol: w.kind,
+            size: w.size,
+            sent: w.sent,
+            lost: w.lost,
+            lossRatio: w.lossRatio,
+            forwardLost: w.forwardLost,
+            reverseLost: w.reverseLost,
+            duplicates: w.duplicates,
+            reordered: w.reordered,
+            rttSeconds: w.rtt,
+            lastSuccess: w.lastSuccessMs === null ? null : new Date(w.lastSuccessMs).toISOString(),
+            lastFailure: w.lastFailure,
+          })),
+      })),
+    };
+  }
+
+  /**
+   * Graceful stop: readiness off first (so a Service stops routing probes here), wait the drain
+   * time, stop discovery and the probe loops, close the responders and the HTTP server.
+   */
+  stop(drainMs = 0): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      this.opts.log.info({ drainMs }, 'stopping: readiness off');
+      if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
+      await this.peerSource.stop();
+      await Promise.all(this.engines.map((e) => e.handle.stop()));
+      if (this.server !== undefined) await closeServer(this.server);
+      this.mainDelay.disable();
+      this.opts.log.info('agent stopped');
+    })();
+    return this.stopped;
+  }
+}
+
+export interface AgentResults {
+  apiVersion: 'podmesh.io/v1';
+  kind: 'AgentResults';
+  source: { node: string; network: string; zone: string; address: string };
+  generatedAt: string;
+  windowSeconds: number;
+  intervalMs: number;
+  probes: Record<string, unknown>;
+  peers: {
+    node: string;
+    network: string;
+    zone: string;
+    address: string;
+    path: string;
+    scope: string;
+    results: {
+      protocol: string;
+      size: string;
+      sent: number;
+      lost: number;
+      lossRatio: number | null;
+      forwardLost: number;
+      reverseLost: number;
+      duplicates: number;
+      reordered: number;
+      rttSeconds: { min: number; p50: number; p90: number; p99: number; max: number; mean: number } | null;
+      lastSuccess: string | null;
+      lastFailure: string | null;
+    }[];
+  }[];
+}

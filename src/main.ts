@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// podmesh's command line: `podmesh agent`, `podmesh demo`, and help that lists every setting
+// with its default. Config problems are reported all at once and exit non-zero before any
+// port is bound.
+
+import { Command, Option } from 'commander';
+import { pino, type Logger } from 'pino';
+import { Agent } from './agent.ts';
+import { ConfigError, loadConfig, type ConfigSources } from './config/load.ts';
+import { SETTINGS, envName, flagName } from './config/settings.ts';
+import { startDemo } from './demo.ts';
+import { VERSION } from './version.ts';
+
+const EXIT_CONFIG = 2;
+
+function settingsHelp(): string {
+  const rows = SETTINGS.map((s) => {
+    const where = s.scalar ? `${flagName(s.key)} / ${envName(s.key)}` : 'config file only';
+    const def = s.default === undefined ? '(none)' : JSON.stringify(s.default);
+    return `  ${s.key}\n      ${s.help}\n      default: ${def}; set with: ${where}`;
+  });
+  return `\nSettings (config file key; flag / env var). Precedence: flag > env > file > default.\n${rows.join('\n')}\n`;
+}
+
+function addSettingFlags(cmd: Command): Command {
+  cmd.addOption(new Option('-c, --config <file>', 'YAML config file (env PODMESH_CONFIG)'));
+  for (const s of SETTINGS) {
+    if (!s.scalar) continue;
+    const def = s.default === undefined ? '' : ` (default: ${JSON.stringify(s.default)})`;
+    cmd.addOption(new Option(`${flagName(s.key)} <value>`, `${s.help}${def}`).hideHelp());
+  }
+  cmd.addHelpText('after', settingsHelp());
+  return cmd;
+}
+
+function sourcesFrom(cmd: Command): ConfigSources {
+  const opts = cmd.opts<Record<string, string | undefined>>();
+  const flags: Record<string, string> = {};
+  for (const s of SETTINGS) {
+    if (!s.scalar) continue;
+    const attr = new Option(`${flagName(s.key)} <value>`).attributeName();
+    const v = opts[attr];
+    if (v !== undefined) flags[s.key] = v;
+  }
+  return { file: opts['config'] ?? process.env['PODMESH_CONFIG'], env: process.env, flags };
+}
+
+function makeLogger(level: string): Logger {
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+function fail(e: unknown): never {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`podmesh: ${e.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  process.stderr.write(`podmesh: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+}
+
+function onSignals(stop: () => Promise<void>, log: Logger): void {
+  let firstAt = 0;
+  const handler = (sig: string): void => {
+    // npm and shells often deliver one Ctrl-C twice (to the group and forwarded): only a
+    // signal more than a second after the first one forces an immediate exit.
+    if (firstAt !== 0) {
+      if (Date.now() - firstAt < 1000) return;
+      log.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    firstAt = Date.now();
+    log.info({ signal: sig }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error({ err: e }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+const program = new Command('podmesh')
+  .description('Continuous network monitoring for Kubernetes: pod-to-pod loss and latency, with the reason when it breaks.')
+  .version(VERSION)
+  .showHelpAfterError()
+  .addHelpText('after', settingsHelp());
+
+addSettingFlags(
+  program
+    .command('agent')
+    .description('Run a probe agent: answer probes, probe selected peers, serve /metrics and /api/v1/results.'),
+).action(async (_opts, cmd: Command) => {
+  let config;
+  try {
+    config = loadConfig(sourcesFrom(cmd));
+  } catch (e) {
+    fail(e);
+  }
+  const log = makeLogger(config.logLevel);
+  try {
+    const agent = await Agent.start({ config, log, version: VERSION });
+    onSignals(() => agent.stop(config.shutdown.drainMs), log);
+  } catch (e) {
+    log.fatal({ err: e }, 'agent failed to start');
+    fail(e);
+  }
+});
+
+addSettingFlags(
+  program
+    .command('demo')
+    .description('Local demo, no cluster and no root: several agents on 127.0.x.x addresses probing each other.')
+    .addOption(new Option('--nodes <n>', 'demo nodes (each gets a pod and a host agent)').default('3'))
+    .addOption(new Option('--base-port <port>', 'HTTP port of every demo agent (STAMP is +2, TCP +3)').default('9860')),
+).action(async (opts: { nodes: string; basePort: string }, cmd: Command) => {
+  const nodes = Number(opts.nodes);
+  const basePort = Number(opts.basePort);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) fail(new ConfigError([`--nodes: must be a whole number from 1 to 50, got ${JSON.stringify(opts.nodes)}`]));
+  if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65532) fail(new ConfigError([`--base-port: must be a port from 1 to 65532, got ${JSON.stringify(opts.basePort)}`]));
+  const sources = sourcesFrom(cmd);
+  let level = 'info';
+  try {
+    level = loadConfig(sources).logLevel;
+  } catch (e) {
+    fail(e);
+  }
+  const log = makeLogger(level === 'info' ? 'warn' : level);
+  try {
+    const demo = await startDemo({ nodes, httpPort: basePort, sources, log });
+    const lines = [
+      '',
+      `podmesh ${VERSION} demo: ${demo.info.length} agents on ${nodes} nodes, probing each other over loopback`,
+      '',
+      ...demo.info.map((a) => `  ${`${a.node}/${a.network}`.padEnd(22)} ${a.url}/metrics   ${a.url}/api/v1/results`),
+      '',
+      `Try:  curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
+      'Stop: Ctrl-C',
+      '',
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    onSignals(() => demo.stop(), log);
+  } catch (e) {
+    log.fatal({ err: e }, 'demo failed to start');
+    fail(e);
+  }
+});
+
+program.parseAsync(process.argv).catch(fail);

@@ -1,0 +1,64 @@
+// Worker-thread entry point: hosts one ProbeEngine off the main thread and speaks a small
+// message protocol with RemoteEngine (engine-client.ts). Results go out in batches flushed on
+// the next turn of the worker's loop, so a burst of answers costs one message, not hundreds.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { SystemClock } from '../core/clock.ts';
+import type { ProbeResult } from '../core/types.ts';
+import { ProbeEngine, type EngineSpec } from './engine.ts';
+import type { Job } from './scheduler.ts';
+
+export type ToWorker = { type: 'reconcile'; jobs: Job[] } | { type: 'stop' };
+export type FromWorker =
+  | { type: 'ready'; status: ProbeEngine['status'] }
+  | { type: 'failed'; message: string }
+  | { type: 'results'; batch: [ProbeResult, number][] }
+  | { type: 'health'; health: ReturnType<ProbeEngine['health']> }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> | undefined }
+  | { type: 'stopped' };
+
+const HEALTH_EVERY_MS = 1000;
+
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('engine-worker.ts must run as a worker thread');
+  const post = (m: FromWorker): void => port.postMessage(m);
+  const spec = (workerData as { spec: EngineSpec }).spec;
+  let batch: [ProbeResult, number][] = [];
+  const flush = (): void => {
+    const out = batch;
+    batch = [];
+    post({ type: 'results', batch: out });
+  };
+  let engine: ProbeEngine;
+  try {
+    engine = await ProbeEngine.start(
+      spec,
+      new SystemClock(),
+      (r, late) => {
+        if (batch.length === 0) setImmediate(flush);
+        batch.push([r, late]);
+      },
+      (level, msg, fields) => post({ type: 'log', level, msg, fields }),
+    );
+  } catch (e) {
+    post({ type: 'failed', message: (e as Error).message });
+    return;
+  }
+  const healthTimer = setInterval(() => post({ type: 'health', health: engine.health() }), HEALTH_EVERY_MS);
+  port.on('message', (m: ToWorker) => {
+    if (m.type === 'reconcile') engine.reconcile(m.jobs);
+    else if (m.type === 'stop') {
+      clearInterval(healthTimer);
+      void engine.stop().then(() => {
+        if (batch.length > 0) flush();
+        post({ type: 'health', health: engine.health() });
+        post({ type: 'stopped' });
+        port.close();
+      });
+    }
+  });
+  post({ type: 'ready', status: engine.status });
+}
+
+void main();

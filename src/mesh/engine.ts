@@ -1,0 +1,138 @@
+// The probe engine: the probes of some kinds, the scheduler that drives them, and (optionally)
+// the responders peers probe. Thread-agnostic: the agent runs one on a worker thread for udp
+// and tcp (so a busy main thread can't skew their timestamps) and one on the main thread for
+// icmp, because the raw-socket addon polls on the main thread's event loop and can't live in
+// a worker.
+
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Clock } from '../core/clock.ts';
+import type { ProbeKind, ProbeResult } from '../core/types.ts';
+import type { EngineHealth } from '../metrics/recorder.ts';
+import { IcmpProbe } from '../probes/icmp.ts';
+import type { Probe } from '../probes/probe.ts';
+import { StampReflector } from '../probes/stamp-reflector.ts';
+import { TcpListener } from '../probes/tcp-listener.ts';
+import { TcpProbe } from '../probes/tcp.ts';
+import { UdpStampProbe } from '../probes/udp.ts';
+import { Scheduler, type Job } from './scheduler.ts';
+
+/** Everything an engine needs; plain data so it can cross to a worker thread. */
+export interface EngineSpec {
+  readonly kinds: readonly ProbeKind[];
+  readonly bindAddress: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly jitter: number;
+  readonly concurrency: number;
+  /** Raw bytes of the STAMP key, when authenticated mode is on. */
+  readonly authKey?: Uint8Array | undefined;
+  readonly responders?: {
+    readonly stampPort: number;
+    readonly tcpPort: number;
+    readonly maxSessions: number;
+    readonly maxRepliesPerSecond: number;
+  };
+}
+
+export interface EngineStatus {
+  /** Kinds that actually run (icmp drops out without CAP_NET_RAW). */
+  readonly kinds: ProbeKind[];
+  readonly icmp?: { readonly enabled: boolean; readonly reason: 'ok' | 'permission' | 'error'; readonly detail: string };
+  /** Bound ports of the responders (meaningful when 0 was asked for). */
+  readonly stampPort?: number;
+  readonly tcpPort?: number;
+}
+
+export type ResultSink = (result: ProbeResult, latenessMs: number) => void;
+export type LogSink = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export class ProbeEngine {
+  private readonly delay = monitorEventLoopDelay({ resolution: 10 });
+
+  private constructor(
+    private readonly scheduler: Scheduler,
+    private readonly probes: ReadonlyMap<ProbeKind, Probe>,
+    private readonly reflector: StampReflector | undefined,
+    private readonly listener: TcpListener | undefined,
+    readonly status: EngineStatus,
+  ) {
+    this.delay.enable();
+  }
+
+  /** Opens sockets and responders; throws (with the address and port) only if a bind fails. */
+  static async start(spec: EngineSpec, clock: Clock, onResult: ResultSink, log: LogSink): Promise<ProbeEngine> {
+    const probes = new Map<ProbeKind, Probe>();
+    const authKey = spec.authKey === undefined ? undefined : Buffer.from(spec.authKey);
+    let icmp: EngineStatus['icmp'];
+    let reflector: StampReflector | undefined;
+    let listener: TcpListener | undefined;
+    try {
+      if (spec.responders !== undefined) {
+        const r = spec.responders;
+        reflector = await StampReflector.start({ clock, address: spec.bindAddress, port: r.stampPort, authKey, maxSessions: r.maxSessions, maxRepliesPerSecond: r.maxRepliesPerSecond });
+        listener = await TcpListener.start({ address: spec.bindAddress, port: r.tcpPort });
+      }
+      for (const kind of spec.kinds) {
+        if (kind === 'udp') probes.set('udp', await UdpStampProbe.open({ clock, bindAddress: spec.bindAddress, authKey }));
+        if (kind === 'tcp') probes.set('tcp', new TcpProbe({ clock, bindAddress: spec.bindAddress }));
+        if (kind === 'icmp') {
+          const opened = await IcmpProbe.open({ clock, log: (m) => log('info', m) });
+          if (opened instanceof IcmpProbe) {
+            probes.set('icmp', opened);
+            icmp = { enabled: true, reason: 'ok', detail: 'raw ICMP socket open' };
+          } else {
+            icmp = { enabled: false, reason: opened.reason, detail: opened.detail };
+            log('warn', `ICMP probes are off: ${opened.detail}`, { reason: opened.reason });
+          }
+        }
+      }
+    } catch (e) {
+      await Promise.all([...probes.values()].map((p) => p.close()));
+      await reflector?.close();
+      await listener?.close();
+      throw e;
+    }
+    const scheduler = new Scheduler({ clock, intervalMs: spec.intervalMs, timeoutMs: spec.timeoutMs, jitter: spec.jitter, concurrency: spec.concurrency, probes, onResult });
+    const status: EngineStatus = {
+      kinds: [...probes.keys()],
+      ...(icmp !== undefined ? { icmp } : {}),
+      ...(reflector !== undefined ? { stampPort: reflector.port } : {}),
+      ...(listener !== undefined ? { tcpPort: listener.port } : {}),
+    };
+    return new ProbeEngine(scheduler, probes, reflector, listener, status);
+  }
+
+  reconcile(jobs: readonly Job[]): void {
+    const mine = jobs.filter((j) => this.probes.has(j.kind));
+    const { removed } = this.scheduler.reconcile(mine);
+    const stillThere = new Set(mine.map((j) => j.target.peer.id));
+    for (const key of removed) {
+      const peerId = key.split('|')[0]!;
+      if (!stillThere.has(peerId)) for (const p of this.probes.values()) p.forget(peerId);
+    }
+  }
+
+  health(): EngineHealth {
+    const r = this.reflector?.stats();
+    const q = (p: number): number => this.delay.percentile(p) / 1e9;
+    const h: EngineHealth = {
+      ...(r !== undefined
+        ? { reflector: { reflected: r.reflected, malformed: r.malformed, authFailed: r.authFailed, loop: r.loop, rateLimited: r.rateLimited, sessions: r.sessions } }
+        : {}),
+      ...(this.listener !== undefined ? { tcpAccepted: this.listener.stats().accepted } : {}),
+      skipped: this.scheduler.stats().skipped,
+      loopDelay: { p50: q(50), p90: q(90), p99: q(99) },
+    };
+    this.delay.reset();
+    return h;
+  }
+
+  /** Stops probing first, then closes the responders (peers see us go only at the end). */
+  async stop(): Promise<void> {
+    await this.scheduler.stop();
+    await Promise.all([...this.probes.values()].map((p) => p.close()));
+    await this.reflector?.close();
+    await this.listener?.close();
+    this.delay.disable();
+  }
+}

@@ -1,0 +1,178 @@
+// Turns what one agent measured into its Prometheus metrics: counters and histograms on every
+// result, windowed gauges from the WindowStore at scrape time, agent self-health on demand.
+// Owns the agent's one explicit Registry; removes every series of a peer that departs.
+
+import { Registry, type Counter, type Histogram } from 'prom-client';
+import { FAILURE_REASONS, PROBE_KINDS, SIZE_CLASSES, pathOf, scopeOf, type Peer, type ProbeResult, type Self } from '../core/types.ts';
+import type { WindowStore } from '../mesh/window-store.ts';
+import { createMetrics, type Metrics } from './catalogue.ts';
+
+export interface ReflectorCounts {
+  readonly reflected: number;
+  readonly malformed: number;
+  readonly authFailed: number;
+  readonly loop: number;
+  readonly rateLimited: number;
+  readonly sessions: number;
+}
+
+export interface EngineHealth {
+  readonly reflector?: ReflectorCounts;
+  readonly tcpAccepted?: number;
+  readonly skipped?: number;
+  /** Event-loop delay quantiles of the engine thread, seconds. */
+  readonly loopDelay?: { readonly p50: number; readonly p90: number; readonly p99: number };
+}
+
+type PairLabels = { source_node: string; target_node: string; path: string; protocol: string; size: string };
+
+interface Cached {
+  readonly labels: PairLabels;
+  readonly sent: ReturnType<Counter<keyof PairLabels>['labels']>;
+  readonly lost: ReturnType<Counter<keyof PairLabels>['labels']>;
+  readonly rtt: ReturnType<Histogram<'source_node' | 'path' | 'protocol' | 'size' | 'scope'>['labels']>;
+}
+
+const QUANTILES = [
+  ['0.5', 'p50'],
+  ['0.9', 'p90'],
+  ['0.99', 'p99'],
+] as const;
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly m: Metrics;
+  private readonly peers = new Map<string, Peer>();
+  private readonly cache = new Map<string, Cached>();
+  private readonly last = new Map<string, number>();
+  private readonly selfLabels: { source_node: string; network: string };
+
+  constructor(
+    private readonly self: Self,
+    private readonly store: WindowStore,
+    version: string,
+  ) {
+    this.m = createMetrics(this.registry);
+    this.selfLabels = { source_node: self.node, network: self.network };
+    this.m.buildInfo.set({ version, node_version: process.version }, 1);
+    this.m.peers.set(this.selfLabels, 0);
+  }
+
+  /** The peers currently probed; departed ones lose every series. */
+  setPeers(peers: readonly Peer[]): void {
+    const next = new Map(peers.map((p) => [p.id, p]));
+    for (const [id, old] of this.peers) if (!next.has(id)) this.removePeer(old);
+    for (const [id, p] of next) this.peers.set(id, p);
+    this.m.peers.set(this.selfLabels, peers.length);
+  }
+
+  record(r: ProbeResult, latenessMs: number): void {
+    const peer = this.peers.get(r.peerId);
+    if (peer === undefined) return; // a late result for a departed peer: its series are gone
+    const key = `${r.peerId}|${r.kind}|${r.size}`;
+    let c = this.cache.get(key);
+    if (c === undefined) {
+      const labels: PairLabels = { source_node: this.self.node, target_node: peer.node, path: pathOf(this.self.network, peer.network), protocol: r.kind, size: r.size };
+      c = {
+        labels,
+        sent: this.m.probesSent.labels(labels),
+        lost: this.m.probesLost.labels(labels),
+        rtt: this.m.rtt.labels({ source_node: labels.source_node, path: labels.path, protocol: r.kind, size: r.size, scope: scopeOf(this.self, peer) }),
+      };
+      this.cache.set(key, c);
+    }
+    c.sent.inc();
+    if (r.ok) c.rtt.observe(r.rttSeconds);
+    else {
+      c.lost.inc();
+      this.m.probeFailures.inc({ ...c.labels, reason: r.reason });
+    }
+    const st = r.stamp;
+    if (st !== undefined) {
+      if (st.forwardLost > 0) this.m.stampLost.inc({ ...c.labels, direction: 'forward' }, st.forwardLost);
+      if (st.reverseLost > 0) this.m.stampLost.inc({ ...c.labels, direction: 'reverse' }, st.reverseLost);
+      if (st.duplicates > 0) this.m.stampDuplicates.inc(c.labels, st.duplicates);
+      if (st.reordered > 0) this.m.stampReordered.inc(c.labels, st.reordered);
+    }
+    this.m.lateness.observe({ ...this.selfLabels, protocol: r.kind }, latenessMs / 1000);
+  }
+
+  setIcmp(enabled: boolean, reason: 'ok' | 'permission' | 'disabled' | 'error'): void {
+    this.m.icmpEnabled.reset();
+    this.m.icmpEnabled.set({ ...this.selfLabels, reason }, enabled ? 1 : 0);
+  }
+
+  setMainLoopDelay(q: { p50: number; p90: number; p99: number }): void {
+    for (const [label, k] of QUANTILES) this.m.eventLoopDelay.set({ ...this.selfLabels, thread: 'main', quantile: label }, q[k]);
+  }
+
+  /**
+   * Applies cumulative counts from one probe engine as counter increments. `engine` keeps the
+   * running totals of the worker and main-thread engines apart; only a worker engine's loop
+   * delay is reported as the engine thread's.
+   */
+  setEngineHealth(h: EngineHealth, engine: string, isWorker: boolean): void {
+    const bump = (name: string, total: number, child: () => { inc(n: number): void }): void => this.bump(`${engine}/${name}`, total, child);
+    const r = h.reflector;
+    if (r !== undefined) {
+      bump('reflected', r.reflected, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'reflected' }));
+      bump('malformed', r.malformed, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'malformed' }));
+      bump('auth_failed', r.authFailed, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'auth_failed' }));
+      bump('loop', r.loop, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'loop' }));
+      bump('rate_limited', r.rateLimited, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'rate_limited' }));
+      this.m.reflectorSessions.set(this.selfLabels, r.sessions);
+    }
+    if (h.tcpAccepted !== undefined) bump('tcp', h.tcpAccepted, () => this.m.tcpAccepted.labels(this.selfLabels));
+    if (h.skipped !== undefined) bump('skipped', h.skipped, () => this.m.schedulerSkipped.labels(this.selfLabels));
+    if (isWorker && h.loopDelay !== undefined) {
+      for (const [label, k] of QUANTILES) this.m.eventLoopDelay.set({ ...this.selfLabels, thread: 'engine', quantile: label }, h.loopDelay[k]);
+    }
+  }
+
+  /** Renders /metrics, refreshing the windowed gauges first. */
+  async render(): Promise<string> {
+    this.refreshWindows();
+    return this.registry.metrics();
+  }
+
+  private refreshWindows(): void {
+    const { pairLossRatio, pairWindowProbes, pairRtt, pairLastSuccess } = this.m;
+    pairLossRatio.reset();
+    pairWindowProbes.reset();
+    pairRtt.reset();
+    pairLastSuccess.reset();
+    for (const w of this.store.all()) {
+      const c = this.cache.get(w.key);
+      if (c === undefined || !this.peers.has(w.peerId)) continue;
+      pairWindowProbes.set(c.labels, w.sent);
+      if (w.lossRatio !== null) pairLossRatio.set(c.labels, w.lossRatio);
+      if (w.lastSuccessMs !== null) pairLastSuccess.set(c.labels, w.lastSuccessMs / 1000);
+      if (w.rtt !== null) for (const [label, k] of QUANTILES) pairRtt.set({ ...c.labels, quantile: label }, w.rtt[k]);
+    }
+  }
+
+  private bump(name: string, total: number, child: () => { inc(n: number): void }): void {
+    const prev = this.last.get(name) ?? 0;
+    // A restarted engine starts its counts at 0 again: count from there, never decrease.
+    const delta = total >= prev ? total - prev : total;
+    if (delta > 0) child().inc(delta);
+    this.last.set(name, total);
+  }
+
+  private removePeer(peer: Peer): void {
+    this.peers.delete(peer.id);
+    const path = pathOf(this.self.network, peer.network);
+    for (const protocol of PROBE_KINDS) {
+      for (const size of SIZE_CLASSES) {
+        this.cache.delete(`${peer.id}|${protocol}|${size}`);
+        const labels = { source_node: this.self.node, target_node: peer.node, path, protocol, size };
+        this.m.probesSent.remove(labels);
+        this.m.probesLost.remove(labels);
+        this.m.stampDuplicates.remove(labels);
+        this.m.stampReordered.remove(labels);
+        for (const reason of FAILURE_REASONS) this.m.probeFailures.remove({ ...labels, reason });
+        for (const direction of ['forward', 'reverse']) this.m.stampLost.remove({ ...labels, direction });
+      }
+    }
+  }
+}
