@@ -6,7 +6,14 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { SystemClock, type Clock } from './core/clock.ts';
 import { defaultAdvertiseAddress, interfaceMtu } from './core/netif.ts';
-import { pathOf, scopeOf, type Peer, type ProbeKind, type ProbeResult, type Self } from './core/types.ts';
+import {
+  pathOf,
+  scopeOf,
+  type Peer,
+  type ProbeKind,
+  type ProbeResult,
+  type Self,
+} from './core/types.ts';
 import type { Config } from './config/load.ts';
 import { StaticPeerSource, type PeerSource } from './discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from './mesh/engine-client.ts';
@@ -44,7 +51,11 @@ export class Agent {
   private stopped: Promise<void> | undefined;
   private readonly mtuBytes: number;
   private readonly udpSmallBytes: number;
-  private icmpState: { enabled: boolean; reason: 'ok' | 'permission' | 'disabled' | 'error'; detail: string } = { enabled: false, reason: 'disabled', detail: 'probes.icmp is false' };
+  private icmpState: {
+    enabled: boolean;
+    reason: 'ok' | 'permission' | 'disabled' | 'error';
+    detail: string;
+  } = { enabled: false, reason: 'disabled', detail: 'probes.icmp is false' };
   httpPort = 0;
   stampPort = 0;
   tcpPort = 0;
@@ -52,14 +63,18 @@ export class Agent {
   private constructor(private readonly opts: AgentOptions) {
     const cfg = opts.config;
     this.clock = opts.clock ?? new SystemClock();
-    const advertise = cfg.advertiseAddress ?? (cfg.address === '0.0.0.0' ? defaultAdvertiseAddress() : cfg.address);
+    const advertise =
+      cfg.advertiseAddress ?? (cfg.address === '0.0.0.0' ? defaultAdvertiseAddress() : cfg.address);
     this.self = { node: cfg.node, network: cfg.network, zone: cfg.zone, address: advertise };
     this.store = new WindowStore(this.clock, cfg.window.seconds * 1000);
     this.metrics = new AgentMetrics(this.self, this.store, opts.version);
     this.peerSource = opts.peerSource ?? new StaticPeerSource(cfg.peers.static);
     this.udpSmallBytes = baseLength(cfg.stamp.authKey) + IPV4_UDP_HEADERS;
     const ifMtu = interfaceMtu(advertise);
-    this.mtuBytes = cfg.probes.mtuBytes === 'auto' ? Math.min(ifMtu ?? 1500, cfg.probes.mtuMaxBytes) : cfg.probes.mtuBytes;
+    this.mtuBytes =
+      cfg.probes.mtuBytes === 'auto'
+        ? Math.min(ifMtu ?? 1500, cfg.probes.mtuMaxBytes)
+        : cfg.probes.mtuBytes;
   }
 
   static async start(opts: AgentOptions): Promise<Agent> {
@@ -78,25 +93,55 @@ export class Agent {
     this.mainDelay.enable();
     const sink: LogSink = (level, msg, fields) => log[level](fields ?? {}, msg);
     const onResult = (r: ProbeResult, late: number): void => this.onResult(r, late);
-    const base = { bindAddress: cfg.address, intervalMs: cfg.probes.intervalMs, timeoutMs: cfg.probes.timeoutMs, jitter: cfg.probes.jitter, concurrency: cfg.probes.concurrency, authKey: cfg.stamp.authKey };
-    const responders = { stampPort: cfg.stampPort, tcpPort: cfg.tcpPort, maxSessions: cfg.stamp.maxSessions, maxRepliesPerSecond: cfg.stamp.maxRepliesPerSecond };
+    const base = {
+      bindAddress: cfg.address,
+      intervalMs: cfg.probes.intervalMs,
+      timeoutMs: cfg.probes.timeoutMs,
+      jitter: cfg.probes.jitter,
+      concurrency: cfg.probes.concurrency,
+      authKey: cfg.stamp.authKey,
+    };
+    const responders = {
+      stampPort: cfg.stampPort,
+      tcpPort: cfg.tcpPort,
+      maxSessions: cfg.stamp.maxSessions,
+      maxRepliesPerSecond: cfg.stamp.maxRepliesPerSecond,
+    };
     const offMain: ProbeKind[] = [];
     if (cfg.probes.udp) offMain.push('udp');
     if (cfg.probes.tcp) offMain.push('tcp');
 
     if (cfg.engine.worker) {
       const spec: EngineSpec = { ...base, kinds: offMain, responders };
-      this.engines.push({ name: 'worker', handle: await RemoteEngine.start(spec, onResult, sink), worker: true });
-      if (cfg.probes.icmp) this.engines.push({ name: 'main', handle: await LocalEngine.start({ ...base, kinds: ['icmp'] }, this.clock, onResult, sink), worker: false });
+      this.engines.push({
+        name: 'worker',
+        handle: await RemoteEngine.start(spec, onResult, sink),
+        worker: true,
+      });
+      if (cfg.probes.icmp)
+        this.engines.push({
+          name: 'main',
+          handle: await LocalEngine.start({ ...base, kinds: ['icmp'] }, this.clock, onResult, sink),
+          worker: false,
+        });
     } else {
       const kinds: ProbeKind[] = cfg.probes.icmp ? [...offMain, 'icmp'] : offMain;
-      this.engines.push({ name: 'main', handle: await LocalEngine.start({ ...base, kinds, responders }, this.clock, onResult, sink), worker: false });
+      this.engines.push({
+        name: 'main',
+        handle: await LocalEngine.start({ ...base, kinds, responders }, this.clock, onResult, sink),
+        worker: false,
+      });
     }
     for (const e of this.engines) {
       const st = e.handle.status;
       if (st.stampPort !== undefined) this.stampPort = st.stampPort;
       if (st.tcpPort !== undefined) this.tcpPort = st.tcpPort;
-      if (st.icmp !== undefined) this.icmpState = { enabled: st.icmp.enabled, reason: st.icmp.reason, detail: st.icmp.detail };
+      if (st.icmp !== undefined)
+        this.icmpState = {
+          enabled: st.icmp.enabled,
+          reason: st.icmp.reason,
+          detail: st.icmp.detail,
+        };
     }
     this.metrics.setIcmp(this.icmpState.enabled, this.icmpState.reason);
 
@@ -104,7 +149,17 @@ export class Agent {
     const addr = this.server.address();
     this.httpPort = typeof addr === 'object' && addr !== null ? addr.port : cfg.httpPort;
     log.info(
-      { node: this.self.node, network: this.self.network, address: this.self.address, http: `${cfg.httpAddress}:${this.httpPort}`, stamp: this.stampPort, tcp: this.tcpPort, mtuBytes: this.mtuBytes, icmp: this.icmpState.reason, worker: cfg.engine.worker },
+      {
+        node: this.self.node,
+        network: this.self.network,
+        address: this.self.address,
+        http: `${cfg.httpAddress}:${this.httpPort}`,
+        stamp: this.stampPort,
+        tcp: this.tcpPort,
+        mtuBytes: this.mtuBytes,
+        icmp: this.icmpState.reason,
+        worker: cfg.engine.worker,
+      },
       'agent started',
     );
     await this.peerSource.start((peers) => this.onPeers(peers));
@@ -129,10 +184,18 @@ export class Agent {
     this.metrics.setPeers(next);
     const kinds = new Set<ProbeKind>();
     for (const e of this.engines) for (const k of e.handle.status.kinds) kinds.add(k);
-    const jobs = planJobs(next, { kinds, mtu: cfg.probes.mtu, mtuBytes: this.mtuBytes, udpSmallBytes: this.udpSmallBytes });
+    const jobs = planJobs(next, {
+      kinds,
+      mtu: cfg.probes.mtu,
+      mtuBytes: this.mtuBytes,
+      udpSmallBytes: this.udpSmallBytes,
+    });
     for (const e of this.engines) e.handle.reconcile(jobs);
     if (!this.gotPeers || departed.length > 0 || arrived.length > 0) {
-      this.opts.log.info({ peers: next.length, candidates: all.length, arrived, departed }, 'peer set changed');
+      this.opts.log.info(
+        { peers: next.length, candidates: all.length, arrived, departed },
+        'peer set changed',
+      );
     }
     this.gotPeers = true;
   }
@@ -169,14 +232,23 @@ export class Agent {
     return {
       apiVersion: 'podmesh.io/v1',
       kind: 'AgentResults',
-      source: { node: this.self.node, network: this.self.network, zone: this.self.zone, address: this.self.address },
+      source: {
+        node: this.self.node,
+        network: this.self.network,
+        zone: this.self.zone,
+        address: this.self.address,
+      },
       generatedAt: new Date(this.clock.nowMs()).toISOString(),
       windowSeconds: cfg.window.seconds,
       intervalMs: cfg.probes.intervalMs,
       probes: {
         udp: { enabled: cfg.probes.udp, reason: cfg.probes.udp ? 'ok' : 'disabled' },
         tcp: { enabled: cfg.probes.tcp, reason: cfg.probes.tcp ? 'ok' : 'disabled' },
-        icmp: { enabled: this.icmpState.enabled, reason: this.icmpState.reason, detail: this.icmpState.detail },
+        icmp: {
+          enabled: this.icmpState.enabled,
+          reason: this.icmpState.reason,
+          detail: this.icmpState.detail,
+        },
         mtuBytes: cfg.probes.mtu ? this.mtuBytes : null,
       },
       peers: this.selected.map((p) => ({
@@ -250,7 +322,14 @@ export interface AgentResults {
       reverseLost: number;
       duplicates: number;
       reordered: number;
-      rttSeconds: { min: number; p50: number; p90: number; p99: number; max: number; mean: number } | null;
+      rttSeconds: {
+        min: number;
+        p50: number;
+        p90: number;
+        p99: number;
+        max: number;
+        mean: number;
+      } | null;
       lastSuccess: string | null;
       lastFailure: string | null;
     }[];

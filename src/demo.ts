@@ -73,14 +73,25 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       });
       const peerSource = new StaticPeerSource([]);
       sources.push(peerSource);
-      agents.push(await Agent.start({ config, peerSource, version: VERSION, log: o.log.child({ agent: `${p.node}/${p.network}` }) }));
+      agents.push(
+        await Agent.start({
+          config,
+          peerSource,
+          version: VERSION,
+          log: o.log.child({ agent: `${p.node}/${p.network}` }),
+        }),
+      );
     }
     for (const s of sources) s.set(peers.map(peerFromStatic));
   } catch (e) {
     await Promise.all(agents.map((a) => a.stop()));
     throw e;
   }
-  const info = peers.map((p) => ({ node: p.node, network: p.network, url: `http://${p.address}:${p.httpPort}` }));
+  const info = peers.map((p) => ({
+    node: p.node,
+    network: p.network,
+    url: `http://${p.address}:${p.httpPort}`,
+  }));
   return {
     agents,
     info,

@@ -83,7 +83,9 @@ function onSignals(stop: () => Promise<void>, log: Logger): void {
 }
 
 const program = new Command('podmesh')
-  .description('Continuous network monitoring for Kubernetes: pod-to-pod loss and latency, with the reason when it breaks.')
+  .description(
+    'Continuous network monitoring for Kubernetes: pod-to-pod loss and latency, with the reason when it breaks.',
+  )
   .version(VERSION)
   .showHelpAfterError()
   .addHelpText('after', settingsHelp());
@@ -91,7 +93,9 @@ const program = new Command('podmesh')
 addSettingFlags(
   program
     .command('agent')
-    .description('Run a probe agent: answer probes, probe selected peers, serve /metrics and /api/v1/results.'),
+    .description(
+      'Run a probe agent: answer probes, probe selected peers, serve /metrics and /api/v1/results.',
+    ),
 ).action(async (_opts, cmd: Command) => {
   let config;
   try {
@@ -112,14 +116,33 @@ addSettingFlags(
 addSettingFlags(
   program
     .command('demo')
-    .description('Local demo, no cluster and no root: several agents on 127.0.x.x addresses probing each other.')
-    .addOption(new Option('--nodes <n>', 'demo nodes (each gets a pod and a host agent)').default('3'))
-    .addOption(new Option('--base-port <port>', 'HTTP port of every demo agent (STAMP is +2, TCP +3)').default('9860')),
+    .description(
+      'Local demo, no cluster and no root: several agents on 127.0.x.x addresses probing each other.',
+    )
+    .addOption(
+      new Option('--nodes <n>', 'demo nodes (each gets a pod and a host agent)').default('3'),
+    )
+    .addOption(
+      new Option(
+        '--base-port <port>',
+        'HTTP port of every demo agent (STAMP is +2, TCP +3)',
+      ).default('9860'),
+    ),
 ).action(async (opts: { nodes: string; basePort: string }, cmd: Command) => {
   const nodes = Number(opts.nodes);
   const basePort = Number(opts.basePort);
-  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) fail(new ConfigError([`--nodes: must be a whole number from 1 to 50, got ${JSON.stringify(opts.nodes)}`]));
-  if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65532) fail(new ConfigError([`--base-port: must be a port from 1 to 65532, got ${JSON.stringify(opts.basePort)}`]));
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50)
+    fail(
+      new ConfigError([
+        `--nodes: must be a whole number from 1 to 50, got ${JSON.stringify(opts.nodes)}`,
+      ]),
+    );
+  if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65532)
+    fail(
+      new ConfigError([
+        `--base-port: must be a port from 1 to 65532, got ${JSON.stringify(opts.basePort)}`,
+      ]),
+    );
   const sources = sourcesFrom(cmd);
   let level = 'info';
   try {
@@ -134,7 +157,10 @@ addSettingFlags(
       '',
       `podmesh ${VERSION} demo: ${demo.info.length} agents on ${nodes} nodes, probing each other over loopback`,
       '',
-      ...demo.info.map((a) => `  ${`${a.node}/${a.network}`.padEnd(22)} ${a.url}/metrics   ${a.url}/api/v1/results`),
+      ...demo.info.map(
+        (a) =>
+          `  ${`${a.node}/${a.network}`.padEnd(22)} ${a.url}/metrics   ${a.url}/api/v1/results`,
+      ),
       '',
       `Try:  curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
       'Stop: Ctrl-C',

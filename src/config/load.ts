@@ -65,7 +65,8 @@ export interface ConfigSources {
 type Origin = 'default' | `file ${string}` | `env ${string}` | `flag ${string}` | 'override';
 
 /** Env vars Kubernetes injects for a Service named "podmesh…" (service links): not settings. */
-const SERVICE_LINK = /^PODMESH_([A-Z0-9_]+_)?(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/;
+const SERVICE_LINK =
+  /^PODMESH_([A-Z0-9_]+_)?(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/;
 const NOT_SETTINGS = new Set(['PODMESH_CONFIG']);
 
 export function loadConfig(src: ConfigSources): Config {
@@ -78,7 +79,9 @@ export function loadConfig(src: ConfigSources): Config {
     try {
       text = readFileSync(src.file, 'utf8');
     } catch (e) {
-      problems.push(`config file ${src.file}: cannot read it (${(e as Error).message}); pass an existing YAML file with --config`);
+      problems.push(
+        `config file ${src.file}: cannot read it (${(e as Error).message}); pass an existing YAML file with --config`,
+      );
     }
   }
   if (text !== undefined && text.trim() !== '') {
@@ -86,19 +89,35 @@ export function loadConfig(src: ConfigSources): Config {
     try {
       doc = parseYaml(text, { strict: true, uniqueKeys: true });
     } catch (e) {
-      problems.push(`config file ${fileName}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+      problems.push(
+        `config file ${fileName}: not valid YAML: ${(e as Error).message.split('\n')[0]}`,
+      );
     }
     if (doc !== undefined && doc !== null) {
-      if (!isPlainObject(doc)) problems.push(`config file ${fileName}: the top level must be a mapping of settings, got ${typeName(doc)}`);
+      if (!isPlainObject(doc))
+        problems.push(
+          `config file ${fileName}: the top level must be a mapping of settings, got ${typeName(doc)}`,
+        );
       else flattenFile(doc, '', fileName, values, problems);
     }
   }
 
   for (const [name, raw] of Object.entries(src.env ?? {})) {
-    if (!name.startsWith('PODMESH_') || raw === undefined || NOT_SETTINGS.has(name) || SERVICE_LINK.test(name)) continue;
+    if (
+      !name.startsWith('PODMESH_') ||
+      raw === undefined ||
+      NOT_SETTINGS.has(name) ||
+      SERVICE_LINK.test(name)
+    )
+      continue;
     const setting = SETTINGS.find((x) => envName(x.key) === name);
     if (setting === undefined) {
-      problems.push(`env ${name}: not a podmesh setting${suggest(name, SETTINGS.filter((x) => x.scalar).map((x) => envName(x.key)))}`);
+      problems.push(
+        `env ${name}: not a podmesh setting${suggest(
+          name,
+          SETTINGS.filter((x) => x.scalar).map((x) => envName(x.key)),
+        )}`,
+      );
     } else if (!setting.scalar) {
       problems.push(`env ${name}: ${setting.key} can only be set in the config file`);
     } else {
@@ -120,9 +139,16 @@ export function loadConfig(src: ConfigSources): Config {
       flat.set(setting.key, setting.default);
       continue;
     }
-    const parsed = parseValue(setting.schema, given.value, given.origin !== 'override' && typeof given.value === 'string');
+    const parsed = parseValue(
+      setting.schema,
+      given.value,
+      given.origin !== 'override' && typeof given.value === 'string',
+    );
     if (parsed.success) flat.set(setting.key, parsed.data);
-    else problems.push(`${setting.key} (from ${given.origin}): ${describeIssue(parsed.error)}; got ${show(given.value)}. ${setting.help}`);
+    else
+      problems.push(
+        `${setting.key} (from ${given.origin}): ${describeIssue(parsed.error)}; got ${show(given.value)}. ${setting.help}`,
+      );
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -144,9 +170,17 @@ function flattenFile(
       out.set(key, { value: v, origin: `file ${fileName}` });
     } else if (SETTINGS.some((x) => x.key.startsWith(key + '.'))) {
       if (isPlainObject(v)) flattenFile(v, key + '.', fileName, out, problems);
-      else problems.push(`${key} (from file ${fileName}): must be a mapping with keys ${childKeys(key)}; got ${show(v)}`);
+      else
+        problems.push(
+          `${key} (from file ${fileName}): must be a mapping with keys ${childKeys(key)}; got ${show(v)}`,
+        );
     } else {
-      problems.push(`${key} (from file ${fileName}): unknown setting${suggest(key, SETTINGS.map((x) => x.key))}; see \`podmesh agent --help\` for every setting`);
+      problems.push(
+        `${key} (from file ${fileName}): unknown setting${suggest(
+          key,
+          SETTINGS.map((x) => x.key),
+        )}; see \`podmesh agent --help\` for every setting`,
+      );
     }
   }
 }
@@ -175,7 +209,10 @@ function describeIssue(err: z.ZodError): string {
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
 }
 
 function assemble(f: Map<string, unknown>, problems: string[]): Config {
@@ -185,19 +222,26 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
   if (rawKey !== undefined) {
     authKey = decodeKey(rawKey);
     if (authKey === undefined || authKey.length < 16) {
-      problems.push('stamp.authKey: must be at least 16 bytes written as hex (32+ hex digits) or base64; generate one with `openssl rand -hex 32`');
+      problems.push(
+        'stamp.authKey: must be at least 16 bytes written as hex (32+ hex digits) or base64; generate one with `openssl rand -hex 32`',
+      );
     }
   }
   const intervalMs = get<number>('probes.intervalMs');
   const timeoutMs = get<number>('probes.timeoutMs');
   if (timeoutMs > intervalMs) {
-    problems.push(`probes.timeoutMs (${timeoutMs}) must not exceed probes.intervalMs (${intervalMs}): a probe would still be waiting when the next one is due; lower the timeout or raise the interval`);
+    problems.push(
+      `probes.timeoutMs (${timeoutMs}) must not exceed probes.intervalMs (${intervalMs}): a probe would still be waiting when the next one is due; lower the timeout or raise the interval`,
+    );
   }
   const peers = get<StaticPeer[]>('peers.static');
   const seen = new Set<string>();
   for (const [i, p] of peers.entries()) {
     const id = `${p.node}/${p.network}`;
-    if (seen.has(id)) problems.push(`peers.static[${i}]: duplicate peer ${id}; each node has at most one agent per network`);
+    if (seen.has(id))
+      problems.push(
+        `peers.static[${i}]: duplicate peer ${id}; each node has at most one agent per network`,
+      );
     seen.add(id);
   }
   return {
@@ -249,7 +293,9 @@ function suggest(given: string, known: readonly string[]): string {
     const d = distance(given.toLowerCase(), k.toLowerCase());
     if (d < bestD) [best, bestD] = [k, d];
   }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(given.length / 4)) ? ` (did you mean ${best}?)` : '';
+  return best !== undefined && bestD <= Math.max(2, Math.floor(given.length / 4))
+    ? ` (did you mean ${best}?)`
+    : '';
 }
 
 function distance(a: string, b: string): number {

@@ -6,7 +6,9 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
-const ipv4 = z.string().refine((s) => isIP(s) === 4, { message: 'must be an IPv4 address such as 10.0.0.5' });
+const ipv4 = z
+  .string()
+  .refine((s) => isIP(s) === 4, { message: 'must be an IPv4 address such as 10.0.0.5' });
 const nodeName = z
   .string()
   .min(1)
@@ -44,48 +46,178 @@ function s(key: string, schema: z.ZodType, def: unknown, help: string, scalar = 
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 
 export const SETTINGS: readonly Setting[] = [
-  s('node', nodeName.optional(), undefined, 'Node this agent runs on (the downward API fills it in a cluster). Default: the host name.'),
-  s('network', z.enum(['pod', 'host']), 'pod', 'Which network this agent sits on: "pod" (pod network) or "host" (hostNetwork).'),
-  s('zone', z.string().max(63), '', 'Topology zone of this node, used for peer selection and the scope label.'),
-  s('address', ipv4, '0.0.0.0', 'Address to bind the STAMP reflector, TCP listener and probe sockets to.'),
-  s('advertiseAddress', ipv4.optional(), undefined, 'Address peers use to reach this agent. Default: the bind address, or the first non-internal IPv4 address when bound to 0.0.0.0.'),
-  s('httpAddress', ipv4, '0.0.0.0', 'Address the HTTP server (/metrics, /healthz, /readyz, /api/v1/results) binds to.'),
+  s(
+    'node',
+    nodeName.optional(),
+    undefined,
+    'Node this agent runs on (the downward API fills it in a cluster). Default: the host name.',
+  ),
+  s(
+    'network',
+    z.enum(['pod', 'host']),
+    'pod',
+    'Which network this agent sits on: "pod" (pod network) or "host" (hostNetwork).',
+  ),
+  s(
+    'zone',
+    z.string().max(63),
+    '',
+    'Topology zone of this node, used for peer selection and the scope label.',
+  ),
+  s(
+    'address',
+    ipv4,
+    '0.0.0.0',
+    'Address to bind the STAMP reflector, TCP listener and probe sockets to.',
+  ),
+  s(
+    'advertiseAddress',
+    ipv4.optional(),
+    undefined,
+    'Address peers use to reach this agent. Default: the bind address, or the first non-internal IPv4 address when bound to 0.0.0.0.',
+  ),
+  s(
+    'httpAddress',
+    ipv4,
+    '0.0.0.0',
+    'Address the HTTP server (/metrics, /healthz, /readyz, /api/v1/results) binds to.',
+  ),
   s('httpPort', port, 9860, 'HTTP port for /metrics, health and the results API.'),
-  s('stampPort', port, 9862, 'UDP port of the STAMP session-reflector (RFC 8762; 862 is the IANA port but needs privilege).'),
+  s(
+    'stampPort',
+    port,
+    9862,
+    'UDP port of the STAMP session-reflector (RFC 8762; 862 is the IANA port but needs privilege).',
+  ),
   s('tcpPort', port, 9863, 'TCP port of the listener peers connect to for tcp probes.'),
-  s('logLevel', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), 'info', 'Log level.'),
+  s(
+    'logLevel',
+    z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    'info',
+    'Log level.',
+  ),
 
   s('probes.intervalMs', ms(50, 600_000), 1000, 'Time between two probes of one kind to one peer.'),
-  s('probes.timeoutMs', ms(10, 600_000), 1000, 'A probe not answered within this time counts as lost. Must not exceed probes.intervalMs.'),
-  s('probes.jitter', z.number().min(0).max(0.5), 0.1, 'Random spread of each interval, as a fraction of it, so agents do not probe in lock-step.'),
-  s('probes.concurrency', z.number().int().min(1).max(10_000), 256, 'Most probes in flight at once per engine.'),
+  s(
+    'probes.timeoutMs',
+    ms(10, 600_000),
+    1000,
+    'A probe not answered within this time counts as lost. Must not exceed probes.intervalMs.',
+  ),
+  s(
+    'probes.jitter',
+    z.number().min(0).max(0.5),
+    0.1,
+    'Random spread of each interval, as a fraction of it, so agents do not probe in lock-step.',
+  ),
+  s(
+    'probes.concurrency',
+    z.number().int().min(1).max(10_000),
+    256,
+    'Most probes in flight at once per engine.',
+  ),
   s('probes.udp', z.boolean(), true, 'Run STAMP (UDP) probes.'),
-  s('probes.icmp', z.boolean(), true, 'Run ICMP echo probes (needs CAP_NET_RAW; turned off with a log line if missing).'),
+  s(
+    'probes.icmp',
+    z.boolean(),
+    true,
+    'Run ICMP echo probes (needs CAP_NET_RAW; turned off with a log line if missing).',
+  ),
   s('probes.tcp', z.boolean(), true, 'Run TCP connect probes.'),
-  s('probes.mtu', z.boolean(), true, 'Also send MTU-sized udp and icmp probes beside the small ones.'),
-  s('probes.mtuBytes', z.union([z.literal('auto'), z.number().int().min(576).max(65535)]), 'auto', 'IP packet size of MTU probes; "auto" reads the MTU of the interface that holds the advertise address.'),
-  s('probes.mtuMaxBytes', z.number().int().min(576).max(65535), 9000, 'Upper bound for "auto" MTU probes (loopback reports 65536).'),
+  s(
+    'probes.mtu',
+    z.boolean(),
+    true,
+    'Also send MTU-sized udp and icmp probes beside the small ones.',
+  ),
+  s(
+    'probes.mtuBytes',
+    z.union([z.literal('auto'), z.number().int().min(576).max(65535)]),
+    'auto',
+    'IP packet size of MTU probes; "auto" reads the MTU of the interface that holds the advertise address.',
+  ),
+  s(
+    'probes.mtuMaxBytes',
+    z.number().int().min(576).max(65535),
+    9000,
+    'Upper bound for "auto" MTU probes (loopback reports 65536).',
+  ),
 
-  s('stamp.authKey', z.string().optional(), undefined, 'Shared key for authenticated STAMP (HMAC-SHA-256), as hex or base64, at least 16 bytes. Unset: unauthenticated mode.'),
-  s('stamp.maxSessions', z.number().int().min(1).max(1_000_000), 4096, 'Most sender sessions the reflector keeps state for (least recently used evicted).'),
-  s('stamp.maxRepliesPerSecond', z.number().int().min(1).max(1_000_000), 10_000, 'Reflector reply rate limit; packets beyond it are dropped and counted.'),
+  s(
+    'stamp.authKey',
+    z.string().optional(),
+    undefined,
+    'Shared key for authenticated STAMP (HMAC-SHA-256), as hex or base64, at least 16 bytes. Unset: unauthenticated mode.',
+  ),
+  s(
+    'stamp.maxSessions',
+    z.number().int().min(1).max(1_000_000),
+    4096,
+    'Most sender sessions the reflector keeps state for (least recently used evicted).',
+  ),
+  s(
+    'stamp.maxRepliesPerSecond',
+    z.number().int().min(1).max(1_000_000),
+    10_000,
+    'Reflector reply rate limit; packets beyond it are dropped and counted.',
+  ),
 
-  s('peers.limit', z.number().int().min(0).max(10_000), 32, 'Most peers one agent probes (chosen by rendezvous hashing on node names).'),
-  s('peers.static', z.array(staticPeerSchema), [], 'Static peer list (file only): [{node, network, zone, address, stampPort, tcpPort, httpPort}].', false),
+  s(
+    'peers.limit',
+    z.number().int().min(0).max(10_000),
+    32,
+    'Most peers one agent probes (chosen by rendezvous hashing on node names).',
+  ),
+  s(
+    'peers.static',
+    z.array(staticPeerSchema),
+    [],
+    'Static peer list (file only): [{node, network, zone, address, stampPort, tcpPort, httpPort}].',
+    false,
+  ),
 
-  s('window.seconds', z.number().int().min(5).max(3600), 60, 'Length of the sliding window behind loss ratios and RTT quantiles.'),
-  s('engine.worker', z.boolean(), true, 'Run the udp/tcp probe engine and responders on a worker thread so a busy main thread does not skew RTT.'),
-  s('shutdown.drainMs', ms(0, 120_000), 2000, 'On SIGTERM: time between turning readiness off and closing, so endpoints stop sending probes here.'),
+  s(
+    'window.seconds',
+    z.number().int().min(5).max(3600),
+    60,
+    'Length of the sliding window behind loss ratios and RTT quantiles.',
+  ),
+  s(
+    'engine.worker',
+    z.boolean(),
+    true,
+    'Run the udp/tcp probe engine and responders on a worker thread so a busy main thread does not skew RTT.',
+  ),
+  s(
+    'shutdown.drainMs',
+    ms(0, 120_000),
+    2000,
+    'On SIGTERM: time between turning readiness off and closing, so endpoints stop sending probes here.',
+  ),
 ];
 
-export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((x) => [x.key, x]));
+export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(
+  SETTINGS.map((x) => [x.key, x]),
+);
 
 /** PODMESH_PROBES_INTERVAL_MS for probes.intervalMs. */
 export function envName(key: string): string {
-  return 'PODMESH_' + key.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+  return (
+    'PODMESH_' +
+    key
+      .replace(/\./g, '_')
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .toUpperCase()
+  );
 }
 
 /** --probes-interval-ms for probes.intervalMs. */
 export function flagName(key: string): string {
-  return '--' + key.replace(/\./g, '-').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+  return (
+    '--' +
+    key
+      .replace(/\./g, '-')
+      .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+      .toLowerCase()
+  );
 }

@@ -32,10 +32,13 @@ export class SystemClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = this.nextId++;
-    const t = setTimeout(() => {
-      this.timers.delete(id);
-      fn();
-    }, Math.max(0, ms));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(id);
+        fn();
+      },
+      Math.max(0, ms),
+    );
     this.timers.set(id, t);
     return { id };
   }
@@ -97,7 +100,8 @@ export class FakeClock implements Clock {
     for (;;) {
       await flushMicrotasks();
       let next: FakeTimer | undefined;
-      for (const t of this.timers) if (t.at <= end && (next === undefined || t.at < next.at)) next = t;
+      for (const t of this.timers)
+        if (t.at <= end && (next === undefined || t.at < next.at)) next = t;
       if (next === undefined) break;
       this.timers.splice(this.timers.indexOf(next), 1);
       this.current = Math.max(this.current, next.at);

@@ -54,7 +54,7 @@ export interface Self {
 export interface ProbeTarget {
   readonly peer: Peer;
   readonly size: SizeClass;
-  /** Bytes of IP payload to send (UDP/ICMP header included for mtu probes). */
+  /** Size of the whole IP packet to send, headers included (20-byte IPv4 header + UDP/ICMP header + payload). */
   readonly bytes: number;
 }
 
@@ -104,7 +104,10 @@ export function pathOf(from: Network, to: Network): PathKind {
   return `${from}-to-${to}`;
 }
 
-export function scopeOf(self: Pick<Self, 'node' | 'zone'>, peer: Pick<Peer, 'node' | 'zone'>): Scope {
+export function scopeOf(
+  self: Pick<Self, 'node' | 'zone'>,
+  peer: Pick<Peer, 'node' | 'zone'>,
+): Scope {
   if (self.node === peer.node) return 'same-node';
   return self.zone === peer.zone ? 'same-zone' : 'cross-zone';
 }

@@ -5,7 +5,13 @@
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.ts';
 import type { EngineHealth } from '../metrics/recorder.ts';
-import { ProbeEngine, type EngineSpec, type EngineStatus, type LogSink, type ResultSink } from './engine.ts';
+import {
+  ProbeEngine,
+  type EngineSpec,
+  type EngineStatus,
+  type LogSink,
+  type ResultSink,
+} from './engine.ts';
 import type { FromWorker, ToWorker } from './engine-worker.ts';
 import type { Job } from './scheduler.ts';
 
@@ -19,7 +25,12 @@ export interface EngineHandle {
 
 export class LocalEngine implements EngineHandle {
   private constructor(private readonly engine: ProbeEngine) {}
-  static async start(spec: EngineSpec, clock: Clock, onResult: ResultSink, log: LogSink): Promise<LocalEngine> {
+  static async start(
+    spec: EngineSpec,
+    clock: Clock,
+    onResult: ResultSink,
+    log: LogSink,
+  ): Promise<LocalEngine> {
     return new LocalEngine(await ProbeEngine.start(spec, clock, onResult, log));
   }
   get status(): EngineStatus {
@@ -41,7 +52,10 @@ export class LocalEngine implements EngineHandle {
  * registers tsx's loader, which Node 20 doesn't carry into new threads.
  */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './engine-worker-tsx.mjs' : './engine-worker.js', import.meta.url);
+const WORKER_URL = new URL(
+  FROM_SOURCE ? './engine-worker-tsx.mjs' : './engine-worker.js',
+  import.meta.url,
+);
 
 export class RemoteEngine implements EngineHandle {
   private lastHealth: EngineHealth | undefined;
@@ -84,7 +98,8 @@ export class RemoteEngine implements EngineHandle {
         if (engine === undefined) reject(e);
       });
       worker.on('exit', (code) => {
-        if (engine === undefined) reject(new Error(`probe engine thread exited with code ${code} before it was ready`));
+        if (engine === undefined)
+          reject(new Error(`probe engine thread exited with code ${code} before it was ready`));
       });
     });
   }

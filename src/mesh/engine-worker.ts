@@ -14,7 +14,12 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   | { type: 'results'; batch: [ProbeResult, number][] }
   | { type: 'health'; health: ReturnType<ProbeEngine['health']> }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> | undefined }
+  | {
+      type: 'log';
+      level: 'info' | 'warn' | 'error';
+      msg: string;
+      fields?: Record<string, unknown> | undefined;
+    }
   | { type: 'stopped' };
 
 const HEALTH_EVERY_MS = 1000;
@@ -45,7 +50,10 @@ async function main(): Promise<void> {
     post({ type: 'failed', message: (e as Error).message });
     return;
   }
-  const healthTimer = setInterval(() => post({ type: 'health', health: engine.health() }), HEALTH_EVERY_MS);
+  const healthTimer = setInterval(
+    () => post({ type: 'health', health: engine.health() }),
+    HEALTH_EVERY_MS,
+  );
   port.on('message', (m: ToWorker) => {
     if (m.type === 'reconcile') engine.reconcile(m.jobs);
     else if (m.type === 'stop') {

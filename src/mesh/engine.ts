@@ -37,14 +37,22 @@ export interface EngineSpec {
 export interface EngineStatus {
   /** Kinds that actually run (icmp drops out without CAP_NET_RAW). */
   readonly kinds: ProbeKind[];
-  readonly icmp?: { readonly enabled: boolean; readonly reason: 'ok' | 'permission' | 'error'; readonly detail: string };
+  readonly icmp?: {
+    readonly enabled: boolean;
+    readonly reason: 'ok' | 'permission' | 'error';
+    readonly detail: string;
+  };
   /** Bound ports of the responders (meaningful when 0 was asked for). */
   readonly stampPort?: number;
   readonly tcpPort?: number;
 }
 
 export type ResultSink = (result: ProbeResult, latenessMs: number) => void;
-export type LogSink = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+export type LogSink = (
+  level: 'info' | 'warn' | 'error',
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export class ProbeEngine {
   private readonly delay = monitorEventLoopDelay({ resolution: 10 });
@@ -60,7 +68,12 @@ export class ProbeEngine {
   }
 
   /** Opens sockets and responders; throws (with the address and port) only if a bind fails. */
-  static async start(spec: EngineSpec, clock: Clock, onResult: ResultSink, log: LogSink): Promise<ProbeEngine> {
+  static async start(
+    spec: EngineSpec,
+    clock: Clock,
+    onResult: ResultSink,
+    log: LogSink,
+  ): Promise<ProbeEngine> {
     const probes = new Map<ProbeKind, Probe>();
     const authKey = spec.authKey === undefined ? undefined : Buffer.from(spec.authKey);
     let icmp: EngineStatus['icmp'];
@@ -69,12 +82,24 @@ export class ProbeEngine {
     try {
       if (spec.responders !== undefined) {
         const r = spec.responders;
-        reflector = await StampReflector.start({ clock, address: spec.bindAddress, port: r.stampPort, authKey, maxSessions: r.maxSessions, maxRepliesPerSecond: r.maxRepliesPerSecond });
+        reflector = await StampReflector.start({
+          clock,
+          address: spec.bindAddress,
+          port: r.stampPort,
+          authKey,
+          maxSessions: r.maxSessions,
+          maxRepliesPerSecond: r.maxRepliesPerSecond,
+        });
         listener = await TcpListener.start({ address: spec.bindAddress, port: r.tcpPort });
       }
       for (const kind of spec.kinds) {
-        if (kind === 'udp') probes.set('udp', await UdpStampProbe.open({ clock, bindAddress: spec.bindAddress, authKey }));
-        if (kind === 'tcp') probes.set('tcp', new TcpProbe({ clock, bindAddress: spec.bindAddress }));
+        if (kind === 'udp')
+          probes.set(
+            'udp',
+            await UdpStampProbe.open({ clock, bindAddress: spec.bindAddress, authKey }),
+          );
+        if (kind === 'tcp')
+          probes.set('tcp', new TcpProbe({ clock, bindAddress: spec.bindAddress }));
         if (kind === 'icmp') {
           const opened = await IcmpProbe.open({ clock, log: (m) => log('info', m) });
           if (opened instanceof IcmpProbe) {
@@ -92,7 +117,15 @@ export class ProbeEngine {
       await listener?.close();
       throw e;
     }
-    const scheduler = new Scheduler({ clock, intervalMs: spec.intervalMs, timeoutMs: spec.timeoutMs, jitter: spec.jitter, concurrency: spec.concurrency, probes, onResult });
+    const scheduler = new Scheduler({
+      clock,
+      intervalMs: spec.intervalMs,
+      timeoutMs: spec.timeoutMs,
+      jitter: spec.jitter,
+      concurrency: spec.concurrency,
+      probes,
+      onResult,
+    });
     const status: EngineStatus = {
       kinds: [...probes.keys()],
       ...(icmp !== undefined ? { icmp } : {}),
@@ -117,7 +150,16 @@ export class ProbeEngine {
     const q = (p: number): number => this.delay.percentile(p) / 1e9;
     const h: EngineHealth = {
       ...(r !== undefined
-        ? { reflector: { reflected: r.reflected, malformed: r.malformed, authFailed: r.authFailed, loop: r.loop, rateLimited: r.rateLimited, sessions: r.sessions } }
+        ? {
+            reflector: {
+              reflected: r.reflected,
+              malformed: r.malformed,
+              authFailed: r.authFailed,
+              loop: r.loop,
+              rateLimited: r.rateLimited,
+              sessions: r.sessions,
+            },
+          }
         : {}),
       ...(this.listener !== undefined ? { tcpAccepted: this.listener.stats().accepted } : {}),
       skipped: this.scheduler.stats().skipped,

@@ -7,7 +7,16 @@ import type { Probe } from '../probes/probe.ts';
 import { Scheduler, jobKey, type Job } from './scheduler.ts';
 
 function peer(node: string): Peer {
-  return { id: `${node}/pod`, node, network: 'pod', zone: '', address: '10.0.0.1', stampPort: 1, tcpPort: 2, httpPort: 3 };
+  return {
+    id: `${node}/pod`,
+    node,
+    network: 'pod',
+    zone: '',
+    address: '10.0.0.1',
+    stampPort: 1,
+    tcpPort: 2,
+    httpPort: 3,
+  };
 }
 
 function job(node: string, kind: ProbeKind = 'udp'): Job {
@@ -51,7 +60,14 @@ class FakeProbe implements Probe {
   async close(): Promise<void> {}
 }
 
-function setup(opts: { latencyMs?: number | undefined; concurrency?: number; jitter?: number; timeoutMs?: number } = {}) {
+function setup(
+  opts: {
+    latencyMs?: number | undefined;
+    concurrency?: number;
+    jitter?: number;
+    timeoutMs?: number;
+  } = {},
+) {
   const clock = new FakeClock();
   const probe = new FakeProbe(clock, 'latencyMs' in opts ? opts.latencyMs : 1);
   const results: { r: ProbeResult; late: number }[] = [];
@@ -103,7 +119,10 @@ test('queued probes report how late they started', async (t) => {
   const { clock, results, sched } = setup({ concurrency: 1, latencyMs: 300 });
   sched.reconcile(Array.from({ length: 6 }, (_, i) => job(`n${i}`)));
   await clock.advance(10_000);
-  t.true(results.some((x) => x.late >= 300), 'some probe waited behind another');
+  t.true(
+    results.some((x) => x.late >= 300),
+    'some probe waited behind another',
+  );
   await Promise.all([sched.stop(), clock.advance(5_000)]);
 });
 
@@ -115,7 +134,10 @@ test('a probe that never settles is cut off at timeout + grace as a typed failur
   const r = results[0]!.r;
   t.false(r.ok);
   t.is(!r.ok ? r.reason : undefined, 'error');
-  t.true(sched.stats().skipped >= 1, 'runs due while the stuck one was in flight are skipped, not stacked');
+  t.true(
+    sched.stats().skipped >= 1,
+    'runs due while the stuck one was in flight are skipped, not stacked',
+  );
   await Promise.all([sched.stop(), clock.advance(5_000)]);
 });
 
@@ -131,7 +153,10 @@ test('reconcile starts new jobs, stops departed ones, leaves the rest alone', as
   const mark = probe.calls.length;
   await clock.advance(5_000);
   const after = probe.calls.slice(mark);
-  t.false(after.some((c) => c.peer === 'b/pod'), 'departed peer no longer probed');
+  t.false(
+    after.some((c) => c.peer === 'b/pod'),
+    'departed peer no longer probed',
+  );
   t.true(after.some((c) => c.peer === 'c/pod'));
   t.true(probe.calls.filter((c) => c.peer === 'a/pod').length > aRunsBefore);
   const lastB = results.filter((x) => x.r.peerId === 'b/pod').length;

@@ -82,7 +82,13 @@ export class Scheduler {
       if (existing !== undefined) this.stopLoop(existing);
       if (!this.opts.probes.has(job.kind)) continue;
       // A random first phase spreads jobs over the interval instead of bursting at start.
-      const loop: Loop = { job, dueMs: this.opts.clock.nowMs() + this.random() * this.opts.intervalMs, timer: undefined, running: undefined, stopped: false };
+      const loop: Loop = {
+        job,
+        dueMs: this.opts.clock.nowMs() + this.random() * this.opts.intervalMs,
+        timer: undefined,
+        running: undefined,
+        stopped: false,
+      };
       this.loops.set(key, loop);
       this.arm(loop);
       if (existing === undefined) added.push(key);
@@ -160,7 +166,15 @@ export class Scheduler {
       const timer = clock.setTimeout(() => {
         if (done) return;
         done = true;
-        resolve({ ok: false, peerId: job.target.peer.id, kind: job.kind, size: job.target.size, sentAtMs: startMs, reason: 'error', detail: 'probe overran its deadline' });
+        resolve({
+          ok: false,
+          peerId: job.target.peer.id,
+          kind: job.kind,
+          size: job.target.size,
+          sentAtMs: startMs,
+          reason: 'error',
+          detail: 'probe overran its deadline',
+        });
       }, timeoutMs + DEADLINE_GRACE_MS);
       probe.run(job.target, timeoutMs).then(
         (r) => {
@@ -174,7 +188,15 @@ export class Scheduler {
           if (done) return;
           done = true;
           clock.clearTimeout(timer);
-          resolve({ ok: false, peerId: job.target.peer.id, kind: job.kind, size: job.target.size, sentAtMs: startMs, reason: 'error', detail: `probe rejected: ${String(e)}` });
+          resolve({
+            ok: false,
+            peerId: job.target.peer.id,
+            kind: job.kind,
+            size: job.target.size,
+            sentAtMs: startMs,
+            reason: 'error',
+            detail: `probe rejected: ${String(e)}`,
+          });
         },
       );
     });
@@ -184,5 +206,11 @@ export class Scheduler {
 function sameTarget(a: Job, b: Job): boolean {
   const pa = a.target.peer;
   const pb = b.target.peer;
-  return a.target.bytes === b.target.bytes && pa.address === pb.address && pa.stampPort === pb.stampPort && pa.tcpPort === pb.tcpPort && pa.zone === pb.zone;
+  return (
+    a.target.bytes === b.target.bytes &&
+    pa.address === pb.address &&
+    pa.stampPort === pb.stampPort &&
+    pa.tcpPort === pb.tcpPort &&
+    pa.zone === pb.zone
+  );
 }

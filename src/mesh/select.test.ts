@@ -6,7 +6,16 @@ import type { Peer, Self } from '../core/types.ts';
 import { selectPeers } from './select.ts';
 
 function peer(node: string, zone: string, network: 'pod' | 'host' = 'pod'): Peer {
-  return { id: `${node}/${network}`, node, network, zone, address: '10.0.0.1', stampPort: 1, tcpPort: 2, httpPort: 3 };
+  return {
+    id: `${node}/${network}`,
+    node,
+    network,
+    zone,
+    address: '10.0.0.1',
+    stampPort: 1,
+    tcpPort: 2,
+    httpPort: 3,
+  };
 }
 
 const self: Self = { node: 'n0', network: 'pod', zone: 'a', address: '10.0.0.1' };
@@ -51,7 +60,11 @@ test('a short side gives its share to the other', (t) => {
 test('a departing peer changes at most its own slot', (t) => {
   const before = selectPeers(self, cluster, 10);
   const gone = before[3]!;
-  const after = selectPeers(self, cluster.filter((p) => p.id !== gone.id), 10);
+  const after = selectPeers(
+    self,
+    cluster.filter((p) => p.id !== gone.id),
+    10,
+  );
   const kept = before.filter((p) => p.id !== gone.id).map((p) => p.id);
   t.true(kept.every((id) => after.some((p) => p.id === id)));
 });

@@ -7,7 +7,12 @@ import { createHash } from 'node:crypto';
 import type { Peer, Self } from '../core/types.ts';
 
 export function rendezvousScore(selfNode: string, peer: Pick<Peer, 'id'>): bigint {
-  return createHash('sha256').update(selfNode).update('\0').update(peer.id).digest().readBigUInt64BE(0);
+  return createHash('sha256')
+    .update(selfNode)
+    .update('\0')
+    .update(peer.id)
+    .digest()
+    .readBigUInt64BE(0);
 }
 
 /**
@@ -31,7 +36,10 @@ export function selectPeers(self: Self, candidates: readonly Peer[], limit: numb
 
   const picked = sameNode.slice(0, limit);
   let budget = limit - picked.length;
-  const zoneShare = Math.min(sameZone.length, Math.max(Math.ceil(budget / 2), budget - crossZone.length));
+  const zoneShare = Math.min(
+    sameZone.length,
+    Math.max(Math.ceil(budget / 2), budget - crossZone.length),
+  );
   picked.push(...sameZone.slice(0, zoneShare));
   budget -= zoneShare;
   picked.push(...crossZone.slice(0, budget));

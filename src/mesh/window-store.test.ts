@@ -5,11 +5,31 @@ import { FakeClock } from '../core/clock.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { WindowStore, quantile, windowKey } from './window-store.ts';
 
-function ok(clock: FakeClock, peerId: string, rttSeconds: number, stamp?: ProbeResult['stamp']): ProbeResult {
-  return { ok: true, peerId, kind: 'udp', size: 'small', sentAtMs: clock.nowMs(), rttSeconds, ...(stamp ? { stamp } : {}) };
+function ok(
+  clock: FakeClock,
+  peerId: string,
+  rttSeconds: number,
+  stamp?: ProbeResult['stamp'],
+): ProbeResult {
+  return {
+    ok: true,
+    peerId,
+    kind: 'udp',
+    size: 'small',
+    sentAtMs: clock.nowMs(),
+    rttSeconds,
+    ...(stamp ? { stamp } : {}),
+  };
 }
 function lost(clock: FakeClock, peerId: string): ProbeResult {
-  return { ok: false, peerId, kind: 'udp', size: 'small', sentAtMs: clock.nowMs(), reason: 'timeout' };
+  return {
+    ok: false,
+    peerId,
+    kind: 'udp',
+    size: 'small',
+    sentAtMs: clock.nowMs(),
+    reason: 'timeout',
+  };
 }
 const K = windowKey('b/pod', 'udp', 'small');
 
@@ -62,8 +82,24 @@ test('STAMP forward/reverse loss, duplicates and reordering add up in the window
   const store = new WindowStore(clock, 60_000);
   store.record(lost(clock, 'b/pod'));
   store.record(lost(clock, 'b/pod'));
-  store.record(ok(clock, 'b/pod', 0.001, { forwardLost: 1, reverseLost: 1, duplicates: 0, reordered: 0, reflectorDwellSeconds: 0 }));
-  store.record(ok(clock, 'b/pod', 0.001, { forwardLost: 0, reverseLost: 0, duplicates: 2, reordered: 1, reflectorDwellSeconds: 0 }));
+  store.record(
+    ok(clock, 'b/pod', 0.001, {
+      forwardLost: 1,
+      reverseLost: 1,
+      duplicates: 0,
+      reordered: 0,
+      reflectorDwellSeconds: 0,
+    }),
+  );
+  store.record(
+    ok(clock, 'b/pod', 0.001, {
+      forwardLost: 0,
+      reverseLost: 0,
+      duplicates: 2,
+      reordered: 1,
+      reflectorDwellSeconds: 0,
+    }),
+  );
   const w = store.get(K)!;
   t.is(w.forwardLost, 1);
   t.is(w.reverseLost, 1);

@@ -23,14 +23,22 @@ export const LABEL_NAMES = [
 ] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];
 
-const PAIR = ['source_node', 'target_node', 'path', 'protocol', 'size'] as const satisfies readonly LabelName[];
+const PAIR = [
+  'source_node',
+  'target_node',
+  'path',
+  'protocol',
+  'size',
+] as const satisfies readonly LabelName[];
 
 /** RTT buckets from 50 µs: loopback and same-node paths live well under a millisecond. */
 export const RTT_BUCKETS = [
   0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
   0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
-export const LATENESS_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+export const LATENESS_BUCKETS = [
+  0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
 
 interface Def<T extends 'counter' | 'gauge' | 'histogram', L extends readonly LabelName[]> {
   readonly name: string;
@@ -40,44 +48,155 @@ interface Def<T extends 'counter' | 'gauge' | 'histogram', L extends readonly La
   readonly buckets?: readonly number[];
 }
 
-function def<T extends 'counter' | 'gauge' | 'histogram', const L extends readonly LabelName[]>(d: Def<T, L>): Def<T, L> {
+function def<T extends 'counter' | 'gauge' | 'histogram', const L extends readonly LabelName[]>(
+  d: Def<T, L>,
+): Def<T, L> {
   return d;
 }
 
 export const CATALOGUE = {
-  probesSent: def({ name: 'podmesh_probes_sent_total', type: 'counter', labels: PAIR, help: 'Probes sent to a peer agent (each completes as answered or lost).' }),
-  probesLost: def({ name: 'podmesh_probes_lost_total', type: 'counter', labels: PAIR, help: 'Probes that got no valid answer in time, whatever the reason.' }),
-  probeFailures: def({ name: 'podmesh_probe_failures_total', type: 'counter', labels: [...PAIR, 'reason'], help: 'Failed probes by closed reason: timeout, refused, unreachable, permission, malformed, error.' }),
-  stampLost: def({ name: 'podmesh_stamp_lost_total', type: 'counter', labels: [...PAIR, 'direction'], help: 'STAMP probes lost, split by direction from the reflector\'s own sequence numbers: forward (to the peer) or reverse (back).' }),
-  stampDuplicates: def({ name: 'podmesh_stamp_duplicates_total', type: 'counter', labels: PAIR, help: 'Duplicate STAMP answers received.' }),
-  stampReordered: def({ name: 'podmesh_stamp_reordered_total', type: 'counter', labels: PAIR, help: 'STAMP answers that arrived after the answer to a later probe.' }),
-  pairLossRatio: def({ name: 'podmesh_pair_loss_ratio', type: 'gauge', labels: PAIR, help: 'Share of probes lost over the sliding window (window.seconds).' }),
-  pairWindowProbes: def({ name: 'podmesh_pair_window_probes', type: 'gauge', labels: PAIR, help: 'Probes completed in the sliding window: the sample size behind the loss ratio.' }),
-  pairRtt: def({ name: 'podmesh_pair_rtt_seconds', type: 'gauge', labels: [...PAIR, 'quantile'], help: 'Round-trip time quantiles (0.5, 0.9, 0.99) of answered probes over the sliding window; STAMP excludes the reflector\'s dwell time.' }),
-  pairLastSuccess: def({ name: 'podmesh_pair_last_success_timestamp_seconds', type: 'gauge', labels: PAIR, help: 'Unix time of the last answered probe to the peer.' }),
-  rtt: def({ name: 'podmesh_rtt_seconds', type: 'histogram', labels: ['source_node', 'path', 'protocol', 'size', 'scope'], buckets: RTT_BUCKETS, help: 'Round-trip time of answered probes from this agent, by scope (same-node, same-zone, cross-zone).' }),
+  probesSent: def({
+    name: 'podmesh_probes_sent_total',
+    type: 'counter',
+    labels: PAIR,
+    help: 'Probes sent to a peer agent (each completes as answered or lost).',
+  }),
+  probesLost: def({
+    name: 'podmesh_probes_lost_total',
+    type: 'counter',
+    labels: PAIR,
+    help: 'Probes that got no valid answer in time, whatever the reason.',
+  }),
+  probeFailures: def({
+    name: 'podmesh_probe_failures_total',
+    type: 'counter',
+    labels: [...PAIR, 'reason'],
+    help: 'Failed probes by closed reason: timeout, refused, unreachable, permission, malformed, error.',
+  }),
+  stampLost: def({
+    name: 'podmesh_stamp_lost_total',
+    type: 'counter',
+    labels: [...PAIR, 'direction'],
+    help: "STAMP probes lost, split by direction from the reflector's own sequence numbers: forward (to the peer) or reverse (back).",
+  }),
+  stampDuplicates: def({
+    name: 'podmesh_stamp_duplicates_total',
+    type: 'counter',
+    labels: PAIR,
+    help: 'Duplicate STAMP answers received.',
+  }),
+  stampReordered: def({
+    name: 'podmesh_stamp_reordered_total',
+    type: 'counter',
+    labels: PAIR,
+    help: 'STAMP answers that arrived after the answer to a later probe.',
+  }),
+  pairLossRatio: def({
+    name: 'podmesh_pair_loss_ratio',
+    type: 'gauge',
+    labels: PAIR,
+    help: 'Share of probes lost over the sliding window (window.seconds).',
+  }),
+  pairWindowProbes: def({
+    name: 'podmesh_pair_window_probes',
+    type: 'gauge',
+    labels: PAIR,
+    help: 'Probes completed in the sliding window: the sample size behind the loss ratio.',
+  }),
+  pairRtt: def({
+    name: 'podmesh_pair_rtt_seconds',
+    type: 'gauge',
+    labels: [...PAIR, 'quantile'],
+    help: "Round-trip time quantiles (0.5, 0.9, 0.99) of answered probes over the sliding window; STAMP excludes the reflector's dwell time.",
+  }),
+  pairLastSuccess: def({
+    name: 'podmesh_pair_last_success_timestamp_seconds',
+    type: 'gauge',
+    labels: PAIR,
+    help: 'Unix time of the last answered probe to the peer.',
+  }),
+  rtt: def({
+    name: 'podmesh_rtt_seconds',
+    type: 'histogram',
+    labels: ['source_node', 'path', 'protocol', 'size', 'scope'],
+    buckets: RTT_BUCKETS,
+    help: 'Round-trip time of answered probes from this agent, by scope (same-node, same-zone, cross-zone).',
+  }),
 
-  peers: def({ name: 'podmesh_peers', type: 'gauge', labels: ['source_node', 'network'], help: 'Peers this agent currently probes (bounded by peers.limit).' }),
-  icmpEnabled: def({ name: 'podmesh_icmp_enabled', type: 'gauge', labels: ['source_node', 'network', 'reason'], help: '1 if ICMP probes run; 0 with the reason (permission, disabled, error) if not.' }),
-  eventLoopDelay: def({ name: 'podmesh_event_loop_delay_seconds', type: 'gauge', labels: ['source_node', 'network', 'thread', 'quantile'], help: 'Event-loop delay quantiles of the main thread (HTTP, metrics) and the probe engine thread.' }),
-  lateness: def({ name: 'podmesh_probe_lateness_seconds', type: 'histogram', labels: ['source_node', 'network', 'protocol'], buckets: LATENESS_BUCKETS, help: 'How long after its due time each probe was actually started: the prober\'s own scheduling health.' }),
-  schedulerSkipped: def({ name: 'podmesh_probe_skipped_total', type: 'counter', labels: ['source_node', 'network'], help: 'Probe runs skipped because the previous run to the same peer was still in flight.' }),
-  reflectorPackets: def({ name: 'podmesh_reflector_packets_total', type: 'counter', labels: ['source_node', 'network', 'result'], help: 'Packets received by the STAMP reflector by result: reflected, malformed, auth_failed, loop, rate_limited.' }),
-  reflectorSessions: def({ name: 'podmesh_reflector_sessions', type: 'gauge', labels: ['source_node', 'network'], help: 'STAMP sender sessions the reflector keeps state for.' }),
-  tcpAccepted: def({ name: 'podmesh_tcp_listener_connections_total', type: 'counter', labels: ['source_node', 'network'], help: 'Connections accepted by the TCP listener that peers probe.' }),
-  buildInfo: def({ name: 'podmesh_build_info', type: 'gauge', labels: ['version', 'node_version'], help: 'Always 1; labels carry the podmesh and Node.js versions.' }),
+  peers: def({
+    name: 'podmesh_peers',
+    type: 'gauge',
+    labels: ['source_node', 'network'],
+    help: 'Peers this agent currently probes (bounded by peers.limit).',
+  }),
+  icmpEnabled: def({
+    name: 'podmesh_icmp_enabled',
+    type: 'gauge',
+    labels: ['source_node', 'network', 'reason'],
+    help: '1 if ICMP probes run; 0 with the reason (permission, disabled, error) if not.',
+  }),
+  eventLoopDelay: def({
+    name: 'podmesh_event_loop_delay_seconds',
+    type: 'gauge',
+    labels: ['source_node', 'network', 'thread', 'quantile'],
+    help: 'Event-loop delay quantiles of the main thread (HTTP, metrics) and the probe engine thread.',
+  }),
+  lateness: def({
+    name: 'podmesh_probe_lateness_seconds',
+    type: 'histogram',
+    labels: ['source_node', 'network', 'protocol'],
+    buckets: LATENESS_BUCKETS,
+    help: "How long after its due time each probe was actually started: the prober's own scheduling health.",
+  }),
+  schedulerSkipped: def({
+    name: 'podmesh_probe_skipped_total',
+    type: 'counter',
+    labels: ['source_node', 'network'],
+    help: 'Probe runs skipped because the previous run to the same peer was still in flight.',
+  }),
+  reflectorPackets: def({
+    name: 'podmesh_reflector_packets_total',
+    type: 'counter',
+    labels: ['source_node', 'network', 'result'],
+    help: 'Packets received by the STAMP reflector by result: reflected, malformed, auth_failed, loop, rate_limited.',
+  }),
+  reflectorSessions: def({
+    name: 'podmesh_reflector_sessions',
+    type: 'gauge',
+    labels: ['source_node', 'network'],
+    help: 'STAMP sender sessions the reflector keeps state for.',
+  }),
+  tcpAccepted: def({
+    name: 'podmesh_tcp_listener_connections_total',
+    type: 'counter',
+    labels: ['source_node', 'network'],
+    help: 'Connections accepted by the TCP listener that peers probe.',
+  }),
+  buildInfo: def({
+    name: 'podmesh_build_info',
+    type: 'gauge',
+    labels: ['version', 'node_version'],
+    help: 'Always 1; labels carry the podmesh and Node.js versions.',
+  }),
 } as const;
 
 type Catalogue = typeof CATALOGUE;
 type LabelsOf<D> = D extends Def<infer _T, infer L> ? L[number] : never;
 type MetricOf<D> =
-  D extends Def<'counter', infer _L> ? Counter<LabelsOf<D>> : D extends Def<'gauge', infer _L> ? Gauge<LabelsOf<D>> : Histogram<LabelsOf<D>>;
+  D extends Def<'counter', infer _L>
+    ? Counter<LabelsOf<D>>
+    : D extends Def<'gauge', infer _L>
+      ? Gauge<LabelsOf<D>>
+      : Histogram<LabelsOf<D>>;
 export type Metrics = { readonly [K in keyof Catalogue]: MetricOf<Catalogue[K]> };
 
 /** Registers every catalogued metric in `registry` (never the global one). */
 export function createMetrics(registry: Registry): Metrics {
   const out: Record<string, unknown> = {};
-  for (const [key, d] of Object.entries(CATALOGUE) as [string, Def<'counter' | 'gauge' | 'histogram', readonly LabelName[]>][]) {
+  for (const [key, d] of Object.entries(CATALOGUE) as [
+    string,
+    Def<'counter' | 'gauge' | 'histogram', readonly LabelName[]>,
+  ][]) {
     const common = { name: d.name, help: d.help, labelNames: [...d.labels], registers: [registry] };
     out[key] =
       d.type === 'counter'
@@ -106,7 +225,9 @@ export function renderMetricsDoc(): string {
     '| --- | --- | --- | --- |',
   ];
   for (const d of Object.values(CATALOGUE)) {
-    lines.push(`| \`${d.name}\` | ${d.type} | ${d.labels.map((l) => `\`${l}\``).join(', ')} | ${d.help.replace(/\|/g, '\\|')} |`);
+    lines.push(
+      `| \`${d.name}\` | ${d.type} | ${d.labels.map((l) => `\`${l}\``).join(', ')} | ${d.help.replace(/\|/g, '\\|')} |`,
+    );
   }
   lines.push(
     '',

@@ -3,7 +3,16 @@
 // Owns the agent's one explicit Registry; removes every series of a peer that departs.
 
 import { Registry, type Counter, type Histogram } from 'prom-client';
-import { FAILURE_REASONS, PROBE_KINDS, SIZE_CLASSES, pathOf, scopeOf, type Peer, type ProbeResult, type Self } from '../core/types.ts';
+import {
+  FAILURE_REASONS,
+  PROBE_KINDS,
+  SIZE_CLASSES,
+  pathOf,
+  scopeOf,
+  type Peer,
+  type ProbeResult,
+  type Self,
+} from '../core/types.ts';
 import type { WindowStore } from '../mesh/window-store.ts';
 import { createMetrics, type Metrics } from './catalogue.ts';
 
@@ -24,13 +33,21 @@ export interface EngineHealth {
   readonly loopDelay?: { readonly p50: number; readonly p90: number; readonly p99: number };
 }
 
-type PairLabels = { source_node: string; target_node: string; path: string; protocol: string; size: string };
+type PairLabels = {
+  source_node: string;
+  target_node: string;
+  path: string;
+  protocol: string;
+  size: string;
+};
 
 interface Cached {
   readonly labels: PairLabels;
   readonly sent: ReturnType<Counter<keyof PairLabels>['labels']>;
   readonly lost: ReturnType<Counter<keyof PairLabels>['labels']>;
-  readonly rtt: ReturnType<Histogram<'source_node' | 'path' | 'protocol' | 'size' | 'scope'>['labels']>;
+  readonly rtt: ReturnType<
+    Histogram<'source_node' | 'path' | 'protocol' | 'size' | 'scope'>['labels']
+  >;
 }
 
 const QUANTILES = [
@@ -72,12 +89,24 @@ export class AgentMetrics {
     const key = `${r.peerId}|${r.kind}|${r.size}`;
     let c = this.cache.get(key);
     if (c === undefined) {
-      const labels: PairLabels = { source_node: this.self.node, target_node: peer.node, path: pathOf(this.self.network, peer.network), protocol: r.kind, size: r.size };
+      const labels: PairLabels = {
+        source_node: this.self.node,
+        target_node: peer.node,
+        path: pathOf(this.self.network, peer.network),
+        protocol: r.kind,
+        size: r.size,
+      };
       c = {
         labels,
         sent: this.m.probesSent.labels(labels),
         lost: this.m.probesLost.labels(labels),
-        rtt: this.m.rtt.labels({ source_node: labels.source_node, path: labels.path, protocol: r.kind, size: r.size, scope: scopeOf(this.self, peer) }),
+        rtt: this.m.rtt.labels({
+          source_node: labels.source_node,
+          path: labels.path,
+          protocol: r.kind,
+          size: r.size,
+          scope: scopeOf(this.self, peer),
+        }),
       };
       this.cache.set(key, c);
     }
@@ -89,8 +118,10 @@ export class AgentMetrics {
     }
     const st = r.stamp;
     if (st !== undefined) {
-      if (st.forwardLost > 0) this.m.stampLost.inc({ ...c.labels, direction: 'forward' }, st.forwardLost);
-      if (st.reverseLost > 0) this.m.stampLost.inc({ ...c.labels, direction: 'reverse' }, st.reverseLost);
+      if (st.forwardLost > 0)
+        this.m.stampLost.inc({ ...c.labels, direction: 'forward' }, st.forwardLost);
+      if (st.reverseLost > 0)
+        this.m.stampLost.inc({ ...c.labels, direction: 'reverse' }, st.reverseLost);
       if (st.duplicates > 0) this.m.stampDuplicates.inc(c.labels, st.duplicates);
       if (st.reordered > 0) this.m.stampReordered.inc(c.labels, st.reordered);
     }
@@ -103,7 +134,8 @@ export class AgentMetrics {
   }
 
   setMainLoopDelay(q: { p50: number; p90: number; p99: number }): void {
-    for (const [label, k] of QUANTILES) this.m.eventLoopDelay.set({ ...this.selfLabels, thread: 'main', quantile: label }, q[k]);
+    for (const [label, k] of QUANTILES)
+      this.m.eventLoopDelay.set({ ...this.selfLabels, thread: 'main', quantile: label }, q[k]);
   }
 
   /**
@@ -112,20 +144,37 @@ export class AgentMetrics {
    * delay is reported as the engine thread's.
    */
   setEngineHealth(h: EngineHealth, engine: string, isWorker: boolean): void {
-    const bump = (name: string, total: number, child: () => { inc(n: number): void }): void => this.bump(`${engine}/${name}`, total, child);
+    const bump = (name: string, total: number, child: () => { inc(n: number): void }): void =>
+      this.bump(`${engine}/${name}`, total, child);
     const r = h.reflector;
     if (r !== undefined) {
-      bump('reflected', r.reflected, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'reflected' }));
-      bump('malformed', r.malformed, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'malformed' }));
-      bump('auth_failed', r.authFailed, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'auth_failed' }));
-      bump('loop', r.loop, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'loop' }));
-      bump('rate_limited', r.rateLimited, () => this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'rate_limited' }));
+      bump('reflected', r.reflected, () =>
+        this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'reflected' }),
+      );
+      bump('malformed', r.malformed, () =>
+        this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'malformed' }),
+      );
+      bump('auth_failed', r.authFailed, () =>
+        this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'auth_failed' }),
+      );
+      bump('loop', r.loop, () =>
+        this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'loop' }),
+      );
+      bump('rate_limited', r.rateLimited, () =>
+        this.m.reflectorPackets.labels({ ...this.selfLabels, result: 'rate_limited' }),
+      );
       this.m.reflectorSessions.set(this.selfLabels, r.sessions);
     }
-    if (h.tcpAccepted !== undefined) bump('tcp', h.tcpAccepted, () => this.m.tcpAccepted.labels(this.selfLabels));
-    if (h.skipped !== undefined) bump('skipped', h.skipped, () => this.m.schedulerSkipped.labels(this.selfLabels));
+    if (h.tcpAccepted !== undefined)
+      bump('tcp', h.tcpAccepted, () => this.m.tcpAccepted.labels(this.selfLabels));
+    if (h.skipped !== undefined)
+      bump('skipped', h.skipped, () => this.m.schedulerSkipped.labels(this.selfLabels));
     if (isWorker && h.loopDelay !== undefined) {
-      for (const [label, k] of QUANTILES) this.m.eventLoopDelay.set({ ...this.selfLabels, thread: 'engine', quantile: label }, h.loopDelay[k]);
+      for (const [label, k] of QUANTILES)
+        this.m.eventLoopDelay.set(
+          { ...this.selfLabels, thread: 'engine', quantile: label },
+          h.loopDelay[k],
+        );
     }
   }
 
@@ -147,7 +196,8 @@ export class AgentMetrics {
       pairWindowProbes.set(c.labels, w.sent);
       if (w.lossRatio !== null) pairLossRatio.set(c.labels, w.lossRatio);
       if (w.lastSuccessMs !== null) pairLastSuccess.set(c.labels, w.lastSuccessMs / 1000);
-      if (w.rtt !== null) for (const [label, k] of QUANTILES) pairRtt.set({ ...c.labels, quantile: label }, w.rtt[k]);
+      if (w.rtt !== null)
+        for (const [label, k] of QUANTILES) pairRtt.set({ ...c.labels, quantile: label }, w.rtt[k]);
     }
   }
 
@@ -165,13 +215,20 @@ export class AgentMetrics {
     for (const protocol of PROBE_KINDS) {
       for (const size of SIZE_CLASSES) {
         this.cache.delete(`${peer.id}|${protocol}|${size}`);
-        const labels = { source_node: this.self.node, target_node: peer.node, path, protocol, size };
+        const labels = {
+          source_node: this.self.node,
+          target_node: peer.node,
+          path,
+          protocol,
+          size,
+        };
         this.m.probesSent.remove(labels);
         this.m.probesLost.remove(labels);
         this.m.stampDuplicates.remove(labels);
         this.m.stampReordered.remove(labels);
         for (const reason of FAILURE_REASONS) this.m.probeFailures.remove({ ...labels, reason });
-        for (const direction of ['forward', 'reverse']) this.m.stampLost.remove({ ...labels, direction });
+        for (const direction of ['forward', 'reverse'])
+          this.m.stampLost.remove({ ...labels, direction });
       }
     }
   }

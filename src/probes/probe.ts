@@ -13,7 +13,9 @@ export interface Probe {
 }
 
 /** Maps a Node system error code onto the closed failure-reason set. */
-export function reasonFromErrno(code: string | undefined): 'refused' | 'unreachable' | 'permission' | 'timeout' | 'error' {
+export function reasonFromErrno(
+  code: string | undefined,
+): 'refused' | 'unreachable' | 'permission' | 'timeout' | 'error' {
   switch (code) {
     case 'ECONNREFUSED':
       return 'refused';
@@ -35,7 +37,7 @@ export function reasonFromErrno(code: string | undefined): 'refused' | 'unreacha
 
 export function errnoOf(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
+    const code = err.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

@@ -24,7 +24,10 @@ export function createApp(view: AgentView): express.Express {
         res.type('text/plain; version=0.0.4; charset=utf-8').send(text);
       },
       (e: unknown) => {
-        res.status(500).type('text/plain').send(`metrics rendering failed: ${String(e)}\n`);
+        res
+          .status(500)
+          .type('text/plain')
+          .send(`metrics rendering failed: ${String(e)}\n`);
       },
     );
   });
@@ -40,7 +43,10 @@ export function createApp(view: AgentView): express.Express {
     res.json(view.results());
   });
   app.use((_req, res) => {
-    res.status(404).type('text/plain').send('not found; try /metrics, /healthz, /readyz or /api/v1/results\n');
+    res
+      .status(404)
+      .type('text/plain')
+      .send('not found; try /metrics, /healthz, /readyz or /api/v1/results\n');
   });
   return app;
 }
@@ -50,7 +56,9 @@ export function listen(app: express.Express, address: string, port: number): Pro
   return new Promise((resolve, reject) => {
     const server = app.listen(port, address);
     server.once('listening', () => resolve(server));
-    server.once('error', (e: Error) => reject(new Error(`cannot listen for HTTP on ${address}:${port}: ${e.message}`)));
+    server.once('error', (e: Error) =>
+      reject(new Error(`cannot listen for HTTP on ${address}:${port}: ${e.message}`)),
+    );
   });
 }
 

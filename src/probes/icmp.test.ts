@@ -1,0 +1,483 @@
+// Tests for the ICMP echo probe: real raw sockets on loopback (needs root), nftables tables of
+// our own for the timeout and unreachable paths, an injected addon only for failures a real
+// socket cannot produce here, and property tests of the packet parser.
+
+import { execFileSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import fc from 'fast-check';
+import { SystemClock } from '../core/clock.ts';
+import type { Peer, ProbeTarget, SizeClass } from '../core/types.ts';
+import { IcmpProbe, internetChecksum, parseIcmpPacket, sendFailure } from './icmp.ts';
+import type { IcmpProbeOptions, IcmpUnavailable, RawSocket, RawSocketModule } from './icmp.ts';
+
+const isRoot = process.getuid?.() === 0;
+const rootTest = isRoot ? test : test.skip;
+if (!isRoot)
+  console.warn('icmp.test.ts: not root, raw-socket tests are skipped (they need CAP_NET_RAW)');
+
+const NFT = '/usr/sbin/nft';
+
+function peer(address: string, id = `node-${address}/pod`): Peer {
+  return {
+    id,
+    node: `node-${address}`,
+    network: 'pod',
+    zone: 'z',
+    address,
+    stampPort: 0,
+    tcpPort: 0,
+    httpPort: 0,
+  };
+}
+
+function target(address: string, bytes = 64, size: SizeClass = 'small'): ProbeTarget {
+  return { peer: peer(address), size, bytes };
+}
+
+/** A loopback address no other test is likely to use. */
+function randomLoopback(): string {
+  const b = randomBytes(3);
+  return `127.${100 + ((b[0] ?? 0) % 100)}.${b[1] ?? 0}.${1 + ((b[2] ?? 0) % 254)}`;
+}
+
+/** Adds an nftables table of our own with the given input-chain rules; removed at teardown. */
+function nftTable(t: ExecutionContext, rules: string[]): void {
+  const name = `podmesh_test_${randomBytes(4).toString('hex')}`;
+  const script = `table inet ${name} {
+  chain input {
+    type filter hook input priority -10; policy accept;
+    ${rules.join('\n    ')}
+  }
+}
+`;
+  execFileSync(NFT, ['-f', '-'], { input: script });
+  t.teardown(() => {
+    execFileSync(NFT, ['delete', 'table', 'inet', name]);
+  });
+}
+
+async function openProbe(
+  t: ExecutionContext,
+  options: Partial<IcmpProbeOptions> = {},
+): Promise<IcmpProbe> {
+  const logs: string[] = [];
+  const probe = await IcmpProbe.open({
+    clock: new SystemClock(),
+    log: (m) => logs.push(m),
+    ...options,
+  });
+  if (!(probe instanceof IcmpProbe)) throw new Error(`ICMP unavailable: ${probe.detail}`);
+  t.teardown(() => probe.close());
+  // Don't-Fragment must be settable on Linux; a log line here means the mtu probe is weaker.
+  t.deepEqual(logs, []);
+  return probe;
+}
+
+rootTest('echo to 127.0.0.1 succeeds with a small positive RTT', async (t) => {
+  const probe = await openProbe(t);
+  const r = await probe.run(target('127.0.0.1'), 1000);
+  t.true(r.ok, JSON.stringify(r));
+  if (!r.ok) return;
+  t.is(r.kind, 'icmp');
+  t.is(r.peerId, 'node-127.0.0.1/pod');
+  t.is(r.size, 'small');
+  t.true(r.rttSeconds > 0 && r.rttSeconds < 0.5, `rtt ${r.rttSeconds}`);
+  t.true(Math.abs(r.sentAtMs - Date.now()) < 5000);
+  t.like(probe.stats(), { sent: 1, received: 1, malformed: 0 });
+});
+
+rootTest('an mtu-sized echo (1500 bytes, Don\u2019t-Fragment) succeeds on loopback', async (t) => {
+  const probe = await openProbe(t);
+  const r = await probe.run(target('127.0.0.1', 1500, 'mtu'), 1000);
+  t.true(r.ok, JSON.stringify(r));
+  t.is(r.size, 'mtu');
+});
+
+rootTest('sizes outside what IPv4 can carry fail as errors without sending', async (t) => {
+  const probe = await openProbe(t);
+  for (const bytes of [27, 65_536, Number.NaN]) {
+    const r = await probe.run(target('127.0.0.1', bytes), 500);
+    t.like(r, { ok: false, reason: 'error' });
+  }
+  const v6 = await probe.run(target('::1'), 500);
+  t.like(v6, { ok: false, reason: 'error' });
+  t.is(probe.stats().sent, 0);
+});
+
+rootTest('two instances in one process never take each other\u2019s replies', async (t) => {
+  const a = await openProbe(t);
+  const b = await openProbe(t);
+  t.not(a.identifier, b.identifier);
+  const rounds = 150;
+  const results = await Promise.all(
+    Array.from({ length: rounds }, (_, i) => [
+      a.run(target('127.0.0.1', 64 + (i % 50)), 2000),
+      b.run(target('127.0.0.1', 64 + (i % 50)), 2000),
+    ]).flat(),
+  );
+  const failed = results.filter((r) => !r.ok);
+  t.deepEqual(failed, []);
+  // Each saw the other's replies (and its own looped-back requests) and set them aside.
+  t.like(a.stats(), { sent: rounds, received: rounds, malformed: 0 });
+  t.like(b.stats(), { sent: rounds, received: rounds, malformed: 0 });
+  t.true(a.stats().ignored >= rounds, `a ignored ${a.stats().ignored}`);
+  t.true(b.stats().ignored >= rounds, `b ignored ${b.stats().ignored}`);
+});
+
+rootTest(
+  'replies to another instance\u2019s identifier are never taken, even for the same seq and address',
+  async (t) => {
+    const a = await openProbe(t);
+    const b = await openProbe(t);
+    // Only a's requests are dropped, so every reply on the wire belongs to b, with the same
+    // sequence numbers a is waiting for.
+    nftTable(t, [`icmp type echo-request icmp id ${a.identifier} drop`]);
+    const rounds = 40;
+    const [ra, rb] = await Promise.all([
+      Promise.all(Array.from({ length: rounds }, () => a.run(target('127.0.0.1'), 500))),
+      Promise.all(Array.from({ length: rounds }, () => b.run(target('127.0.0.1'), 2000))),
+    ]);
+    t.true(
+      ra.every((r) => !r.ok && r.reason === 'timeout'),
+      JSON.stringify(ra.find((r) => r.ok)),
+    );
+    t.true(rb.every((r) => r.ok));
+    t.is(a.stats().received, 0);
+  },
+);
+
+rootTest('an echo request dropped on the way times out', async (t) => {
+  const dst = randomLoopback();
+  nftTable(t, [`ip daddr ${dst} icmp type echo-request drop`]);
+  const probe = await openProbe(t);
+  const started = performance.now();
+  const r = await probe.run(target(dst), 300);
+  const took = performance.now() - started;
+  t.like(r, { ok: false, reason: 'timeout' });
+  t.true(took >= 290 && took < 2000, `took ${took} ms`);
+  // The same address answers once nothing drops it: the timeout was the rule, not the probe.
+  const other = randomLoopback();
+  t.true((await probe.run(target(other), 1000)).ok);
+});
+
+rootTest('an ICMP host-unreachable quoting our echo maps to unreachable', async (t) => {
+  const dst = randomLoopback();
+  nftTable(t, [`ip daddr ${dst} icmp type echo-request reject with icmp type host-unreachable`]);
+  const probe = await openProbe(t);
+  const bystander = await openProbe(t);
+  const [r, ok] = await Promise.all([
+    probe.run(target(dst), 2000),
+    bystander.run(target('127.0.0.1'), 2000),
+  ]);
+  t.like(r, { ok: false, reason: 'unreachable' });
+  if (!r.ok) t.regex(r.detail ?? '', /host unreachable/);
+  t.true(ok.ok);
+  // The error quoted the other instance's identifier, so the bystander set it aside.
+  t.is(bystander.stats().received, 1);
+});
+
+rootTest('bindAddress sends from that address and accepts only replies to it', async (t) => {
+  const dst = randomLoopback();
+  const src = randomLoopback();
+  // Requests from the default source (127.0.0.1) are dropped; from src they pass.
+  nftTable(t, [`ip saddr 127.0.0.1 ip daddr ${dst} icmp type echo-request drop`]);
+  const plain = await openProbe(t);
+  const bound = await openProbe(t, { bindAddress: src });
+  t.like(await plain.run(target(dst), 300), { ok: false, reason: 'timeout' });
+  const r = await bound.run(target(dst, 1500, 'mtu'), 1000);
+  t.true(r.ok, JSON.stringify(r));
+});
+
+rootTest('close() resolves in-flight probes as failures at once', async (t) => {
+  const dst = randomLoopback();
+  nftTable(t, [`ip daddr ${dst} icmp type echo-request drop`]);
+  const probe = await openProbe(t);
+  const pending = probe.run(target(dst), 30_000);
+  await new Promise((r) => setTimeout(r, 50));
+  const started = performance.now();
+  await probe.close();
+  const r = await pending;
+  t.like(r, { ok: false, reason: 'error', detail: 'probe closed' });
+  t.true(performance.now() - started < 1000);
+  t.like(await probe.run(target('127.0.0.1'), 500), { ok: false, reason: 'error' });
+});
+
+rootTest('forget() ends only the forgotten peer\u2019s in-flight probes', async (t) => {
+  const dst = randomLoopback();
+  nftTable(t, [`ip daddr ${dst} icmp type echo-request drop`]);
+  const probe = await openProbe(t);
+  const gone = probe.run({ peer: peer(dst, 'gone/pod'), size: 'small', bytes: 64 }, 30_000);
+  const kept = probe.run({ peer: peer('127.0.0.1', 'kept/pod'), size: 'small', bytes: 64 }, 2000);
+  probe.forget('gone/pod');
+  t.like(await gone, { ok: false, reason: 'error', peerId: 'gone/pod' });
+  t.like(await kept, { ok: true, peerId: 'kept/pod' });
+});
+
+// --- Injected addon: paths a real socket cannot reach on this machine. ----------------------
+
+class FakeSocket extends EventEmitter implements RawSocket {
+  sendError: Error | undefined;
+  send(
+    _buffer: Buffer,
+    _offset: number,
+    _length: number,
+    _address: string,
+    before: () => void,
+    after: (error: Error | null, bytes: number) => void,
+  ): this {
+    setImmediate(() => {
+      before();
+      after(this.sendError ?? null, this.sendError ? 0 : _length);
+    });
+    return this;
+  }
+  setOption(): void {}
+  close(): this {
+    this.emit('close');
+    return this;
+  }
+}
+
+function fakeModule(create: () => RawSocket): RawSocketModule {
+  return { createSocket: create };
+}
+
+test('open() reports a missing CAP_NET_RAW as permission', async (t) => {
+  const r = await IcmpProbe.open({
+    clock: new SystemClock(),
+    rawSocketModule: fakeModule(() => {
+      // What raw-socket throws: strerror() text, no code.
+      throw new Error('Operation not permitted');
+    }),
+  });
+  t.false(r instanceof IcmpProbe);
+  const u = r as IcmpUnavailable;
+  t.is(u.unavailable, true);
+  t.is(u.reason, 'permission');
+  t.regex(u.detail, /CAP_NET_RAW/);
+});
+
+test('open() reports other socket failures as error', async (t) => {
+  const r = await IcmpProbe.open({
+    clock: new SystemClock(),
+    rawSocketModule: fakeModule(() => {
+      throw new Error('Address family not supported by protocol');
+    }),
+  });
+  t.like(r, { unavailable: true, reason: 'error' });
+  t.like(await IcmpProbe.open({ clock: new SystemClock(), bindAddress: '::1' }), {
+    unavailable: true,
+    reason: 'error',
+  });
+});
+
+test('EMSGSIZE from send maps to error "larger than the known path MTU"', async (t) => {
+  const socket = new FakeSocket();
+  const probe = await IcmpProbe.open({
+    clock: new SystemClock(),
+    rawSocketModule: fakeModule(() => socket),
+  });
+  if (!(probe instanceof IcmpProbe)) return t.fail();
+  t.teardown(() => probe.close());
+  socket.sendError = new Error('Message too long');
+  const r = await probe.run(target('127.0.0.1', 9000, 'mtu'), 1000);
+  t.like(r, { ok: false, reason: 'error' });
+  if (!r.ok) t.regex(r.detail ?? '', /larger than the known path MTU/);
+  socket.sendError = new Error('Operation not permitted');
+  t.like(await probe.run(target('127.0.0.1'), 1000), { ok: false, reason: 'permission' });
+  t.like(sendFailure(new Error('No route to host')), { reason: 'unreachable' });
+});
+
+test('malformed packets on the socket are counted, never thrown', async (t) => {
+  const socket = new FakeSocket();
+  const probe = await IcmpProbe.open({
+    clock: new SystemClock(),
+    rawSocketModule: fakeModule(() => socket),
+  });
+  if (!(probe instanceof IcmpProbe)) return t.fail();
+  t.teardown(() => probe.close());
+  socket.emit('message', Buffer.from([0x45, 0, 0]), '127.0.0.1');
+  socket.emit('message', Buffer.alloc(0), '127.0.0.1');
+  socket.emit(
+    'message',
+    Buffer.from('0000000000000000000000000000000000000000000000', 'hex'),
+    '127.0.0.1',
+  );
+  t.is(probe.stats().malformed, 3);
+});
+
+test('a socket error fails in-flight probes and the next run reopens the socket', async (t) => {
+  const sockets: FakeSocket[] = [];
+  const probe = await IcmpProbe.open({
+    clock: new SystemClock(),
+    rawSocketModule: fakeModule(() => {
+      const s = new FakeSocket();
+      s.send = () => s; // never sends, so the probe stays in flight
+      sockets.push(s);
+      return s;
+    }),
+  });
+  if (!(probe instanceof IcmpProbe)) return t.fail();
+  t.teardown(() => probe.close());
+  const inflight = probe.run(target('127.0.0.1'), 30_000);
+  sockets[0]?.emit('error', new Error('-9'));
+  t.like(await inflight, { ok: false, reason: 'error' });
+  const next = probe.run(target('127.0.0.1'), 10);
+  t.is(sockets.length, 2);
+  t.like(await next, { ok: false, reason: 'timeout' });
+});
+
+// --- The parser. -------------------------------------------------------------------------------
+
+function ipHeader(src: number[], dst: number[], payloadLength: number, ihlWords = 5): Buffer {
+  const h = Buffer.alloc(ihlWords * 4);
+  h[0] = 0x40 | ihlWords;
+  h.writeUInt16BE(h.length + payloadLength, 2);
+  h[8] = 64;
+  h[9] = 1;
+  Buffer.from(src).copy(h, 12);
+  Buffer.from(dst).copy(h, 16);
+  return h;
+}
+
+function echo(type: number, id: number, seq: number, payload: Uint8Array): Buffer {
+  const m = Buffer.alloc(8 + payload.length);
+  m[0] = type;
+  m.writeUInt16BE(id, 4);
+  m.writeUInt16BE(seq, 6);
+  m.set(payload, 8);
+  m.writeUInt16BE(internetChecksum(m), 2);
+  return m;
+}
+
+const octets = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 });
+
+test('internetChecksum matches the RFC 1071 example and verifies to zero', (t) => {
+  // RFC 1071 section 3: bytes 00 01 f2 03 f4 f5 f6 f7 sum to ddf2, checksum 220d.
+  t.is(internetChecksum(Buffer.from('0001f203f4f5f6f7', 'hex')), 0x220d);
+  const m = echo(8, 0x1234, 7, Buffer.from('hello, odd'));
+  t.is(internetChecksum(m), 0);
+});
+
+test('parser: random bytes never throw and give a known kind', (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+      const r = parseIcmpPacket(bytes);
+      return ['echo-reply', 'error', 'ignore', 'malformed'].includes(r.kind);
+    }),
+    { numRuns: 5000 },
+  );
+  // Random bytes behind a plausible IPv4/ICMP header, to get past the first checks.
+  fc.assert(
+    fc.property(fc.integer({ min: 5, max: 15 }), fc.uint8Array({ maxLength: 120 }), (ihl, rest) => {
+      const p = Buffer.concat([
+        Buffer.from([0x40 | ihl, 0, 0, 0, 0, 0, 0, 0, 64, 1]),
+        Buffer.from(rest),
+      ]);
+      const r = parseIcmpPacket(p);
+      return ['echo-reply', 'error', 'ignore', 'malformed'].includes(r.kind);
+    }),
+    { numRuns: 5000 },
+  );
+  t.pass();
+});
+
+test('parser: echo replies round-trip id, seq and addresses, with IP options too', (t) => {
+  fc.assert(
+    fc.property(
+      octets,
+      octets,
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.uint8Array({ maxLength: 100 }),
+      fc.integer({ min: 5, max: 15 }),
+      (src, dst, id, seq, payload, ihl) => {
+        const m = echo(0, id, seq, payload);
+        const r = parseIcmpPacket(Buffer.concat([ipHeader(src, dst, m.length, ihl), m]));
+        t.deepEqual(r, {
+          kind: 'echo-reply',
+          source: src.join('.'),
+          destination: dst.join('.'),
+          id,
+          seq,
+        });
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+test('parser: a corrupted echo reply is malformed; our own echo requests are ignored', (t) => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 60 }),
+      fc.nat(),
+      fc.integer({ min: 1, max: 255 }),
+      (payload, at, flip) => {
+        const m = echo(0, 1, 2, payload);
+        const i = 8 + (at % payload.length);
+        m[i] = (m[i] ?? 0) ^ flip;
+        t.is(
+          parseIcmpPacket(Buffer.concat([ipHeader([127, 0, 0, 1], [127, 0, 0, 1], m.length), m]))
+            .kind,
+          'malformed',
+        );
+      },
+    ),
+    { numRuns: 300 },
+  );
+  const req = echo(8, 1, 2, Buffer.alloc(56));
+  t.is(
+    parseIcmpPacket(Buffer.concat([ipHeader([127, 0, 0, 1], [127, 0, 0, 1], req.length), req]))
+      .kind,
+    'ignore',
+  );
+});
+
+test('parser: errors quoting an echo request give the quoted id, seq and destination', (t) => {
+  fc.assert(
+    fc.property(
+      octets,
+      octets,
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.constantFrom(3, 11),
+      fc.integer({ min: 0, max: 15 }),
+      fc.integer({ min: 5, max: 15 }),
+      (router, target, id, seq, type, code, innerIhl) => {
+        const quotedEcho = echo(8, id, seq, Buffer.alloc(0));
+        const quoted = Buffer.concat([ipHeader([10, 0, 0, 1], target, 8, innerIhl), quotedEcho]);
+        const err = Buffer.alloc(8);
+        err[0] = type;
+        err[1] = code;
+        err.writeUInt16BE(1400, 6);
+        const r = parseIcmpPacket(
+          Buffer.concat([ipHeader(router, [10, 0, 0, 1], 8 + quoted.length), err, quoted]),
+        );
+        t.like(r, {
+          kind: 'error',
+          source: router.join('.'),
+          quotedDestination: target.join('.'),
+          id,
+          seq,
+          icmpType: type,
+        });
+        if (r.kind === 'error') t.is(r.nextHopMtu, type === 3 && code === 4 ? 1400 : undefined);
+        // Every truncation of it is handled without throwing, and never mistaken for a reply.
+        const whole = Buffer.concat([
+          ipHeader(router, [10, 0, 0, 1], 8 + quoted.length),
+          err,
+          quoted,
+        ]);
+        for (let n = 0; n < whole.length; n++) {
+          const k = parseIcmpPacket(whole.subarray(0, n)).kind;
+          t.true(k === 'malformed' || k === 'ignore', `length ${n}: ${k}`);
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+});

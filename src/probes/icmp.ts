@@ -1,0 +1,627 @@
+// ICMP echo probe over a raw IPv4 socket (the `raw-socket` addon, needs CAP_NET_RAW).
+//
+// raw-socket is a legacy nan addon that polls on uv_default_loop(): loaded or used off the
+// main thread it hangs the process or crashes it at exit. So it is required lazily inside
+// open(), and open() refuses to run in a worker thread.
+//
+// Every raw ICMP socket in the host sees every ICMP packet, including the replies meant for
+// other probe instances in the same process (the demo runs several agents in one process), so
+// replies are matched strictly on identifier, sequence number and addresses.
+
+import { createRequire } from 'node:module';
+import { isIPv4 } from 'node:net';
+import { isMainThread } from 'node:worker_threads';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { FailureReason, ProbeResult, ProbeTarget, SizeClass } from '../core/types.ts';
+import { reasonFromErrno } from './probe.ts';
+import type { Probe } from './probe.ts';
+
+const IP_HEADER_BYTES = 20;
+const ICMP_HEADER_BYTES = 8;
+/** The smallest packet we can send: an IP header plus a bare echo header. */
+export const ICMP_MIN_PACKET_BYTES = IP_HEADER_BYTES + ICMP_HEADER_BYTES;
+/** The largest IPv4 packet (the total-length field is 16 bits). */
+export const ICMP_MAX_PACKET_BYTES = 65_535;
+
+const ICMP_ECHO_REPLY = 0;
+const ICMP_DEST_UNREACHABLE = 3;
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_TIME_EXCEEDED = 11;
+const IPPROTO_ICMP = 1;
+
+// Linux values; raw-socket does not export them.
+const IPPROTO_IP_LEVEL = 0;
+const IP_MTU_DISCOVER = 10;
+const IP_PMTUDISC_DO = 2;
+const SOL_SOCKET_LEVEL = 1;
+const SO_RCVBUF = 8;
+const IP_HDRINCL = 3;
+
+/** Big enough for any IPv4 packet, so large (mtu) replies are never truncated on receive. */
+const RECV_BUFFER_BYTES = 65_536;
+const SOCKET_RCVBUF_BYTES = 1 << 20;
+
+// ---------------------------------------------------------------------------------------------
+// The parts of raw-socket we use. Typed here because the package ships no types.
+
+export interface RawSocket {
+  on(event: 'message', listener: (buffer: Buffer, source: string) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  send(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    address: string,
+    beforeCallback: () => void,
+    afterCallback: (error: Error | null, bytes: number) => void,
+  ): unknown;
+  setOption(level: number, option: number, value: number): void;
+  close(): unknown;
+}
+
+export interface RawSocketModule {
+  createSocket(options: { protocol: number; bufferSize?: number }): RawSocket;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packet parsing: pure, total over all inputs (hostile packets must never throw).
+
+export type IcmpParse =
+  | {
+      readonly kind: 'echo-reply';
+      readonly source: string;
+      readonly destination: string;
+      readonly id: number;
+      readonly seq: number;
+    }
+  | {
+      readonly kind: 'error';
+      /** The router (or host) that reported the error. */
+      readonly source: string;
+      readonly destination: string;
+      readonly icmpType: number;
+      readonly icmpCode: number;
+      /** Destination of the echo request quoted inside the error. */
+      readonly quotedDestination: string;
+      readonly id: number;
+      readonly seq: number;
+      /** Next-hop MTU from a "fragmentation needed" error (RFC 1191), when given. */
+      readonly nextHopMtu?: number;
+    }
+  | { readonly kind: 'ignore'; readonly why: string }
+  | { readonly kind: 'malformed'; readonly why: string };
+
+function ipv4At(p: Uint8Array, offset: number): string {
+  return `${p[offset]}.${p[offset + 1]}.${p[offset + 2]}.${p[offset + 3]}`;
+}
+
+function u16At(p: Uint8Array, offset: number): number {
+  return ((p[offset] ?? 0) << 8) | (p[offset + 1] ?? 0);
+}
+
+/** RFC 1071 Internet checksum of p[offset, offset+length). */
+export function internetChecksum(p: Uint8Array, offset = 0, length = p.length - offset): number {
+  let sum = 0;
+  const end = offset + length;
+  let i = offset;
+  for (; i + 1 < end; i += 2) sum += ((p[i] ?? 0) << 8) | (p[i + 1] ?? 0);
+  if (i < end) sum += (p[i] ?? 0) << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
+ * Reads an IPv4 packet as delivered by a Linux raw ICMP socket (IP header included). Never
+ * throws: anything that is not a well-formed echo reply or a well-formed error quoting an
+ * echo request comes back as 'ignore' (valid but not for a prober) or 'malformed'.
+ */
+export function parseIcmpPacket(packet: Uint8Array): IcmpParse {
+  if (packet.length < IP_HEADER_BYTES)
+    return { kind: 'malformed', why: 'shorter than an IP header' };
+  const b0 = packet[0] ?? 0;
+  if (b0 >> 4 !== 4) return { kind: 'malformed', why: 'not IPv4' };
+  const ihl = (b0 & 0x0f) * 4;
+  if (ihl < IP_HEADER_BYTES) return { kind: 'malformed', why: 'IP header length below 20' };
+  if (packet.length < ihl + ICMP_HEADER_BYTES)
+    return { kind: 'malformed', why: 'truncated ICMP header' };
+  if (packet[9] !== IPPROTO_ICMP) return { kind: 'malformed', why: 'not ICMP' };
+  const source = ipv4At(packet, 12);
+  const destination = ipv4At(packet, 16);
+  const type = packet[ihl] ?? 0;
+  const code = packet[ihl + 1] ?? 0;
+
+  if (type === ICMP_ECHO_REPLY) {
+    if (internetChecksum(packet, ihl) !== 0) return { kind: 'malformed', why: 'bad ICMP checksum' };
+    return {
+      kind: 'echo-reply',
+      source,
+      destination,
+      id: u16At(packet, ihl + 4),
+      seq: u16At(packet, ihl + 6),
+    };
+  }
+  if (type !== ICMP_DEST_UNREACHABLE && type !== ICMP_TIME_EXCEEDED) {
+    return { kind: 'ignore', why: `ICMP type ${type}` };
+  }
+
+  // An error quotes the offending IP header plus at least the first 8 bytes of its payload.
+  const inner = ihl + ICMP_HEADER_BYTES;
+  if (packet.length < inner + IP_HEADER_BYTES)
+    return { kind: 'malformed', why: 'error without quoted header' };
+  const ib0 = packet[inner] ?? 0;
+  if (ib0 >> 4 !== 4) return { kind: 'malformed', why: 'quoted packet not IPv4' };
+  const innerIhl = (ib0 & 0x0f) * 4;
+  if (innerIhl < IP_HEADER_BYTES)
+    return { kind: 'malformed', why: 'quoted IP header length below 20' };
+  if (packet.length < inner + innerIhl + ICMP_HEADER_BYTES) {
+    return { kind: 'malformed', why: 'quoted payload shorter than 8 bytes' };
+  }
+  if (packet[inner + 9] !== IPPROTO_ICMP)
+    return { kind: 'ignore', why: 'error quotes a non-ICMP packet' };
+  const quoted = inner + innerIhl;
+  if (packet[quoted] !== ICMP_ECHO_REQUEST)
+    return { kind: 'ignore', why: 'error quotes a non-echo packet' };
+  const mtu = u16At(packet, ihl + 6);
+  const fragNeeded = type === ICMP_DEST_UNREACHABLE && code === 4 && mtu > 0;
+  return {
+    kind: 'error',
+    source,
+    destination,
+    icmpType: type,
+    icmpCode: code,
+    quotedDestination: ipv4At(packet, inner + 16),
+    id: u16At(packet, quoted + 4),
+    seq: u16At(packet, quoted + 6),
+    ...(fragNeeded ? { nextHopMtu: mtu } : {}),
+  };
+}
+
+const UNREACHABLE_CODES: Record<number, string> = {
+  0: 'network unreachable',
+  1: 'host unreachable',
+  2: 'protocol unreachable',
+  3: 'port unreachable',
+  4: 'fragmentation needed',
+  9: 'network administratively prohibited',
+  10: 'host administratively prohibited',
+  13: 'communication administratively prohibited',
+};
+
+function describeIcmpError(e: Extract<IcmpParse, { kind: 'error' }>): string {
+  if (e.icmpType === ICMP_TIME_EXCEEDED)
+    return `ICMP time exceeded (code ${e.icmpCode}) from ${e.source}`;
+  const what = UNREACHABLE_CODES[e.icmpCode] ?? `code ${e.icmpCode}`;
+  const mtu = e.nextHopMtu === undefined ? '' : `, next-hop MTU ${e.nextHopMtu}`;
+  return `ICMP destination unreachable (${what}${mtu}) from ${e.source}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error mapping. raw-socket throws plain Errors carrying strerror() text and no code.
+
+const STRERROR_TO_CODE: Record<string, string> = {
+  'Operation not permitted': 'EPERM',
+  'Permission denied': 'EACCES',
+  'Message too long': 'EMSGSIZE',
+  'Network is unreachable': 'ENETUNREACH',
+  'No route to host': 'EHOSTUNREACH',
+  'Host is down': 'EHOSTDOWN',
+  'Network is down': 'ENETDOWN',
+  'Cannot assign requested address': 'EADDRNOTAVAIL',
+  'No buffer space available': 'ENOBUFS',
+  'Invalid argument': 'EINVAL',
+  'Protocol not supported': 'EPROTONOSUPPORT',
+  'Address family not supported by protocol': 'EAFNOSUPPORT',
+};
+
+/** The errno name behind an error from raw-socket (or from Node, which sets `code`). */
+export function rawSocketErrno(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const message = (err as { message?: unknown }).message;
+    if (typeof message === 'string') return STRERROR_TO_CODE[message.trim()];
+  }
+  return undefined;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Maps a failed send onto the closed reason set, with a detail worth logging. */
+export function sendFailure(err: unknown): { reason: FailureReason; detail: string } {
+  const code = rawSocketErrno(err);
+  if (code === 'EMSGSIZE')
+    return { reason: 'error', detail: 'send failed: larger than the known path MTU' };
+  return { reason: reasonFromErrno(code), detail: `send failed: ${code ?? messageOf(err)}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+
+export interface IcmpUnavailable {
+  readonly unavailable: true;
+  readonly reason: 'permission' | 'error';
+  readonly detail: string;
+}
+
+export interface IcmpProbeOptions {
+  readonly clock: Clock;
+  /**
+   * Source address for the echo requests. raw-socket cannot bind(), so when set we write the
+   * IP header ourselves (IP_HDRINCL) with this source and only accept replies addressed to it.
+   */
+  readonly bindAddress?: string;
+  readonly log?: (msg: string) => void;
+  /** Replaces the raw-socket addon; for tests of paths a real socket cannot reach. */
+  readonly rawSocketModule?: RawSocketModule;
+}
+
+export interface IcmpStats {
+  readonly sent: number;
+  /** Replies and errors matched to one of our in-flight probes. */
+  readonly received: number;
+  /** Well-formed packets that were not answers to our in-flight probes. */
+  readonly ignored: number;
+  readonly malformed: number;
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly peerId: string;
+  readonly address: string;
+  readonly size: SizeClass;
+  readonly sentAtMs: number;
+  sentNs: bigint | undefined;
+  timer: TimerHandle | undefined;
+  readonly resolve: (r: ProbeResult) => void;
+}
+
+/** Identifiers in use in this process, so two instances never share one. */
+const identifiersInUse = new Set<number>();
+
+function allocateIdentifier(): number {
+  for (;;) {
+    const id = Math.floor(Math.random() * 0x10000);
+    if (!identifiersInUse.has(id)) {
+      identifiersInUse.add(id);
+      return id;
+    }
+  }
+}
+
+function isPermissionError(err: unknown): boolean {
+  const code = rawSocketErrno(err);
+  return code === 'EPERM' || code === 'EACCES';
+}
+
+export class IcmpProbe implements Probe {
+  readonly kind = 'icmp' as const;
+  /** The ICMP echo identifier this instance sends and accepts. */
+  readonly identifier: number;
+
+  private readonly clock: Clock;
+  private readonly bindAddress: string | undefined;
+  private readonly log: (msg: string) => void;
+  private readonly module: RawSocketModule;
+  private socket: RawSocket | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextSeq = 0;
+  private closed = false;
+  private counters = { sent: 0, received: 0, ignored: 0, malformed: 0 };
+
+  private constructor(options: IcmpProbeOptions, module: RawSocketModule, socket: RawSocket) {
+    this.clock = options.clock;
+    this.bindAddress = options.bindAddress;
+    this.log = options.log ?? (() => {});
+    this.module = module;
+    this.identifier = allocateIdentifier();
+    this.attach(socket);
+  }
+
+  /**
+   * Opens the raw socket. Resolves to IcmpUnavailable (never rejects) when the process lacks
+   * CAP_NET_RAW or the addon cannot be loaded, so the caller can turn ICMP off with a log line.
+   */
+  static open(options: IcmpProbeOptions): Promise<IcmpProbe | IcmpUnavailable> {
+    return Promise.resolve(IcmpProbe.openSync(options));
+  }
+
+  private static openSync(options: IcmpProbeOptions): IcmpProbe | IcmpUnavailable {
+    if (options.bindAddress !== undefined && !isIPv4(options.bindAddress)) {
+      return {
+        unavailable: true,
+        reason: 'error',
+        detail: `bind address ${options.bindAddress} is not IPv4`,
+      };
+    }
+    let module = options.rawSocketModule;
+    if (module === undefined) {
+      if (!isMainThread) {
+        return {
+          unavailable: true,
+          reason: 'error',
+          detail: 'ICMP probes only run on the main thread (raw-socket polls the default loop)',
+        };
+      }
+      try {
+        module = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+      } catch (err) {
+        return {
+          unavailable: true,
+          reason: 'error',
+          detail: `cannot load raw-socket: ${messageOf(err)}`,
+        };
+      }
+    }
+    let socket: RawSocket;
+    try {
+      socket = IcmpProbe.createSocket(module, options);
+    } catch (err) {
+      if (isPermissionError(err)) {
+        return {
+          unavailable: true,
+          reason: 'permission',
+          detail: `ICMP needs CAP_NET_RAW to open a raw socket (${messageOf(err)})`,
+        };
+      }
+      return {
+        unavailable: true,
+        reason: 'error',
+        detail: `cannot open raw ICMP socket: ${messageOf(err)}`,
+      };
+    }
+    return new IcmpProbe(options, module, socket);
+  }
+
+  private static createSocket(module: RawSocketModule, options: IcmpProbeOptions): RawSocket {
+    const log = options.log ?? (() => {});
+    const socket = module.createSocket({ protocol: IPPROTO_ICMP, bufferSize: RECV_BUFFER_BYTES });
+    try {
+      socket.setOption(SOL_SOCKET_LEVEL, SO_RCVBUF, SOCKET_RCVBUF_BYTES);
+    } catch (err) {
+      log(
+        `icmp: cannot enlarge the receive buffer, replies may drop under load: ${messageOf(err)}`,
+      );
+    }
+    if (options.bindAddress !== undefined) {
+      try {
+        socket.setOption(IPPROTO_IP_LEVEL, IP_HDRINCL, 1);
+      } catch (err) {
+        socket.close();
+        throw err;
+      }
+    } else {
+      try {
+        // Don't-Fragment, so an mtu-sized probe is lost (or refused locally) on a smaller path
+        // instead of being silently fragmented.
+        socket.setOption(IPPROTO_IP_LEVEL, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
+      } catch (err) {
+        log(`icmp: cannot set Don't-Fragment, mtu probes may be fragmented: ${messageOf(err)}`);
+      }
+    }
+    return socket;
+  }
+
+  private attach(socket: RawSocket): void {
+    this.socket = socket;
+    socket.on('message', (buffer, _source) => this.onMessage(this.clock.monoNs(), buffer));
+    socket.on('error', (err) => {
+      // raw-socket closes the socket after emitting; the next run() opens a fresh one.
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.log(`icmp: raw socket failed and was closed: ${messageOf(err)}`);
+      for (const p of [...this.pending.values()]) {
+        this.finish(p, {
+          ok: false,
+          reason: 'error',
+          detail: `raw socket failed: ${messageOf(err)}`,
+        });
+      }
+    });
+    socket.on('close', () => {});
+  }
+
+  stats(): IcmpStats {
+    return { ...this.counters };
+  }
+
+  run(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
+    const sentAtMs = this.clock.nowMs();
+    const base = { peerId: target.peer.id, kind: this.kind, size: target.size, sentAtMs };
+    const fail = (reason: FailureReason, detail: string): Promise<ProbeResult> =>
+      Promise.resolve({ ...base, ok: false, reason, detail });
+    try {
+      if (this.closed) return fail('error', 'probe closed');
+      const address = target.peer.address;
+      if (!isIPv4(address))
+        return fail('error', `ICMP probes need an IPv4 address, got ${address}`);
+      const total = Math.floor(target.bytes);
+      if (!(total >= ICMP_MIN_PACKET_BYTES && total <= ICMP_MAX_PACKET_BYTES)) {
+        return fail(
+          'error',
+          `packet size ${target.bytes} outside ${ICMP_MIN_PACKET_BYTES}..${ICMP_MAX_PACKET_BYTES}`,
+        );
+      }
+      let socket = this.socket;
+      if (socket === undefined) {
+        try {
+          socket = IcmpProbe.createSocket(this.module, {
+            clock: this.clock,
+            bindAddress: this.bindAddress,
+            log: this.log,
+          });
+        } catch (err) {
+          const code = rawSocketErrno(err);
+          return fail(reasonFromErrno(code), `cannot reopen raw ICMP socket: ${messageOf(err)}`);
+        }
+        this.attach(socket);
+      }
+      const seq = this.takeSeq();
+      if (seq === undefined) return fail('error', 'too many ICMP probes in flight');
+      const packet = this.buildPacket(address, total, seq);
+
+      return new Promise<ProbeResult>((resolve) => {
+        const p: Pending = {
+          seq,
+          peerId: target.peer.id,
+          address,
+          size: target.size,
+          sentAtMs,
+          sentNs: undefined,
+          timer: undefined,
+          resolve,
+        };
+        this.pending.set(seq, p);
+        p.timer = this.clock.setTimeout(() => {
+          p.timer = undefined;
+          this.finish(p, {
+            ok: false,
+            reason: 'timeout',
+            detail: `no ICMP echo reply within ${timeoutMs} ms`,
+          });
+        }, timeoutMs);
+        try {
+          socket.send(
+            packet,
+            0,
+            packet.length,
+            address,
+            () => {
+              p.sentNs = this.clock.monoNs();
+            },
+            (err) => {
+              if (err) {
+                this.finish(p, { ok: false, ...sendFailure(err) });
+              } else {
+                this.counters.sent++;
+              }
+            },
+          );
+        } catch (err) {
+          this.finish(p, { ok: false, ...sendFailure(err) });
+        }
+      });
+    } catch (err) {
+      return fail('error', `unexpected: ${messageOf(err)}`);
+    }
+  }
+
+  forget(peerId: string): void {
+    for (const p of [...this.pending.values()]) {
+      if (p.peerId === peerId)
+        this.finish(p, { ok: false, reason: 'error', detail: 'peer removed' });
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      for (const p of [...this.pending.values()])
+        this.finish(p, { ok: false, reason: 'error', detail: 'probe closed' });
+      const socket = this.socket;
+      this.socket = undefined;
+      try {
+        socket?.close();
+      } catch (err) {
+        this.log(`icmp: closing the raw socket failed: ${messageOf(err)}`);
+      }
+      identifiersInUse.delete(this.identifier);
+    }
+    return Promise.resolve();
+  }
+
+  private takeSeq(): number | undefined {
+    if (this.pending.size > 0xffff) return undefined;
+    for (;;) {
+      const seq = this.nextSeq;
+      this.nextSeq = (this.nextSeq + 1) & 0xffff;
+      if (!this.pending.has(seq)) return seq;
+    }
+  }
+
+  /** A fresh buffer per send: raw-socket queues it until the socket is writable. */
+  private buildPacket(address: string, total: number, seq: number): Buffer {
+    const withHeader = this.bindAddress !== undefined;
+    const packet = Buffer.alloc(withHeader ? total : total - IP_HEADER_BYTES);
+    const icmp = withHeader ? IP_HEADER_BYTES : 0;
+    if (withHeader) {
+      packet[0] = 0x45;
+      packet.writeUInt16BE(total, 2);
+      packet.writeUInt16BE(0x4000, 6); // Don't-Fragment; the kernel fills id and checksum.
+      packet[8] = 64;
+      packet[9] = IPPROTO_ICMP;
+      writeIpv4(packet, 12, this.bindAddress ?? '0.0.0.0');
+      writeIpv4(packet, 16, address);
+    }
+    packet[icmp] = ICMP_ECHO_REQUEST;
+    packet.writeUInt16BE(this.identifier, icmp + 4);
+    packet.writeUInt16BE(seq, icmp + 6);
+    // A recognisable pattern, like ping's, so captures are easy to read.
+    for (let i = icmp + ICMP_HEADER_BYTES; i < packet.length; i++) packet[i] = (i - icmp) & 0xff;
+    packet.writeUInt16BE(internetChecksum(packet, icmp), icmp + 2);
+    return packet;
+  }
+
+  private onMessage(receivedNs: bigint, buffer: Buffer): void {
+    let parsed: IcmpParse;
+    try {
+      parsed = parseIcmpPacket(buffer);
+    } catch {
+      parsed = { kind: 'malformed', why: 'parser failed' };
+    }
+    if (parsed.kind === 'malformed') {
+      this.counters.malformed++;
+      return;
+    }
+    if (parsed.kind === 'ignore' || parsed.id !== this.identifier) {
+      this.counters.ignored++;
+      return;
+    }
+    const p = this.pending.get(parsed.seq);
+    if (p === undefined) {
+      this.counters.ignored++;
+      return;
+    }
+    if (parsed.kind === 'echo-reply') {
+      const ours =
+        parsed.source === p.address &&
+        (this.bindAddress === undefined || parsed.destination === this.bindAddress);
+      if (!ours || p.sentNs === undefined) {
+        this.counters.ignored++;
+        return;
+      }
+      this.counters.received++;
+      this.finish(p, { ok: true, rttSeconds: Number(receivedNs - p.sentNs) / 1e9 });
+      return;
+    }
+    if (parsed.quotedDestination !== p.address) {
+      this.counters.ignored++;
+      return;
+    }
+    this.counters.received++;
+    this.finish(p, { ok: false, reason: 'unreachable', detail: describeIcmpError(parsed) });
+  }
+
+  private finish(
+    p: Pending,
+    outcome:
+      { ok: true; rttSeconds: number } | { ok: false; reason: FailureReason; detail: string },
+  ): void {
+    if (this.pending.get(p.seq) !== p) return;
+    this.pending.delete(p.seq);
+    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+    const base = { peerId: p.peerId, kind: this.kind, size: p.size, sentAtMs: p.sentAtMs };
+    p.resolve(
+      outcome.ok
+        ? { ...base, ok: true, rttSeconds: outcome.rttSeconds }
+        : { ...base, ok: false, reason: outcome.reason, detail: outcome.detail },
+    );
+  }
+}
+
+function writeIpv4(buffer: Buffer, offset: number, address: string): void {
+  const parts = address.split('.');
+  for (let i = 0; i < 4; i++) buffer[offset + i] = Number(parts[i] ?? 0) & 0xff;
+}

@@ -1,0 +1,460 @@
+// Tests for the STAMP session-reflector: the pure per-packet decision under property tests
+// (random, truncated and corrupted packets in both modes), and the real socket on 127.0.0.1 for
+// per-session numbering, LRU eviction, idle expiry, rate limiting and loop refusal.
+
+import test from 'ava';
+import fc from 'fast-check';
+import dgram from 'node:dgram';
+import { FakeClock, SystemClock } from '../core/clock.ts';
+import {
+  decodeReflectorPacket,
+  encodeSenderPacket,
+  ntpDiffNs,
+  ntpFromUnixMs,
+} from './stamp-codec.ts';
+import {
+  StampReflector,
+  reflectPacket,
+  type DropReason,
+  type ReflectorStats,
+} from './stamp-reflector.ts';
+
+const KEY = Buffer.from('reflector-test-key');
+const T1 = ntpFromUnixMs(1_700_000_000_123.25);
+const T2 = ntpFromUnixMs(1_700_000_000_130);
+const T3 = ntpFromUnixMs(1_700_000_000_131.5);
+
+function senderPacket(seq: number, length?: number, key?: Buffer): Buffer {
+  return encodeSenderPacket(
+    { seq, timestamp: T1, errorEstimate: 0x0102 },
+    { length, authKey: key },
+  );
+}
+
+function decide(packet: Buffer, key?: Buffer, fromPort = 40000) {
+  return reflectPacket({
+    packet,
+    fromPort,
+    ownPort: 862,
+    reflectorSeq: 7,
+    receiveTimestamp: T2,
+    transmitTimestamp: () => T3,
+    authKey: key,
+    errorEstimate: 0x0001,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure decision.
+
+test('reflectPacket: a valid packet is answered with every field the RFC asks for', (t) => {
+  for (const key of [undefined, KEY]) {
+    const out = decide(senderPacket(42, 300, key), key);
+    if (!out.ok) return t.fail(out.drop);
+    t.is(out.reply.length, 300);
+    t.is(out.senderSeq, 42);
+    const d = decodeReflectorPacket(out.reply, key);
+    if (!d.ok) return t.fail(d.reason);
+    t.deepEqual(d.packet, {
+      seq: 7,
+      timestamp: T3,
+      errorEstimate: 0x0001,
+      receiveTimestamp: T2,
+      senderSeq: 42,
+      senderTimestamp: T1,
+      senderErrorEstimate: 0x0102,
+      // Node cannot read the arrival TTL; 0 marks it as unmeasured.
+      senderTtl: 0,
+    });
+    const base = key === undefined ? 44 : 112;
+    t.true(
+      out.reply.subarray(base).every((b) => b === 0),
+      'padding is zero',
+    );
+  }
+});
+
+test('reflectPacket: loop, malformed, rate-limited and auth-failed drops', (t) => {
+  t.deepEqual(decide(senderPacket(1), undefined, 862), { ok: false, drop: 'loop' });
+  t.deepEqual(decide(senderPacket(1).subarray(0, 43)), { ok: false, drop: 'malformed' });
+  t.deepEqual(
+    decide(senderPacket(1), KEY),
+    { ok: false, drop: 'malformed' },
+    '44 octets is short for auth',
+  );
+  t.deepEqual(decide(senderPacket(1, 112), KEY), { ok: false, drop: 'auth_failed' }, 'no HMAC');
+  t.deepEqual(decide(senderPacket(1, 112, Buffer.from('other')), KEY), {
+    ok: false,
+    drop: 'auth_failed',
+  });
+  let asked = 0;
+  const limited = reflectPacket({
+    packet: senderPacket(1),
+    fromPort: 1,
+    ownPort: 2,
+    reflectorSeq: 0,
+    receiveTimestamp: T2,
+    transmitTimestamp: () => T3,
+    errorEstimate: 1,
+    admit: () => {
+      asked++;
+      return false;
+    },
+  });
+  t.deepEqual(limited, { ok: false, drop: 'rate_limited' });
+  t.is(asked, 1);
+  // The limiter is not consulted for packets that fail the free checks.
+  reflectPacket({
+    packet: Buffer.alloc(3),
+    fromPort: 1,
+    ownPort: 2,
+    reflectorSeq: 0,
+    receiveTimestamp: T2,
+    transmitTimestamp: () => T3,
+    errorEstimate: 1,
+    admit: () => {
+      asked++;
+      return true;
+    },
+  });
+  t.is(asked, 1);
+});
+
+/** What a packet must lead to, worked out from the RFC's rules, not from the code under test. */
+function expectedOutcome(
+  packet: Buffer,
+  key: Buffer | undefined,
+  pristine: Buffer | undefined,
+): DropReason | 'ok' {
+  const base = key === undefined ? 44 : 112;
+  if (packet.length < base) return 'malformed';
+  if (key === undefined) return 'ok';
+  // Authenticated: only a packet whose first 112 octets are an untouched valid packet passes.
+  if (pristine !== undefined && packet.subarray(0, 112).equals(pristine.subarray(0, 112)))
+    return 'ok';
+  return 'auth_failed';
+}
+
+/** Random bytes, truncated valid packets, and valid packets with random octets changed. */
+function packetArb(key: Buffer | undefined) {
+  const valid = fc
+    .record({ seq: fc.nat(), len: fc.integer({ min: 0, max: 1500 }) })
+    .map(({ seq, len }) => senderPacket(seq, len, key));
+  const random = fc
+    .uint8Array({ maxLength: 600 })
+    .map((b) => ({ packet: Buffer.from(b), pristine: undefined }));
+  const truncated = fc
+    .tuple(valid, fc.integer({ min: 0, max: 200 }))
+    .map(([p, n]) => ({ packet: Buffer.from(p.subarray(0, Math.min(p.length, n))), pristine: p }));
+  const flipped = fc
+    .tuple(
+      valid,
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+    )
+    .map(([p, flips]) => {
+      const copy = Buffer.from(p);
+      for (const [at, x] of flips) {
+        const i = at % copy.length;
+        copy[i] = (copy[i] ?? 0) ^ x;
+      }
+      return { packet: copy, pristine: p };
+    });
+  const intact = valid.map((p) => ({ packet: p, pristine: p }));
+  return fc.oneof(random, truncated, flipped, intact);
+}
+
+for (const mode of ['unauthenticated', 'authenticated'] as const) {
+  const key = mode === 'authenticated' ? KEY : undefined;
+
+  test(`reflectPacket property (${mode}): never throws, never longer, right drop reason`, (t) => {
+    fc.assert(
+      fc.property(
+        packetArb(key),
+        fc.integer({ min: 0, max: 65535 }),
+        ({ packet, pristine }, fromPort) => {
+          const before = Buffer.from(packet);
+          const out = decide(packet, key, fromPort);
+          const expected = fromPort === 862 ? 'loop' : expectedOutcome(packet, key, pristine);
+          if (!packet.equals(before)) return false; // the input is never modified
+          if (out.ok)
+            return expected === 'ok' && out.reply.length === packet.length && out.reply !== packet;
+          return out.drop === expected;
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    t.pass();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real sockets on loopback.
+
+interface Client {
+  readonly socket: dgram.Socket;
+  readonly port: number;
+  readonly replies: Buffer[];
+  send(buf: Buffer, port: number, address?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function client(address = '127.0.0.1', port = 0): Promise<Client> {
+  const socket = dgram.createSocket('udp4');
+  const replies: Buffer[] = [];
+  socket.on('message', (m) => replies.push(m));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, address, () => resolve());
+  });
+  return {
+    socket,
+    port: socket.address().port,
+    replies,
+    send: (buf, p, a = '127.0.0.1') =>
+      new Promise((resolve, reject) =>
+        socket.send(buf, p, a, (err) => (err ? reject(err) : resolve())),
+      ),
+    close: () => new Promise((resolve) => socket.close(() => resolve())),
+  };
+}
+
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+function drops(s: ReflectorStats): number {
+  return s.malformed + s.authFailed + s.loop + s.rateLimited;
+}
+
+/** Sends one packet and waits until the reflector has handled it (and the reply, if any, is in). */
+async function roundTrip(c: Client, r: StampReflector, buf: Buffer): Promise<Buffer | undefined> {
+  const before = r.stats();
+  const repliesBefore = c.replies.length;
+  await c.send(buf, r.port);
+  await until(() => r.stats().received === before.received + 1, 'reflector to receive');
+  if (r.stats().reflected === before.reflected) return undefined;
+  await until(() => c.replies.length === repliesBefore + 1, 'reply');
+  return c.replies[repliesBefore];
+}
+
+for (const mode of ['unauthenticated', 'authenticated'] as const) {
+  const key = mode === 'authenticated' ? KEY : undefined;
+
+  test(`real socket (${mode}): random/truncated/corrupted datagrams are each counted once`, async (t) => {
+    const r = await StampReflector.start({
+      clock: new SystemClock(),
+      address: '127.0.0.1',
+      port: 0,
+      authKey: key,
+    });
+    const c = await client();
+    t.teardown(async () => {
+      await c.close();
+      await r.close();
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(packetArb(key), { minLength: 1, maxLength: 8 }), async (batch) => {
+        for (const { packet, pristine } of batch) {
+          // A zero-length datagram is a valid UDP send; include it as is.
+          const before = r.stats();
+          const reply = await roundTrip(c, r, packet);
+          const after = r.stats();
+          const expected = expectedOutcome(packet, key, pristine);
+          if (after.received !== before.received + 1) return false;
+          const counted = {
+            ok: after.reflected - before.reflected,
+            malformed: after.malformed - before.malformed,
+            auth_failed: after.authFailed - before.authFailed,
+            loop: after.loop - before.loop,
+            rate_limited: after.rateLimited - before.rateLimited,
+          };
+          // Exactly one counter moved, and it is the right one.
+          if (Object.values(counted).reduce((a, b) => a + b, 0) !== 1) return false;
+          if (counted[expected] !== 1) return false;
+          if (expected === 'ok') {
+            if (reply === undefined || reply.length !== packet.length) return false;
+            if (!decodeReflectorPacket(reply, key).ok) return false;
+          } else if (reply !== undefined) return false;
+        }
+        const s = r.stats();
+        return s.received === s.reflected + drops(s);
+      }),
+      { numRuns: 40 },
+    );
+    t.pass();
+  });
+}
+
+test('real socket: stateful numbering is per session, and replies echo the sender fields', async (t) => {
+  const r = await StampReflector.start({ clock: new SystemClock(), address: '127.0.0.1', port: 0 });
+  const a = await client();
+  const b = await client();
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await r.close();
+  });
+  const order: [Client, number][] = [
+    [a, 100],
+    [a, 101],
+    [b, 500],
+    [a, 102],
+    [b, 501],
+  ];
+  const seen: [number, number][] = [];
+  for (const [c, seq] of order) {
+    const reply = await roundTrip(c, r, senderPacket(seq));
+    const d = decodeReflectorPacket(reply ?? Buffer.alloc(0));
+    if (!d.ok) return t.fail('no valid reply');
+    t.is(d.packet.senderTimestamp, T1);
+    t.true(ntpDiffNs(d.packet.timestamp, d.packet.receiveTimestamp) >= 0n, 'T3 >= T2');
+    seen.push([d.packet.senderSeq, d.packet.seq]);
+  }
+  t.deepEqual(seen, [
+    [100, 0],
+    [101, 1],
+    [500, 0],
+    [102, 2],
+    [501, 1],
+  ]);
+  t.is(r.stats().sessions, 2);
+});
+
+async function reflectorSeqOf(c: Client, r: StampReflector, seq: number): Promise<number> {
+  const d = decodeReflectorPacket((await roundTrip(c, r, senderPacket(seq))) ?? Buffer.alloc(0));
+  if (!d.ok) throw new Error('no valid reply');
+  return d.packet.seq;
+}
+
+test('real socket: the session table is bounded and evicts the least recently used', async (t) => {
+  const r = await StampReflector.start({
+    clock: new SystemClock(),
+    address: '127.0.0.1',
+    port: 0,
+    maxSessions: 2,
+  });
+  const [a, b, c] = [await client(), await client(), await client()];
+  t.teardown(async () => {
+    await Promise.all([a.close(), b.close(), c.close()]);
+    await r.close();
+  });
+  t.is(await reflectorSeqOf(a, r, 1), 0);
+  t.is(await reflectorSeqOf(b, r, 1), 0);
+  t.is(await reflectorSeqOf(a, r, 2), 1); // a is now the most recently used
+  t.is(await reflectorSeqOf(c, r, 1), 0); // evicts b
+  t.deepEqual([r.stats().sessions, r.stats().evicted], [2, 1]);
+  t.is(await reflectorSeqOf(a, r, 3), 2, 'a kept its session');
+  t.is(await reflectorSeqOf(b, r, 2), 0, 'b starts over'); // evicts c
+  t.is(await reflectorSeqOf(a, r, 4), 3);
+  t.is(await reflectorSeqOf(c, r, 2), 0, 'c was evicted by b');
+  t.is(r.stats().evicted, 3);
+});
+
+test('real socket: an idle session expires on the injected clock', async (t) => {
+  const clock = new FakeClock();
+  const r = await StampReflector.start({
+    clock,
+    address: '127.0.0.1',
+    port: 0,
+    sessionIdleMs: 60_000,
+  });
+  const a = await client();
+  const b = await client();
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await r.close();
+  });
+  t.is(await reflectorSeqOf(a, r, 1), 0);
+  t.is(await reflectorSeqOf(b, r, 1), 0);
+  await clock.advance(59_999);
+  t.is(await reflectorSeqOf(b, r, 2), 1, 'b kept alive');
+  t.is(r.stats().sessions, 2);
+  await clock.advance(1);
+  t.deepEqual([r.stats().sessions, r.stats().expired], [1, 1], 'a idle for 60 s');
+  t.is(await reflectorSeqOf(a, r, 2), 0, 'a starts over');
+  t.is(await reflectorSeqOf(b, r, 3), 2);
+});
+
+test('real socket: replies are rate limited by a token bucket on the injected clock', async (t) => {
+  const clock = new FakeClock();
+  const r = await StampReflector.start({
+    clock,
+    address: '127.0.0.1',
+    port: 0,
+    maxRepliesPerSecond: 5,
+  });
+  const a = await client();
+  t.teardown(async () => {
+    await a.close();
+    await r.close();
+  });
+  const answered = async (n: number): Promise<number> => {
+    let count = 0;
+    for (let i = 0; i < n; i++) if ((await roundTrip(a, r, senderPacket(i))) !== undefined) count++;
+    return count;
+  };
+  t.is(await answered(8), 5, 'burst of one second');
+  t.is(r.stats().rateLimited, 3);
+  await clock.advance(400);
+  t.is(await answered(5), 2, '400 ms refills two tokens');
+  await clock.advance(10_000);
+  t.is(await answered(7), 5, 'never more than the burst');
+  const s = r.stats();
+  t.is(s.received, s.reflected + drops(s));
+  // Packets that are not answered anyway do not use up tokens.
+  await clock.advance(1000);
+  await roundTrip(a, r, Buffer.alloc(10));
+  t.is(await answered(6), 5);
+});
+
+test('real socket: a datagram from the reflector port (another reflector) is never answered', async (t) => {
+  const r = await StampReflector.start({ clock: new SystemClock(), address: '127.0.0.1', port: 0 });
+  // Same port on another loopback address: what a peer reflector's reply looks like.
+  const twin = await client('127.0.0.2', r.port);
+  t.teardown(async () => {
+    await twin.close();
+    await r.close();
+  });
+  t.is(await roundTrip(twin, r, senderPacket(1)), undefined);
+  t.is(r.stats().loop, 1);
+  t.is(r.stats().reflected, 0);
+  t.is(r.stats().sessions, 0);
+});
+
+test('real socket: authenticated replies carry a valid HMAC and exact length', async (t) => {
+  const r = await StampReflector.start({
+    clock: new SystemClock(),
+    address: '127.0.0.1',
+    port: 0,
+    authKey: KEY,
+  });
+  const a = await client();
+  t.teardown(async () => {
+    await a.close();
+    await r.close();
+  });
+  const reply = await roundTrip(a, r, senderPacket(9, 1000, KEY));
+  t.is(reply?.length, 1000);
+  const d = decodeReflectorPacket(reply ?? Buffer.alloc(0), KEY);
+  t.true(d.ok);
+  t.false(decodeReflectorPacket(reply ?? Buffer.alloc(0), Buffer.from('x')).ok);
+  t.is(await roundTrip(a, r, senderPacket(10, 1000)), undefined, 'unauthenticated packet refused');
+  t.is(r.stats().authFailed, 1);
+});
+
+test('start rejects when the port is taken, and the reflector port is reported', async (t) => {
+  const r = await StampReflector.start({ clock: new SystemClock(), address: '127.0.0.1', port: 0 });
+  t.teardown(() => r.close());
+  t.true(r.port > 0);
+  await t.throwsAsync(
+    StampReflector.start({ clock: new SystemClock(), address: '127.0.0.1', port: r.port }),
+  );
+});

@@ -1,0 +1,522 @@
+// Tests for the STAMP session-sender probe over real loopback sockets: against the real
+// reflector (both modes), and against small hand-made reflectors built from the codec that
+// delay, drop, duplicate or reorder on purpose, so RTT, dwell removal and forward/reverse loss
+// attribution are checked against known ground truth.
+
+import test from 'ava';
+import dgram from 'node:dgram';
+import { FakeClock, SystemClock } from '../core/clock.ts';
+import type { Peer, ProbeResult, ProbeTarget, SizeClass, StampDetail } from '../core/types.ts';
+import {
+  decodeSenderPacket,
+  encodeReflectorPacket,
+  ntpFromUnixMs,
+  type SenderPacket,
+} from './stamp-codec.ts';
+import { StampReflector } from './stamp-reflector.ts';
+import { UdpStampProbe, payloadLength } from './udp.ts';
+
+const KEY = Buffer.from('udp-probe-test-key');
+const clock = new SystemClock();
+
+function peer(port: number, id = 'node-b/pod'): Peer {
+  const [node = 'node-b', network = 'pod'] = id.split('/');
+  return {
+    id,
+    node,
+    network: network === 'host' ? 'host' : 'pod',
+    zone: 'zone-a',
+    address: '127.0.0.1',
+    stampPort: port,
+    tcpPort: 0,
+    httpPort: 0,
+  };
+}
+
+function target(port: number, size: SizeClass = 'small', bytes = 64, id?: string): ProbeTarget {
+  return { peer: peer(port, id), size, bytes };
+}
+
+function stampOf(r: ProbeResult): StampDetail {
+  if (!r.ok || r.stamp === undefined)
+    throw new Error(`expected an answered probe, got ${JSON.stringify(r)}`);
+  return r.stamp;
+}
+
+/** A bare UDP server on 127.0.0.1 for hand-made reflectors. */
+async function server(
+  onMessage: (msg: Buffer, rinfo: dgram.RemoteInfo, sock: dgram.Socket) => void,
+): Promise<{ port: number; sock: dgram.Socket; close: () => Promise<void> }> {
+  const sock = dgram.createSocket('udp4');
+  sock.on('message', (msg, rinfo) => onMessage(msg, rinfo, sock));
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+  return {
+    port: sock.address().port,
+    sock,
+    close: () => new Promise((resolve) => sock.close(() => resolve())),
+  };
+}
+
+/** An honest reflector reply for `p` (fresh Buffer, same length as the request). */
+function replyFor(
+  p: SenderPacket,
+  length: number,
+  r: number,
+  t2: bigint,
+  t3: bigint,
+  key?: Buffer,
+): Buffer {
+  return encodeReflectorPacket(
+    {
+      seq: r,
+      timestamp: t3,
+      errorEstimate: 1,
+      receiveTimestamp: t2,
+      senderSeq: p.seq,
+      senderTimestamp: p.timestamp,
+      senderErrorEstimate: p.errorEstimate,
+      senderTtl: 0,
+    },
+    { length, authKey: key },
+  );
+}
+
+async function setup(t: { teardown: (fn: () => Promise<void>) => void }, key?: Buffer) {
+  const reflector = await StampReflector.start({
+    clock,
+    address: '127.0.0.1',
+    port: 0,
+    authKey: key,
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1', authKey: key });
+  t.teardown(async () => {
+    await probe.close();
+    await reflector.close();
+  });
+  return { reflector, probe };
+}
+
+for (const mode of ['unauthenticated', 'authenticated'] as const) {
+  const key = mode === 'authenticated' ? KEY : undefined;
+  test(`${mode}: probes against the real reflector succeed with a small positive RTT`, async (t) => {
+    const { reflector, probe } = await setup(t, key);
+    for (let i = 0; i < 5; i++) {
+      const before = Date.now();
+      const r = await probe.run(target(reflector.port), 1000);
+      if (!r.ok) return t.fail(`${r.reason} ${r.detail ?? ''}`);
+      t.is(r.kind, 'udp');
+      t.is(r.peerId, 'node-b/pod');
+      t.true(r.sentAtMs >= before - 1 && r.sentAtMs <= Date.now() + 1);
+      t.true(r.rttSeconds > 0 && r.rttSeconds < 0.1, `rtt ${r.rttSeconds}`);
+      const s = stampOf(r);
+      t.deepEqual([s.forwardLost, s.reverseLost, s.duplicates, s.reordered], [0, 0, 0, 0]);
+      t.true(s.reflectorDwellSeconds >= 0 && s.reflectorDwellSeconds < 0.05);
+    }
+    t.is(reflector.stats().reflected, 5);
+    t.deepEqual(probe.stats(), {
+      sent: 5,
+      received: 5,
+      malformedReplies: 0,
+      authFailed: 0,
+      unmatched: 0,
+    });
+  });
+}
+
+test('mismatched keys: the reflector refuses the probe, which times out', async (t) => {
+  const reflector = await StampReflector.start({
+    clock,
+    address: '127.0.0.1',
+    port: 0,
+    authKey: KEY,
+  });
+  const probe = await UdpStampProbe.open({
+    clock,
+    bindAddress: '127.0.0.1',
+    authKey: Buffer.from('wrong'),
+  });
+  t.teardown(async () => {
+    await probe.close();
+    await reflector.close();
+  });
+  const r = await probe.run(target(reflector.port), 200);
+  t.like(r, { ok: false, reason: 'timeout' });
+  t.is(reflector.stats().authFailed, 1);
+  t.is(reflector.stats().reflected, 0);
+});
+
+test('a reply with a bad HMAC or too short is counted and ignored by the sender', async (t) => {
+  let mode: 'badkey' | 'short' = 'badkey';
+  const srv = await server((msg, rinfo, sock) => {
+    const d = decodeSenderPacket(msg, KEY);
+    if (!d.ok) return;
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const reply =
+      mode === 'badkey'
+        ? replyFor(d.packet, msg.length, 0, t2, t2, Buffer.from('wrong'))
+        : Buffer.alloc(111);
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1', authKey: KEY });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  t.like(await probe.run(target(srv.port), 200), { ok: false, reason: 'timeout' });
+  mode = 'short';
+  t.like(await probe.run(target(srv.port), 200), { ok: false, reason: 'timeout' });
+  t.like(probe.stats(), { sent: 2, received: 2, authFailed: 1, malformedReplies: 1 });
+});
+
+test('replies from an unknown source or for a never-sent sequence number are unmatched', async (t) => {
+  const { reflector, probe } = await setup(t);
+  const stranger = await server(() => undefined);
+  t.teardown(() => stranger.close());
+  t.true((await probe.run(target(reflector.port), 1000)).ok);
+  const t2 = ntpFromUnixMs(clock.nowMs());
+  const bogus = replyFor({ seq: 0, timestamp: t2, errorEstimate: 1 }, 44, 0, t2, t2);
+  await new Promise<void>((r) => stranger.sock.send(bogus, probe.port, '127.0.0.1', () => r()));
+  // From the reflector's own address:port but for a sequence number far in the future.
+  const fake = await server(() => undefined);
+  t.teardown(() => fake.close());
+  const far = replyFor({ seq: 999_999, timestamp: t2, errorEstimate: 1 }, 44, 5, t2, t2);
+  const p2 = peer(fake.port, 'node-c/pod');
+  const pending = probe.run({ peer: p2, size: 'small', bytes: 64 }, 300);
+  await new Promise<void>((r) => fake.sock.send(far, probe.port, '127.0.0.1', () => r()));
+  t.like(await pending, { ok: false, reason: 'timeout' });
+  t.is(probe.stats().unmatched, 2);
+});
+
+test('the reflector dwell (T3 - T2) is taken out of the RTT', async (t) => {
+  const srv = await server((msg, rinfo, sock) => {
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const d = decodeSenderPacket(msg);
+    if (!d.ok) return;
+    setTimeout(() => {
+      const t3 = ntpFromUnixMs(clock.nowMs());
+      sock.send(replyFor(d.packet, msg.length, 0, t2, t3), rinfo.port, rinfo.address);
+    }, 30);
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  const started = process.hrtime.bigint();
+  const r = await probe.run(target(srv.port), 1000);
+  const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+  if (!r.ok) return t.fail(r.reason);
+  t.true(elapsedS >= 0.029, `the answer really took ${elapsedS}s`);
+  t.true(stampOf(r).reflectorDwellSeconds >= 0.029, `dwell ${stampOf(r).reflectorDwellSeconds}`);
+  t.true(r.rttSeconds > 0 && r.rttSeconds < 0.015, `rtt ${r.rttSeconds} must exclude the 30 ms`);
+});
+
+test('a reflector claiming a dwell longer than the RTT cannot make the RTT negative', async (t) => {
+  const srv = await server((msg, rinfo, sock) => {
+    const d = decodeSenderPacket(msg);
+    if (!d.ok) return;
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    sock.send(
+      replyFor(d.packet, msg.length, 0, t2, ntpFromUnixMs(clock.nowMs() + 5000)),
+      rinfo.port,
+      rinfo.address,
+    );
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  const r = await probe.run(target(srv.port), 1000);
+  if (!r.ok) return t.fail(r.reason);
+  t.is(r.rttSeconds, 0);
+  t.true(stampOf(r).reflectorDwellSeconds < 1);
+});
+
+test('timeout when nothing listens', async (t) => {
+  const gone = await server(() => undefined);
+  const port = gone.port;
+  await gone.close();
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(() => probe.close());
+  const started = Date.now();
+  const r = await probe.run(target(port), 150);
+  t.like(r, { ok: false, reason: 'timeout', kind: 'udp', peerId: 'node-b/pod', size: 'small' });
+  t.true(Date.now() - started >= 140);
+});
+
+test('timeouts follow the injected clock', async (t) => {
+  const fake = new FakeClock();
+  const srv = await server(() => undefined);
+  const probe = await UdpStampProbe.open({ clock: fake, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  let settled: ProbeResult | undefined;
+  void probe.run(target(srv.port), 5000).then((r) => (settled = r));
+  await fake.advance(4999);
+  t.is(settled, undefined);
+  await fake.advance(1);
+  t.like(settled, { ok: false, reason: 'timeout', sentAtMs: fake.nowMs() - 5000 });
+});
+
+test('forward and reverse losses are told apart using the reflector sequence numbers', async (t) => {
+  // Sender seqs whose probe this reflector loses before counting it (forward loss) or after
+  // counting it (reverse loss: the reflector answered but the answer never came back).
+  const forward = new Set([2, 5]);
+  const reverse = new Set([3, 6, 7]);
+  let counter = 0;
+  const srv = await server((msg, rinfo, sock) => {
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const d = decodeSenderPacket(msg);
+    if (!d.ok || forward.has(d.packet.seq)) return;
+    const r = counter++;
+    if (reverse.has(d.packet.seq)) return;
+    sock.send(
+      replyFor(d.packet, msg.length, r, t2, ntpFromUnixMs(clock.nowMs())),
+      rinfo.port,
+      rinfo.address,
+    );
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  const results: ProbeResult[] = [];
+  for (let i = 0; i < 10; i++) results.push(await probe.run(target(srv.port), 150));
+  t.deepEqual(
+    results.map((r) => r.ok),
+    [true, true, false, false, true, false, false, false, true, true],
+  );
+  const losses = results.map((r) =>
+    r.ok ? [stampOf(r).forwardLost, stampOf(r).reverseLost] : null,
+  );
+  t.deepEqual(losses, [[0, 0], [0, 0], null, null, [1, 1], null, null, null, [1, 2], [0, 0]]);
+});
+
+test('a reflector restart resets the loss baseline instead of inventing losses', async (t) => {
+  let counter = 0;
+  const srv = await server((msg, rinfo, sock) => {
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const d = decodeSenderPacket(msg);
+    if (!d.ok) return;
+    if (d.packet.seq === 3) counter = 0; // restarted between probe 2 and 3
+    sock.send(replyFor(d.packet, msg.length, counter++, t2, t2), rinfo.port, rinfo.address);
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  for (let i = 0; i < 6; i++) {
+    const s = stampOf(await probe.run(target(srv.port), 500));
+    t.deepEqual([s.forwardLost, s.reverseLost], [0, 0], `probe ${i}`);
+  }
+});
+
+test('a late answer after a timeout still counts for loss, and is not a reverse loss', async (t) => {
+  let counter = 0;
+  const srv = await server((msg, rinfo, sock) => {
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const d = decodeSenderPacket(msg);
+    if (!d.ok) return;
+    const r = counter++;
+    const reply = replyFor(d.packet, msg.length, r, t2, t2);
+    setTimeout(() => sock.send(reply, rinfo.port, rinfo.address), d.packet.seq === 1 ? 150 : 0);
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  t.true((await probe.run(target(srv.port), 500)).ok);
+  t.like(await probe.run(target(srv.port), 50), { ok: false, reason: 'timeout' });
+  await new Promise((r) => setTimeout(r, 200)); // the late answer arrives
+  const s = stampOf(await probe.run(target(srv.port), 500));
+  t.deepEqual([s.forwardLost, s.reverseLost, s.duplicates], [0, 0, 0]);
+  t.is(probe.stats().unmatched, 0);
+});
+
+test('duplicate answers are counted and reported with the next result', async (t) => {
+  let counter = 0;
+  const srv = await server((msg, rinfo, sock) => {
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const d = decodeSenderPacket(msg);
+    if (!d.ok) return;
+    const reply = replyFor(d.packet, msg.length, counter++, t2, t2);
+    sock.send(reply, rinfo.port, rinfo.address);
+    sock.send(Buffer.from(reply), rinfo.port, rinfo.address);
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  t.is(stampOf(await probe.run(target(srv.port), 500)).duplicates, 0);
+  const waitForDup = async (n: number) => {
+    while (probe.stats().received < n) await new Promise((r) => setTimeout(r, 2));
+  };
+  await waitForDup(2);
+  const second = stampOf(await probe.run(target(srv.port), 500));
+  t.deepEqual([second.duplicates, second.forwardLost, second.reverseLost], [1, 0, 0]);
+  await waitForDup(4);
+  t.is(stampOf(await probe.run(target(srv.port), 500)).duplicates, 1);
+});
+
+test('reordered answers are counted, and do not add to the total loss', async (t) => {
+  // Holds the answer to each even seq until the next odd one is answered, then sends it.
+  // Seq 5 is lost on the way back (the only real loss).
+  let counter = 0;
+  let held: (() => void) | undefined;
+  const srv = await server((msg, rinfo, sock) => {
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const d = decodeSenderPacket(msg);
+    if (!d.ok) return;
+    const seq = d.packet.seq;
+    const reply = replyFor(d.packet, msg.length, counter++, t2, t2);
+    const send = () => sock.send(reply, rinfo.port, rinfo.address);
+    if (seq === 5) return;
+    if (seq < 4 && seq % 2 === 0) {
+      held = send;
+      return;
+    }
+    send();
+    if (held !== undefined) {
+      const h = held;
+      held = undefined;
+      setTimeout(h, 5);
+    }
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  const tg = target(srv.port);
+  const results: ProbeResult[] = [];
+  // 0 and 1 in flight together: 1 is answered first, then 0.
+  const p0 = probe.run(tg, 1000);
+  await new Promise((r) => setTimeout(r, 5));
+  const p1 = probe.run(tg, 1000);
+  results.push(await p1, await p0);
+  // 2 and 3 likewise, now with an established baseline.
+  const p2 = probe.run(tg, 1000);
+  await new Promise((r) => setTimeout(r, 5));
+  const p3 = probe.run(tg, 1000);
+  results.push(await p3, await p2);
+  results.push(await probe.run(tg, 1000)); // 4
+  results.push(await probe.run(tg, 150)); // 5: lost on the way back
+  results.push(await probe.run(tg, 1000)); // 6
+  t.deepEqual(
+    results.map((r) => r.ok),
+    [true, true, true, true, true, false, true],
+  );
+  const sum = (f: (s: StampDetail) => number) =>
+    results.reduce((a, r) => a + (r.ok && r.stamp ? f(r.stamp) : 0), 0);
+  t.is(
+    sum((s) => s.reordered),
+    2,
+  );
+  t.is(stampOf(results[1] as ProbeResult).reordered, 1, 'reported with the result resolved next');
+  t.is(
+    sum((s) => s.forwardLost),
+    0,
+  );
+  t.is(
+    sum((s) => s.reverseLost),
+    1,
+    'only seq 5 was really lost',
+  );
+});
+
+test('mtu-size target sends the padded size and gets the same size back', async (t) => {
+  const reflector = await StampReflector.start({ clock, address: '127.0.0.1', port: 0 });
+  const sizes: { toReflector: number[]; toSender: number[] } = { toReflector: [], toSender: [] };
+  // A relay in front of the reflector that records datagram sizes both ways.
+  let senderAddr: dgram.RemoteInfo | undefined;
+  const back = await server((msg) => {
+    sizes.toSender.push(msg.length);
+    if (senderAddr) front.sock.send(msg, senderAddr.port, senderAddr.address);
+  });
+  const front = await server((msg, rinfo) => {
+    senderAddr = rinfo;
+    sizes.toReflector.push(msg.length);
+    back.sock.send(msg, reflector.port, '127.0.0.1');
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await front.close();
+    await back.close();
+    await reflector.close();
+  });
+  t.true((await probe.run(target(front.port, 'mtu', 1500), 1000)).ok);
+  t.true((await probe.run(target(front.port, 'small', 1500), 1000)).ok);
+  t.true((await probe.run(target(front.port, 'mtu', 9000), 1000)).ok);
+  t.deepEqual(sizes.toReflector, [1472, 44, 8972]);
+  t.deepEqual(sizes.toSender, [1472, 44, 8972]);
+});
+
+test('payloadLength: IP + UDP headers come off, never below the base packet', (t) => {
+  t.is(payloadLength({ size: 'mtu', bytes: 1500 }), 1472);
+  t.is(payloadLength({ size: 'mtu', bytes: 1500 }, KEY), 1472);
+  t.is(payloadLength({ size: 'mtu', bytes: 50 }), 44);
+  t.is(payloadLength({ size: 'mtu', bytes: 50 }, KEY), 112);
+  t.is(payloadLength({ size: 'small', bytes: 1500 }), 44);
+  t.is(payloadLength({ size: 'small', bytes: 1500 }, KEY), 112);
+});
+
+test('sessions are per peer: each peer has its own sequence numbers', async (t) => {
+  const seen: [number, number][] = [];
+  const mk = (tag: number) =>
+    server((msg, rinfo, sock) => {
+      const d = decodeSenderPacket(msg);
+      if (!d.ok) return;
+      seen.push([tag, d.packet.seq]);
+      const t2 = ntpFromUnixMs(clock.nowMs());
+      sock.send(replyFor(d.packet, msg.length, d.packet.seq, t2, t2), rinfo.port, rinfo.address);
+    });
+  const a = await mk(1);
+  const b = await mk(2);
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await a.close();
+    await b.close();
+  });
+  await probe.run(target(a.port, 'small', 64, 'a/pod'), 500);
+  await probe.run(target(a.port, 'small', 64, 'a/pod'), 500);
+  await probe.run(target(b.port, 'small', 64, 'b/pod'), 500);
+  probe.forget('a/pod');
+  await probe.run(target(a.port, 'small', 64, 'a/pod'), 500);
+  t.deepEqual(seen, [
+    [1, 0],
+    [1, 1],
+    [2, 0],
+    [1, 0],
+  ]);
+});
+
+test('close() fails pending probes with error, and later runs fail the same way', async (t) => {
+  const srv = await server(() => undefined);
+  t.teardown(() => srv.close());
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  const pending = probe.run(target(srv.port), 10_000);
+  await new Promise((r) => setTimeout(r, 10));
+  await probe.close();
+  t.like(await pending, { ok: false, reason: 'error', detail: 'probe closed' });
+  t.like(await probe.run(target(srv.port), 100), {
+    ok: false,
+    reason: 'error',
+    detail: 'probe closed',
+  });
+});
+
+test('a send that dgram rejects resolves as a failure instead of throwing', async (t) => {
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(() => probe.close());
+  const r = await probe.run(target(0), 100);
+  t.like(r, { ok: false, reason: 'error' });
+});

@@ -1,0 +1,430 @@
+// The 'udp' probe: a STAMP (RFC 8762) session-sender. One UDP socket serves every peer; each
+// peer is a STAMP session with its own sequence numbers. Besides the RTT (with the reflector's
+// own dwell T3 - T2 taken out), a stateful reflector's sequence numbers let each answer tell how
+// many probes since the previous answer were lost on the way there and how many on the way back.
+//
+// Public API:
+//   UdpStampProbe.open({ clock, bindAddress, authKey?, errorEstimate? }) -> Promise<UdpStampProbe>
+//   probe.run(target, timeoutMs) -> Promise<ProbeResult>   never rejects
+//   probe.forget(peerId)                                    drop a departed peer's session
+//   probe.stats() -> UdpStampStats                          socket-level counters
+//   probe.port                                              the local (ephemeral) port
+//   probe.close() -> Promise<void>                          pending probes fail with 'error'
+//
+// Loss attribution: for an answer to sender seq s_j carrying reflector seq r_j, after the
+// previous in-order answer (s_k, r_k): forwardLost = (s_j - s_k) - (r_j - r_k) and
+// reverseLost = (r_j - r_k) - 1. If r went backwards or moved more than s did, the reflector
+// lost its session (restart, eviction) and the baseline is reset with nothing reported. Counts
+// from answers that arrive after their probe timed out are kept and reported with the next
+// result, as are duplicates and reordered answers. A reordered answer had been counted as
+// reverse loss by the answer that overtook it; it is taken back out of later reverse counts.
+// (Reordering on the forward path, which the reflector numbers out of order, still shows as one
+// forward loss balanced by that credit: totals stay right, the split can be off by one.)
+//
+// Replies are matched to a peer by source address:port, so peer.address must be the IPv4
+// literal the reflector answers from (the socket is udp4), and two peers must not share one.
+//
+// Don't-Fragment: Node cannot set IP_MTU_DISCOVER and we don't try. Linux UDP sockets default to
+// IP_PMTUDISC_WANT, which sets DF on packets that fit the route's known path MTU (and fragments
+// only larger ones locally), so an MTU-sized probe through a black hole is lost rather than
+// fragmented on the way, which is exactly the symptom the 'mtu' size class is there to show.
+
+import dgram from 'node:dgram';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import type {
+  FailureReason,
+  Peer,
+  ProbeFailure,
+  ProbeResult,
+  ProbeTarget,
+  StampDetail,
+} from '../core/types.ts';
+import type { Probe } from './probe.ts';
+import { errnoOf, reasonFromErrno } from './probe.ts';
+import {
+  DEFAULT_ERROR_ESTIMATE,
+  baseLength,
+  decodeReflectorPacket,
+  encodeErrorEstimate,
+  encodeSenderPacket,
+  ntpDiffNs,
+  ntpFromUnixMs,
+  type ErrorEstimate,
+  type NtpTimestamp,
+} from './stamp-codec.ts';
+
+/** IPv4 header (no options) + UDP header: what separates target.bytes from the UDP payload. */
+export const IPV4_UDP_OVERHEAD = 28;
+/** Answered sequence numbers remembered per peer to recognise duplicates. */
+const RECENT_ANSWERED = 1024;
+/** How far back an unanswered sequence number may be and still count as a late answer. */
+const LATE_WINDOW = 4096;
+
+export interface UdpStampProbeOptions {
+  readonly clock: Clock;
+  /** Local address to bind (port is always ephemeral). */
+  readonly bindAddress: string;
+  /** Present means authenticated mode; the reflector must hold the same key. */
+  readonly authKey?: Buffer | undefined;
+  readonly errorEstimate?: ErrorEstimate;
+}
+
+export interface UdpStampStats {
+  readonly sent: number;
+  /** Every datagram that arrived on the socket, good or bad. */
+  readonly received: number;
+  /** Too short for the mode. */
+  readonly malformedReplies: number;
+  readonly authFailed: number;
+  /** From an address:port that is no current peer, or for a sequence number never sent. */
+  readonly unmatched: number;
+}
+
+/** UDP payload length for a target: the base packet for 'small', else bytes minus IP+UDP headers. */
+export function payloadLength(
+  target: Pick<ProbeTarget, 'size' | 'bytes'>,
+  authKey?: Buffer,
+): number {
+  const base = baseLength(authKey);
+  if (target.size === 'small') return base;
+  return Math.max(base, Math.trunc(target.bytes) - IPV4_UDP_OVERHEAD);
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly target: ProbeTarget;
+  readonly sentAtMs: number;
+  readonly t1: NtpTimestamp;
+  t1Ns: bigint;
+  timer: TimerHandle | undefined;
+  done: boolean;
+  readonly resolve: (r: ProbeResult) => void;
+}
+
+interface PeerSession {
+  readonly peerId: string;
+  sourceKey: string;
+  nextSeq: number;
+  readonly pending: Map<number, Pending>;
+  /** Last in-order answer (sender seq, reflector seq): the start of the next loss gap. */
+  baseline: { s: number; r: number } | undefined;
+  /** Answers for sequence numbers at or before this were never inside a counted gap. */
+  origin: number | undefined;
+  readonly answered: Set<number>;
+  readonly answeredOrder: number[];
+  // Accumulated since the last reported result. reverseLost may go negative internally: that is
+  // a credit from reordered answers that an earlier result already reported as reverse loss.
+  forwardLost: number;
+  reverseLost: number;
+  duplicates: number;
+  reordered: number;
+}
+
+/** Signed distance a - b between two u32 sequence numbers, correct across wraparound. */
+function seqDiff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+export class UdpStampProbe implements Probe {
+  readonly kind = 'udp' as const;
+  private readonly sessions = new Map<string, PeerSession>();
+  private readonly bySource = new Map<string, PeerSession>();
+  private readonly errorEstimate: number;
+  private closed = false;
+  private readonly counters = {
+    sent: 0,
+    received: 0,
+    malformedReplies: 0,
+    authFailed: 0,
+    unmatched: 0,
+  };
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    private readonly clock: Clock,
+    private readonly authKey: Buffer | undefined,
+    errorEstimate: ErrorEstimate,
+    readonly port: number,
+  ) {
+    this.errorEstimate = encodeErrorEstimate(errorEstimate);
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    // Asynchronous socket errors (e.g. ICMP errors surfaced by the kernel) must not crash the
+    // agent; per-send errors arrive through the send callback instead.
+    socket.on('error', () => undefined);
+  }
+
+  static async open(opts: UdpStampProbeOptions): Promise<UdpStampProbe> {
+    const socket = dgram.createSocket({ type: 'udp4' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ address: opts.bindAddress, port: 0 }, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+    return new UdpStampProbe(
+      socket,
+      opts.clock,
+      opts.authKey,
+      opts.errorEstimate ?? DEFAULT_ERROR_ESTIMATE,
+      socket.address().port,
+    );
+  }
+
+  run(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
+    return new Promise<ProbeResult>((resolve) => {
+      try {
+        this.start(target, timeoutMs, resolve);
+      } catch (err) {
+        resolve(failure(target, this.clock.nowMs(), 'error', errorText(err)));
+      }
+    });
+  }
+
+  private start(target: ProbeTarget, timeoutMs: number, resolve: (r: ProbeResult) => void): void {
+    if (this.closed) {
+      resolve(failure(target, this.clock.nowMs(), 'error', 'probe closed'));
+      return;
+    }
+    const session = this.sessionFor(target.peer);
+    const seq = session.nextSeq;
+    session.nextSeq = (seq + 1) >>> 0;
+    const sentAtMs = this.clock.nowMs();
+    const t1 = ntpFromUnixMs(sentAtMs);
+    // A fresh Buffer per send: dgram keeps a reference until the kernel has taken the bytes.
+    const packet = encodeSenderPacket(
+      { seq, timestamp: t1, errorEstimate: this.errorEstimate },
+      { length: payloadLength(target, this.authKey), authKey: this.authKey },
+    );
+    const pending: Pending = {
+      seq,
+      target,
+      sentAtMs,
+      t1,
+      t1Ns: 0n,
+      timer: undefined,
+      done: false,
+      resolve,
+    };
+    session.pending.set(seq, pending);
+    pending.timer = this.clock.setTimeout(() => {
+      this.finish(session, pending, failure(target, sentAtMs, 'timeout'));
+    }, timeoutMs);
+    this.counters.sent++;
+    pending.t1Ns = this.clock.monoNs();
+    try {
+      this.socket.send(packet, target.peer.stampPort, target.peer.address, (err) => {
+        if (err) {
+          this.finish(
+            session,
+            pending,
+            failure(target, sentAtMs, reasonFromErrno(errnoOf(err)), err.message),
+          );
+        }
+      });
+    } catch (err) {
+      // Bad port or address, or a socket already closed: dgram throws synchronously.
+      this.finish(
+        session,
+        pending,
+        failure(target, sentAtMs, reasonFromErrno(errnoOf(err)), errorText(err)),
+      );
+    }
+  }
+
+  private sessionFor(peer: Peer): PeerSession {
+    const sourceKey = `${peer.address}:${peer.stampPort}`;
+    let session = this.sessions.get(peer.id);
+    if (session === undefined) {
+      session = {
+        peerId: peer.id,
+        sourceKey,
+        nextSeq: 0,
+        pending: new Map(),
+        baseline: undefined,
+        origin: undefined,
+        answered: new Set(),
+        answeredOrder: [],
+        forwardLost: 0,
+        reverseLost: 0,
+        duplicates: 0,
+        reordered: 0,
+      };
+      this.sessions.set(peer.id, session);
+    } else if (session.sourceKey !== sourceKey) {
+      // The peer moved (new Pod IP or port): a different reflector, so no shared baseline.
+      if (this.bySource.get(session.sourceKey) === session) this.bySource.delete(session.sourceKey);
+      session.sourceKey = sourceKey;
+      session.baseline = undefined;
+      session.origin = undefined;
+    }
+    this.bySource.set(sourceKey, session);
+    return session;
+  }
+
+  private finish(session: PeerSession, pending: Pending, result: ProbeResult): void {
+    if (pending.done) return;
+    pending.done = true;
+    if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
+    if (session.pending.get(pending.seq) === pending) session.pending.delete(pending.seq);
+    pending.resolve(result);
+  }
+
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    // T4 first, before any other work.
+    const t4Ns = this.clock.monoNs();
+    this.counters.received++;
+    const session = this.bySource.get(`${rinfo.address}:${rinfo.port}`);
+    if (session === undefined) {
+      this.counters.unmatched++;
+      return;
+    }
+    const decoded = decodeReflectorPacket(msg, this.authKey);
+    if (!decoded.ok) {
+      if (decoded.reason === 'auth') this.counters.authFailed++;
+      else this.counters.malformedReplies++;
+      return;
+    }
+    const reply = decoded.packet;
+    const s = reply.senderSeq;
+    if (session.answered.has(s)) {
+      session.duplicates++;
+      return;
+    }
+    const pending = session.pending.get(s);
+    if (pending === undefined) {
+      const age = seqDiff(session.nextSeq, s);
+      if (age <= 0 || age > LATE_WINDOW) {
+        this.counters.unmatched++;
+        return;
+      }
+      // A late answer to a probe that already timed out: no RTT, but its sequence numbers
+      // still belong in the loss accounting.
+      this.account(session, s, reply.seq);
+      return;
+    }
+    if (reply.senderTimestamp !== pending.t1) {
+      // Reflectors copy T1 back verbatim; a mismatch is a stale or forged answer.
+      this.counters.unmatched++;
+      return;
+    }
+    this.account(session, s, reply.seq);
+    const rawNs = t4Ns - pending.t1Ns;
+    let dwellNs = ntpDiffNs(reply.timestamp, reply.receiveTimestamp);
+    if (dwellNs < 0n) dwellNs = 0n;
+    if (dwellNs > rawNs) dwellNs = rawNs > 0n ? rawNs : 0n;
+    const rttNs = rawNs - dwellNs;
+    this.finish(session, pending, {
+      peerId: pending.target.peer.id,
+      kind: 'udp',
+      size: pending.target.size,
+      sentAtMs: pending.sentAtMs,
+      ok: true,
+      rttSeconds: Number(rttNs > 0n ? rttNs : 0n) / 1e9,
+      stamp: this.drain(session, Number(dwellNs) / 1e9),
+    });
+  }
+
+  /** Books one first-time answer (s, r) into the session's loss/reorder accounting. */
+  private account(session: PeerSession, s: number, r: number): void {
+    session.answered.add(s);
+    session.answeredOrder.push(s);
+    if (session.answeredOrder.length > RECENT_ANSWERED) {
+      session.answered.delete(session.answeredOrder.shift() as number);
+    }
+    const base = session.baseline;
+    if (base === undefined) {
+      session.baseline = { s, r };
+      session.origin = s;
+      return;
+    }
+    const ds = seqDiff(s, base.s);
+    if (ds < 0) {
+      session.reordered++;
+      // It sat inside a gap already closed by the answer that overtook it, where it was counted
+      // as lost on the way back; it wasn't lost, so take it back out.
+      if (session.origin !== undefined && seqDiff(s, session.origin) > 0) session.reverseLost--;
+      return;
+    }
+    const dr = (r - base.r) >>> 0;
+    session.baseline = { s, r };
+    if (dr === 0 || dr > ds) {
+      // The reflector's counter restarted (reflector restart, session evicted or expired).
+      session.origin = s;
+      return;
+    }
+    session.forwardLost += ds - dr;
+    session.reverseLost += dr - 1;
+  }
+
+  private drain(session: PeerSession, dwellSeconds: number): StampDetail {
+    const detail: StampDetail = {
+      forwardLost: session.forwardLost,
+      reverseLost: Math.max(0, session.reverseLost),
+      duplicates: session.duplicates,
+      reordered: session.reordered,
+      reflectorDwellSeconds: dwellSeconds,
+    };
+    session.forwardLost = 0;
+    session.reverseLost = Math.min(0, session.reverseLost);
+    session.duplicates = 0;
+    session.reordered = 0;
+    return detail;
+  }
+
+  forget(peerId: string): void {
+    const session = this.sessions.get(peerId);
+    if (session === undefined) return;
+    this.sessions.delete(peerId);
+    if (this.bySource.get(session.sourceKey) === session) this.bySource.delete(session.sourceKey);
+    // Probes still in flight keep their timers and resolve as timeouts; their answers, now from
+    // an unknown source, are counted as unmatched.
+  }
+
+  stats(): UdpStampStats {
+    return { ...this.counters };
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    for (const session of this.sessions.values()) {
+      for (const pending of [...session.pending.values()]) {
+        this.finish(
+          session,
+          pending,
+          failure(pending.target, pending.sentAtMs, 'error', 'probe closed'),
+        );
+      }
+    }
+    return new Promise((resolve) => {
+      this.socket.close(() => resolve());
+    });
+  }
+}
+
+function failure(
+  target: ProbeTarget,
+  sentAtMs: number,
+  reason: FailureReason,
+  detail?: string,
+): ProbeFailure {
+  const base = {
+    peerId: target.peer.id,
+    kind: 'udp' as const,
+    size: target.size,
+    sentAtMs,
+    ok: false as const,
+    reason,
+  };
+  return detail === undefined ? base : { ...base, detail };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
