@@ -206,6 +206,12 @@ export class Agent {
     this.metrics.record(r, latenessMs);
   }
 
+  /** For tests: kill the worker engine thread the way a crash would. */
+  async crashEngineForTest(): Promise<void> {
+    for (const e of this.engines)
+      if (e.handle instanceof RemoteEngine) await e.handle.crashForTest();
+  }
+
   isReady(): boolean {
     return this.gotPeers && !this.stopping;
   }

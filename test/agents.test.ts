@@ -192,3 +192,40 @@ test('series of a departed peer are removed from /metrics', async (t) => {
   t.is(samples.find((s) => s.name === 'podmesh_peers')?.value, 1);
   t.false((await rowFor(a.url)).peers.some((p) => p.node === 'n3'));
 });
+
+test('a crashed probe engine thread is restarted and probing resumes', async (t) => {
+  const agents: Running[] = [];
+  t.teardown(() => Promise.all(agents.map((a) => a.agent.stop())));
+  for (let i = 1; i <= 2; i++)
+    agents.push(await startAgent({ node: `n${i}`, address: `127.42.4.${i}` }, fast));
+  connect(agents);
+  const a = agents[0]!;
+  await until(
+    'a probes n2',
+    async () => (cell(await rowFor(a.url), 'n2', 'udp')?.sent ?? 0) >= 2,
+    5_000,
+  );
+  await a.agent.crashEngineForTest();
+  const crashedAt = Date.now();
+  await until(
+    'answers from n2 again after the restart',
+    async () => {
+      const c = cell(await rowFor(a.url), 'n2', 'udp');
+      return c?.lastSuccess != null && Date.parse(c.lastSuccess) > crashedAt;
+    },
+    10_000,
+  );
+  const samples = await scrape(a.url);
+  t.is(samples.find((s) => s.name === 'podmesh_engine_restarts_total')?.value, 1);
+  // The restarted reflector is back on the same port: n2's probes to n1 get answers again.
+  const b = agents[1]!;
+  await until(
+    'n2 gets answers from the restarted n1',
+    async () => {
+      const c = cell(await rowFor(b.url), 'n1', 'udp');
+      return c?.lastSuccess != null && Date.parse(c.lastSuccess) > crashedAt;
+    },
+    10_000,
+  );
+  t.is((await fetch(`${a.url}/readyz`)).status, 200);
+});

@@ -57,69 +57,146 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 30_000;
+
+/**
+ * A ProbeEngine on a worker thread. If the thread dies (a bug, an addon crash), it is started
+ * again with capped backoff and given the last job list, so one fault doesn't end monitoring.
+ */
 export class RemoteEngine implements EngineHandle {
+  private worker: Worker | undefined;
   private lastHealth: EngineHealth | undefined;
+  private lastJobs: Job[] = [];
+  private stopping = false;
   private stopped: Promise<void> | undefined;
+  private backoffMs = RESTART_MIN_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** Times the engine thread died and was started again. */
+  restarts = 0;
+  status: EngineStatus = { kinds: [] };
 
   private constructor(
-    private readonly worker: Worker,
-    readonly status: EngineStatus,
+    private spec: EngineSpec,
+    private readonly onResult: ResultSink,
+    private readonly log: LogSink,
   ) {}
 
-  static start(spec: EngineSpec, onResult: ResultSink, log: LogSink): Promise<RemoteEngine> {
-    const worker = new Worker(WORKER_URL, { workerData: { spec }, name: 'podmesh-engine' });
+  static async start(spec: EngineSpec, onResult: ResultSink, log: LogSink): Promise<RemoteEngine> {
+    const engine = new RemoteEngine(spec, onResult, log);
+    await engine.spawn();
+    return engine;
+  }
+
+  private spawn(): Promise<void> {
+    const worker = new Worker(WORKER_URL, {
+      workerData: { spec: this.spec },
+      name: 'podmesh-engine',
+    });
     return new Promise((resolve, reject) => {
-      let engine: RemoteEngine | undefined;
+      let ready = false;
       worker.on('message', (m: FromWorker) => {
         switch (m.type) {
           case 'ready':
-            engine = new RemoteEngine(worker, m.status);
-            resolve(engine);
+            ready = true;
+            this.worker = worker;
+            this.status = m.status;
+            // A restarted thread must come back on the ports peers already know, even when
+            // the first start asked for any free port (0).
+            if (this.spec.responders !== undefined) {
+              this.spec = {
+                ...this.spec,
+                responders: {
+                  ...this.spec.responders,
+                  stampPort: m.status.stampPort ?? this.spec.responders.stampPort,
+                  tcpPort: m.status.tcpPort ?? this.spec.responders.tcpPort,
+                },
+              };
+            }
+            resolve();
             break;
           case 'failed':
             void worker.terminate();
             reject(new Error(m.message));
             break;
           case 'results':
-            for (const [r, late] of m.batch) onResult(r, late);
+            for (const [r, late] of m.batch) this.onResult(r, late);
             break;
           case 'health':
-            if (engine !== undefined) engine.lastHealth = m.health;
+            this.lastHealth = m.health;
             break;
           case 'log':
-            log(m.level, m.msg, m.fields);
+            this.log(m.level, m.msg, m.fields);
             break;
           case 'stopped':
+            void worker.terminate();
             break;
         }
       });
       worker.on('error', (e) => {
-        log('error', `probe engine thread crashed: ${e.message}`);
-        if (engine === undefined) reject(e);
+        this.log('error', `probe engine thread crashed: ${e.message}`);
+        if (!ready) reject(e);
       });
       worker.on('exit', (code) => {
-        if (engine === undefined)
+        if (!ready) {
           reject(new Error(`probe engine thread exited with code ${code} before it was ready`));
+          return;
+        }
+        if (this.worker === worker) this.worker = undefined;
+        if (!this.stopping) this.scheduleRestart(code);
       });
     });
   }
 
+  private scheduleRestart(code: number): void {
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, RESTART_MAX_MS);
+    this.log('error', `probe engine thread exited (code ${code}); restarting in ${delay} ms`);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopping) return;
+      this.spawn().then(
+        () => {
+          this.restarts++;
+          this.backoffMs = RESTART_MIN_MS;
+          this.log('warn', 'probe engine thread restarted', { restarts: this.restarts });
+          this.reconcile(this.lastJobs);
+        },
+        (e: unknown) => {
+          this.log('error', `probe engine thread failed to restart: ${String(e)}`);
+          this.scheduleRestart(-1);
+        },
+      );
+    }, delay);
+  }
+
   reconcile(jobs: readonly Job[]): void {
-    this.worker.postMessage({ type: 'reconcile', jobs: [...jobs] } satisfies ToWorker);
+    this.lastJobs = [...jobs];
+    this.worker?.postMessage({ type: 'reconcile', jobs: this.lastJobs } satisfies ToWorker);
   }
 
   health(): EngineHealth | undefined {
-    return this.lastHealth;
+    return this.lastHealth === undefined
+      ? undefined
+      : { ...this.lastHealth, restarts: this.restarts };
+  }
+
+  /** For tests: kill the thread the way a crash would. */
+  crashForTest(): Promise<number> {
+    return this.worker?.terminate() ?? Promise.resolve(0);
   }
 
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
-      const done = (): void => resolve();
-      this.worker.once('exit', done);
-      this.worker.on('message', (m: FromWorker) => {
-        if (m.type === 'stopped') void this.worker.terminate();
-      });
-      this.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+      this.stopping = true;
+      if (this.restartTimer !== undefined) clearTimeout(this.restartTimer);
+      const worker = this.worker;
+      if (worker === undefined) {
+        resolve();
+        return;
+      }
+      worker.once('exit', () => resolve());
+      worker.postMessage({ type: 'stop' } satisfies ToWorker);
     });
     return this.stopped;
   }

@@ -154,6 +154,12 @@ export const CATALOGUE = {
     labels: ['source_node', 'network'],
     help: 'Probe runs skipped because the previous run to the same peer was still in flight.',
   }),
+  engineRestarts: def({
+    name: 'podmesh_engine_restarts_total',
+    type: 'counter',
+    labels: ['source_node', 'network'],
+    help: 'Times the probe engine thread died and was started again (with capped backoff).',
+  }),
   reflectorPackets: def({
     name: 'podmesh_reflector_packets_total',
     type: 'counter',

@@ -29,6 +29,8 @@ export interface EngineHealth {
   readonly reflector?: ReflectorCounts;
   readonly tcpAccepted?: number;
   readonly skipped?: number;
+  /** Times a worker engine thread died and was restarted. */
+  readonly restarts?: number;
   /** Event-loop delay quantiles of the engine thread, seconds. */
   readonly loopDelay?: { readonly p50: number; readonly p90: number; readonly p99: number };
 }
@@ -167,6 +169,8 @@ export class AgentMetrics {
     }
     if (h.tcpAccepted !== undefined)
       bump('tcp', h.tcpAccepted, () => this.m.tcpAccepted.labels(this.selfLabels));
+    if (h.restarts !== undefined)
+      bump('restarts', h.restarts, () => this.m.engineRestarts.labels(this.selfLabels));
     if (h.skipped !== undefined)
       bump('skipped', h.skipped, () => this.m.schedulerSkipped.labels(this.selfLabels));
     if (isWorker && h.loopDelay !== undefined) {
