@@ -45,7 +45,10 @@ test('a matrix is assembled from live agents; misbehaving agents are marked, not
 
   const garbage = await fakeAgent((res) => res.end('{"this is": "not a row"}'));
   const notJson = await fakeAgent((res) => res.end('<html>'));
-  const failing = await fakeAgent((res) => ((res.statusCode = 500), res.end('boom')));
+  const failing = await fakeAgent((res) => {
+    res.statusCode = 500;
+    res.end('boom');
+  });
   const slow = await fakeAgent(() => undefined); // never answers
   const impostor = await fakeAgent((res) =>
     res.end(
