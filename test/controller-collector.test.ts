@@ -22,7 +22,10 @@ test('a matrix is assembled from live agents; misbehaving agents are marked, not
   const servers: Server[] = [];
   t.teardown(async () => {
     await Promise.all(agents.map((a) => a.agent.stop()));
-    for (const s of servers) (s.closeAllConnections(), s.close());
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
   });
   for (let i = 1; i <= 2; i++)
     agents.push(
