@@ -3,16 +3,23 @@
 // cluster and no root. Three "nodes" in two zones, each with a pod-network and a host-network
 // agent, so every path kind (pod-to-pod, pod-to-host, host-to-pod, host-to-host) shows up.
 
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { Agent } from './agent.ts';
 import { loadConfig, type ConfigSources } from './config/load.ts';
 import { StaticPeerSource, peerFromStatic } from './discovery/peer-source.ts';
 import type { StaticPeer } from './config/settings.ts';
+import { Controller, StaticDirectory } from './controller/controller.ts';
+import { SystemClock } from './core/clock.ts';
+import { createControllerApp } from './server/controller-app.ts';
+import { closeServer, listen } from './server/http.ts';
 import { VERSION } from './version.ts';
 
 export interface DemoOptions {
   readonly nodes: number;
   readonly httpPort: number;
+  /** The demo controller listens on 127.0.0.1:controllerPort (0: any free port). */
+  readonly controllerPort: number;
   readonly sources: ConfigSources;
   readonly log: Logger;
 }
@@ -26,6 +33,8 @@ export interface DemoAgentInfo {
 export interface Demo {
   readonly agents: readonly Agent[];
   readonly info: readonly DemoAgentInfo[];
+  readonly controller: Controller;
+  readonly controllerUrl: string;
   stop(drainMs?: number): Promise<void>;
 }
 
@@ -92,10 +101,43 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     network: p.network,
     url: `http://${p.address}:${p.httpPort}`,
   }));
+  const clog = o.log.child({ component: 'controller' });
+  const controller = new Controller({
+    clock: new SystemClock(),
+    directory: new StaticDirectory(info),
+    pullIntervalMs: 2000,
+    pullConcurrency: 8,
+    pullTimeoutMs: 1500,
+    version: VERSION,
+    log: (level, msg, fields) => clog[level](fields ?? {}, msg),
+  });
+  let server: Server;
+  try {
+    server = await listen(
+      createControllerApp({
+        matrix: () => controller.matrix(),
+        coverage: () => controller.coverage(),
+        renderMetrics: () => controller.registry.metrics(),
+        isReady: () => controller.matrix() !== undefined,
+      }),
+      '127.0.0.1',
+      o.controllerPort,
+    );
+  } catch (e) {
+    await Promise.all(agents.map((a) => a.stop()));
+    throw e;
+  }
+  controller.start();
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : o.controllerPort;
   return {
     agents,
     info,
+    controller,
+    controllerUrl: `http://127.0.0.1:${port}`,
     stop: async (drainMs = 0) => {
+      await controller.stop();
+      await closeServer(server);
       await Promise.all(agents.map((a) => a.stop(drainMs)));
     },
   };

@@ -127,51 +127,67 @@ addSettingFlags(
         '--base-port <port>',
         'HTTP port of every demo agent (STAMP is +2, TCP +3)',
       ).default('9860'),
-    ),
-).action(async (opts: { nodes: string; basePort: string }, cmd: Command) => {
-  const nodes = Number(opts.nodes);
-  const basePort = Number(opts.basePort);
-  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50)
-    fail(
-      new ConfigError([
-        `--nodes: must be a whole number from 1 to 50, got ${JSON.stringify(opts.nodes)}`,
-      ]),
-    );
-  if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65532)
-    fail(
-      new ConfigError([
-        `--base-port: must be a port from 1 to 65532, got ${JSON.stringify(opts.basePort)}`,
-      ]),
-    );
-  const sources = sourcesFrom(cmd);
-  let level = 'info';
-  try {
-    level = loadConfig(sources).logLevel;
-  } catch (e) {
-    fail(e);
-  }
-  const log = makeLogger(level === 'info' ? 'warn' : level);
-  try {
-    const demo = await startDemo({ nodes, httpPort: basePort, sources, log });
-    const lines = [
-      '',
-      `podmesh ${VERSION} demo: ${demo.info.length} agents on ${nodes} nodes, probing each other over loopback`,
-      '',
-      ...demo.info.map(
-        (a) =>
-          `  ${`${a.node}/${a.network}`.padEnd(22)} ${a.url}/metrics   ${a.url}/api/v1/results`,
+    )
+    .addOption(
+      new Option('--controller-port <port>', 'port of the demo controller on 127.0.0.1').default(
+        '9850',
       ),
-      '',
-      `Try:  curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
-      'Stop: Ctrl-C',
-      '',
-    ];
-    process.stdout.write(lines.join('\n') + '\n');
-    onSignals(() => demo.stop(), log);
-  } catch (e) {
-    log.fatal({ err: e }, 'demo failed to start');
-    fail(e);
-  }
-});
+    ),
+).action(
+  async (opts: { nodes: string; basePort: string; controllerPort: string }, cmd: Command) => {
+    const nodes = Number(opts.nodes);
+    const basePort = Number(opts.basePort);
+    const controllerPort = Number(opts.controllerPort);
+    if (!Number.isInteger(controllerPort) || controllerPort < 0 || controllerPort > 65535)
+      fail(
+        new ConfigError([
+          `--controller-port: must be a port from 0 to 65535, got ${JSON.stringify(opts.controllerPort)}`,
+        ]),
+      );
+    if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50)
+      fail(
+        new ConfigError([
+          `--nodes: must be a whole number from 1 to 50, got ${JSON.stringify(opts.nodes)}`,
+        ]),
+      );
+    if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65532)
+      fail(
+        new ConfigError([
+          `--base-port: must be a port from 1 to 65532, got ${JSON.stringify(opts.basePort)}`,
+        ]),
+      );
+    const sources = sourcesFrom(cmd);
+    let level = 'info';
+    try {
+      level = loadConfig(sources).logLevel;
+    } catch (e) {
+      fail(e);
+    }
+    const log = makeLogger(level === 'info' ? 'warn' : level);
+    try {
+      const demo = await startDemo({ nodes, httpPort: basePort, controllerPort, sources, log });
+      const lines = [
+        '',
+        `podmesh ${VERSION} demo: ${demo.info.length} agents on ${nodes} nodes, probing each other over loopback`,
+        '',
+        ...demo.info.map(
+          (a) =>
+            `  ${`${a.node}/${a.network}`.padEnd(22)} ${a.url}/metrics   ${a.url}/api/v1/results`,
+        ),
+        '',
+        `  controller             ${demo.controllerUrl}/api/v1/matrix   ${demo.controllerUrl}/metrics`,
+        '',
+        `Try:  curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
+        'Stop: Ctrl-C',
+        '',
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+      onSignals(() => demo.stop(), log);
+    } catch (e) {
+      log.fatal({ err: e }, 'demo failed to start');
+      fail(e);
+    }
+  },
+);
 
 program.parseAsync(process.argv).catch(fail);

@@ -3,6 +3,7 @@
 import test from 'ava';
 import {
   coverage,
+  type CoverageReason,
   podVerdict,
   type AgentPodSnapshot,
   type EventSnapshot,
@@ -19,7 +20,7 @@ const running: AgentPodSnapshot = {
   containers: [{ ready: true, restartCount: 0 }],
 };
 
-const cases: [string, Partial<AgentPodSnapshot>, EventSnapshot[], string, RegExp][] = [
+const cases: [string, Partial<AgentPodSnapshot>, EventSnapshot[], CoverageReason, RegExp][] = [
   ['Ready and Running', {}, [], 'ready', /is Ready/],
   [
     'CrashLoopBackOff',

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { Registry } from 'prom-client';
+import { Registry, register as globalRegister } from 'prom-client';
 import { GENERATED } from '../gen-docs.ts';
 import { CATALOGUE, LABEL_NAMES, catalogueNames, createMetrics } from './catalogue.ts';
 
@@ -23,11 +23,17 @@ test('every name is prefixed, in base units, and unique', (t) => {
   }
 });
 
-test('createMetrics registers exactly the catalogue in the given registry, not the global one', async (t) => {
-  const reg = new Registry();
-  createMetrics(reg);
-  const registered = (await reg.getMetricsAsJSON()).map((m) => m.name).sort();
-  t.deepEqual(registered, catalogueNames().sort());
+test('agent and controller registries together hold exactly the catalogue, none in the global one', async (t) => {
+  const agent = new Registry();
+  const controller = new Registry();
+  createMetrics(agent, 'agent');
+  createMetrics(controller, 'controller');
+  const a = (await agent.getMetricsAsJSON()).map((m) => m.name);
+  const c = (await controller.getMetricsAsJSON()).map((m) => m.name);
+  t.deepEqual([...new Set([...a, ...c])].sort(), catalogueNames().sort());
+  t.true(a.includes('podmesh_probes_sent_total') && !a.includes('podmesh_node_coverage'));
+  t.true(c.includes('podmesh_node_coverage') && !c.includes('podmesh_probes_sent_total'));
+  t.is((await globalRegister.getMetricsAsJSON()).length, 0);
 });
 
 for (const [path, render] of GENERATED) {

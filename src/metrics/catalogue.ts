@@ -20,6 +20,8 @@ export const LABEL_NAMES = [
   'thread',
   'version',
   'node_version',
+  'node',
+  'state',
 ] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];
 
@@ -178,6 +180,30 @@ export const CATALOGUE = {
     labels: ['source_node', 'network'],
     help: 'Connections accepted by the TCP listener that peers probe.',
   }),
+  controllerAgents: def({
+    name: 'podmesh_controller_agents',
+    type: 'gauge',
+    labels: ['state'],
+    help: 'Agents the controller pulled in its last round, by state: ok, unreachable, timeout, http-error, invalid.',
+  }),
+  controllerLastCollection: def({
+    name: 'podmesh_controller_last_collection_timestamp_seconds',
+    type: 'gauge',
+    labels: [],
+    help: "Unix time the controller last finished pulling every agent's row.",
+  }),
+  controllerCollectionDuration: def({
+    name: 'podmesh_controller_collection_duration_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'How long the last round of pulling agent rows took.',
+  }),
+  nodeCoverage: def({
+    name: 'podmesh_node_coverage',
+    type: 'gauge',
+    labels: ['node', 'network', 'reason'],
+    help: '1 if the node has a Ready agent of this kind (network pod or host), else 0; reason: ready, missing, unschedulable, pending, sandbox-error, crash-loop, image-pull, config-error, not-ready, terminating.',
+  }),
   buildInfo: def({
     name: 'podmesh_build_info',
     type: 'gauge',
@@ -196,14 +222,38 @@ type MetricOf<D> =
       : Histogram<LabelsOf<D>>;
 export type Metrics = { readonly [K in keyof Catalogue]: MetricOf<Catalogue[K]> };
 
-/** Registers every catalogued metric in `registry` (never the global one). */
-export function createMetrics(registry: Registry): Metrics {
+/** Metrics only the controller exports; every other one belongs to agents. */
+const CONTROLLER_KEYS: ReadonlySet<string> = new Set([
+  'controllerAgents',
+  'controllerLastCollection',
+  'controllerCollectionDuration',
+  'nodeCoverage',
+]);
+
+export type Role = 'agent' | 'controller';
+
+export function roleOf(key: keyof Catalogue): Role {
+  return CONTROLLER_KEYS.has(key) ? 'controller' : 'agent';
+}
+
+/**
+ * Creates the catalogued metrics in `registry` (never the global one). Only the role's own
+ * metrics are registered, so an agent's /metrics doesn't list controller metrics; the others
+ * are created unregistered, which keeps the returned object fully typed.
+ */
+export function createMetrics(registry: Registry, role: Role = 'agent'): Metrics {
   const out: Record<string, unknown> = {};
   for (const [key, d] of Object.entries(CATALOGUE) as [
-    string,
+    keyof Catalogue,
     Def<'counter' | 'gauge' | 'histogram', readonly LabelName[]>,
   ][]) {
-    const common = { name: d.name, help: d.help, labelNames: [...d.labels], registers: [registry] };
+    const mine = roleOf(key) === role || key === 'buildInfo';
+    const common = {
+      name: d.name,
+      help: d.help,
+      labelNames: [...d.labels],
+      registers: mine ? [registry] : [],
+    };
     out[key] =
       d.type === 'counter'
         ? new Counter(common)
@@ -254,6 +304,8 @@ export function renderMetricsDoc(): string {
     '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop`, `rate_limited` |',
     '| `thread` | `main` or `engine` |',
     '| `version`, `node_version` | build information |',
+    '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
+    '| `state` | agent state as the controller saw it: `ok`, `unreachable`, `timeout`, `http-error`, `invalid` |',
     '',
     'Series of a peer that leaves (or is no longer selected) are removed, so departed nodes do not linger as stale zeros.',
     '',

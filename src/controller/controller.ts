@@ -1,0 +1,147 @@
+// `podmesh controller`: pulls every agent's row on an interval, keeps the latest matrix and
+// coverage, exports controller metrics and reports a node that loses coverage (once, on the
+// transition) through an EventSink. It only reads what agents measured; agents never depend on
+// it, so monitoring goes on while it is down.
+
+import { Registry } from 'prom-client';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
+import { MatrixCollector } from './collector.ts';
+import type { NodeCoverage } from './coverage.ts';
+import type { AgentEndpoint, AgentState, Matrix } from './matrix.ts';
+
+/** Where the controller learns which agents exist and whether nodes are covered. */
+export interface AgentDirectory {
+  endpoints(): readonly AgentEndpoint[];
+  /** undefined when the directory can't tell (static lists, the demo). */
+  coverage(): readonly NodeCoverage[] | undefined;
+}
+
+export interface EventSink {
+  coverageLost(node: string, network: 'pod' | 'host', reason: string, detail: string): void;
+  coverageRestored(node: string, network: 'pod' | 'host'): void;
+}
+
+export interface ControllerOptions {
+  readonly clock: Clock;
+  readonly directory: AgentDirectory;
+  readonly pullIntervalMs: number;
+  readonly pullConcurrency: number;
+  readonly pullTimeoutMs: number;
+  readonly version: string;
+  readonly events?: EventSink;
+  readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+const STATES: readonly AgentState[] = ['ok', 'unreachable', 'timeout', 'http-error', 'invalid'];
+
+export class Controller {
+  readonly registry = new Registry();
+  private readonly m: Metrics;
+  private readonly collector: MatrixCollector;
+  private latest: Matrix | undefined;
+  private latestCoverage: readonly NodeCoverage[] | undefined;
+  private wasCovered = new Map<string, boolean>();
+  private timer: TimerHandle | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.m = createMetrics(this.registry, 'controller');
+    this.m.buildInfo.set({ version: opts.version, node_version: process.version }, 1);
+    this.collector = new MatrixCollector({
+      clock: opts.clock,
+      concurrency: opts.pullConcurrency,
+      timeoutMs: opts.pullTimeoutMs,
+    });
+  }
+
+  start(): void {
+    this.tick();
+  }
+
+  matrix(): Matrix | undefined {
+    return this.latest;
+  }
+
+  coverage(): readonly NodeCoverage[] | undefined {
+    return this.latestCoverage;
+  }
+
+  /** One round: pull rows, assemble, export, report coverage transitions. */
+  async round(): Promise<Matrix> {
+    const started = this.opts.clock.nowMs();
+    const matrix = await this.collector.collect(this.opts.directory.endpoints());
+    this.latest = matrix;
+    for (const s of STATES)
+      this.m.controllerAgents.set({ state: s }, matrix.agents.filter((a) => a.state === s).length);
+    const ended = this.opts.clock.nowMs();
+    this.m.controllerLastCollection.set(ended / 1000);
+    this.m.controllerCollectionDuration.set((ended - started) / 1000);
+    const bad = matrix.agents.filter((a) => a.state !== 'ok');
+    if (bad.length > 0)
+      this.opts.log('warn', 'some agents did not answer', {
+        agents: bad.map((a) => `${a.node}/${a.network}: ${a.state}`),
+      });
+    this.updateCoverage(this.opts.directory.coverage());
+    return matrix;
+  }
+
+  private updateCoverage(cov: readonly NodeCoverage[] | undefined): void {
+    this.latestCoverage = cov;
+    this.m.nodeCoverage.reset();
+    if (cov === undefined) return;
+    const seen = new Set<string>();
+    for (const n of cov) {
+      for (const network of ['pod', 'host'] as const) {
+        const c = n[network];
+        const key = `${n.node}/${network}`;
+        seen.add(key);
+        this.m.nodeCoverage.set({ node: n.node, network, reason: c.reason }, c.covered ? 1 : 0);
+        const before = this.wasCovered.get(key);
+        if (before === true && !c.covered) {
+          this.opts.log('warn', 'node lost agent coverage', {
+            node: n.node,
+            network,
+            reason: c.reason,
+            detail: c.detail,
+          });
+          this.opts.events?.coverageLost(n.node, network, c.reason, c.detail);
+        } else if (before === false && c.covered) {
+          this.opts.events?.coverageRestored(n.node, network);
+        }
+        this.wasCovered.set(key, c.covered);
+      }
+    }
+    for (const k of [...this.wasCovered.keys()]) if (!seen.has(k)) this.wasCovered.delete(k);
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.running = this.round().then(
+      () => undefined,
+      (e: unknown) => this.opts.log('warn', `collection round failed: ${String(e)}`),
+    );
+    void this.running.finally(() => {
+      if (!this.stopped)
+        this.timer = this.opts.clock.setTimeout(() => this.tick(), this.opts.pullIntervalMs);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
+    await this.running;
+  }
+}
+
+/** A fixed list of agents (the demo, or a static config), with no coverage information. */
+export class StaticDirectory implements AgentDirectory {
+  constructor(private readonly list: readonly AgentEndpoint[]) {}
+  endpoints(): readonly AgentEndpoint[] {
+    return this.list;
+  }
+  coverage(): undefined {
+    return undefined;
+  }
+}
