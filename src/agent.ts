@@ -15,7 +15,8 @@ import {
   type Self,
 } from './core/types.ts';
 import type { Config } from './config/load.ts';
-import { StaticPeerSource, type PeerSource } from './discovery/peer-source.ts';
+import { createPeerSource } from './discovery/create.ts';
+import type { PeerSource } from './discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from './mesh/engine-client.ts';
 import type { EngineSpec, LogSink } from './mesh/engine.ts';
 import { planJobs } from './mesh/plan.ts';
@@ -36,14 +37,15 @@ export interface AgentOptions {
 const IPV4_UDP_HEADERS = 28;
 
 export class Agent {
-  readonly self: Self;
+  /** Mutable only in `zone`, which Kubernetes discovery may fill in from this node's labels. */
+  readonly self: { -readonly [K in keyof Self]: Self[K] };
   private readonly clock: Clock;
   private readonly store: WindowStore;
   private readonly metrics: AgentMetrics;
   private readonly engines: { name: string; handle: EngineHandle; worker: boolean }[] = [];
-  private readonly mainDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly mainDelay = monitorEventLoopDelay({ resolution: 50 });
   private server: Server | undefined;
-  private peerSource: PeerSource;
+  private peerSource: PeerSource | undefined;
   private selected: readonly Peer[] = [];
   private selectedIds = new Set<string>();
   private gotPeers = false;
@@ -68,7 +70,7 @@ export class Agent {
     this.self = { node: cfg.node, network: cfg.network, zone: cfg.zone, address: advertise };
     this.store = new WindowStore(this.clock, cfg.window.seconds * 1000);
     this.metrics = new AgentMetrics(this.self, this.store, opts.version);
-    this.peerSource = opts.peerSource ?? new StaticPeerSource(cfg.peers.static);
+    this.peerSource = opts.peerSource;
     this.udpSmallBytes = baseLength(cfg.stamp.authKey) + IPV4_UDP_HEADERS;
     const ifMtu = interfaceMtu(advertise);
     this.mtuBytes =
@@ -162,17 +164,19 @@ export class Agent {
       },
       'agent started',
     );
+    this.peerSource ??= await createPeerSource(cfg, log);
     await this.peerSource.start((peers) => this.onPeers(peers));
-  }
-
-  /** Swaps the peer source (the demo uses it to simulate churn). */
-  get peersSource(): PeerSource {
-    return this.peerSource;
   }
 
   private onPeers(all: readonly Peer[]): void {
     if (this.stopping) return;
     const cfg = this.opts.config;
+    if (cfg.zone === '' && this.self.zone === '') {
+      // Nothing configured: learn this node's zone from discovery (the Node's topology label),
+      // before any result is labelled with a scope.
+      const me = all.find((p) => p.node === this.self.node && p.network === this.self.network);
+      if (me !== undefined && me.zone !== '') this.self.zone = me.zone;
+    }
     const before = new Set(this.selected.map((p) => p.id));
     const next = selectPeers(this.self, all, cfg.peers.limit);
     const nextIds = new Set(next.map((p) => p.id));
@@ -225,6 +229,8 @@ export class Agent {
       const h = e.handle.health();
       if (h !== undefined) this.metrics.setEngineHealth(h, e.name, e.worker);
     }
+    const sync = this.peerSource?.syncStats?.();
+    if (sync !== undefined) this.metrics.setDiscovery(sync);
     const q = (p: number): number => this.mainDelay.percentile(p) / 1e9;
     this.metrics.setMainLoopDelay({ p50: q(50), p90: q(90), p99: q(99) });
     this.mainDelay.reset();
@@ -293,7 +299,7 @@ export class Agent {
       this.stopping = true;
       this.opts.log.info({ drainMs }, 'stopping: readiness off');
       if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
-      await this.peerSource.stop();
+      await this.peerSource?.stop();
       await Promise.all(this.engines.map((e) => e.handle.stop()));
       if (this.server !== undefined) await closeServer(this.server);
       this.mainDelay.disable();

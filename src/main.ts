@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // podmesh's command line: `podmesh agent`, `podmesh demo`, and help that lists every setting
 // with its default. Config problems are reported all at once and exit non-zero before any
 // port is bound.
@@ -109,6 +109,31 @@ addSettingFlags(
     onSignals(() => agent.stop(config.shutdown.drainMs), log);
   } catch (e) {
     log.fatal({ err: e }, 'agent failed to start');
+    fail(e);
+  }
+});
+
+addSettingFlags(
+  program
+    .command('controller')
+    .description(
+      "Run the controller: watch agent Pods and Nodes (coverage), pull every agent's row, serve /api/v1/matrix.",
+    ),
+).action(async (_opts, cmd: Command) => {
+  let config;
+  try {
+    config = loadConfig(sourcesFrom(cmd));
+  } catch (e) {
+    fail(e);
+  }
+  const log = makeLogger(config.logLevel);
+  try {
+    // Loaded here so the agent and the demo never pay for the Kubernetes client library.
+    const { runController } = await import('./controller/run.ts');
+    const running = await runController({ config, log, version: VERSION });
+    onSignals(() => running.stop(), log);
+  } catch (e) {
+    log.fatal({ err: e }, 'controller failed to start');
     fail(e);
   }
 });

@@ -136,6 +136,13 @@ test('Kubernetes service-link env vars are not mistaken for settings', (t) => {
   t.notThrows(() => loadConfig({ env }));
 });
 
+test('settings whose env names look like service links still apply', (t) => {
+  const c = loadConfig({
+    env: { PODMESH_HTTP_PORT: '9870', PODMESH_STAMP_PORT: '9872', PODMESH_TCP_PORT: '9873' },
+  });
+  t.deepEqual([c.httpPort, c.stampPort, c.tcpPort], [9870, 9872, 9873]);
+});
+
 test('auth key in hex and base64', (t) => {
   const hex = loadConfig({ env: { PODMESH_STAMP_AUTH_KEY: '00112233445566778899aabbccddeeff' } });
   t.is(hex.stamp.authKey?.length, 16);

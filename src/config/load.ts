@@ -38,6 +38,20 @@ export interface Config {
     readonly maxRepliesPerSecond: number;
   };
   readonly peers: { readonly limit: number; readonly static: readonly StaticPeer[] };
+  readonly discovery: { readonly mode: 'auto' | 'static' | 'kubernetes' };
+  readonly kubernetes: {
+    readonly namespace: string;
+    readonly podSelector: string;
+    readonly dnsNamespace: string;
+    readonly dnsService: string;
+    readonly nodeGraceMs: number;
+    readonly watchdogMs: number;
+  };
+  readonly controller: {
+    readonly pullIntervalMs: number;
+    readonly pullConcurrency: number;
+    readonly pullTimeoutMs: number;
+  };
   readonly window: { readonly seconds: number };
   readonly engine: { readonly worker: boolean };
   readonly shutdown: { readonly drainMs: number };
@@ -103,14 +117,11 @@ export function loadConfig(src: ConfigSources): Config {
   }
 
   for (const [name, raw] of Object.entries(src.env ?? {})) {
-    if (
-      !name.startsWith('PODMESH_') ||
-      raw === undefined ||
-      NOT_SETTINGS.has(name) ||
-      SERVICE_LINK.test(name)
-    )
-      continue;
+    if (!name.startsWith('PODMESH_') || raw === undefined || NOT_SETTINGS.has(name)) continue;
     const setting = SETTINGS.find((x) => envName(x.key) === name);
+    // A real setting always wins: PODMESH_HTTP_PORT is ours even though it looks like the
+    // service link of a Service named "podmesh-http".
+    if (setting === undefined && SERVICE_LINK.test(name)) continue;
     if (setting === undefined) {
       problems.push(
         `env ${name}: not a podmesh setting${suggest(
@@ -273,6 +284,20 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       maxRepliesPerSecond: get('stamp.maxRepliesPerSecond'),
     },
     peers: { limit: get('peers.limit'), static: peers },
+    discovery: { mode: get('discovery.mode') },
+    kubernetes: {
+      namespace: get('kubernetes.namespace'),
+      podSelector: get('kubernetes.podSelector'),
+      dnsNamespace: get('kubernetes.dnsNamespace'),
+      dnsService: get('kubernetes.dnsService'),
+      nodeGraceMs: get('kubernetes.nodeGraceMs'),
+      watchdogMs: get('kubernetes.watchdogMs'),
+    },
+    controller: {
+      pullIntervalMs: get('controller.pullIntervalMs'),
+      pullConcurrency: get('controller.pullConcurrency'),
+      pullTimeoutMs: get('controller.pullTimeoutMs'),
+    },
     window: { seconds: get('window.seconds') },
     engine: { worker: get('engine.worker') },
     shutdown: { drainMs: get('shutdown.drainMs') },

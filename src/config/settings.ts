@@ -177,6 +177,66 @@ export const SETTINGS: readonly Setting[] = [
   ),
 
   s(
+    'discovery.mode',
+    z.enum(['auto', 'static', 'kubernetes']),
+    'auto',
+    'Where peers come from. auto: kubernetes when running in a cluster (KUBERNETES_SERVICE_HOST set) and peers.static is empty, else static.',
+  ),
+  s(
+    'kubernetes.namespace',
+    z.string().max(63),
+    '',
+    "Namespace of the agent Pods. Empty: POD_NAMESPACE, the service account's namespace, the kubeconfig context's, else podmesh.",
+  ),
+  s(
+    'kubernetes.podSelector',
+    z.string().min(1),
+    'app.kubernetes.io/name=podmesh,app.kubernetes.io/component=agent',
+    'Label selector matching the Pods of both agent DaemonSets.',
+  ),
+  s(
+    'kubernetes.dnsNamespace',
+    z.string().max(63),
+    'kube-system',
+    'Namespace of the cluster DNS Service.',
+  ),
+  s(
+    'kubernetes.dnsService',
+    z.string().max(63),
+    'kube-dns',
+    'Cluster DNS Service whose EndpointSlices list the DNS replicas; empty turns replica discovery off.',
+  ),
+  s(
+    'kubernetes.nodeGraceMs',
+    ms(0, 3_600_000),
+    60_000,
+    'How long a node may be cordoned or NotReady before its agents stop being probed; shorter blips cause no churn.',
+  ),
+  s(
+    'kubernetes.watchdogMs',
+    ms(10_000, 3_600_000),
+    600_000,
+    'A watch with no event, bookmark or reconnect for this long is restarted; watches also ask the server to end them after half this time.',
+  ),
+  s(
+    'controller.pullIntervalMs',
+    ms(500, 600_000),
+    5000,
+    "Controller: time between two rounds of pulling every agent's /api/v1/results.",
+  ),
+  s(
+    'controller.pullConcurrency',
+    z.number().int().min(1).max(1000),
+    32,
+    'Controller: agents pulled at once.',
+  ),
+  s(
+    'controller.pullTimeoutMs',
+    ms(100, 60_000),
+    3000,
+    'Controller: how long one agent may take to answer.',
+  ),
+  s(
     'window.seconds',
     z.number().int().min(5).max(3600),
     60,

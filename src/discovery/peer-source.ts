@@ -7,10 +7,21 @@ import type { StaticPeer } from '../config/settings.ts';
 
 export type PeersListener = (peers: readonly Peer[]) => void;
 
+/** Health of one watched resource, for sources that talk to an API (Kubernetes). */
+export interface SourceSyncStats {
+  readonly resource: string;
+  readonly synced: boolean;
+  readonly lastSyncMs: number | undefined;
+  readonly errorRestarts: number;
+  readonly watchdogRestarts: number;
+}
+
 export interface PeerSource {
   /** Calls `listener` with the current peers now and again on every change. */
   start(listener: PeersListener): Promise<void>;
   stop(): Promise<void>;
+  /** Per-resource sync health; static sources have none. */
+  syncStats?(): readonly SourceSyncStats[];
 }
 
 export function peerFromStatic(p: StaticPeer): Peer {

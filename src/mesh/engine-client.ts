@@ -90,6 +90,9 @@ export class RemoteEngine implements EngineHandle {
 
   private spawn(): Promise<void> {
     const worker = new Worker(WORKER_URL, {
+      // A small young generation: the engine's garbage is short-lived and tiny, and V8's
+      // default lets it grow to tens of MB of RSS for nothing.
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
       workerData: { spec: this.spec },
       name: 'podmesh-engine',
     });

@@ -22,6 +22,7 @@ export const LABEL_NAMES = [
   'node_version',
   'node',
   'state',
+  'resource',
 ] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];
 
@@ -180,6 +181,18 @@ export const CATALOGUE = {
     labels: ['source_node', 'network'],
     help: 'Connections accepted by the TCP listener that peers probe.',
   }),
+  discoveryLastSync: def({
+    name: 'podmesh_discovery_last_sync_timestamp_seconds',
+    type: 'gauge',
+    labels: ['source_node', 'network', 'resource'],
+    help: 'Unix time of the last successful list, watch event or bookmark from the API server, per watched resource (pods, nodes, endpointslices). Sync age: time() minus this.',
+  }),
+  discoveryRestarts: def({
+    name: 'podmesh_discovery_restarts_total',
+    type: 'counter',
+    labels: ['source_node', 'network', 'resource', 'reason'],
+    help: 'Informer restarts per watched resource, by reason: error (with capped backoff) or watchdog (a watch gone silent).',
+  }),
   controllerAgents: def({
     name: 'podmesh_controller_agents',
     type: 'gauge',
@@ -305,6 +318,7 @@ export function renderMetricsDoc(): string {
     '| `thread` | `main` or `engine` |',
     '| `version`, `node_version` | build information |',
     '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
+    '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` |',
     '| `state` | agent state as the controller saw it: `ok`, `unreachable`, `timeout`, `http-error`, `invalid` |',
     '',
     'Series of a peer that leaves (or is no longer selected) are removed, so departed nodes do not linger as stale zeros.',

@@ -50,6 +50,7 @@ interface Cached {
   readonly rtt: ReturnType<
     Histogram<'source_node' | 'path' | 'protocol' | 'size' | 'scope'>['labels']
   >;
+  readonly lateness: ReturnType<Histogram<'source_node' | 'network' | 'protocol'>['labels']>;
 }
 
 const QUANTILES = [
@@ -109,6 +110,7 @@ export class AgentMetrics {
           size: r.size,
           scope: scopeOf(this.self, peer),
         }),
+        lateness: this.m.lateness.labels({ ...this.selfLabels, protocol: r.kind }),
       };
       this.cache.set(key, c);
     }
@@ -127,7 +129,7 @@ export class AgentMetrics {
       if (st.duplicates > 0) this.m.stampDuplicates.inc(c.labels, st.duplicates);
       if (st.reordered > 0) this.m.stampReordered.inc(c.labels, st.reordered);
     }
-    this.m.lateness.observe({ ...this.selfLabels, protocol: r.kind }, latenessMs / 1000);
+    c.lateness.observe(latenessMs / 1000);
   }
 
   setIcmp(enabled: boolean, reason: 'ok' | 'permission' | 'disabled' | 'error'): void {
@@ -179,6 +181,27 @@ export class AgentMetrics {
           { ...this.selfLabels, thread: 'engine', quantile: label },
           h.loopDelay[k],
         );
+    }
+  }
+
+  /** Discovery health: last sync time and restarts per watched resource. */
+  setDiscovery(
+    stats: readonly {
+      resource: string;
+      lastSyncMs: number | undefined;
+      errorRestarts: number;
+      watchdogRestarts: number;
+    }[],
+  ): void {
+    for (const st of stats) {
+      const labels = { ...this.selfLabels, resource: st.resource };
+      if (st.lastSyncMs !== undefined) this.m.discoveryLastSync.set(labels, st.lastSyncMs / 1000);
+      this.bump(`discovery/${st.resource}/error`, st.errorRestarts, () =>
+        this.m.discoveryRestarts.labels({ ...labels, reason: 'error' }),
+      );
+      this.bump(`discovery/${st.resource}/watchdog`, st.watchdogRestarts, () =>
+        this.m.discoveryRestarts.labels({ ...labels, reason: 'watchdog' }),
+      );
     }
   }
 

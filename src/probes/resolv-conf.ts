@@ -31,15 +31,16 @@
 // musl (Alpine images) differs, as of musl 1.2's name_from_dns_search(): a name with ndots or more
 // dots (or a trailing dot) is queried as-is only, never with the search list; a name with fewer
 // dots tries each search domain, then the name as-is, stopping at the first error that is not a
-// plain "no such name" (e.g. SERVFAIL or a timeout). musl also queries A and AAAA in parallel
-// and, unlike glibc, never falls back to TCP on a truncated answer. We implement glibc's rules.
+// plain "no such name" (e.g. SERVFAIL or a timeout). musl also queries A and AAAA in parallel,
+// only fell back to TCP on a truncated answer from 1.2.4 on, and reads at most 255 characters
+// of the search line. We implement glibc's rules.
 
 /** glibc's limits (resolv.h): MAXNS, RES_MAXNDOTS, RES_MAXRETRANS, RES_MAXRETRY. */
 export const MAX_NAMESERVERS = 3;
 export const MAX_NDOTS = 15;
 export const MAX_TIMEOUT_SECONDS = 30;
 export const MAX_ATTEMPTS = 5;
-/** Search domains beyond this were silently dropped by glibc before 2.26 (and kubelet warns). */
+/** Search domains beyond this were silently dropped by glibc before 2.26. */
 export const LEGACY_MAX_SEARCH = 6;
 
 export interface ResolverConfig {
@@ -168,7 +169,7 @@ export function parseResolvConf(text: string, options: ParseOptions = {}): Resol
   cfg.search = (search ?? []).filter((d) => d !== '');
   if (cfg.search.length > LEGACY_MAX_SEARCH)
     warnings.push(
-      `${cfg.search.length} search domains: glibc before 2.26 and musl use only the first ${LEGACY_MAX_SEARCH}`,
+      `${cfg.search.length} search domains: glibc before 2.26 uses only the first ${LEGACY_MAX_SEARCH}`,
     );
   cfg.warnings = warnings;
   return cfg;
@@ -238,8 +239,7 @@ function isIPv6Literal(s: string): boolean {
   for (const [i, g] of all.entries()) {
     if (g.includes('.')) {
       // An embedded IPv4 tail counts as two groups and must come last.
-      if (i !== all.length - 1 || parseNameserver(g) === undefined || g.includes(':'))
-        return false;
+      if (i !== all.length - 1 || parseNameserver(g) === undefined || g.includes(':')) return false;
       count += 2;
     } else {
       if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;

@@ -1,0 +1,919 @@
+// `npm run bench`: measures podmesh's probing cost and timing quality in one run, every target
+// compared with what this run measured (nothing is carried over from elsewhere):
+//
+//   1. probes per second and per CPU-second for udp (STAMP) and tcp, against responders in a
+//      child process, next to a bare dgram echo / bare connect baseline
+//   2. RTT median and p99 on a loopback path: podmesh udp (worker-thread engine), podmesh icmp
+//      (main thread) and iputils ping, idle and with a busy main thread
+//   3. CPU and RSS of an agent probing at 1,000 probes/s (fresh child process per scenario)
+//
+// Prints tables, then one line `BENCH_JSON {...}` with the same numbers. All traffic stays in
+// 127.0.0.0/8; every child is killed at the end, on error too. `--quick` shortens every phase
+// (a smoke run; its numbers are noisier). docs/benchmarks.md explains the method.
+
+import { spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import type { StaticPeer } from '../src/config/settings.ts';
+import { SystemClock } from '../src/core/clock.ts';
+import type { ProbeTarget, ProbeResult } from '../src/core/types.ts';
+import { peerFromStatic } from '../src/discovery/peer-source.ts';
+import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine-client.ts';
+import type { LogSink } from '../src/mesh/engine.ts';
+import { planJobs } from '../src/mesh/plan.ts';
+import { createMetrics } from '../src/metrics/catalogue.ts';
+import { baseLength } from '../src/probes/stamp-codec.ts';
+import { TcpProbe } from '../src/probes/tcp.ts';
+import { UdpStampProbe } from '../src/probes/udp.ts';
+import type { LoadResult, LoadSpec } from './agent-load.ts';
+import {
+  ROOT,
+  assertLoopback,
+  fmt,
+  killChildren,
+  meter,
+  sleep,
+  spawnNode,
+  spawnTs,
+  summarise,
+  table,
+  track,
+  us,
+  type JsonChild,
+  type Summary,
+} from './lib.ts';
+import type { CpuMessage, Endpoint, ReadyMessage, ResponderSpec } from './responders.ts';
+
+const QUICK = process.argv.includes('--quick');
+const SECTIONS = ['throughput', 'rtt', 'load'] as const;
+/** `--only=rtt,load` runs just those sections (for investigating one number). */
+const ONLY: ReadonlySet<string> = new Set(
+  process.argv
+    .find((a) => a.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',') ?? SECTIONS,
+);
+for (const s of ONLY) {
+  if (!(SECTIONS as readonly string[]).includes(s))
+    throw new Error(`--only: unknown section ${s} (use ${SECTIONS.join(',')})`);
+}
+const scale = (ms: number): number => (QUICK ? Math.round(ms / 3) : ms);
+
+// ---- knobs (printed with the results) -------------------------------------------------------
+const THROUGHPUT = { warmupMs: scale(500), runMs: scale(3000), concurrency: 32, peers: 4 };
+const RTT = {
+  intervalMs: 10,
+  settleMs: 250,
+  windowMs: 1000,
+  rounds: QUICK ? 2 : 5,
+  jobsPerKind: 4,
+};
+const BUSY = { everyMs: 100, spinMs: 50, registryPeers: 300 };
+const LOAD = {
+  peerCount: 200,
+  intervalMs: 1000,
+  timeoutMs: 1000,
+  mtuBytes: 1500,
+  warmupMs: scale(3000),
+  runMs: scale(15_000),
+  scrapeEveryMs: 15_000,
+};
+const TARGETS = { busyRatio: 2, cpuPct: 10, rssMB: 100 };
+
+const STAMP_PAYLOAD = baseLength(undefined);
+const log: LogSink = (level, msg) => {
+  if (level !== 'info') process.stderr.write(`[engine ${level}] ${msg}\n`);
+};
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+function peer(node: string, address: string, stampPort: number, tcpPort: number): StaticPeer {
+  return {
+    node,
+    network: 'pod',
+    zone: 'zone-b',
+    address: assertLoopback(address),
+    stampPort,
+    tcpPort,
+    httpPort: 1,
+  };
+}
+
+function target(p: StaticPeer): ProbeTarget {
+  return { peer: peerFromStatic(p), size: 'small', bytes: STAMP_PAYLOAD + 28 };
+}
+
+async function responderCpu(r: JsonChild): Promise<CpuMessage> {
+  r.send('cpu');
+  return r.next<CpuMessage>('cpu', 5000);
+}
+
+// ---- 1. throughput ---------------------------------------------------------------------------
+
+interface Throughput {
+  readonly name: string;
+  readonly probes: number;
+  readonly ok: number;
+  readonly wallS: number;
+  readonly cpuS: number;
+  readonly perSec: number;
+  readonly perCpuSec: number;
+  readonly cpuUsPerProbe: number;
+  /** The responder process's CPU per probe (reflector, listener or echo), for context. */
+  readonly responderUsPerProbe: number;
+}
+
+/** Runs `one` from `concurrency` loops until the deadline; measures this process's CPU. */
+async function drive(
+  name: string,
+  responders: JsonChild,
+  one: () => Promise<boolean>,
+): Promise<Throughput> {
+  const loop = async (ms: number): Promise<{ probes: number; ok: number }> => {
+    const end = performance.now() + ms;
+    let probes = 0;
+    let ok = 0;
+    await Promise.all(
+      Array.from({ length: THROUGHPUT.concurrency }, async () => {
+        while (performance.now() < end) {
+          if (await one()) ok++;
+          probes++;
+        }
+      }),
+    );
+    return { probes, ok };
+  };
+  await loop(THROUGHPUT.warmupMs);
+  const r0 = await responderCpu(responders);
+  const m = meter();
+  const { probes, ok } = await loop(THROUGHPUT.runMs);
+  const { wallS, cpuS } = m.stop();
+  const r1 = await responderCpu(responders);
+  return result(name, probes, ok, wallS, cpuS, r1.cpuS - r0.cpuS);
+}
+
+function result(
+  name: string,
+  probes: number,
+  ok: number,
+  wallS: number,
+  cpuS: number,
+  responderCpuS: number,
+): Throughput {
+  return {
+    name,
+    probes,
+    ok,
+    wallS,
+    cpuS,
+    perSec: probes / wallS,
+    perCpuSec: probes / cpuS,
+    cpuUsPerProbe: (cpuS * 1e6) / probes,
+    responderUsPerProbe: (responderCpuS * 1e6) / probes,
+  };
+}
+
+/** The floor: one dgram socket, a fresh 44-byte buffer per send, replies from a bare echo. */
+async function bareUdp(
+  responders: JsonChild,
+  bindAddress: string,
+  echo: Endpoint,
+): Promise<Throughput> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind({ address: bindAddress, port: 0 }, resolve));
+  socket.on('error', () => undefined);
+  const run = (ms: number): Promise<{ probes: number; ok: number }> =>
+    new Promise((resolve) => {
+      const end = performance.now() + ms;
+      let inFlight = 0;
+      let probes = 0;
+      let seq = 0;
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        socket.removeAllListeners('message');
+        clearTimeout(safety);
+        resolve({ probes, ok: probes });
+      };
+      const sendOne = (): void => {
+        inFlight++;
+        const b = Buffer.alloc(STAMP_PAYLOAD);
+        b.writeUInt32BE(seq++ >>> 0, 0);
+        socket.send(b, echo.echoPort, echo.address);
+      };
+      socket.on('message', () => {
+        probes++;
+        inFlight--;
+        if (performance.now() < end) sendOne();
+        else if (inFlight === 0) finish();
+      });
+      // A lost datagram would leave the loop waiting forever.
+      const safety = setTimeout(finish, ms + 1000);
+      for (let i = 0; i < THROUGHPUT.concurrency; i++) sendOne();
+    });
+  await run(THROUGHPUT.warmupMs);
+  const r0 = await responderCpu(responders);
+  const m = meter();
+  const { probes, ok } = await run(THROUGHPUT.runMs);
+  const { wallS, cpuS } = m.stop();
+  const r1 = await responderCpu(responders);
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return result('bare dgram echo (baseline)', probes, ok, wallS, cpuS, r1.cpuS - r0.cpuS);
+}
+
+/** The floor for tcp: connect, reset on connect, nothing else. */
+function bareConnect(address: string, port: number, localAddress: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port, localAddress });
+    s.on('error', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('connect', () => {
+      s.resetAndDestroy();
+      resolve(true);
+    });
+  });
+}
+
+async function throughput(
+  responders: JsonChild,
+  groups: Record<string, Endpoint[]>,
+): Promise<Throughput[]> {
+  const clock = new SystemClock();
+  const results: Throughput[] = [];
+
+  const udpPeers = groups.udp!.map((e, i) => peer(`tp-udp-${i}`, e.address, e.stampPorts[0]!, 1));
+  const udpTargets = udpPeers.map(target);
+  const udp = await UdpStampProbe.open({ clock, bindAddress: '127.0.50.100' });
+  let i = 0;
+  results.push(
+    await drive(
+      'podmesh udp (UdpStampProbe)',
+      responders,
+      async () => (await udp.run(udpTargets[i++ % udpTargets.length]!, 1000)).ok,
+    ),
+  );
+  await udp.close();
+  results.push(await bareUdp(responders, '127.0.52.100', groups.echo![0]!));
+
+  const tcpTargets = groups.tcp!.map((e, j) =>
+    target(peer(`tp-tcp-${j}`, e.address, 1, e.tcpPort!)),
+  );
+  const tcp = new TcpProbe({ clock, bindAddress: '127.0.51.100' });
+  results.push(
+    await drive(
+      'podmesh tcp (TcpProbe)',
+      responders,
+      async () => (await tcp.run(tcpTargets[i++ % tcpTargets.length]!, 1000)).ok,
+    ),
+  );
+  await tcp.close();
+  const tcpEps = groups.tcp!;
+  results.push(
+    await drive('bare connect+reset (baseline)', responders, () => {
+      const e = tcpEps[i++ % tcpEps.length]!;
+      return bareConnect(e.address, e.tcpPort!, '127.0.51.101');
+    }),
+  );
+  return results;
+}
+
+// ---- 2. RTT idle vs busy main thread ---------------------------------------------------------
+
+type Mode = 'idle' | 'busy-prom' | 'busy-loop' | 'other-process';
+const MODES: readonly Mode[] = ['idle', 'busy-prom', 'busy-loop', 'other-process'];
+/** The modes that busy this process's main thread (the target applies to these). */
+const BUSY_MODES: readonly Mode[] = ['busy-prom', 'busy-loop'];
+const MODE_LABEL: Record<Mode, string> = {
+  idle: 'idle',
+  'busy-prom': `busy: prom render every ${BUSY.everyMs} ms`,
+  'busy-loop': `busy: ${BUSY.spinMs} ms spin every ${BUSY.everyMs} ms`,
+  'other-process': `control: same spin in another process`,
+};
+
+/**
+ * The control row: the same 50 ms-in-100 ms spin, but in a separate process. It loads the CPUs
+ * exactly as the busy-loop row does without touching this process's main thread, so what it
+ * does to the udp p99 is CPU contention, not coupling between the main thread and the worker.
+ */
+const SPIN_SCRIPT = `let on = false; setInterval(() => { const t = performance.now(); while (on && performance.now() - t < ${BUSY.spinMs}); }, ${BUSY.everyMs}); process.stdin.setEncoding('utf8'); process.stdin.on('data', (d) => { on = d.trim().split('\\n').pop() === 'on'; }); process.stdin.on('end', () => process.exit(0));`;
+
+interface RttRow {
+  readonly mode: Mode;
+  readonly udp: Summary & { lost: number };
+  readonly icmp: (Summary & { lost: number }) | null;
+  readonly ping: Summary | null;
+}
+
+interface RttReport {
+  readonly rows: RttRow[];
+  readonly icmpNote: string;
+  readonly pingNote: string;
+  readonly renderMs: Summary;
+  readonly registrySeries: number;
+}
+
+/** A registry shaped like an agent's with `peers` peers: ~8 series per (peer, kind, size). */
+function bigRegistry(peers: number): { registry: Registry; series: number } {
+  const registry = new Registry();
+  const m = createMetrics(registry);
+  let series = 0;
+  for (let p = 0; p < peers; p++) {
+    for (const [protocol, size] of [
+      ['udp', 'small'],
+      ['udp', 'mtu'],
+      ['icmp', 'small'],
+      ['icmp', 'mtu'],
+      ['tcp', 'small'],
+    ] as const) {
+      const labels = {
+        source_node: 'bench-self',
+        target_node: `node-${p}`,
+        path: 'pod-to-pod',
+        protocol,
+        size,
+      };
+      m.probesSent.inc(labels, 60);
+      m.probesLost.inc(labels, p % 7);
+      m.pairLossRatio.set(labels, (p % 7) / 60);
+      m.pairWindowProbes.set(labels, 60);
+      for (const quantile of ['0.5', '0.9', '0.99'])
+        m.pairRtt.set({ ...labels, quantile }, 0.0001 * (1 + (p % 13)));
+      m.pairLastSuccess.set(labels, Date.now() / 1000);
+      series += 8;
+      m.rtt.observe(
+        {
+          source_node: 'bench-self',
+          path: 'pod-to-pod',
+          protocol,
+          size,
+          scope: p % 2 === 0 ? 'same-zone' : 'cross-zone',
+        },
+        0.0001 * (1 + (p % 13)),
+      );
+    }
+  }
+  return { registry, series };
+}
+
+/** Switches the main thread's (or the control process's) busy work on for one mode. */
+function startBusy(
+  mode: Mode,
+  registry: Registry,
+  renderMs: number[],
+  spinner: JsonChild | undefined,
+): () => void {
+  if (mode === 'idle') return () => undefined;
+  if (mode === 'other-process') {
+    spinner?.send('on');
+    return () => spinner?.send('off');
+  }
+  const timer = setInterval(() => {
+    const t0 = performance.now();
+    if (mode === 'busy-prom') {
+      void registry.metrics().then(() => renderMs.push(performance.now() - t0));
+    } else {
+      while (performance.now() - t0 < BUSY.spinMs) {
+        // spin: a synchronous 50 ms block of the main thread
+      }
+    }
+  }, BUSY.everyMs);
+  return () => clearInterval(timer);
+}
+
+function pingAvailable(): boolean {
+  const r = spawnSync('ping', ['-V'], { encoding: 'utf8' });
+  return r.error === undefined && r.status === 0;
+}
+
+/**
+ * iputils ping at the probes' own pace for the whole section; `-D` stamps every reply with its
+ * Unix time, so each `time=` can be put in the window it was sent in.
+ */
+function runPing(
+  address: string,
+  count: number,
+): { done: Promise<{ atMs: number; rtt: number }[]> } {
+  const child = track(
+    spawn(
+      'ping',
+      [
+        '-n',
+        '-D',
+        '-i',
+        String(RTT.intervalMs / 1000),
+        '-c',
+        String(count),
+        '-w',
+        String(Math.ceil((count * RTT.intervalMs) / 1000) + 10),
+        assertLoopback(address),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ),
+  );
+  let text = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (c: string) => (text += c));
+  child.stderr?.on('data', (c: Buffer) => process.stderr.write(`[ping] ${c.toString()}`));
+  const done = new Promise<{ atMs: number; rtt: number }[]>((resolve) => {
+    child.on('error', () => resolve([]));
+    child.on('close', () => {
+      const out: { atMs: number; rtt: number }[] = [];
+      for (const m of text.matchAll(/^\[([\d.]+)\].*time=([\d.]+) ms/gm)) {
+        const rtt = Number(m[2]) / 1000;
+        out.push({ atMs: Number(m[1]) * 1000 - rtt * 1000, rtt });
+      }
+      resolve(out);
+    });
+  });
+  return { done };
+}
+
+async function rtt(groups: Record<string, Endpoint[]>): Promise<RttReport> {
+  const ep = groups.rtt![0]!;
+  const peers = ep.stampPorts.map((port, k) => peer(`rtt-${k}`, ep.address, port, 1));
+  const jobs = planJobs(peers.map(peerFromStatic), {
+    kinds: new Set(['udp', 'icmp']),
+    mtu: false,
+    mtuBytes: 1500,
+    udpSmallBytes: STAMP_PAYLOAD + 28,
+  });
+  const samples: { kind: string; sentAtMs: number; rtt: number | null }[] = [];
+  const onResult = (r: ProbeResult): void => {
+    samples.push({ kind: r.kind, sentAtMs: r.sentAtMs, rtt: r.ok ? r.rttSeconds : null });
+  };
+  const base = {
+    bindAddress: '127.0.60.100',
+    intervalMs: RTT.intervalMs,
+    timeoutMs: 1000,
+    jitter: 0.1,
+    concurrency: 16,
+  };
+  const engines: EngineHandle[] = [];
+  const { registry, series } = bigRegistry(BUSY.registryPeers);
+  const renderMs: number[] = [];
+  const windows: { mode: Mode; from: number; to: number }[] = [];
+  const hasPing = pingAvailable();
+  let pings: { atMs: number; rtt: number }[] = [];
+  const spinner = spawnNode(['-e', SPIN_SCRIPT], ROOT, 'spinner');
+  let icmpNote = 'main-thread engine (LocalEngine, raw socket)';
+  try {
+    engines.push(await RemoteEngine.start({ ...base, kinds: ['udp'] }, onResult, log));
+    const icmpEngine = await LocalEngine.start(
+      { ...base, kinds: ['icmp'] },
+      new SystemClock(),
+      onResult,
+      log,
+    );
+    engines.push(icmpEngine);
+    if (icmpEngine.status.icmp?.enabled !== true)
+      icmpNote = `skipped: ${icmpEngine.status.icmp?.detail ?? 'icmp unavailable'}`;
+    for (const e of engines) e.reconcile(jobs);
+    await sleep(RTT.settleMs);
+    const sectionMs = RTT.rounds * MODES.length * (RTT.settleMs + RTT.windowMs);
+    const ping = hasPing
+      ? runPing(ep.address, Math.ceil(sectionMs / RTT.intervalMs) + 50)
+      : undefined;
+    // Modes take turns in short windows, in a rotating order, so a hiccup of this shared
+    // machine lands in one short window of one mode instead of a whole mode.
+    for (let round = 0; round < RTT.rounds; round++) {
+      for (let k = 0; k < MODES.length; k++) {
+        const mode = MODES[(k + round) % MODES.length]!;
+        const stopBusy = startBusy(mode, registry, renderMs, spinner);
+        try {
+          await sleep(RTT.settleMs);
+          const from = Date.now();
+          await sleep(RTT.windowMs);
+          windows.push({ mode, from, to: Date.now() });
+        } finally {
+          stopBusy();
+        }
+      }
+    }
+    await sleep(300); // answers still in flight from the last window
+    if (ping !== undefined) {
+      pings = await Promise.race([ping.done, sleep(20_000).then(() => [])]);
+    }
+  } finally {
+    await Promise.all(engines.map((e) => e.stop()));
+    await spinner.stop();
+  }
+  const rows = MODES.map((mode): RttRow => {
+    const mine = windows.filter((w) => w.mode === mode);
+    const inside = (atMs: number): boolean => mine.some((w) => atMs >= w.from && atMs < w.to);
+    const pick = (kind: string): Summary & { lost: number } => {
+      const inWindow = samples.filter((s) => s.kind === kind && inside(s.sentAtMs));
+      const ok = inWindow.flatMap((s) => (s.rtt === null ? [] : [s.rtt]));
+      return { ...summarise(ok), lost: inWindow.length - ok.length };
+    };
+    const icmp = pick('icmp');
+    return {
+      mode,
+      udp: pick('udp'),
+      icmp: icmp.n + icmp.lost > 0 ? icmp : null,
+      ping: hasPing ? summarise(pings.filter((p) => inside(p.atMs)).map((p) => p.rtt)) : null,
+    };
+  });
+  return {
+    rows,
+    icmpNote,
+    pingNote: hasPing
+      ? `iputils ping -i ${RTT.intervalMs / 1000}`
+      : 'skipped: ping is not installed (apt-get install -y iputils-ping)',
+    renderMs: summarise(renderMs),
+    registrySeries: series,
+  };
+}
+
+// ---- 3. load ---------------------------------------------------------------------------------
+
+/**
+ * Compiles the project (tsc, the same as `npm run build`) into a temporary directory, so the
+ * load scenarios run the JavaScript a deployment runs: from source, tsx's loader costs ~30 MB
+ * of RSS in the main thread and again in the engine's worker thread. Type errors elsewhere in
+ * the tree don't stop tsc from emitting; a missing output file does stop this.
+ */
+function buildDist(): { dir: string; note: string } | { error: string } {
+  const dir = mkdtempSync(join(os.tmpdir(), 'podmesh-bench-'));
+  const t0 = performance.now();
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--outDir', dir],
+    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
+  );
+  const needed = ['bench/agent-load.js', 'src/mesh/engine-worker.js', 'src/agent.js'];
+  const missing = needed.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length > 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return {
+      error: `tsc did not produce ${missing.join(', ')} (exit ${r.status}): ${(r.stdout + r.stderr).split('\n').slice(0, 3).join(' | ')}`,
+    };
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
+  const errors = (r.stdout.match(/error TS/g) ?? []).length;
+  return {
+    dir,
+    note: `built with tsc in ${fmt((performance.now() - t0) / 1000, 1)} s${errors > 0 ? ` (${errors} type errors elsewhere in the tree; emitted anyway)` : ''}`,
+  };
+}
+
+type Runner = { readonly kind: 'dist'; readonly dir: string } | { readonly kind: 'source' };
+
+async function load(
+  scenario: LoadSpec['scenario'],
+  peers: StaticPeer[],
+  bindAddress: string,
+  runner: Runner,
+): Promise<LoadResult & { runner: Runner['kind'] }> {
+  const { peerCount: _n, ...knobs } = LOAD;
+  // BENCH_KINDS=udp,tcp limits the engines scenario to some probe kinds (where does CPU go?).
+  const kinds = process.env['BENCH_KINDS']?.split(',') as LoadSpec['engineKinds'] | undefined;
+  const spec: LoadSpec = {
+    scenario,
+    peers,
+    bindAddress,
+    ...knobs,
+    ...(kinds !== undefined ? { engineKinds: kinds } : {}),
+  };
+  const arg = JSON.stringify(spec);
+  // The same V8 flag the shipped entry points use (deploy/Dockerfile, npm start, the bin).
+  const child =
+    runner.kind === 'dist'
+      ? spawnNode(
+          [...SHIPPED_NODE_FLAGS, join(runner.dir, 'bench/agent-load.js'), arg],
+          runner.dir,
+          'bench/agent-load.js',
+        )
+      : spawnNode(
+          [...SHIPPED_NODE_FLAGS, '--import', 'tsx', 'bench/agent-load.ts', arg],
+          ROOT,
+          'bench/agent-load.ts',
+        );
+  try {
+    return {
+      ...(await child.next<LoadResult>('result', LOAD.warmupMs + LOAD.runMs + 60_000)),
+      runner: runner.kind,
+    };
+  } finally {
+    await child.stop();
+  }
+}
+
+/** Node flags podmesh's own entry points run with; deploy/Dockerfile's ENTRYPOINT is checked. */
+const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
+{
+  const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
+  for (const f of SHIPPED_NODE_FLAGS)
+    if (!dockerfile.includes(`"${f}"`))
+      throw new Error(`deploy/Dockerfile no longer runs node with ${f}: update SHIPPED_NODE_FLAGS`);
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+interface Target {
+  readonly name: string;
+  readonly measured: number;
+  readonly limit: number;
+  readonly unit: string;
+  readonly pass: boolean;
+}
+
+function check(name: string, measured: number, limit: number, unit: string): Target {
+  return { name, measured, limit, unit, pass: Number.isFinite(measured) && measured <= limit };
+}
+
+let distDir: string | undefined;
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const cpus = os.cpus();
+  out(
+    `podmesh bench — node ${process.version}, ${cpus.length} cores (${cpus[0]?.model.trim() ?? '?'}), ${os.platform()} ${os.release()}${QUICK ? ', QUICK run' : ''}`,
+  );
+  out(
+    `started ${new Date().toISOString()}; all traffic on 127.0.0.0/8; responders in a separate process`,
+  );
+
+  const range = (prefix: string, n: number): string[] =>
+    Array.from({ length: n }, (_, k) => `${prefix}.${k + 1}`);
+  const responderSpec: ResponderSpec = {
+    maxRepliesPerSecond: 1_000_000,
+    groups: [
+      { name: 'udp', addresses: range('127.0.50', THROUGHPUT.peers), stampPerAddress: 1 },
+      { name: 'tcp', addresses: range('127.0.51', THROUGHPUT.peers), tcp: true },
+      { name: 'echo', addresses: ['127.0.52.1'], echo: true },
+      { name: 'rtt', addresses: ['127.0.60.1'], stampPerAddress: RTT.jobsPerKind },
+      {
+        name: 'load',
+        addresses: Array.from(
+          { length: LOAD.peerCount },
+          (_, k) => `127.0.${70 + Math.floor(k / 250)}.${(k % 250) + 1}`,
+        ),
+        stampPerAddress: 1,
+        tcp: true,
+      },
+    ],
+  };
+  const responders = spawnTs('bench/responders.ts', [JSON.stringify(responderSpec)]);
+  try {
+    const { groups } = await responders.next<ReadyMessage>('ready', 30_000);
+
+    // 1
+    let tp: Throughput[] | null = null;
+    let overhead: { udpVsBareDgram: number; tcpVsBareConnect: number } | null = null;
+    if (ONLY.has('throughput')) {
+      tp = await throughput(responders, groups);
+      const tpRows = tp;
+      const byName = (prefix: string): Throughput => tpRows.find((t) => t.name.startsWith(prefix))!;
+      const udpOverhead = byName('podmesh udp').cpuUsPerProbe / byName('bare dgram').cpuUsPerProbe;
+      const tcpOverhead =
+        byName('podmesh tcp').cpuUsPerProbe / byName('bare connect').cpuUsPerProbe;
+      out(
+        table(
+          `1. Throughput, main thread, ${THROUGHPUT.concurrency} in flight, ${THROUGHPUT.runMs / 1000} s each (after ${THROUGHPUT.warmupMs} ms warm-up); CPU = this process only`,
+          [
+            'prober',
+            'probes',
+            'ok',
+            'probes/s',
+            'probes/CPU-s',
+            'CPU µs/probe',
+            'responder µs/probe',
+          ],
+          tp.map((t) => [
+            t.name,
+            String(t.probes),
+            String(t.ok),
+            fmt(t.perSec, 0),
+            fmt(t.perCpuSec, 0),
+            fmt(t.cpuUsPerProbe, 1),
+            fmt(t.responderUsPerProbe, 1),
+          ]),
+        ),
+      );
+      out(
+        `podmesh udp probe costs ${fmt(udpOverhead, 2)}× a bare dgram round trip; podmesh tcp probe costs ${fmt(tcpOverhead, 2)}× a bare connect+reset (prober CPU per probe)`,
+      );
+      overhead = { udpVsBareDgram: udpOverhead, tcpVsBareConnect: tcpOverhead };
+    }
+
+    // 2
+    const targets: Target[] = [];
+    let rttJson: unknown = null;
+    if (ONLY.has('rtt')) {
+      const rt = await rtt(groups);
+      const rowOf = (m: Mode): RttRow => rt.rows.find((r) => r.mode === m)!;
+      const cell = (s: Summary | null): [string, string] =>
+        s === null ? ['n/a', 'n/a'] : [us(s.p50), us(s.p99)];
+      out(
+        table(
+          `2. RTT on 127.0.60.1, µs (probe every ${RTT.intervalMs} ms per job, ${RTT.jobsPerKind} jobs per kind; modes interleaved: ${RTT.rounds} rounds × ${RTT.windowMs / 1000} s windows each); udp: worker-thread engine; icmp: ${rt.icmpNote}; ping: ${rt.pingNote}`,
+          [
+            'main thread',
+            'udp n',
+            'udp p50',
+            'udp p99',
+            'udp lost',
+            'icmp(main) p50',
+            'icmp(main) p99',
+            'ping n',
+            'ping p50',
+            'ping p99',
+          ],
+          rt.rows.map((r) => [
+            MODE_LABEL[r.mode],
+            String(r.udp.n),
+            ...cell(r.udp),
+            String(r.udp.lost),
+            ...cell(r.icmp),
+            r.ping === null ? 'n/a' : String(r.ping.n),
+            ...cell(r.ping),
+          ]),
+        ),
+      );
+      out(
+        `busy prom: registry of ${rt.registrySeries} series, render took p50 ${fmt(rt.renderMs.p50, 1)} ms / max ${fmt(rt.renderMs.max, 1)} ms (${rt.renderMs.n} renders)`,
+      );
+      const idle = rowOf('idle');
+      const ratios = MODES.filter((m) => m !== 'idle').map((m) => {
+        const r = rowOf(m);
+        return {
+          mode: m,
+          udp: r.udp.p99 / idle.udp.p99,
+          icmp: r.icmp !== null && idle.icmp !== null ? r.icmp.p99 / idle.icmp.p99 : Number.NaN,
+          ping: r.ping !== null && idle.ping !== null ? r.ping.p99 / idle.ping.p99 : Number.NaN,
+        };
+      });
+      for (const r of ratios) {
+        out(
+          `  ${MODE_LABEL[r.mode]}: busy p99 / idle p99 = udp(worker) ${fmt(r.udp, 2)}×, icmp(main thread) ${fmt(r.icmp, 2)}×, ping ${fmt(r.ping, 2)}×`,
+        );
+      }
+
+      rttJson = { ...rt, ratios };
+      targets.push(
+        ...ratios
+          .filter((r) => BUSY_MODES.includes(r.mode))
+          .map((r) =>
+            check(
+              `udp p99 with a busy main thread (${MODE_LABEL[r.mode]}) no worse than ${TARGETS.busyRatio}× idle`,
+              r.udp,
+              TARGETS.busyRatio,
+              '×',
+            ),
+          ),
+      );
+    }
+
+    // 3
+    let loads: (LoadResult & { runner: Runner['kind'] })[] | null = null;
+    if (ONLY.has('load')) {
+      const loadPeers = groups.load!.map((e, k) => ({
+        ...peer(
+          `bench-peer-${String(k + 1).padStart(3, '0')}`,
+          e.address,
+          e.stampPorts[0]!,
+          e.tcpPort!,
+        ),
+        zone: k % 2 === 0 ? 'zone-a' : 'zone-b',
+      }));
+      const built = buildDist();
+      if ('dir' in built) distDir = built.dir;
+      const buildNote =
+        'dir' in built
+          ? `compiled JS: ${built.note}`
+          : `could not compile (${built.error}); load runs from source only`;
+      const primary: Runner =
+        'dir' in built ? { kind: 'dist', dir: built.dir } : { kind: 'source' };
+      loads = [];
+      loads.push(await load('engines', loadPeers, '127.0.80.2', primary));
+      loads.push(await load('agent', loadPeers, '127.0.80.1', primary));
+      if (primary.kind === 'dist')
+        loads.push(await load('agent', loadPeers, '127.0.80.3', { kind: 'source' }));
+      out(
+        table(
+          `3. Load: ${LOAD.peerCount} peers × (udp small+mtu, icmp small+mtu, tcp) every ${LOAD.intervalMs} ms, mtu ${LOAD.mtuBytes} B; ${LOAD.runMs / 1000} s after ${LOAD.warmupMs / 1000} s warm-up; fresh process each; CPU = whole process (all threads)`,
+          [
+            'scenario',
+            'runs',
+            'jobs',
+            'scheduled/s',
+            'done/s',
+            'failed',
+            'CPU % of 1 core',
+            'CPU µs/probe',
+            'RSS max MB',
+            'RSS idle MB',
+            'heap max MB',
+          ],
+          loads.map((l) => [
+            l.scenario === 'agent'
+              ? 'Agent (engines+store+metrics+HTTP)'
+              : 'engines only (Remote udp/tcp + Local icmp)',
+            l.runner === 'dist' ? 'compiled' : 'tsx src',
+            String(l.jobs),
+            fmt(l.scheduledPerSec, 0),
+            fmt(l.completedPerSec, 0),
+            `${l.failed}${l.failed > 0 ? ` ${JSON.stringify(l.failures)}` : ''}`,
+            `${fmt(l.cpuPctOfOneCore, 2)} (${fmt(100 * l.systemShare, 0)}% sys)`,
+            fmt(l.cpuUsPerProbe, 1),
+            fmt(l.rssMaxMB, 1),
+            fmt(l.rssBeforeStartMB, 1),
+            fmt(l.heapUsedMaxMB, 1),
+          ]),
+        ),
+      );
+      out(
+        `${buildNote}; kinds running: ${loads.map((l) => `${l.scenario}=${l.kinds.join('+')}`).join(', ')}; "RSS idle" = after the imports, before any engine started`,
+      );
+
+      // targets
+      const agent = loads.find((l) => l.scenario === 'agent' && l.runner === primary.kind)!;
+      const engines = loads.find((l) => l.scenario === 'engines')!;
+      targets.push(
+        check(
+          `Agent (${agent.runner === 'dist' ? 'compiled' : 'tsx source'}) at ${fmt(agent.completedPerSec, 0)} probes/s: CPU under ${TARGETS.cpuPct}% of one core`,
+          agent.cpuPctOfOneCore,
+          TARGETS.cpuPct,
+          '%',
+        ),
+        check(
+          `Agent (${agent.runner === 'dist' ? 'compiled' : 'tsx source'}) at ${fmt(agent.completedPerSec, 0)} probes/s: RSS under ${TARGETS.rssMB} MB`,
+          agent.rssMaxMB,
+          TARGETS.rssMB,
+          'MB',
+        ),
+        check(
+          `engines only at ${fmt(engines.completedPerSec, 0)} probes/s: CPU under ${TARGETS.cpuPct}% of one core`,
+          engines.cpuPctOfOneCore,
+          TARGETS.cpuPct,
+          '%',
+        ),
+        check(
+          `engines only at ${fmt(engines.completedPerSec, 0)} probes/s: RSS under ${TARGETS.rssMB} MB`,
+          engines.rssMaxMB,
+          TARGETS.rssMB,
+          'MB',
+        ),
+      );
+    }
+    out(
+      table(
+        'Targets (measured in this run)',
+        ['target', 'measured', 'limit', 'result'],
+        targets.map((t) => [
+          t.name,
+          `${fmt(t.measured, 2)} ${t.unit}`,
+          `${t.limit} ${t.unit}`,
+          t.pass ? 'PASS' : 'MISS',
+        ]),
+      ),
+    );
+    const elapsedS = (performance.now() - started) / 1000;
+    out(`bench took ${fmt(elapsedS, 1)} s`);
+    const json = {
+      node: process.version,
+      cores: cpus.length,
+      quick: QUICK,
+      elapsedS,
+      knobs: { THROUGHPUT, RTT, BUSY, LOAD },
+      sections: [...ONLY],
+      throughput: tp,
+      overhead,
+      rtt: rttJson,
+      load: loads,
+      targets,
+    };
+    out(`BENCH_JSON ${JSON.stringify(json)}`);
+  } finally {
+    await responders.stop();
+    killChildren();
+    if (distDir !== undefined) rmSync(distDir, { recursive: true, force: true });
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    killChildren();
+    process.exit(130);
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+    killChildren();
+    process.exit(1);
+  },
+);

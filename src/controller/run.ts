@@ -1,0 +1,115 @@
+// Starts `podmesh controller`: a Controller fed by Kubernetes discovery (or by peers.static
+// when given), writing Events on coverage changes, served over HTTP.
+
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.ts';
+import { SystemClock, type Clock } from '../core/clock.ts';
+import {
+  KubernetesPeerSource,
+  kubeConfigFromEnvironment,
+  namespaceFromEnvironment,
+} from '../discovery/kubernetes.ts';
+import { peerFromStatic } from '../discovery/peer-source.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createControllerApp } from '../server/controller-app.ts';
+import { closeServer, listen } from '../server/http.ts';
+import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
+import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
+
+export interface RunningController {
+  readonly controller: Controller;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export interface ControllerRunOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly version: string;
+  readonly clock?: Clock;
+  /** Overrides the environment's kubeconfig (tests point it at a test API server). */
+  readonly kubeConfig?: KubeConfig;
+}
+
+export async function runController(o: ControllerRunOptions): Promise<RunningController> {
+  const { config: cfg, log } = o;
+  const clock = o.clock ?? new SystemClock();
+  let directory: AgentDirectory;
+  let events: KubernetesEventSink | undefined;
+  let source: KubernetesPeerSource | undefined;
+  if (cfg.peers.static.length > 0 && cfg.discovery.mode !== 'kubernetes') {
+    directory = new StaticDirectory(
+      cfg.peers.static.map(peerFromStatic).map((p) => ({
+        node: p.node,
+        network: p.network,
+        url: `http://${p.address}:${p.httpPort}`,
+      })),
+    );
+  } else {
+    const kubeConfig = o.kubeConfig ?? kubeConfigFromEnvironment();
+    const namespace =
+      cfg.kubernetes.namespace !== ''
+        ? cfg.kubernetes.namespace
+        : namespaceFromEnvironment(process.env, kubeConfig);
+    source = new KubernetesPeerSource({
+      kubeConfig,
+      namespace,
+      podSelector: cfg.kubernetes.podSelector,
+      dnsService: '',
+      nodeGraceMs: cfg.kubernetes.nodeGraceMs,
+      watchdogMs: cfg.kubernetes.watchdogMs,
+      clock,
+      log: log.child({ component: 'discovery' }),
+    });
+    await source.start(() => undefined);
+    directory = new KubernetesDirectory(source, kubeConfig, namespace, clock);
+    events = new KubernetesEventSink(kubeConfig, namespace, clock, (msg) => log.warn(msg));
+  }
+  const controller = new Controller({
+    clock,
+    directory,
+    pullIntervalMs: cfg.controller.pullIntervalMs,
+    pullConcurrency: cfg.controller.pullConcurrency,
+    pullTimeoutMs: cfg.controller.pullTimeoutMs,
+    version: o.version,
+    ...(events !== undefined ? { events } : {}),
+    log: (level, msg, fields) => log[level](fields ?? {}, msg),
+  });
+  let server: Server;
+  try {
+    server = await listen(
+      createControllerApp({
+        matrix: () => controller.matrix(),
+        coverage: () => controller.coverage(),
+        renderMetrics: () => controller.registry.metrics(),
+        isReady: () => controller.matrix() !== undefined,
+      }),
+      cfg.httpAddress,
+      cfg.httpPort,
+    );
+  } catch (e) {
+    await source?.stop();
+    throw e;
+  }
+  controller.start();
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.httpPort;
+  log.info(
+    {
+      http: `${cfg.httpAddress}:${port}`,
+      discovery: source === undefined ? 'static' : 'kubernetes',
+    },
+    'controller started',
+  );
+  return {
+    controller,
+    url: `http://${cfg.httpAddress === '0.0.0.0' ? '127.0.0.1' : cfg.httpAddress}:${port}`,
+    stop: async () => {
+      await controller.stop();
+      await closeServer(server);
+      await source?.stop();
+      log.info('controller stopped');
+    },
+  };
+}

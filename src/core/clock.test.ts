@@ -1,0 +1,51 @@
+// FakeClock ordering and SlottedClock's promise: timers share slots, fire early by less than
+// one slot and never late, and can be cleared.
+
+import test from 'ava';
+import { FakeClock, SlottedClock } from './clock.ts';
+
+test('FakeClock fires timers in time order', async (t) => {
+  const c = new FakeClock(0);
+  const fired: string[] = [];
+  c.setTimeout(() => fired.push('b'), 20);
+  c.setTimeout(() => fired.push('a'), 10);
+  const h = c.setTimeout(() => fired.push('x'), 15);
+  c.clearTimeout(h);
+  await c.advance(30);
+  t.deepEqual(fired, ['a', 'b']);
+});
+
+test('SlottedClock groups timers into slots and fires each within one slot early, never late', async (t) => {
+  const base = new FakeClock(1000);
+  const c = new SlottedClock(base, 10);
+  const fired: [number, number][] = [];
+  for (const ms of [1, 3, 9, 11, 19, 25]) {
+    const due = base.nowMs() + ms;
+    c.setTimeout(() => fired.push([due, base.nowMs()]), ms);
+  }
+  t.is(base.pending(), 3, 'six timers, three underlying ones');
+  await base.advance(40);
+  t.is(fired.length, 6);
+  for (const [due, at] of fired) t.true(at <= due && due - at < 10, `due ${due}, fired ${at}`);
+});
+
+test('SlottedClock clears a timer, and the slot when it empties', async (t) => {
+  const base = new FakeClock(0);
+  const c = new SlottedClock(base, 10);
+  let n = 0;
+  const a = c.setTimeout(() => n++, 12);
+  const b = c.setTimeout(() => n++, 15);
+  c.clearTimeout(a);
+  t.is(base.pending(), 1);
+  c.clearTimeout(b);
+  t.is(base.pending(), 0);
+  await base.advance(50);
+  t.is(n, 0);
+});
+
+test('SlottedClock passes time readings through untouched', (t) => {
+  const base = new FakeClock(1234.5678);
+  const c = new SlottedClock(base, 10);
+  t.is(c.nowMs(), 1234.5678);
+  t.is(c.monoNs(), base.monoNs());
+});

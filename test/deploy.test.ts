@@ -1,0 +1,836 @@
+// Checks deploy/base as Kubernetes would see it: renders it with `kubectl kustomize`, validates
+// every object against the Kubernetes schemas (kubernetes-models, and the prometheus-operator
+// models for the PodMonitor), rejects fields the API doesn't know, and holds the manifests to
+// what the code needs: the RBAC grants exactly, the security context, env vars that are real
+// settings, and ports that agree with the config the agent will actually load.
+//
+// Needs kubectl (Debian: kubernetes-client); set KUBECTL to use another binary.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import * as k8s from '@kubernetes/client-node';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
+import type { IPodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
+import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import {
+  NetworkPolicy,
+  type INetworkPolicy,
+} from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import type { IPolicyRule } from 'kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import {
+  RoleBinding,
+  type IRoleBinding,
+} from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import {
+  PriorityClass,
+  type IPriorityClass,
+} from 'kubernetes-models/scheduling.k8s.io/v1/PriorityClass';
+import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import { Namespace, type INamespace } from 'kubernetes-models/v1/Namespace';
+import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
+import { Service, type IService } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { parseAllDocuments } from 'yaml';
+import { loadConfig } from '../src/config/load.ts';
+import { SETTINGS, envName, flagName } from '../src/config/settings.ts';
+
+const ROOT = new URL('../', import.meta.url);
+const BASE = new URL('deploy/base', ROOT).pathname;
+const NAMESPACE = 'podmesh';
+
+// ---------------------------------------------------------------------------------------------
+// What the code uses from the Kubernetes API, one row per (who, where, what). The manifests must
+// grant exactly this: a new rule, a wider scope or an extra verb fails the test, and so does a
+// missing one.
+
+interface Grant {
+  readonly serviceAccount: 'podmesh-agent' | 'podmesh-controller';
+  /** A namespace, or "cluster" for a ClusterRoleBinding. */
+  readonly scope: string;
+  readonly apiGroup: string;
+  readonly resource: string;
+  readonly verbs: readonly string[];
+}
+
+const EXPECTED_GRANTS: readonly Grant[] = [
+  // Peer discovery: the agent Pods of both DaemonSets.
+  {
+    serviceAccount: 'podmesh-agent',
+    scope: NAMESPACE,
+    apiGroup: '',
+    resource: 'pods',
+    verbs: ['list', 'watch'],
+  },
+  // Zone and region labels, Ready and cordoned.
+  {
+    serviceAccount: 'podmesh-agent',
+    scope: 'cluster',
+    apiGroup: '',
+    resource: 'nodes',
+    verbs: ['list', 'watch'],
+  },
+  // The cluster DNS Service's EndpointSlices: one DNS probe target per replica.
+  {
+    serviceAccount: 'podmesh-agent',
+    scope: 'kube-system',
+    apiGroup: 'discovery.k8s.io',
+    resource: 'endpointslices',
+    verbs: ['list', 'watch'],
+  },
+  // Coverage: which nodes have a Ready agent of each kind, and why not.
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: NAMESPACE,
+    apiGroup: '',
+    resource: 'pods',
+    verbs: ['list', 'watch'],
+  },
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: 'cluster',
+    apiGroup: '',
+    resource: 'nodes',
+    verbs: ['list', 'watch'],
+  },
+  // Events: written when a node loses or regains coverage (src/controller/kubernetes.ts,
+  // KubernetesEventSink), listed for a Pending agent Pod to tell why (KubernetesDirectory).
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: NAMESPACE,
+    apiGroup: '',
+    resource: 'events',
+    verbs: ['create', 'list'],
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Rendering and schema models.
+
+type Obj = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+};
+
+let rendered: Obj[] | undefined;
+
+function render(dir = BASE): Obj[] {
+  const kubectl = process.env['KUBECTL'] ?? 'kubectl';
+  let out: string;
+  try {
+    out = execFileSync(kubectl, ['kustomize', dir], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    if (err.code === 'ENOENT')
+      throw new Error(
+        `${kubectl} not found: install kubectl (Debian: apt-get install kubernetes-client) or set KUBECTL`,
+        { cause: e },
+      );
+    throw new Error(`${kubectl} kustomize ${dir} failed: ${err.stderr ?? err.message}`, {
+      cause: e,
+    });
+  }
+  return parseAllDocuments(out)
+    .map((d) => d.toJS() as unknown)
+    .filter((d): d is Obj => d !== null && typeof d === 'object');
+}
+
+function objects(): Obj[] {
+  rendered ??= render();
+  return rendered;
+}
+
+function ofKind<T>(kind: string): (T & Obj)[] {
+  return objects().filter((o) => o.kind === kind) as (T & Obj)[];
+}
+
+function named<T>(kind: string, name: string): T & Obj {
+  const found = ofKind<T>(kind).find((o) => o.metadata.name === name);
+  if (found === undefined) throw new Error(`no ${kind} ${name} in the rendered base`);
+  return found;
+}
+
+/**
+ * A schema model per kind; a kind not listed here fails the test until it is added. (`as never`
+ * where a model's constructor wants required fields Obj doesn't declare: validate() checks them.)
+ */
+const MODELS: Readonly<Record<string, (data: Obj) => { validate(): void }>> = {
+  'v1/Namespace': (d) => new Namespace(d),
+  'v1/ServiceAccount': (d) => new ServiceAccount(d),
+  'v1/ConfigMap': (d) => new ConfigMap(d),
+  'v1/Service': (d) => new Service(d),
+  'apps/v1/DaemonSet': (d) => new DaemonSet(d),
+  'apps/v1/Deployment': (d) => new Deployment(d),
+  'rbac.authorization.k8s.io/v1/Role': (d) => new Role(d),
+  'rbac.authorization.k8s.io/v1/RoleBinding': (d) => new RoleBinding(d as never),
+  'rbac.authorization.k8s.io/v1/ClusterRole': (d) => new ClusterRole(d),
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': (d) => new ClusterRoleBinding(d as never),
+  'networking.k8s.io/v1/NetworkPolicy': (d) => new NetworkPolicy(d),
+  'scheduling.k8s.io/v1/PriorityClass': (d) => new PriorityClass(d as never),
+  'monitoring.coreos.com/v1/PodMonitor': (d) => new PodMonitor(d as never),
+};
+
+function schemaErrors(o: Obj): string | undefined {
+  const model = MODELS[`${o.apiVersion}/${o.kind}`];
+  if (model === undefined) return `no schema model for ${o.apiVersion} ${o.kind}; add it to MODELS`;
+  try {
+    model(o).validate();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+// kubernetes-models checks types and required fields but lets unknown fields through, so a
+// misspelt field (readOnlyRootFileSystem) would pass it, and the API server would drop it
+// with a warning. The field lists of @kubernetes/client-node's generated models catch those.
+
+interface AttributeType {
+  readonly baseName: string;
+  readonly type: string;
+}
+interface ModelClass {
+  getAttributeTypeMap(): AttributeType[];
+}
+
+function modelClass(typeName: string): ModelClass | undefined {
+  const c = (k8s as unknown as Record<string, unknown>)[typeName];
+  return typeof c === 'function' && 'getAttributeTypeMap' in c
+    ? (c as unknown as ModelClass)
+    : undefined;
+}
+
+function unknownFields(value: unknown, typeName: string, path: string, out: string[]): void {
+  const array = /^Array<(.+)>$/.exec(typeName);
+  if (array) {
+    if (Array.isArray(value))
+      value.forEach((v, i) => unknownFields(v, array[1]!, `${path}[${i}]`, out));
+    return;
+  }
+  const map = /^\{ \[key: string\]: (.+); \}$/.exec(typeName);
+  if (map) {
+    if (value !== null && typeof value === 'object')
+      for (const [k, v] of Object.entries(value)) unknownFields(v, map[1]!, `${path}.${k}`, out);
+    return;
+  }
+  const cls = modelClass(typeName);
+  if (cls === undefined || value === null || typeof value !== 'object' || Array.isArray(value))
+    return;
+  const attrs = new Map(cls.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
+  for (const [k, v] of Object.entries(value)) {
+    const t = attrs.get(k);
+    if (t === undefined) out.push(`${path}.${k} (not a field of ${typeName})`);
+    else unknownFields(v, t, `${path}.${k}`, out);
+  }
+}
+
+function strictFieldErrors(o: Obj): string[] {
+  if (o.apiVersion.includes('monitoring.coreos.com')) return []; // not a built-in type
+  const version = o.apiVersion.split('/').at(-1)!;
+  const typeName = version[0]!.toUpperCase() + version.slice(1) + o.kind;
+  if (modelClass(typeName) === undefined) return [`no @kubernetes/client-node model ${typeName}`];
+  const out: string[] = [];
+  unknownFields(o, typeName, `${o.kind}/${o.metadata.name}`, out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload helpers.
+
+interface Workload {
+  readonly kind: string;
+  readonly name: string;
+  readonly template: IPodTemplateSpec;
+}
+
+function workloads(): Workload[] {
+  return [...ofKind<IDaemonSet>('DaemonSet'), ...ofKind<IDeployment>('Deployment')].map((w) => ({
+    kind: w.kind,
+    name: w.metadata.name,
+    template: w.spec!.template,
+  }));
+}
+
+function containersOf(w: Workload): IContainer[] {
+  return [...(w.template.spec?.initContainers ?? []), ...(w.template.spec?.containers ?? [])];
+}
+
+function matches(
+  selector: Record<string, string> | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
+  if (selector === undefined) return false;
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+/** Stand-ins for what the downward API fills in, so the config can be loaded as a Pod would. */
+const FIELD_SAMPLES: Readonly<Record<string, string>> = {
+  'spec.nodeName': 'node-1',
+  'status.podIP': '10.1.2.3',
+};
+
+function envOf(c: IContainer): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef !== undefined) {
+      const sample = FIELD_SAMPLES[e.valueFrom.fieldRef.fieldPath];
+      if (sample === undefined)
+        throw new Error(`no sample for fieldRef ${e.valueFrom.fieldRef.fieldPath}`);
+      env[e.name] = sample;
+    } else throw new Error(`env ${e.name}: only value and fieldRef are expected`);
+  }
+  return env;
+}
+
+function agentDaemonSets(): (IDaemonSet & Obj)[] {
+  return ofKind<IDaemonSet>('DaemonSet').filter(
+    (d) => d.spec!.template.metadata?.labels?.['app.kubernetes.io/component'] === 'agent',
+  );
+}
+
+/** The config file an agent container is started with, read from the rendered ConfigMap. */
+function configFileOf(template: IPodTemplateSpec, c: IContainer): { path: string; text: string } {
+  const args = c.args ?? [];
+  const i = args.indexOf('--config');
+  if (i < 0 || args[i + 1] === undefined) throw new Error(`${c.name}: no --config argument`);
+  const path = args[i + 1]!;
+  const dir = path.slice(0, path.lastIndexOf('/'));
+  const key = path.slice(path.lastIndexOf('/') + 1);
+  const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === dir);
+  if (mount === undefined) throw new Error(`${c.name}: nothing mounted at ${dir}`);
+  const volume = template.spec?.volumes?.find((v) => v.name === mount.name);
+  const cmName = volume?.configMap?.name;
+  if (cmName === undefined) throw new Error(`${c.name}: ${dir} is not a ConfigMap volume`);
+  const cm = named<IConfigMap>('ConfigMap', cmName);
+  const text = cm.data?.[key];
+  if (text === undefined) throw new Error(`ConfigMap ${cmName} has no key ${key}`);
+  return { path, text };
+}
+
+/** Everything an agent container's config comes from: the file, its env, its flags. */
+function sourcesOf(
+  template: IPodTemplateSpec,
+  c: IContainer,
+): { fileText: string; env: Record<string, string>; flags: Record<string, string> } {
+  const byFlag = new Map(SETTINGS.filter((s) => s.scalar).map((s) => [flagName(s.key), s.key]));
+  const args = c.args ?? [];
+  const flags: Record<string, string> = {};
+  // args[0] is the subcommand; the rest are `--flag value` pairs.
+  for (let i = 1; i < args.length; i += 2) {
+    const name = args[i]!;
+    const value = args[i + 1];
+    if (name === '--config') continue;
+    const key = byFlag.get(name);
+    if (key === undefined || value === undefined)
+      throw new Error(`${c.name}: ${name} is not a podmesh setting flag with a value`);
+    flags[key] = value;
+  }
+  return { fileText: configFileOf(template, c).text, env: envOf(c), flags };
+}
+
+/** A loaded setting by its dotted key. */
+function settingValue(cfg: object, key: string): unknown {
+  return key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], cfg);
+}
+
+function quantity(q: string | number | undefined): number {
+  if (q === undefined) return NaN;
+  const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|k|M|G)?$/.exec(String(q));
+  if (!m) return NaN;
+  const unit: Record<string, number> = {
+    m: 1e-3,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+  };
+  return Number(m[1]) * (m[2] === undefined ? 1 : unit[m[2]]!);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas.
+
+test('kubectl kustomize renders the base, and every object is valid against its schema', (t) => {
+  const objs = objects();
+  t.true(objs.length > 10, `only ${objs.length} objects rendered`);
+  const problems = objs.flatMap((o) => {
+    const e = schemaErrors(o);
+    return e === undefined ? [] : [`${o.kind}/${o.metadata.name}: ${e}`];
+  });
+  t.deepEqual(problems, []);
+});
+
+test('no rendered object carries a field the Kubernetes API does not know', (t) => {
+  t.deepEqual(
+    objects().flatMap((o) => strictFieldErrors(o)),
+    [],
+  );
+});
+
+test('the schema checks catch a wrong type and a misspelt field', (t) => {
+  // So that the two tests above can fail: the same checks on a broken copy of a DaemonSet.
+  const ds = structuredClone(named<IDaemonSet>('DaemonSet', 'podmesh-agent'));
+  const c = ds.spec!.template.spec!.containers[0]!;
+  (c.ports![0] as { containerPort: unknown }).containerPort = 'http';
+  t.regex(schemaErrors(ds) ?? '', /containerPort/);
+  (c.securityContext as Record<string, unknown>)['readOnlyRootFileSystem'] = true;
+  t.true(strictFieldErrors(ds).some((e) => e.includes('readOnlyRootFileSystem')));
+});
+
+test('the expected kinds are all there', (t) => {
+  const names = new Set(objects().map((o) => `${o.kind}/${o.metadata.name}`));
+  for (const want of [
+    'Namespace/podmesh',
+    'PriorityClass/podmesh',
+    'ServiceAccount/podmesh-agent',
+    'ServiceAccount/podmesh-controller',
+    'DaemonSet/podmesh-agent',
+    'DaemonSet/podmesh-agent-host',
+    'Deployment/podmesh-controller',
+    'Service/podmesh-agent',
+    'Service/podmesh-agent-host',
+    'Service/podmesh-controller',
+    'NetworkPolicy/podmesh-agent',
+    'NetworkPolicy/podmesh-controller',
+    'PodMonitor/podmesh',
+  ])
+    t.true(names.has(want), `${want} missing`);
+  t.is(ofKind('ConfigMap').length, 1);
+  // Everything namespaced lives in podmesh's namespace, except the one kube-system Role pair.
+  for (const o of objects()) {
+    if (['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass'].includes(o.kind))
+      continue;
+    const ns = o.metadata.namespace;
+    if (ns === 'kube-system')
+      t.true(
+        ['Role', 'RoleBinding'].includes(o.kind),
+        `${o.kind}/${o.metadata.name} in kube-system`,
+      );
+    else t.is(ns, NAMESPACE, `${o.kind}/${o.metadata.name}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// RBAC.
+
+test('RBAC grants exactly what the code uses, and no wildcards', (t) => {
+  const roles = new Map<string, IPolicyRule[]>();
+  for (const r of objects().filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
+    t.false('aggregationRule' in r, `${r.kind}/${r.metadata.name} aggregates other roles`);
+    const key =
+      r.kind === 'Role'
+        ? `Role/${r.metadata.namespace}/${r.metadata.name}`
+        : `ClusterRole/${r.metadata.name}`;
+    roles.set(key, (r['rules'] as IPolicyRule[] | undefined) ?? []);
+  }
+
+  for (const [role, rules] of roles)
+    for (const rule of rules) {
+      const all = [...(rule.apiGroups ?? []), ...rule.verbs, ...(rule.resources ?? [])];
+      t.false(
+        all.some((x) => x.includes('*')),
+        `${role}: wildcard in ${JSON.stringify(rule)}`,
+      );
+      t.is(rule.nonResourceURLs, undefined, `${role}: nonResourceURLs`);
+      t.is(rule.resourceNames, undefined, `${role}: resourceNames`);
+      t.true(
+        (rule.resources ?? []).every((r) => !r.includes('/')),
+        `${role}: subresource in ${JSON.stringify(rule)}`,
+      );
+    }
+
+  const granted = new Set<string>();
+  const usedRoles = new Set<string>();
+  for (const b of objects().filter(
+    (o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding',
+  )) {
+    const binding = b as unknown as IRoleBinding & Obj;
+    const scope = b.kind === 'ClusterRoleBinding' ? 'cluster' : b.metadata.namespace!;
+    const ref = binding.roleRef;
+    const key =
+      ref.kind === 'Role' ? `Role/${b.metadata.namespace}/${ref.name}` : `ClusterRole/${ref.name}`;
+    const rules = roles.get(key);
+    t.not(rules, undefined, `${b.kind}/${b.metadata.name} refers to missing ${key}`);
+    usedRoles.add(key);
+    for (const s of binding.subjects ?? []) {
+      t.is(s.kind, 'ServiceAccount', `${b.kind}/${b.metadata.name}: subject ${s.kind}`);
+      t.is(
+        s.namespace,
+        NAMESPACE,
+        `${b.kind}/${b.metadata.name}: subject ${s.name} outside ${NAMESPACE}`,
+      );
+      for (const rule of rules ?? [])
+        for (const g of rule.apiGroups ?? [])
+          for (const r of rule.resources ?? [])
+            for (const v of rule.verbs)
+              granted.add(`${s.name} | ${scope} | ${g || 'core'} | ${r} | ${v}`);
+    }
+  }
+  const expected = EXPECTED_GRANTS.flatMap((g) =>
+    g.verbs.map(
+      (v) => `${g.serviceAccount} | ${g.scope} | ${g.apiGroup || 'core'} | ${g.resource} | ${v}`,
+    ),
+  );
+  t.deepEqual([...granted].sort(), [...new Set(expected)].sort());
+  t.deepEqual(
+    [...roles.keys()].filter((k) => !usedRoles.has(k)),
+    [],
+    'roles nothing binds',
+  );
+
+  // The table's subjects are the identities the workloads run as.
+  t.is(
+    named<IDaemonSet>('DaemonSet', 'podmesh-agent').spec!.template.spec!.serviceAccountName,
+    'podmesh-agent',
+  );
+  t.is(
+    named<IDaemonSet>('DaemonSet', 'podmesh-agent-host').spec!.template.spec!.serviceAccountName,
+    'podmesh-agent',
+  );
+  t.is(
+    named<IDeployment>('Deployment', 'podmesh-controller').spec!.template.spec!.serviceAccountName,
+    'podmesh-controller',
+  );
+  for (const w of workloads()) {
+    const sa = w.template.spec?.serviceAccountName;
+    t.true(
+      ofKind('ServiceAccount').some((s) => s.metadata.name === sa),
+      `${w.name}: ServiceAccount ${sa} not rendered`,
+    );
+    t.not(
+      w.template.spec?.automountServiceAccountToken,
+      false,
+      `${w.name} needs its token for the API`,
+    );
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Pod security.
+
+test('containers drop every capability, add at most NET_RAW, and cannot escalate', (t) => {
+  for (const w of workloads()) {
+    const pod = w.template.spec!;
+    t.not(pod.hostPID, true, w.name);
+    t.not(pod.hostIPC, true, w.name);
+    t.false(
+      (pod.volumes ?? []).some((v) => v.hostPath !== undefined),
+      `${w.name}: hostPath volume`,
+    );
+    for (const c of containersOf(w)) {
+      const id = `${w.name}/${c.name}`;
+      const sc = c.securityContext ?? {};
+      const seccomp = sc.seccompProfile ?? pod.securityContext?.seccompProfile;
+      t.is(seccomp?.type, 'RuntimeDefault', `${id}: seccompProfile`);
+      t.not(sc.privileged, true, `${id}: privileged`);
+      t.is(sc.allowPrivilegeEscalation, false, `${id}: allowPrivilegeEscalation`);
+      t.is(sc.readOnlyRootFilesystem, true, `${id}: readOnlyRootFilesystem`);
+      t.deepEqual(sc.capabilities?.drop, ['ALL'], `${id}: capabilities.drop`);
+      const added = sc.capabilities?.add ?? [];
+      t.true(
+        added.every((cap) => cap === 'NET_RAW'),
+        `${id}: adds ${added.join(',')}`,
+      );
+
+      const runAsNonRoot = sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
+      const runAsUser = sc.runAsUser ?? pod.securityContext?.runAsUser;
+      if (added.length === 0) {
+        // Nothing needs root: the controller runs as the image's non-root user.
+        t.is(runAsNonRoot, true, `${id}: runAsNonRoot`);
+        t.not(runAsUser, 0, `${id}: runAsUser`);
+      } else {
+        // Linux clears added capabilities when a non-root user execs (no ambient capabilities
+        // from Kubernetes), so NET_RAW only takes effect for UID 0. Asking for it as non-root
+        // would look safe and silently turn ICMP probing off.
+        t.is(runAsUser, 0, `${id}: NET_RAW without UID 0 has no effect`);
+      }
+    }
+  }
+  // Exactly the agents ask for NET_RAW (ICMP echo over a raw socket); the controller doesn't.
+  const withRaw = workloads()
+    .filter((w) =>
+      containersOf(w).some((c) => c.securityContext?.capabilities?.add?.includes('NET_RAW')),
+    )
+    .map((w) => w.name)
+    .sort();
+  t.deepEqual(withRaw, ['podmesh-agent', 'podmesh-agent-host']);
+});
+
+test("the namespace's Pod Security level admits the host agent and no more than it needs", (t) => {
+  const ns = named<INamespace>('Namespace', NAMESPACE);
+  const labels = ns.metadata.labels ?? {};
+  // baseline forbids host namespaces; it allows NET_RAW. So hostNetwork is what forces
+  // "privileged", and without it baseline would be the honest level.
+  const needsPrivileged = workloads().some((w) => w.template.spec?.hostNetwork === true);
+  t.true(needsPrivileged);
+  t.is(labels['pod-security.kubernetes.io/enforce'], needsPrivileged ? 'privileged' : 'baseline');
+  t.is(labels['pod-security.kubernetes.io/audit'], 'baseline');
+  // Only the host agent uses the host network.
+  t.deepEqual(
+    workloads()
+      .filter((w) => w.template.spec?.hostNetwork === true)
+      .map((w) => w.name),
+    ['podmesh-agent-host'],
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Agents: scheduling, config, ports.
+
+test('agent DaemonSets run everywhere, with priority, probes, resources and the right labels', (t) => {
+  const agents = agentDaemonSets();
+  t.deepEqual(agents.map((a) => a.metadata.name).sort(), ['podmesh-agent', 'podmesh-agent-host']);
+  const priorityClasses = ofKind<IPriorityClass>('PriorityClass');
+  for (const ds of agents) {
+    const spec = ds.spec!;
+    const pod = spec.template.spec!;
+    const labels = spec.template.metadata?.labels ?? {};
+    const id = ds.metadata.name;
+    t.true(
+      matches(spec.selector.matchLabels, labels),
+      `${id}: selector doesn't match the template`,
+    );
+    t.is(labels['app.kubernetes.io/name'], 'podmesh', id);
+    t.is(labels['app.kubernetes.io/component'], 'agent', id);
+    const network = labels['podmesh.io/network'];
+    t.true(network === 'pod' || network === 'host', `${id}: podmesh.io/network=${network}`);
+    t.is(pod.hostNetwork === true, network === 'host', `${id}: hostNetwork vs label`);
+    if (network === 'host') t.is(pod.dnsPolicy, 'ClusterFirstWithHostNet', id);
+
+    t.true(
+      (pod.tolerations ?? []).some(
+        (x) => x.operator === 'Exists' && x.key === undefined && x.effect === undefined,
+      ),
+      `${id}: must tolerate every taint`,
+    );
+    const pc = priorityClasses.find((p) => p.metadata.name === pod.priorityClassName);
+    t.not(pc, undefined, `${id}: PriorityClass ${pod.priorityClassName} not rendered`);
+    // User-defined classes must stay below 1e9; system-* classes are for the node itself.
+    t.true(pc !== undefined && pc.value > 0 && pc.value < 1e9, `${id}: priority ${pc?.value}`);
+    t.is(pod.enableServiceLinks, false, `${id}: service links would inject PODMESH_* vars`);
+
+    const [c, ...rest] = pod.containers;
+    t.is(rest.length, 0);
+    t.deepEqual(c!.args?.slice(0, 1), ['agent']);
+    t.is(c!.readinessProbe?.httpGet?.path, '/readyz');
+    t.is(c!.readinessProbe?.httpGet?.port, 'http');
+    t.is(c!.livenessProbe?.httpGet?.path, '/healthz');
+    t.is(c!.livenessProbe?.httpGet?.port, 'http');
+    // The drain on SIGTERM must fit in the grace period.
+    const cfg = loadConfig(sourcesOf(spec.template, c!));
+    t.true((pod.terminationGracePeriodSeconds ?? 30) * 1000 > cfg.shutdown.drainMs + 5000, id);
+  }
+});
+
+test('every container has requests and limits, and agents fit the README budget', (t) => {
+  for (const w of workloads())
+    for (const c of containersOf(w)) {
+      const id = `${w.name}/${c.name}`;
+      const r = c.resources ?? {};
+      for (const res of ['cpu', 'memory']) {
+        const req = quantity(r.requests?.[res]);
+        const lim = quantity(r.limits?.[res]);
+        t.true(req > 0 && lim > 0, `${id}: ${res} request and limit`);
+        t.true(req <= lim, `${id}: ${res} request above limit`);
+      }
+    }
+  for (const ds of agentDaemonSets()) {
+    const r = ds.spec!.template.spec!.containers[0]!.resources!;
+    // README: RSS under 100 MB at 1,000 probes/s, under 10% of one core. The limits leave room
+    // above that, so the kernel doesn't kill an agent (or throttle it, skewing RTT) in a burst.
+    t.true(
+      quantity(r.limits!['memory']) > 100e6,
+      `${ds.metadata.name}: memory limit under the 100 MB budget`,
+    );
+    t.true(quantity(r.limits!['cpu']) >= 0.1, `${ds.metadata.name}: cpu limit under 10% of a core`);
+  }
+});
+
+test('PODMESH_* env vars and flags in every container are real settings, and take effect', (t) => {
+  const byEnv = new Map(SETTINGS.filter((s) => s.scalar).map((s) => [envName(s.key), s.key]));
+  t.true(byEnv.has('PODMESH_NODE')); // the table is the real one
+  for (const w of workloads())
+    for (const c of containersOf(w)) {
+      const env = envOf(c);
+      for (const [name, value] of Object.entries(env)) {
+        if (!name.startsWith('PODMESH_')) continue;
+        const key = byEnv.get(name);
+        t.not(key, undefined, `${w.name}/${c.name}: ${name} is not a podmesh setting`);
+        if (key === undefined) continue;
+        // Loaded from this variable alone, the setting must have its value: a variable the
+        // loader skips (or a renamed setting) would leave the default in place.
+        const cfg = loadConfig({ env: { [name]: value } });
+        t.is(String(settingValue(cfg, key)), value, `${w.name}/${c.name}: ${name} has no effect`);
+      }
+      if (c.args?.[0] === 'agent')
+        t.notThrows(() => sourcesOf(w.template, c), `${w.name}/${c.name}: flags`);
+    }
+});
+
+test('the config file in the ConfigMap loads, and agent ports match the config the agent loads', (t) => {
+  const portOf = (c: IContainer, name: string) => c.ports?.find((p) => p.name === name);
+  const seen: number[][] = [];
+  for (const ds of agentDaemonSets()) {
+    const template = ds.spec!.template;
+    const c = template.spec!.containers[0]!;
+    const id = ds.metadata.name;
+    const file = configFileOf(template, c);
+    t.notThrows(() => loadConfig({ fileText: file.text }), `${id}: ${file.path}`);
+    // What the agent will run with: the file, the container's env (downward API values stood
+    // in by samples) and its flags, through the real loader.
+    const cfg = loadConfig(sourcesOf(template, c));
+    t.is(String(template.metadata?.labels?.['podmesh.io/network']), cfg.network, `${id}: network`);
+    t.is(String(FIELD_SAMPLES['spec.nodeName']), cfg.node, `${id}: node from the downward API`);
+    t.is(cfg.advertiseAddress, FIELD_SAMPLES['status.podIP'], `${id}: advertise address`);
+    t.deepEqual(
+      portOf(c, 'http'),
+      { name: 'http', containerPort: cfg.httpPort, protocol: 'TCP' },
+      id,
+    );
+    t.deepEqual(
+      portOf(c, 'stamp'),
+      { name: 'stamp', containerPort: cfg.stampPort, protocol: 'UDP' },
+      id,
+    );
+    t.deepEqual(portOf(c, 'tcp'), { name: 'tcp', containerPort: cfg.tcpPort, protocol: 'TCP' }, id);
+    t.is(c.ports?.length, 3, id);
+    seen.push([cfg.httpPort, cfg.stampPort, cfg.tcpPort]);
+  }
+  // The host agent's ports are bound on the node itself: keep them apart from the pod agent's.
+  t.is(new Set(seen.flat()).size, seen.flat().length, `ports overlap: ${JSON.stringify(seen)}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Controller, Services, NetworkPolicy, PodMonitor, image.
+
+test('the controller Deployment: one replica, the controller command, probes', (t) => {
+  const d = named<IDeployment>('Deployment', 'podmesh-controller');
+  const spec = d.spec!;
+  t.is(spec.replicas, 1);
+  t.true(matches(spec.selector.matchLabels, spec.template.metadata?.labels));
+  t.is(spec.template.metadata?.labels?.['app.kubernetes.io/component'], 'controller');
+  const c = spec.template.spec!.containers[0]!;
+  t.deepEqual(c.args?.slice(0, 1), ['controller']);
+  t.is(spec.template.spec!.enableServiceLinks, false);
+  t.is(c.readinessProbe?.httpGet?.path, '/readyz');
+  t.is(c.livenessProbe?.httpGet?.path, '/healthz');
+  t.true(c.ports?.some((p) => p.name === 'http'));
+});
+
+test('Services select existing Pods and target ports those Pods declare', (t) => {
+  const templates = workloads().map((w) => w.template);
+  for (const s of ofKind<IService>('Service')) {
+    const selected = templates.filter((tp) => matches(s.spec?.selector, tp.metadata?.labels));
+    t.true(selected.length > 0, `Service ${s.metadata.name} selects no Pods`);
+    for (const p of s.spec?.ports ?? [])
+      for (const tp of selected) {
+        const cp = tp
+          .spec!.containers.flatMap((c) => c.ports ?? [])
+          .find((x) => x.name === p.targetPort);
+        t.not(
+          cp,
+          undefined,
+          `Service ${s.metadata.name}: no container port ${String(p.targetPort)}`,
+        );
+        t.is(cp?.protocol ?? 'TCP', p.protocol ?? 'TCP', `Service ${s.metadata.name}: ${p.name}`);
+        if (s.spec?.clusterIP === 'None')
+          t.is(cp?.containerPort, p.port, `headless ${s.metadata.name}: ${p.name}`);
+      }
+  }
+});
+
+test('NetworkPolicies let every probe protocol reach the agents', (t) => {
+  const agentTemplates = agentDaemonSets().map((d) => d.spec!.template);
+  const policies = ofKind<INetworkPolicy>('NetworkPolicy');
+  const forAgents = policies.filter((p) =>
+    agentTemplates.some((tp) => matches(p.spec?.podSelector.matchLabels, tp.metadata?.labels)),
+  );
+  t.true(forAgents.length > 0, 'no NetworkPolicy selects the agents');
+  // ICMP can't be listed in `ports`, and host-network peers come from node addresses: only a
+  // rule with neither ports nor sources admits icmp probes from every peer.
+  t.true(
+    forAgents.some((p) =>
+      (p.spec?.ingress ?? []).some((r) => r.ports === undefined && r.from === undefined),
+    ),
+    'agents: no rule admits ICMP from every peer',
+  );
+  t.true(
+    forAgents.some((p) =>
+      (p.spec?.egress ?? []).some((r) => r.ports === undefined && r.to === undefined),
+    ),
+    'agents: probes out to every peer',
+  );
+  // Named ports in any policy exist on the Pods it selects.
+  for (const p of policies) {
+    const selected = workloads()
+      .map((w) => w.template)
+      .filter((tp) => matches(p.spec?.podSelector.matchLabels, tp.metadata?.labels));
+    t.true(selected.length > 0, `NetworkPolicy ${p.metadata.name} selects no Pods`);
+    for (const rule of p.spec?.ingress ?? [])
+      for (const port of rule.ports ?? [])
+        if (typeof port.port === 'string')
+          for (const tp of selected)
+            t.true(
+              tp.spec!.containers.some((c) => c.ports?.some((x) => x.name === port.port)),
+              `NetworkPolicy ${p.metadata.name}: port ${port.port}`,
+            );
+  }
+});
+
+test('the PodMonitor scrapes /metrics on the http port of every agent and the controller', (t) => {
+  const pm = named<IPodMonitor>('PodMonitor', 'podmesh');
+  const sel = pm.spec.selector;
+  const selects = (labels: Record<string, string> | undefined): boolean =>
+    matches(sel.matchLabels, labels) &&
+    (sel.matchExpressions ?? []).every(
+      (e) => e.operator === 'In' && (e.values ?? []).includes(labels?.[e.key] ?? '\u0000'),
+    );
+  for (const w of workloads()) {
+    t.true(selects(w.template.metadata?.labels), `PodMonitor misses ${w.name}`);
+    for (const ep of pm.spec.podMetricsEndpoints ?? []) {
+      t.is(ep.path, '/metrics');
+      t.true(
+        w.template.spec!.containers.some((c) => c.ports?.some((p) => p.name === ep.port)),
+        `${w.name}: no port ${ep.port}`,
+      );
+    }
+  }
+  t.deepEqual(pm.spec.namespaceSelector ?? { matchNames: [NAMESPACE] }, {
+    matchNames: [NAMESPACE],
+  });
+});
+
+test('images are the release in package.json, and the Dockerfile starts what npm run build emits', (t) => {
+  const pkg = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as {
+    version: string;
+    bin: Record<string, string>;
+  };
+  for (const w of workloads())
+    for (const c of containersOf(w)) t.is(c.image, `podmesh:${pkg.version}`, `${w.name}/${c.name}`);
+
+  const dockerfile = readFileSync(new URL('deploy/Dockerfile', ROOT), 'utf8');
+  const entry = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
+  t.truthy(entry, 'no exec-form ENTRYPOINT');
+  const argv = JSON.parse(entry![1]!) as string[];
+  t.is(argv[0], 'node');
+  t.is(argv.at(-1), pkg.bin['podmesh'], 'the entry point is the compiled bin');
+  t.true(
+    argv.slice(1, -1).every((a) => a.startsWith('--')),
+    'only node flags between node and the script',
+  );
+  // tsc (rootDir ".", outDir "dist") turns src/main.ts into the file the image starts.
+  t.is(pkg.bin['podmesh'], 'dist/src/main.js');
+  t.regex(dockerfile, /^USER 65532:65532$/m);
+});
