@@ -476,11 +476,14 @@ export class IcmpProbe implements Probe {
         this.pending.set(seq, p);
         p.timer = this.clock.setTimeout(() => {
           p.timer = undefined;
-          this.finish(p, {
-            ok: false,
-            reason: 'timeout',
-            detail: `no ICMP echo reply within ${timeoutMs} ms`,
-          });
+          // Let a reply already waiting in the socket be read before calling it lost.
+          setImmediate(() =>
+            this.finish(p, {
+              ok: false,
+              reason: 'timeout',
+              detail: `no ICMP echo reply within ${timeoutMs} ms`,
+            }),
+          );
         }, timeoutMs);
         try {
           socket.send(

@@ -213,7 +213,10 @@ export class UdpStampProbe implements Probe {
     };
     session.pending.set(seq, pending);
     pending.timer = this.clock.setTimeout(() => {
-      this.finish(session, pending, failure(target, sentAtMs, 'timeout'));
+      pending.timer = undefined;
+      // An answer may already sit unread in the socket (a busy thread, a timer that fired
+      // late): let pending reads run first, so a late wake-up isn't reported as loss.
+      setImmediate(() => this.finish(session, pending, failure(target, sentAtMs, 'timeout')));
     }, timeoutMs);
     this.counters.sent++;
     pending.t1Ns = this.clock.monoNs();
@@ -427,4 +430,57 @@ function failure(
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The udp probe as the engine runs it: one STAMP session-sender (its own socket, so its own
+ * session at every reflector) per size class. Small and MTU-sized probes to one peer must not
+ * share a session: the reflector numbers every packet of a session, so interleaved sizes
+ * would attribute the MTU probes' forward losses to whichever small probe answers next.
+ */
+export class SizedUdpProbe implements Probe {
+  readonly kind = 'udp' as const;
+
+  private constructor(private readonly bySize: ReadonlyMap<ProbeTarget['size'], UdpStampProbe>) {}
+
+  static async open(opts: UdpStampProbeOptions): Promise<SizedUdpProbe> {
+    const small = await UdpStampProbe.open(opts);
+    try {
+      const mtu = await UdpStampProbe.open(opts);
+      return new SizedUdpProbe(
+        new Map([
+          ['small', small],
+          ['mtu', mtu],
+        ]),
+      );
+    } catch (e) {
+      await small.close();
+      throw e;
+    }
+  }
+
+  run(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
+    return this.bySize.get(target.size)!.run(target, timeoutMs);
+  }
+
+  forget(peerId: string): void {
+    for (const p of this.bySize.values()) p.forget(peerId);
+  }
+
+  stats(): UdpStampStats {
+    const out = { sent: 0, received: 0, malformedReplies: 0, authFailed: 0, unmatched: 0 };
+    for (const p of this.bySize.values()) {
+      const s = p.stats();
+      out.sent += s.sent;
+      out.received += s.received;
+      out.malformedReplies += s.malformedReplies;
+      out.authFailed += s.authFailed;
+      out.unmatched += s.unmatched;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.bySize.values()].map((p) => p.close()));
+  }
 }
