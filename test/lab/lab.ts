@@ -79,6 +79,8 @@ export interface LabOptions {
   readonly vxlanPort?: number;
   /** Keep the agents' config and log files after down() (they are under STATE_DIR/<prefix>). */
   readonly keepFiles?: boolean;
+  /** Extra environment for the agent processes (e.g. KUBECONFIG for Kubernetes discovery). */
+  readonly agentEnv?: Record<string, string>;
 }
 
 interface StateFile {
@@ -403,7 +405,7 @@ export class Lab {
     try {
       fs.mkdirSync(lab.dir, { recursive: true });
       await lab.build(nodes, pods);
-      if (opts.agents ?? true) await lab.startAgents();
+      if (opts.agents ?? true) await lab.startAgents(opts.agentEnv);
     } catch (e) {
       lab.downSync();
       throw e;
@@ -588,7 +590,11 @@ export class Lab {
     return merge(base, this.opts.agentSettings ?? {});
   }
 
-  private async startAgents(): Promise<void> {
+  /**
+   * Starts the host and pod agents (Lab.up does unless `agents: false`). A test that needs
+   * something from the built lab first (its root-side address, say) starts them itself.
+   */
+  async startAgents(extraEnv: Record<string, string> = {}): Promise<void> {
     for (const node of this.nodes) {
       const pod = node.pods[0]!;
       for (const [network, ns, address] of [
@@ -612,6 +618,7 @@ export class Lab {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env))
       if (!k.startsWith('PODMESH_') && !k.startsWith('NODE_OPTIONS')) env[k] = v;
+    Object.assign(env, extraEnv);
     for (const a of this.agents) {
       fs.writeFileSync(a.configFile, stringify(this.agentConfig(a)));
       const log = fs.openSync(a.logFile, 'a');

@@ -85,6 +85,8 @@ export interface FakeApiServerOptions {
   readonly token?: string;
   /** Most watch events kept for resuming watches; older versions answer 410 Gone. */
   readonly maxHistory?: number;
+  /** Address to listen on; default 127.0.0.1 (the network lab uses its root-side address). */
+  readonly host?: string;
 }
 
 export class FakeApiServer {
@@ -103,9 +105,11 @@ export class FakeApiServer {
   private paused: PauseMode | undefined;
   private silenced = false;
   port = 0;
+  readonly host: string;
 
   private constructor(opts: FakeApiServerOptions) {
     this.token = opts.token ?? 'test-token';
+    this.host = opts.host ?? '127.0.0.1';
     this.maxHistory = opts.maxHistory ?? 10_000;
     for (const r of RESOURCES) this.store.set(r.plural, new Map());
     this.server = createServer((req, res) => this.handle(req, res));
@@ -123,7 +127,7 @@ export class FakeApiServer {
     const s = new FakeApiServer(opts);
     await new Promise<void>((resolve, reject) => {
       s.server.once('error', reject);
-      s.server.listen(0, '127.0.0.1', () => resolve());
+      s.server.listen(0, opts.host ?? '127.0.0.1', () => resolve());
     });
     const addr = s.server.address();
     s.port = typeof addr === 'object' && addr !== null ? addr.port : 0;
@@ -131,7 +135,23 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
+  }
+
+  /** A kubeconfig file's text for this server (for agents started as separate processes). */
+  kubeConfigYaml(namespace = 'default'): string {
+    return [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      `- name: fake\n  cluster:\n    server: ${this.url}\n    insecure-skip-tls-verify: true`,
+      'users:',
+      `- name: tester\n  user:\n    token: ${this.token}`,
+      'contexts:',
+      `- name: fake\n  context:\n    cluster: fake\n    user: tester\n    namespace: ${namespace}`,
+      'current-context: fake',
+      '',
+    ].join('\n');
   }
 
   /** A client configuration for this server, the way a kubeconfig file would describe it. */
