@@ -159,6 +159,8 @@ async function main(): Promise<void> {
         'probes.mtuBytes': spec.mtuBytes,
         'peers.limit': spec.peers.length,
         'peers.static': spec.peers,
+        // DNS load is measured on its own; never query the machine's resolver from a bench.
+        'dns.enabled': false,
       },
     });
     const agent = await Agent.start({ config, log, version: 'bench' });

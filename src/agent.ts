@@ -1,7 +1,10 @@
 // `podmesh agent`: wires discovery → selection → plan → engines → store → metrics/HTTP.
 // Agents never depend on a controller: with nothing but peers they probe and export.
 
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { isIPv4 } from 'node:net';
+import { hostname } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { SystemClock, type Clock } from './core/clock.ts';
@@ -16,13 +19,26 @@ import {
 } from './core/types.ts';
 import type { Config } from './config/load.ts';
 import { createPeerSource } from './discovery/create.ts';
+import type { DnsReplica } from './discovery/kubernetes.ts';
 import type { PeerSource } from './discovery/peer-source.ts';
+import {
+  planDnsJobs,
+  replicaTargets,
+  type DnsJob,
+  type DnsJobResult,
+  type DnsQuerySpec,
+  type DnsServerTarget,
+  type ReplicaLike,
+} from './mesh/dns-plan.ts';
+import { DnsWindowStore } from './mesh/dns-window.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from './mesh/engine-client.ts';
 import type { EngineSpec, LogSink } from './mesh/engine.ts';
 import { planJobs } from './mesh/plan.ts';
 import { selectPeers } from './mesh/select.ts';
 import { WindowStore } from './mesh/window-store.ts';
 import { AgentMetrics } from './metrics/recorder.ts';
+import type { DnsOutcome } from './probes/dns.ts';
+import { expandName, parseResolvConf, type ResolverConfig } from './probes/resolv-conf.ts';
 import { baseLength } from './probes/stamp-codec.ts';
 import { closeServer, createApp, listen } from './server/http.ts';
 
@@ -32,6 +48,20 @@ export interface AgentOptions {
   readonly version: string;
   readonly clock?: Clock;
   readonly peerSource?: PeerSource;
+  /**
+   * resolv.conf content to use instead of reading dns.resolvConf: the demo and the tests pass
+   * one pointing at a DNS server they started, so they never query the machine's resolver.
+   */
+  readonly resolvConf?: string;
+}
+
+/** A peer source that also lists the cluster DNS replicas (Kubernetes discovery). */
+type WithDnsReplicas = PeerSource & {
+  onDnsReplicas(listener: (replicas: readonly DnsReplica[]) => void): () => void;
+};
+
+function hasDnsReplicas(s: PeerSource): s is WithDnsReplicas {
+  return typeof (s as Partial<WithDnsReplicas>).onDnsReplicas === 'function';
 }
 
 const IPV4_UDP_HEADERS = 28;
@@ -58,6 +88,20 @@ export class Agent {
     reason: 'ok' | 'permission' | 'disabled' | 'error';
     detail: string;
   } = { enabled: false, reason: 'disabled', detail: 'probes.icmp is false' };
+  private readonly dnsStore: DnsWindowStore;
+  private dnsState: { enabled: boolean; reason: 'ok' | 'disabled' | 'error'; detail: string } = {
+    enabled: false,
+    reason: 'disabled',
+    detail: 'dns.enabled is false',
+  };
+  private resolver: ResolverConfig | undefined;
+  private dnsService: DnsServerTarget | undefined;
+  private dnsQueries: DnsQuerySpec[] = [];
+  private dnsServers: DnsServerTarget[] = [];
+  private dnsJobs: DnsJob[] = [];
+  private dnsJobKeys = new Set<string>();
+  private discoveredReplicas: readonly DnsReplica[] = [];
+  private unsubscribeDns: (() => void) | undefined;
   httpPort = 0;
   stampPort = 0;
   tcpPort = 0;
@@ -69,7 +113,8 @@ export class Agent {
       cfg.advertiseAddress ?? (cfg.address === '0.0.0.0' ? defaultAdvertiseAddress() : cfg.address);
     this.self = { node: cfg.node, network: cfg.network, zone: cfg.zone, address: advertise };
     this.store = new WindowStore(this.clock, cfg.window.seconds * 1000);
-    this.metrics = new AgentMetrics(this.self, this.store, opts.version);
+    this.dnsStore = new DnsWindowStore(this.clock, cfg.window.seconds * 1000);
+    this.metrics = new AgentMetrics(this.self, this.store, opts.version, this.dnsStore);
     this.peerSource = opts.peerSource;
     this.udpSmallBytes = baseLength(cfg.stamp.authKey) + IPV4_UDP_HEADERS;
     const ifMtu = interfaceMtu(advertise);
@@ -95,6 +140,11 @@ export class Agent {
     this.mainDelay.enable();
     const sink: LogSink = (level, msg, fields) => log[level](fields ?? {}, msg);
     const onResult = (r: ProbeResult, late: number): void => this.onResult(r, late);
+    const onDns = (r: DnsJobResult): void => this.onDnsResult(r);
+    if (cfg.dns.enabled) this.setUpDns();
+    const dns = this.dnsState.enabled
+      ? { dns: { intervalMs: cfg.dns.intervalMs, timeoutMs: cfg.dns.timeoutMs } }
+      : {};
     const base = {
       bindAddress: cfg.address,
       intervalMs: cfg.probes.intervalMs,
@@ -114,10 +164,10 @@ export class Agent {
     if (cfg.probes.tcp) offMain.push('tcp');
 
     if (cfg.engine.worker) {
-      const spec: EngineSpec = { ...base, kinds: offMain, responders };
+      const spec: EngineSpec = { ...base, kinds: offMain, responders, ...dns };
       this.engines.push({
         name: 'worker',
-        handle: await RemoteEngine.start(spec, onResult, sink),
+        handle: await RemoteEngine.start(spec, onResult, sink, onDns),
         worker: true,
       });
       if (cfg.probes.icmp)
@@ -130,7 +180,13 @@ export class Agent {
       const kinds: ProbeKind[] = cfg.probes.icmp ? [...offMain, 'icmp'] : offMain;
       this.engines.push({
         name: 'main',
-        handle: await LocalEngine.start({ ...base, kinds, responders }, this.clock, onResult, sink),
+        handle: await LocalEngine.start(
+          { ...base, kinds, responders, ...dns },
+          this.clock,
+          onResult,
+          sink,
+          onDns,
+        ),
         worker: false,
       });
     }
@@ -160,12 +216,144 @@ export class Agent {
         tcp: this.tcpPort,
         mtuBytes: this.mtuBytes,
         icmp: this.icmpState.reason,
+        dns: this.dnsState.enabled
+          ? {
+              nameserver: this.dnsService?.address ?? null,
+              replicas: cfg.dns.replicas.length,
+            }
+          : this.dnsState.reason,
         worker: cfg.engine.worker,
       },
       'agent started',
     );
     this.peerSource ??= await createPeerSource(cfg, log);
+    if (this.dnsState.enabled) {
+      this.updateDns();
+      const source = this.peerSource;
+      if (hasDnsReplicas(source))
+        this.unsubscribeDns = source.onDnsReplicas((replicas) => {
+          this.discoveredReplicas = replicas;
+          this.updateDns();
+        });
+    }
     await this.peerSource.start((peers) => this.onPeers(peers));
+  }
+
+  /** Reads the resolver configuration and fixes the names to look up. */
+  private setUpDns(): void {
+    const { config: cfg, log } = this.opts;
+    let text = this.opts.resolvConf;
+    if (text === undefined) {
+      try {
+        text = readFileSync(cfg.dns.resolvConf, 'utf8');
+      } catch (e) {
+        // Replicas can still be checked; the VIP and the search list can't.
+        const detail = `cannot read ${cfg.dns.resolvConf}: ${(e as Error).message}`;
+        log.warn({ path: cfg.dns.resolvConf }, `DNS checks of the resolver are off: ${detail}`);
+        this.dnsState = { enabled: true, reason: 'error', detail };
+      }
+    }
+    const resolver =
+      text === undefined
+        ? undefined
+        : parseResolvConf(
+            text,
+            this.opts.resolvConf === undefined ? { hostname: hostname().toLowerCase() } : {},
+          );
+    this.resolver = resolver;
+    if (resolver !== undefined) {
+      if (resolver.warnings.length > 0)
+        log.info({ warnings: resolver.warnings }, 'resolv.conf: odd lines');
+      const ns = resolver.nameservers[0];
+      if (ns !== undefined && isIPv4(ns)) {
+        this.dnsService = {
+          kind: 'service',
+          name: 'service',
+          address: ns,
+          port: cfg.dns.port,
+          tcpPort: cfg.dns.port,
+        };
+        this.dnsState = { enabled: true, reason: 'ok', detail: `nameserver ${ns}` };
+      } else {
+        const detail =
+          ns === undefined ? 'resolv.conf has no nameserver' : `nameserver ${ns} is not IPv4`;
+        log.warn(`DNS checks of the resolver are off: ${detail}`);
+        this.dnsState = { enabled: true, reason: 'error', detail };
+      }
+    }
+    const search = resolver ?? { ndots: 1, search: [] };
+    const abs = (name: string): string[] =>
+      name === '' ? [] : [name.endsWith('.') ? name : `${name}.`];
+    this.dnsQueries = [
+      {
+        kind: 'service',
+        name: cfg.dns.serviceName,
+        candidates: abs(cfg.dns.serviceName),
+        tcp: cfg.dns.tcp,
+      },
+      {
+        kind: 'short',
+        name: cfg.dns.shortName,
+        candidates: cfg.dns.shortName === '' ? [] : expandName(cfg.dns.shortName, search),
+        tcp: false,
+      },
+      { kind: 'pod', name: cfg.dns.podName, candidates: abs(cfg.dns.podName), tcp: false },
+      {
+        kind: 'external',
+        name: cfg.dns.externalName,
+        candidates: abs(cfg.dns.externalName),
+        tcp: false,
+      },
+    ];
+  }
+
+  /** Recomputes the DNS servers and jobs (replicas come and go) and hands them to the engine. */
+  private updateDns(): void {
+    if (this.stopping || !this.dnsState.enabled) return;
+    const cfg = this.opts.config;
+    const replicas: ReplicaLike[] = [
+      ...cfg.dns.replicas.map((r, i) => ({
+        address: r.address,
+        port: r.port,
+        tcpPort: r.port,
+        node: r.node,
+        order: `static-${String(i).padStart(6, '0')}`,
+      })),
+      ...this.discoveredReplicas.map((r) => ({
+        address: r.address,
+        port: r.port,
+        tcpPort: r.tcpPort,
+        node: r.node,
+        order: `pod-${r.pod}`,
+      })),
+    ];
+    const before = new Set(this.dnsServers.filter((s) => s.kind === 'replica').map((s) => s.name));
+    const servers = [
+      ...(this.dnsService !== undefined ? [this.dnsService] : []),
+      ...replicaTargets(replicas),
+    ];
+    const after = new Set(servers.filter((s) => s.kind === 'replica').map((s) => s.name));
+    this.dnsServers = servers;
+    this.dnsJobs = planDnsJobs(servers, this.dnsQueries);
+    this.dnsJobKeys = new Set(this.dnsJobs.map((j) => j.key));
+    this.dnsStore.retain(this.dnsJobKeys);
+    this.metrics.setDnsJobs(this.dnsJobs);
+    for (const e of this.engines)
+      if (e.handle.status.dns === true) e.handle.reconcileDns(this.dnsJobs);
+    const arrived = [...after].filter((n) => !before.has(n));
+    const departed = [...before].filter((n) => !after.has(n));
+    if (arrived.length > 0 || departed.length > 0)
+      this.opts.log.info(
+        { replicas: after.size, arrived, departed, jobs: this.dnsJobs.length },
+        'DNS replicas changed',
+      );
+  }
+
+  private onDnsResult(r: DnsJobResult): void {
+    // A lookup of a job that is gone (a departed replica) is dropped: its series are gone too.
+    if (!this.dnsJobKeys.has(r.key)) return;
+    this.dnsStore.record(r);
+    this.metrics.recordDns(r);
   }
 
   private onPeers(all: readonly Peer[]): void {
@@ -262,6 +450,14 @@ export class Agent {
           detail: this.icmpState.detail,
         },
         mtuBytes: cfg.probes.mtu ? this.mtuBytes : null,
+        dns: {
+          enabled: this.dnsState.enabled,
+          reason: this.dnsState.reason,
+          detail: this.dnsState.detail,
+          nameserver: this.dnsService?.address ?? null,
+          search: this.resolver?.search ?? [],
+          ndots: this.resolver?.ndots ?? null,
+        },
       },
       peers: this.selected.map((p) => ({
         node: p.node,
@@ -287,7 +483,38 @@ export class Agent {
             lastFailure: w.lastFailure,
           })),
       })),
+      dns: this.dnsResults(),
     };
+  }
+
+  private dnsResults(): AgentResults['dns'] {
+    const names = new Map(this.dnsQueries.map((q) => [q.kind, q.name]));
+    return this.dnsJobs.map((j) => {
+      const w = this.dnsStore.get(j.key);
+      return {
+        serverKind: j.serverKind,
+        server: j.server,
+        address: j.address,
+        port: j.port,
+        query: j.query,
+        name: names.get(j.query) ?? '',
+        candidates: [...j.candidates],
+        transport: j.transport,
+        sent: w?.sent ?? 0,
+        failed: w?.failed ?? 0,
+        answeredRatio: w?.answeredRatio ?? null,
+        outcomes: w?.outcomes ?? {},
+        lastOutcome: w?.lastOutcome ?? null,
+        lastDetail: w?.lastDetail ?? null,
+        latencySeconds:
+          w?.latency == null
+            ? null
+            : { p50: w.latency.p50, p99: w.latency.p99, max: w.latency.max },
+        answeredBy: w?.answeredBy ?? null,
+        lastTried: w?.lastTried ?? 0,
+        lastSuccess: w?.lastSuccessMs == null ? null : new Date(w.lastSuccessMs).toISOString(),
+      };
+    });
   }
 
   /**
@@ -299,6 +526,7 @@ export class Agent {
       this.stopping = true;
       this.opts.log.info({ drainMs }, 'stopping: readiness off');
       if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
+      this.unsubscribeDns?.();
       await this.peerSource?.stop();
       await Promise.all(this.engines.map((e) => e.handle.stop()));
       if (this.server !== undefined) await closeServer(this.server);
@@ -345,5 +573,26 @@ export interface AgentResults {
       lastSuccess: string | null;
       lastFailure: string | null;
     }[];
+  }[];
+  /** One entry per (server, query, transport) DNS check; see docs/api.md. */
+  dns: {
+    serverKind: string;
+    server: string;
+    address: string;
+    port: number;
+    query: string;
+    name: string;
+    candidates: string[];
+    transport: string;
+    sent: number;
+    failed: number;
+    answeredRatio: number | null;
+    outcomes: Partial<Record<DnsOutcome, number>>;
+    lastOutcome: DnsOutcome | null;
+    lastDetail: string | null;
+    latencySeconds: { p50: number; p99: number; max: number } | null;
+    answeredBy: string | null;
+    lastTried: number;
+    lastSuccess: string | null;
   }[];
 }

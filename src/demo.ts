@@ -2,6 +2,9 @@
 // with static discovery, so a newcomer sees /metrics and the results API in seconds with no
 // cluster and no root. Three "nodes" in two zones, each with a pod-network and a host-network
 // agent, so every path kind (pod-to-pod, pod-to-host, host-to-pod, host-to-host) shows up.
+// DNS too: a small authoritative server of the demo's own on 127.0.40.1 (the "DNS Service VIP")
+// and two "replicas" on 127.0.40.2 and .3, serving a demo cluster zone and example.com; the
+// agents get resolv.conf content pointing at the VIP (never the machine's own resolver).
 
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
@@ -11,6 +14,7 @@ import { StaticPeerSource, peerFromStatic } from './discovery/peer-source.ts';
 import type { StaticPeer } from './config/settings.ts';
 import { Controller, StaticDirectory } from './controller/controller.ts';
 import { SystemClock } from './core/clock.ts';
+import { DnsServer } from './probes/dns-server.ts';
 import { createControllerApp } from './server/controller-app.ts';
 import { closeServer, listen } from './server/http.ts';
 import { VERSION } from './version.ts';
@@ -32,6 +36,8 @@ export interface DemoAgentInfo {
 
 export interface Demo {
   readonly agents: readonly Agent[];
+  /** The demo's DNS servers: [0] is the "Service VIP", the rest the "replicas". */
+  readonly dnsServers: readonly DnsServer[];
   readonly info: readonly DemoAgentInfo[];
   readonly controller: Controller;
   readonly controllerUrl: string;
@@ -57,9 +63,72 @@ export function demoPeers(nodes: number, httpPort: number): StaticPeer[] {
   return peers;
 }
 
+/** DNS layout: the "Service VIP" on .1, replicas on .2 and .3, all on the same port. */
+export const DEMO_DNS = {
+  vip: '127.0.40.1',
+  replicas: ['127.0.40.2', '127.0.40.3'],
+  clusterDomain: 'cluster.local',
+  namespace: 'podmesh',
+  external: 'example.com',
+} as const;
+
+/** The demo's DNS port: httpPort + 5, so several demos with distinct HTTP ports don't clash. */
+export function demoDnsPort(httpPort: number): number {
+  return httpPort + 5;
+}
+
+/** The records of the demo cluster zone: the API Service, each agent as a Pod, example.com. */
+export function demoDnsRecords(peers: readonly StaticPeer[]): Record<string, string[]> {
+  const d = DEMO_DNS;
+  const records: Record<string, string[]> = {
+    [`kubernetes.default.svc.${d.clusterDomain}`]: ['10.96.0.1'],
+    [`kube-dns.kube-system.svc.${d.clusterDomain}`]: ['10.96.0.10'],
+    [d.external]: ['192.0.2.80'],
+    [`www.${d.external}`]: ['192.0.2.80'],
+  };
+  // A headless service with every agent, and a name per agent (as a StatefulSet would have).
+  const agents = `podmesh-agent.${d.namespace}.svc.${d.clusterDomain}`;
+  records[agents] = peers.map((p) => p.address);
+  for (const p of peers) records[`${p.node}-${p.network}.${agents}`] = [p.address];
+  return records;
+}
+
+/** resolv.conf as a Pod in the demo namespace would have it, pointing at the demo VIP. */
+export function demoResolvConf(): string {
+  const d = DEMO_DNS;
+  return [
+    `nameserver ${d.vip}`,
+    `search ${d.namespace}.svc.${d.clusterDomain} svc.${d.clusterDomain} ${d.clusterDomain}`,
+    'options ndots:5',
+    '',
+  ].join('\n');
+}
+
+async function startDemoDns(peers: readonly StaticPeer[], port: number): Promise<DnsServer[]> {
+  const d = DEMO_DNS;
+  const servers: DnsServer[] = [];
+  try {
+    for (const address of [d.vip, ...d.replicas])
+      servers.push(
+        await DnsServer.start({
+          address,
+          port,
+          zones: [d.clusterDomain, d.external],
+          records: demoDnsRecords(peers),
+        }),
+      );
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw e;
+  }
+  return servers;
+}
+
 export async function startDemo(o: DemoOptions): Promise<Demo> {
   const peers = demoPeers(o.nodes, o.httpPort);
   const agents: Agent[] = [];
+  const dnsPort = demoDnsPort(o.httpPort);
+  const dnsServers = await startDemoDns(peers, dnsPort);
   // Agents learn their peers only once all are listening, so the first probes aren't lost to
   // agents that haven't started yet.
   const sources: StaticPeerSource[] = [];
@@ -81,6 +150,16 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
             stampPort: p.stampPort,
             tcpPort: p.tcpPort,
             'peers.static': peers,
+            'dns.port': dnsPort,
+            'dns.intervalMs': 2000,
+            'dns.clusterDomain': DEMO_DNS.clusterDomain,
+            'dns.podName': `${p.node}-${p.network}.podmesh-agent.${DEMO_DNS.namespace}.svc.${DEMO_DNS.clusterDomain}`,
+            'dns.externalName': DEMO_DNS.external,
+            'dns.replicas': DEMO_DNS.replicas.map((address, i) => ({
+              address,
+              port: dnsPort,
+              ...(i < o.nodes ? { node: `demo-node-${i + 1}` } : {}),
+            })),
           },
         });
         const peerSource = new StaticPeerSource([]);
@@ -90,6 +169,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
           peerSource,
           version: VERSION,
           log: o.log.child({ agent: `${p.node}/${p.network}` }),
+          resolvConf: demoResolvConf(),
         });
       }),
     );
@@ -99,6 +179,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     for (const s of sources) s.set(peers.map(peerFromStatic));
   } catch (e) {
     await Promise.all(agents.map((a) => a.stop()));
+    await Promise.all(dnsServers.map((d) => d.close()));
     throw e;
   }
   const info = peers.map((p) => ({
@@ -130,6 +211,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     );
   } catch (e) {
     await Promise.all(agents.map((a) => a.stop()));
+    await Promise.all(dnsServers.map((d) => d.close()));
     throw e;
   }
   controller.start();
@@ -137,6 +219,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   const port = typeof addr === 'object' && addr !== null ? addr.port : o.controllerPort;
   return {
     agents,
+    dnsServers,
     info,
     controller,
     controllerUrl: `http://127.0.0.1:${port}`,
@@ -144,6 +227,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       await controller.stop();
       await closeServer(server);
       await Promise.all(agents.map((a) => a.stop(drainMs)));
+      await Promise.all(dnsServers.map((d) => d.close()));
     },
   };
 }

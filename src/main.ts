@@ -201,8 +201,10 @@ addSettingFlags(
         ),
         '',
         `  controller             ${demo.controllerUrl}/api/v1/matrix   ${demo.controllerUrl}/metrics`,
+        `  DNS                    ${demo.dnsServers.map((d) => `${d.address}:${d.port}`).join('  ')}   (VIP, then replicas)`,
         '',
         `Try:  curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
+        `      curl -s ${demo.info[0]!.url}/metrics | grep podmesh_dns_requests_total`,
         'Stop: Ctrl-C',
         '',
       ];

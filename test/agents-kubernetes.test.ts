@@ -23,7 +23,7 @@ test('agents find each other through the API server; deleted Pods leave; an outa
   const api = await FakeApiServer.start();
   const nodes: Node[] = [1, 2, 3].map((i) => ({ name: `k${i}`, address: `127.42.10.${i}` }));
   t.teardown(async () => {
-    await Promise.all(nodes.map((n) => n.agent?.stop()));
+    await Promise.all(nodes.map(async (n) => n.agent?.stop()));
     await api.close();
   });
   for (const n of nodes)
@@ -42,6 +42,8 @@ test('agents find each other through the API server; deleted Pods leave; an outa
         'probes.intervalMs': 200,
         'probes.timeoutMs': 150,
         'probes.icmp': false,
+        // Never query the machine's own resolver from a test.
+        'dns.enabled': false,
       },
     });
     n.source = new KubernetesPeerSource({

@@ -97,6 +97,9 @@ test('SIGTERM: readiness off first, then drain, then exit 0', async (t) => {
       '1500',
       '--probes-icmp',
       'false',
+      // Never query the machine's own resolver from a test.
+      '--dns-enabled',
+      'false',
     ],
     { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -1,5 +1,6 @@
 // `podmesh demo` as the README promises it: within 5 seconds every pair shows in /metrics with
-// zero loss, and the demo controller assembles the whole matrix.
+// zero loss, the demo controller assembles the whole matrix, and every agent's DNS checks of the
+// demo's own DNS servers (VIP and two replicas on 127.0.40.x) answer noerror.
 
 import test from 'ava';
 import { startDemo } from '../src/demo.ts';
@@ -58,4 +59,34 @@ test('every demo pair shows in /metrics with 0 loss within 5 seconds', async (t)
   t.is(m.agents.length, 6);
   t.true(m.agents.every((a) => a.state === 'ok'));
   t.true(m.cells.length >= 6 * 5 * 3);
+
+  // 3 servers x (service over udp and tcp, short, pod, external) per agent.
+  await until(
+    'every agent has a noerror DNS lookup of every server, query and transport',
+    async () => {
+      for (const a of demo.info) {
+        const dns = (await scrape(a.url)).filter(
+          (s) =>
+            s.name === 'podmesh_dns_requests_total' &&
+            s.labels['result'] === 'noerror' &&
+            s.value > 0,
+        );
+        if (dns.length !== 3 * 5) return false;
+      }
+      return true;
+    },
+    6_000,
+    200,
+  );
+  for (const a of demo.info) {
+    const dns = (await scrape(a.url)).filter((s) => s.name === 'podmesh_dns_requests_total');
+    const servers = new Set(dns.map((s) => `${s.labels['server_kind']}/${s.labels['server']}`));
+    t.deepEqual(
+      [...servers].sort(),
+      ['replica/demo-node-1', 'replica/demo-node-2', 'service/service'],
+      a.url,
+    );
+    for (const s of dns.filter((x) => x.labels['result'] !== 'noerror'))
+      t.is(s.value, 0, `${a.node}/${a.network}: ${JSON.stringify(s.labels)}`);
+  }
 });

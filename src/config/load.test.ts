@@ -7,6 +7,25 @@ import { SETTINGS, envName, flagName } from './settings.ts';
 
 const bad: [name: string, src: ConfigSources, expected: RegExp[]][] = [
   [
+    'dns timeout above its interval, duplicate replica',
+    {
+      fileText:
+        'dns:\n  intervalMs: 1000\n  timeoutMs: 2000\n  replicas:\n    - address: 10.0.0.5\n    - address: 10.0.0.5\n      port: 53\n',
+    },
+    [
+      /dns\.timeoutMs \(2000\) must not exceed dns\.intervalMs \(1000\)/,
+      /dns\.replicas\[1\]: duplicate replica 10\.0\.0\.5:53/,
+    ],
+  ],
+  [
+    'dns replicas only from the file; names must be DNS names',
+    { env: { PODMESH_DNS_REPLICAS: '[]', PODMESH_DNS_SHORT_NAME: 'a b' } },
+    [
+      /env PODMESH_DNS_REPLICAS: dns\.replicas can only be set in the config file/,
+      /dns\.shortName \(from env PODMESH_DNS_SHORT_NAME\): must be a DNS name/,
+    ],
+  ],
+  [
     'unknown top-level key',
     { fileText: 'colour: blue\n' },
     [/colour \(from file <config>\): unknown setting/],
@@ -158,4 +177,23 @@ test('env and flag names derive from keys', (t) => {
   t.is(envName('stamp.authKey'), 'PODMESH_STAMP_AUTH_KEY');
   const envs = SETTINGS.map((s) => envName(s.key));
   t.is(new Set(envs).size, envs.length, 'no two settings share an env var');
+});
+
+test('dns: the service name derives from the cluster domain; replicas default to dns.port', (t) => {
+  const d = loadConfig({}).dns;
+  t.is(d.serviceName, 'kubernetes.default.svc.cluster.local');
+  t.is(d.resolvConf, '/etc/resolv.conf');
+  t.true(d.enabled);
+  const c = loadConfig({
+    fileText:
+      'dns:\n  clusterDomain: corp.internal.\n  port: 5353\n  replicas:\n    - address: 10.0.0.5\n      node: n1\n',
+    flags: { 'dns.externalName': '' },
+  }).dns;
+  t.is(c.serviceName, 'kubernetes.default.svc.corp.internal');
+  t.deepEqual(c.replicas, [{ address: '10.0.0.5', port: 5353, node: 'n1' }]);
+  t.is(c.externalName, '', 'an empty name turns the external query off');
+  t.is(
+    loadConfig({ overrides: { 'dns.serviceName': 'api.x.svc.y' } }).dns.serviceName,
+    'api.x.svc.y',
+  );
 });

@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { SETTINGS, SETTINGS_BY_KEY, envName, flagName, type StaticPeer } from './settings.ts';
+import {
+  SETTINGS,
+  SETTINGS_BY_KEY,
+  envName,
+  flagName,
+  type StaticDnsReplica,
+  type StaticPeer,
+} from './settings.ts';
 
 export interface Config {
   readonly node: string;
@@ -51,6 +58,26 @@ export interface Config {
     readonly pullIntervalMs: number;
     readonly pullConcurrency: number;
     readonly pullTimeoutMs: number;
+  };
+  readonly dns: {
+    readonly enabled: boolean;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly resolvConf: string;
+    readonly port: number;
+    readonly clusterDomain: string;
+    /** Always set: derived from clusterDomain when configured empty. */
+    readonly serviceName: string;
+    /** '' means off. */
+    readonly shortName: string;
+    readonly podName: string;
+    readonly externalName: string;
+    readonly tcp: boolean;
+    readonly replicas: readonly {
+      readonly address: string;
+      readonly port: number;
+      readonly node: string;
+    }[];
   };
   readonly window: { readonly seconds: number };
   readonly engine: { readonly worker: boolean };
@@ -245,6 +272,22 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       `probes.timeoutMs (${timeoutMs}) must not exceed probes.intervalMs (${intervalMs}): a probe would still be waiting when the next one is due; lower the timeout or raise the interval`,
     );
   }
+  const dnsInterval = get<number>('dns.intervalMs');
+  const dnsTimeout = get<number>('dns.timeoutMs');
+  if (dnsTimeout > dnsInterval) {
+    problems.push(
+      `dns.timeoutMs (${dnsTimeout}) must not exceed dns.intervalMs (${dnsInterval}); lower the timeout or raise the interval`,
+    );
+  }
+  const clusterDomain = get<string>('dns.clusterDomain').replace(/\.$/, '');
+  const dnsPort = get<number>('dns.port');
+  const replicas = get<StaticDnsReplica[]>('dns.replicas');
+  const seenReplicas = new Set<string>();
+  for (const [i, r] of replicas.entries()) {
+    const id = `${r.address}:${r.port ?? dnsPort}`;
+    if (seenReplicas.has(id)) problems.push(`dns.replicas[${i}]: duplicate replica ${id}`);
+    seenReplicas.add(id);
+  }
   const peers = get<StaticPeer[]>('peers.static');
   const seen = new Set<string>();
   for (const [i, p] of peers.entries()) {
@@ -297,6 +340,24 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       pullIntervalMs: get('controller.pullIntervalMs'),
       pullConcurrency: get('controller.pullConcurrency'),
       pullTimeoutMs: get('controller.pullTimeoutMs'),
+    },
+    dns: {
+      enabled: get('dns.enabled'),
+      intervalMs: dnsInterval,
+      timeoutMs: dnsTimeout,
+      resolvConf: get('dns.resolvConf'),
+      port: dnsPort,
+      clusterDomain,
+      serviceName: get<string>('dns.serviceName') || `kubernetes.default.svc.${clusterDomain}`,
+      shortName: get('dns.shortName'),
+      podName: get('dns.podName'),
+      externalName: get('dns.externalName'),
+      tcp: get('dns.tcp'),
+      replicas: replicas.map((r) => ({
+        address: r.address,
+        port: r.port ?? dnsPort,
+        node: r.node ?? '',
+      })),
     },
     window: { seconds: get('window.seconds') },
     engine: { worker: get('engine.worker') },

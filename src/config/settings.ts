@@ -29,6 +29,23 @@ export const staticPeerSchema = z.strictObject({
 });
 export type StaticPeer = z.infer<typeof staticPeerSchema>;
 
+const dnsName = z
+  .string()
+  .max(253)
+  .regex(/^$|^[A-Za-z0-9_]([-A-Za-z0-9_]*)?(\.[A-Za-z0-9_]([-A-Za-z0-9_]*)?)*\.?$/, {
+    message: 'must be a DNS name such as kubernetes.default (letters, digits, "-", "_" and dots)',
+  });
+
+/** A DNS replica as written in the config file's static list (dns.replicas). */
+export const staticDnsReplicaSchema = z.strictObject({
+  address: ipv4,
+  /** Default: dns.port. */
+  port: port.min(1).optional(),
+  /** Node the replica runs on; its label value. Default: "replica-<n>". */
+  node: nodeName.optional(),
+});
+export type StaticDnsReplica = z.infer<typeof staticDnsReplicaSchema>;
+
 /** Where a value may be set. "file" is always allowed; env and flag only for scalars. */
 export interface Setting {
   readonly key: string;
@@ -235,6 +252,74 @@ export const SETTINGS: readonly Setting[] = [
     ms(100, 60_000),
     3000,
     'Controller: how long one agent may take to answer.',
+  ),
+  s(
+    'dns.enabled',
+    z.boolean(),
+    true,
+    'Run DNS checks: every DNS name below, to the resolver in dns.resolvConf (the DNS Service VIP) and to every DNS replica directly.',
+  ),
+  s(
+    'dns.intervalMs',
+    ms(100, 3_600_000),
+    5000,
+    'Time between two lookups of one (server, name, transport). Each agent sends (1 + replicas) x (names, +1 for the service FQDN over TCP) lookups per interval: with the defaults and 2 replicas 3 x 4 = 12 per 5 s, about 2.4 per second, plus one query per extra search-list step of the short name. The cluster DNS sees that times the number of agents: keep it modest on large clusters.',
+  ),
+  s(
+    'dns.timeoutMs',
+    ms(10, 60_000),
+    2000,
+    'A lookup not answered within this time is a timeout; the short name walks its whole search list within this budget. Must not exceed dns.intervalMs.',
+  ),
+  s(
+    'dns.resolvConf',
+    z.string().min(1),
+    '/etc/resolv.conf',
+    "Path of the resolver configuration to read: its first nameserver is the DNS Service VIP, its search list and ndots expand the short name the way the Pod's resolver does.",
+  ),
+  s(
+    'dns.port',
+    port.min(1),
+    53,
+    'DNS port of the resolv.conf nameserver and of static replicas that give none (53; other values for the demo and tests).',
+  ),
+  s(
+    'dns.clusterDomain',
+    dnsName.min(1),
+    'cluster.local',
+    'Cluster DNS domain, used to derive dns.serviceName.',
+  ),
+  s(
+    'dns.serviceName',
+    dnsName,
+    '',
+    'Service FQDN to look up, sent as-is. Empty: kubernetes.default.svc.<dns.clusterDomain>.',
+  ),
+  s(
+    'dns.shortName',
+    dnsName,
+    'kubernetes.default',
+    "Short name looked up through the search list exactly as the Pod's resolver would (ndots, search order); which candidate answered is reported. Empty turns it off.",
+  ),
+  s(
+    'dns.podName',
+    dnsName,
+    '',
+    'A Pod or headless-service name to look up, sent as-is. Empty turns it off.',
+  ),
+  s(
+    'dns.externalName',
+    dnsName,
+    'example.com',
+    'A name outside the cluster to look up, sent as-is (the DNS servers forward it). Empty turns it off.',
+  ),
+  s('dns.tcp', z.boolean(), true, 'Also send the service FQDN over TCP.'),
+  s(
+    'dns.replicas',
+    z.array(staticDnsReplicaSchema),
+    [],
+    'Static DNS replicas (file only): [{address, port, node}]. Kubernetes discovery adds the DNS Service EndpointSlices.',
+    false,
   ),
   s(
     'window.seconds',

@@ -5,8 +5,10 @@
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.ts';
 import type { EngineHealth } from '../metrics/recorder.ts';
+import type { DnsJob } from './dns-plan.ts';
 import {
   ProbeEngine,
+  type DnsResultSink,
   type EngineSpec,
   type EngineStatus,
   type LogSink,
@@ -18,6 +20,8 @@ import type { Job } from './scheduler.ts';
 export interface EngineHandle {
   readonly status: EngineStatus;
   reconcile(jobs: readonly Job[]): void;
+  /** DNS lookups to run; only an engine started with `spec.dns` runs them. */
+  reconcileDns(jobs: readonly DnsJob[]): void;
   /** Latest health: pushed every second by a worker, read on demand from a local engine. */
   health(): EngineHealth | undefined;
   stop(): Promise<void>;
@@ -30,14 +34,18 @@ export class LocalEngine implements EngineHandle {
     clock: Clock,
     onResult: ResultSink,
     log: LogSink,
+    onDnsResult?: DnsResultSink,
   ): Promise<LocalEngine> {
-    return new LocalEngine(await ProbeEngine.start(spec, clock, onResult, log));
+    return new LocalEngine(await ProbeEngine.start(spec, clock, onResult, log, onDnsResult));
   }
   get status(): EngineStatus {
     return this.engine.status;
   }
   reconcile(jobs: readonly Job[]): void {
     this.engine.reconcile(jobs);
+  }
+  reconcileDns(jobs: readonly DnsJob[]): void {
+    this.engine.reconcileDns(jobs);
   }
   health(): EngineHealth {
     return this.engine.health();
@@ -68,6 +76,7 @@ export class RemoteEngine implements EngineHandle {
   private worker: Worker | undefined;
   private lastHealth: EngineHealth | undefined;
   private lastJobs: Job[] = [];
+  private lastDnsJobs: DnsJob[] = [];
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private backoffMs = RESTART_MIN_MS;
@@ -80,10 +89,16 @@ export class RemoteEngine implements EngineHandle {
     private spec: EngineSpec,
     private readonly onResult: ResultSink,
     private readonly log: LogSink,
+    private readonly onDnsResult: DnsResultSink | undefined,
   ) {}
 
-  static async start(spec: EngineSpec, onResult: ResultSink, log: LogSink): Promise<RemoteEngine> {
-    const engine = new RemoteEngine(spec, onResult, log);
+  static async start(
+    spec: EngineSpec,
+    onResult: ResultSink,
+    log: LogSink,
+    onDnsResult?: DnsResultSink,
+  ): Promise<RemoteEngine> {
+    const engine = new RemoteEngine(spec, onResult, log, onDnsResult);
     await engine.spawn();
     return engine;
   }
@@ -124,6 +139,8 @@ export class RemoteEngine implements EngineHandle {
             break;
           case 'results':
             for (const [r, late] of m.batch) this.onResult(r, late);
+            if (this.onDnsResult !== undefined)
+              for (const [r, late] of m.dns) this.onDnsResult(r, late);
             break;
           case 'health':
             this.lastHealth = m.health;
@@ -164,6 +181,7 @@ export class RemoteEngine implements EngineHandle {
           this.backoffMs = RESTART_MIN_MS;
           this.log('warn', 'probe engine thread restarted', { restarts: this.restarts });
           this.reconcile(this.lastJobs);
+          this.reconcileDns(this.lastDnsJobs);
         },
         (e: unknown) => {
           this.log('error', `probe engine thread failed to restart: ${String(e)}`);
@@ -176,6 +194,11 @@ export class RemoteEngine implements EngineHandle {
   reconcile(jobs: readonly Job[]): void {
     this.lastJobs = [...jobs];
     this.worker?.postMessage({ type: 'reconcile', jobs: this.lastJobs } satisfies ToWorker);
+  }
+
+  reconcileDns(jobs: readonly DnsJob[]): void {
+    this.lastDnsJobs = [...jobs];
+    this.worker?.postMessage({ type: 'reconcileDns', jobs: this.lastDnsJobs } satisfies ToWorker);
   }
 
   health(): EngineHealth | undefined {

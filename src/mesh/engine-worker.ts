@@ -1,18 +1,21 @@
 // Worker-thread entry point: hosts one ProbeEngine off the main thread and speaks a small
-// message protocol with RemoteEngine (engine-client.ts). Results go out in batches every 50 ms,
-// so the main thread wakes for a batch, not for every answer.
+// message protocol with RemoteEngine (engine-client.ts). Results (probe results and DNS lookups
+// alike) go out in batches every 50 ms, so the main thread wakes for a batch, not for every
+// answer.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { SystemClock } from '../core/clock.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { ProbeEngine, type EngineSpec } from './engine.ts';
+import type { DnsJob, DnsJobResult } from './dns-plan.ts';
 import type { Job } from './scheduler.ts';
 
-export type ToWorker = { type: 'reconcile'; jobs: Job[] } | { type: 'stop' };
+export type ToWorker =
+  { type: 'reconcile'; jobs: Job[] } | { type: 'reconcileDns'; jobs: DnsJob[] } | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready'; status: ProbeEngine['status'] }
   | { type: 'failed'; message: string }
-  | { type: 'results'; batch: [ProbeResult, number][] }
+  | { type: 'results'; batch: [ProbeResult, number][]; dns: [DnsJobResult, number][] }
   | { type: 'health'; health: ReturnType<ProbeEngine['health']> }
   | {
       type: 'log';
@@ -31,11 +34,15 @@ async function main(): Promise<void> {
   const post = (m: FromWorker): void => port.postMessage(m);
   const spec = (workerData as { spec: EngineSpec }).spec;
   let batch: [ProbeResult, number][] = [];
+  let dnsBatch: [DnsJobResult, number][] = [];
   const flush = (): void => {
     const out = batch;
+    const dns = dnsBatch;
     batch = [];
-    post({ type: 'results', batch: out });
+    dnsBatch = [];
+    post({ type: 'results', batch: out, dns });
   };
+  const pending = (): boolean => batch.length > 0 || dnsBatch.length > 0;
   let engine: ProbeEngine;
   try {
     engine = await ProbeEngine.start(
@@ -44,10 +51,14 @@ async function main(): Promise<void> {
       (r, late) => {
         // One message per 50 ms instead of one per result: the main thread wakes 20 times a
         // second, not a thousand. Timestamps are taken here, so the delay costs no accuracy.
-        if (batch.length === 0) setTimeout(flush, RESULT_FLUSH_MS);
+        if (!pending()) setTimeout(flush, RESULT_FLUSH_MS);
         batch.push([r, late]);
       },
       (level, msg, fields) => post({ type: 'log', level, msg, fields }),
+      (r, late) => {
+        if (!pending()) setTimeout(flush, RESULT_FLUSH_MS);
+        dnsBatch.push([r, late]);
+      },
     );
   } catch (e) {
     post({ type: 'failed', message: (e as Error).message });
@@ -59,10 +70,11 @@ async function main(): Promise<void> {
   );
   port.on('message', (m: ToWorker) => {
     if (m.type === 'reconcile') engine.reconcile(m.jobs);
+    else if (m.type === 'reconcileDns') engine.reconcileDns(m.jobs);
     else if (m.type === 'stop') {
       clearInterval(healthTimer);
       void engine.stop().then(() => {
-        if (batch.length > 0) flush();
+        if (pending()) flush();
         post({ type: 'health', health: engine.health() });
         post({ type: 'stopped' });
         port.close();

@@ -1,5 +1,5 @@
-// The probe engine: the probes of some kinds, the scheduler that drives them, and (optionally)
-// the responders peers probe. Thread-agnostic: the agent runs one on a worker thread for udp
+// The probe engine: the probes of some kinds, the scheduler that drives them, (optionally) the
+// responders peers probe, and (optionally) the DNS probe with its own scheduler of DNS lookups. Thread-agnostic: the agent runs one on a worker thread for udp
 // and tcp (so a busy main thread can't skew their timestamps) and one on the main thread for
 // icmp, because the raw-socket addon polls on the main thread's event loop and can't live in
 // a worker.
@@ -8,13 +8,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SlottedClock, type Clock } from '../core/clock.ts';
 import type { ProbeKind, ProbeResult } from '../core/types.ts';
 import type { EngineHealth } from '../metrics/recorder.ts';
+import { DnsProbe } from '../probes/dns.ts';
 import { IcmpProbe } from '../probes/icmp.ts';
 import type { Probe } from '../probes/probe.ts';
 import { StampReflector } from '../probes/stamp-reflector.ts';
 import { TcpListener } from '../probes/tcp-listener.ts';
 import { TcpProbe } from '../probes/tcp.ts';
-import { UdpStampProbe } from '../probes/udp.ts';
-import { Scheduler, type Job } from './scheduler.ts';
+import { SizedUdpProbe } from '../probes/udp.ts';
+import { dnsExecutor, type DnsJob, type DnsJobResult } from './dns-plan.ts';
+import { Scheduler, probeExecutor, type Job } from './scheduler.ts';
 
 /** Everything an engine needs; plain data so it can cross to a worker thread. */
 export interface EngineSpec {
@@ -38,6 +40,11 @@ export interface EngineSpec {
     readonly maxSessions: number;
     readonly maxRepliesPerSecond: number;
   };
+  /** Run DNS lookups too (see reconcileDns), on their own schedule. */
+  readonly dns?: {
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+  };
 }
 
 export interface EngineStatus {
@@ -51,6 +58,8 @@ export interface EngineStatus {
   /** Bound ports of the responders (meaningful when 0 was asked for). */
   readonly stampPort?: number;
   readonly tcpPort?: number;
+  /** True when this engine runs DNS lookups. */
+  readonly dns?: boolean;
 }
 
 /**
@@ -61,6 +70,7 @@ export interface EngineStatus {
 export const DEFAULT_TIMER_SLOT_MS = 20;
 
 export type ResultSink = (result: ProbeResult, latenessMs: number) => void;
+export type DnsResultSink = (result: DnsJobResult, latenessMs: number) => void;
 export type LogSink = (
   level: 'info' | 'warn' | 'error',
   msg: string,
@@ -75,6 +85,8 @@ export class ProbeEngine {
     private readonly probes: ReadonlyMap<ProbeKind, Probe>,
     private readonly reflector: StampReflector | undefined,
     private readonly listener: TcpListener | undefined,
+    private readonly dns:
+      { probe: DnsProbe; scheduler: Scheduler<DnsJob, DnsJobResult> } | undefined,
     readonly status: EngineStatus,
   ) {
     this.delay.enable();
@@ -86,6 +98,7 @@ export class ProbeEngine {
     exactClock: Clock,
     onResult: ResultSink,
     log: LogSink,
+    onDnsResult?: DnsResultSink,
   ): Promise<ProbeEngine> {
     const slot = spec.timerSlotMs ?? DEFAULT_TIMER_SLOT_MS;
     const clock = slot > 0 ? new SlottedClock(exactClock, slot) : exactClock;
@@ -94,6 +107,7 @@ export class ProbeEngine {
     let icmp: EngineStatus['icmp'];
     let reflector: StampReflector | undefined;
     let listener: TcpListener | undefined;
+    let dnsProbe: DnsProbe | undefined;
     try {
       if (spec.responders !== undefined) {
         const r = spec.responders;
@@ -111,7 +125,7 @@ export class ProbeEngine {
         if (kind === 'udp')
           probes.set(
             'udp',
-            await UdpStampProbe.open({ clock, bindAddress: spec.bindAddress, authKey }),
+            await SizedUdpProbe.open({ clock, bindAddress: spec.bindAddress, authKey }),
           );
         if (kind === 'tcp')
           probes.set('tcp', new TcpProbe({ clock, bindAddress: spec.bindAddress }));
@@ -126,8 +140,14 @@ export class ProbeEngine {
           }
         }
       }
+      if (spec.dns !== undefined)
+        dnsProbe = await DnsProbe.open({
+          clock,
+          ...(spec.bindAddress !== '0.0.0.0' ? { bindAddress: spec.bindAddress } : {}),
+        });
     } catch (e) {
       await Promise.all([...probes.values()].map((p) => p.close()));
+      await dnsProbe?.close();
       await reflector?.close();
       await listener?.close();
       throw e;
@@ -138,16 +158,33 @@ export class ProbeEngine {
       timeoutMs: spec.timeoutMs,
       jitter: spec.jitter,
       concurrency: spec.concurrency,
-      probes,
+      ...probeExecutor(probes),
       onResult,
     });
+    let dns: { probe: DnsProbe; scheduler: Scheduler<DnsJob, DnsJobResult> } | undefined;
+    if (dnsProbe !== undefined && spec.dns !== undefined) {
+      const sink = onDnsResult ?? (() => undefined);
+      dns = {
+        probe: dnsProbe,
+        scheduler: new Scheduler<DnsJob, DnsJobResult>({
+          clock,
+          intervalMs: spec.dns.intervalMs,
+          timeoutMs: spec.dns.timeoutMs,
+          jitter: spec.jitter,
+          concurrency: spec.concurrency,
+          ...dnsExecutor(dnsProbe, clock),
+          onResult: (r, late) => sink(r, late),
+        }),
+      };
+    }
     const status: EngineStatus = {
       kinds: [...probes.keys()],
       ...(icmp !== undefined ? { icmp } : {}),
       ...(reflector !== undefined ? { stampPort: reflector.port } : {}),
       ...(listener !== undefined ? { tcpPort: listener.port } : {}),
+      ...(dns !== undefined ? { dns: true } : {}),
     };
-    return new ProbeEngine(scheduler, probes, reflector, listener, status);
+    return new ProbeEngine(scheduler, probes, reflector, listener, dns, status);
   }
 
   reconcile(jobs: readonly Job[]): void {
@@ -158,6 +195,11 @@ export class ProbeEngine {
       const peerId = key.split('|')[0]!;
       if (!stillThere.has(peerId)) for (const p of this.probes.values()) p.forget(peerId);
     }
+  }
+
+  /** Makes the running DNS lookups equal to `jobs` (ignored by an engine without DNS). */
+  reconcileDns(jobs: readonly DnsJob[]): void {
+    this.dns?.scheduler.reconcile(jobs);
   }
 
   health(): EngineHealth {
@@ -177,7 +219,15 @@ export class ProbeEngine {
           }
         : {}),
       ...(this.listener !== undefined ? { tcpAccepted: this.listener.stats().accepted } : {}),
-      skipped: this.scheduler.stats().skipped,
+      skipped: this.scheduler.stats().skipped + (this.dns?.scheduler.stats().skipped ?? 0),
+      ...(this.dns !== undefined
+        ? {
+            dns: {
+              malformed: this.dns.probe.stats().malformed,
+              mismatched: this.dns.probe.stats().mismatched,
+            },
+          }
+        : {}),
       loopDelay: { p50: q(50), p90: q(90), p99: q(99) },
     };
     this.delay.reset();
@@ -186,8 +236,9 @@ export class ProbeEngine {
 
   /** Stops probing first, then closes the responders (peers see us go only at the end). */
   async stop(): Promise<void> {
-    await this.scheduler.stop();
+    await Promise.all([this.scheduler.stop(), this.dns?.scheduler.stop()]);
     await Promise.all([...this.probes.values()].map((p) => p.close()));
+    await this.dns?.probe.close();
     await this.reflector?.close();
     await this.listener?.close();
     this.delay.disable();

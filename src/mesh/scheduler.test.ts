@@ -4,7 +4,7 @@ import test from 'ava';
 import { FakeClock, type Clock } from '../core/clock.ts';
 import type { Peer, ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { Probe } from '../probes/probe.ts';
-import { Scheduler, jobKey, type Job } from './scheduler.ts';
+import { Scheduler, jobKey, probeExecutor, type Job } from './scheduler.ts';
 
 function peer(node: string): Peer {
   return {
@@ -77,7 +77,7 @@ function setup(
     timeoutMs: opts.timeoutMs ?? 500,
     jitter: opts.jitter ?? 0.1,
     concurrency: opts.concurrency ?? 100,
-    probes: new Map([['udp', probe]]),
+    ...probeExecutor(new Map([['udp', probe]])),
     onResult: (r, late) => results.push({ r, late }),
   });
   return { clock, probe, results, sched };

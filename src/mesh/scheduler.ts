@@ -1,16 +1,23 @@
-// Runs every (peer, probe kind, size) job on its own jittered loop, with a deadline per run and
-// a bound on probes in flight. reconcile() turns a new job list into started and stopped loops,
-// so discovery churn never restarts the loops of peers that stayed. Lateness (how far after its
-// due time a probe actually started) is reported with each result: it is the prober's own
-// health, and triage holds back latency findings from a starved prober.
+// Runs every job on its own jittered loop, with a deadline per run and a bound on runs in
+// flight. What a run does is injected (execute), so one scheduler drives peer probes
+// ((peer, probe kind, size) jobs) and another DNS lookups. reconcile() turns a new job list
+// into started and stopped loops, so discovery churn never restarts the loops of jobs that
+// stayed. Lateness (how far after its due time a run actually started) is reported with each
+// result: it is the prober's own health, and triage holds back latency findings from a starved
+// prober.
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { Probe } from '../probes/probe.ts';
 
-export interface Job {
+/** What the scheduler needs of any job: a stable key. */
+export interface ScheduledJob {
   readonly key: string;
+}
+
+/** A peer probe job: one (peer, probe kind, size). */
+export interface Job extends ScheduledJob {
   readonly kind: ProbeKind;
   readonly target: ProbeTarget;
 }
@@ -19,16 +26,53 @@ export function jobKey(peerId: string, kind: ProbeKind, size: string): string {
   return `${peerId}|${kind}|${size}`;
 }
 
-export interface SchedulerOptions {
+/** How the scheduler runs jobs of type J into results of type R. */
+export interface Executor<J extends ScheduledJob, R> {
+  /** One run; should settle within timeoutMs and never reject (a rejection becomes overran). */
+  readonly execute: (job: J, timeoutMs: number) => Promise<R>;
+  /** The result of a run cut off at its deadline (or that rejected), started at startMs. */
+  readonly overran: (job: J, startMs: number, detail: string) => R;
+  /** Whether a job with the same key changed enough to restart its loop; default: never. */
+  readonly changed?: (before: J, after: J) => boolean;
+  /** Jobs this scheduler can't run are left out of reconcile; default: all accepted. */
+  readonly accepts?: (job: J) => boolean;
+}
+
+export interface SchedulerOptions<J extends ScheduledJob = Job, R = ProbeResult> extends Executor<
+  J,
+  R
+> {
   readonly clock: Clock;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   /** Fraction of the interval each gap may vary by, in [0, 0.5]. */
   readonly jitter: number;
   readonly concurrency: number;
-  readonly probes: ReadonlyMap<ProbeKind, Probe>;
-  readonly onResult: (result: ProbeResult, latenessMs: number) => void;
+  readonly onResult: (result: R, latenessMs: number, job: J) => void;
   readonly random?: () => number;
+}
+
+/** The executor for peer probes: runs each job through the probe of its kind. */
+export function probeExecutor(probes: ReadonlyMap<ProbeKind, Probe>): Executor<Job, ProbeResult> {
+  const failure = (job: Job, startMs: number, detail: string): ProbeResult => ({
+    ok: false,
+    peerId: job.target.peer.id,
+    kind: job.kind,
+    size: job.target.size,
+    sentAtMs: startMs,
+    reason: 'error',
+    detail,
+  });
+  return {
+    execute: (job, timeoutMs) => {
+      const probe = probes.get(job.kind);
+      if (probe === undefined) return Promise.reject(new Error(`no ${job.kind} probe`));
+      return probe.run(job.target, timeoutMs);
+    },
+    overran: failure,
+    changed: (a, b) => !sameTarget(a, b),
+    accepts: (job) => probes.has(job.kind),
+  };
 }
 
 export interface SchedulerStats {
@@ -39,33 +83,33 @@ export interface SchedulerStats {
   readonly started: number;
 }
 
-interface Loop {
-  readonly job: Job;
+interface Loop<J> {
+  readonly job: J;
   dueMs: number;
   timer: TimerHandle | undefined;
   running: Promise<void> | undefined;
   stopped: boolean;
 }
 
-/** Extra time past the probe's own timeout before the scheduler gives up on it. */
+/** Extra time past the run's own timeout before the scheduler gives up on it. */
 const DEADLINE_GRACE_MS = 1000;
 
-export class Scheduler {
-  private readonly loops = new Map<string, Loop>();
+export class Scheduler<J extends ScheduledJob = Job, R = ProbeResult> {
+  private readonly loops = new Map<string, Loop<J>>();
   private readonly limit: LimitFunction;
   private readonly random: () => number;
   private skipped = 0;
   private started = 0;
   private stopping = false;
-  private readonly active = new Set<Promise<ProbeResult>>();
+  private readonly active = new Set<Promise<R>>();
 
-  constructor(private readonly opts: SchedulerOptions) {
+  constructor(private readonly opts: SchedulerOptions<J, R>) {
     this.limit = pLimit(opts.concurrency);
     this.random = opts.random ?? Math.random;
   }
 
   /** Makes the running set equal to `jobs`. Returns the keys started and stopped. */
-  reconcile(jobs: readonly Job[]): { added: string[]; removed: string[] } {
+  reconcile(jobs: readonly J[]): { added: string[]; removed: string[] } {
     const wanted = new Map(jobs.map((j) => [j.key, j]));
     const removed: string[] = [];
     for (const [key, loop] of this.loops) {
@@ -78,11 +122,11 @@ export class Scheduler {
     const added: string[] = [];
     for (const [key, job] of wanted) {
       const existing = this.loops.get(key);
-      if (existing !== undefined && sameTarget(existing.job, job)) continue;
+      if (existing !== undefined && !(this.opts.changed?.(existing.job, job) ?? false)) continue;
       if (existing !== undefined) this.stopLoop(existing);
-      if (!this.opts.probes.has(job.kind)) continue;
+      if (this.opts.accepts !== undefined && !this.opts.accepts(job)) continue;
       // A random first phase spreads jobs over the interval instead of bursting at start.
-      const loop: Loop = {
+      const loop: Loop<J> = {
         job,
         dueMs: this.opts.clock.nowMs() + this.random() * this.opts.intervalMs,
         timer: undefined,
@@ -104,7 +148,7 @@ export class Scheduler {
 
   /**
    * Stops every loop, drops runs still queued behind the concurrency bound, and waits for the
-   * probes already on the wire (each settles by its deadline at the latest).
+   * runs already on the wire (each settles by its deadline at the latest).
    */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -114,18 +158,18 @@ export class Scheduler {
     await Promise.all([...this.active]);
   }
 
-  private stopLoop(loop: Loop): void {
+  private stopLoop(loop: Loop<J>): void {
     loop.stopped = true;
     if (loop.timer !== undefined) this.opts.clock.clearTimeout(loop.timer);
     loop.timer = undefined;
   }
 
-  private arm(loop: Loop): void {
+  private arm(loop: Loop<J>): void {
     const delay = loop.dueMs - this.opts.clock.nowMs();
     loop.timer = this.opts.clock.setTimeout(() => this.fire(loop), delay);
   }
 
-  private fire(loop: Loop): void {
+  private fire(loop: Loop<J>): void {
     loop.timer = undefined;
     if (loop.stopped || this.stopping) return;
     const due = loop.dueMs;
@@ -145,60 +189,43 @@ export class Scheduler {
     this.arm(loop);
   }
 
-  private async runOnce(loop: Loop, dueMs: number): Promise<void> {
+  private async runOnce(loop: Loop<J>, dueMs: number): Promise<void> {
     if (loop.stopped) return;
-    const probe = this.opts.probes.get(loop.job.kind);
-    if (probe === undefined) return;
     const startMs = this.opts.clock.nowMs();
     this.started++;
-    const pending = this.withDeadline(probe, loop.job, startMs);
+    const pending = this.withDeadline(loop.job, startMs);
     this.active.add(pending);
     const result = await pending;
     this.active.delete(pending);
     // A result for a job that was removed meanwhile is dropped: its series are already gone.
-    if (!loop.stopped) this.opts.onResult(result, Math.max(0, startMs - dueMs));
+    if (!loop.stopped) this.opts.onResult(result, Math.max(0, startMs - dueMs), loop.job);
   }
 
-  private withDeadline(probe: Probe, job: Job, startMs: number): Promise<ProbeResult> {
-    const { clock, timeoutMs } = this.opts;
-    return new Promise<ProbeResult>((resolve) => {
+  private withDeadline(job: J, startMs: number): Promise<R> {
+    const { clock, timeoutMs, execute, overran } = this.opts;
+    return new Promise<R>((resolve) => {
       let done = false;
       const timer = clock.setTimeout(() => {
         if (done) return;
         done = true;
-        resolve({
-          ok: false,
-          peerId: job.target.peer.id,
-          kind: job.kind,
-          size: job.target.size,
-          sentAtMs: startMs,
-          reason: 'error',
-          detail: 'probe overran its deadline',
-        });
+        resolve(overran(job, startMs, 'probe overran its deadline'));
       }, timeoutMs + DEADLINE_GRACE_MS);
-      probe.run(job.target, timeoutMs).then(
-        (r) => {
-          if (done) return;
-          done = true;
-          clock.clearTimeout(timer);
-          resolve(r);
-        },
-        (e: unknown) => {
-          // Probes must not reject; if one does, it is a bug reported as a typed failure.
-          if (done) return;
-          done = true;
-          clock.clearTimeout(timer);
-          resolve({
-            ok: false,
-            peerId: job.target.peer.id,
-            kind: job.kind,
-            size: job.target.size,
-            sentAtMs: startMs,
-            reason: 'error',
-            detail: `probe rejected: ${String(e)}`,
-          });
-        },
-      );
+      const settle = (r: R): void => {
+        if (done) return;
+        done = true;
+        clock.clearTimeout(timer);
+        resolve(r);
+      };
+      let running: Promise<R>;
+      try {
+        running = execute(job, timeoutMs);
+      } catch (e) {
+        running = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+      running.then(settle, (e: unknown) => {
+        // Runs must not reject; if one does, it is a bug reported as a typed result.
+        settle(overran(job, startMs, `probe rejected: ${String(e)}`));
+      });
     });
   }
 }

@@ -23,6 +23,10 @@ export const LABEL_NAMES = [
   'node',
   'state',
   'resource',
+  'server_kind',
+  'server',
+  'query',
+  'transport',
 ] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];
 
@@ -39,6 +43,20 @@ export const RTT_BUCKETS = [
   0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
   0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
+/** DNS lookup time: from a loopback answer (~100 µs) to a timeout (seconds). */
+export const DNS_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
+const DNS_SERIES = [
+  'source_node',
+  'network',
+  'server_kind',
+  'server',
+  'query',
+  'transport',
+] as const satisfies readonly LabelName[];
+
 export const LATENESS_BUCKETS = [
   0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
@@ -124,6 +142,38 @@ export const CATALOGUE = {
     labels: ['source_node', 'path', 'protocol', 'size', 'scope'],
     buckets: RTT_BUCKETS,
     help: 'Round-trip time of answered probes from this agent, by scope (same-node, same-zone, cross-zone).',
+  }),
+
+  dnsRequests: def({
+    name: 'podmesh_dns_requests_total',
+    type: 'counter',
+    labels: [...DNS_SERIES, 'result'],
+    help: 'DNS lookups by server kind (service: the resolv.conf nameserver, i.e. the DNS Service VIP; replica: one DNS Pod queried directly), server, query kind, transport and result (noerror, nodata, nxdomain, servfail, refused, other-rcode, timeout, unreachable, malformed, error). A short-name lookup that walks the search list counts once.',
+  }),
+  dnsDuration: def({
+    name: 'podmesh_dns_request_duration_seconds',
+    type: 'histogram',
+    labels: ['source_node', 'network', 'server_kind', 'transport'],
+    buckets: DNS_BUCKETS,
+    help: 'Time of DNS lookups the server responded to (any rcode; a short name includes every search-list step), by server kind and transport.',
+  }),
+  dnsAnsweredRatio: def({
+    name: 'podmesh_dns_answered_ratio',
+    type: 'gauge',
+    labels: DNS_SERIES,
+    help: 'Share of DNS lookups over the sliding window that the server answered correctly (noerror, nodata or nxdomain); timeouts, servfail, refused, malformed answers lower it.',
+  }),
+  dnsWindowRequests: def({
+    name: 'podmesh_dns_window_requests',
+    type: 'gauge',
+    labels: DNS_SERIES,
+    help: 'DNS lookups completed in the sliding window: the sample size behind podmesh_dns_answered_ratio.',
+  }),
+  dnsDiscarded: def({
+    name: 'podmesh_dns_discarded_answers_total',
+    type: 'counter',
+    labels: ['source_node', 'network', 'reason'],
+    help: 'Datagrams the DNS probe threw away without ending a lookup, by reason: malformed (not a DNS response) or mismatched (a response for no query in flight: wrong id, source or question).',
   }),
 
   peers: def({
@@ -313,15 +363,21 @@ export function renderMetricsDoc(): string {
     '| `scope` | `same-node`, `same-zone`, `cross-zone` |',
     '| `direction` | `forward` (sender to reflector), `reverse` (reflector to sender) |',
     '| `quantile` | `0.5`, `0.9`, `0.99` |',
-    '| `reason` | failure reasons `timeout`, `refused`, `unreachable`, `permission`, `malformed`, `error`; for `podmesh_icmp_enabled` also `ok`, `disabled` |',
-    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop`, `rate_limited` |',
+    '| `reason` | failure reasons `timeout`, `refused`, `unreachable`, `permission`, `malformed`, `error`; for `podmesh_icmp_enabled` also `ok`, `disabled`; for `podmesh_dns_discarded_answers_total` `malformed`, `mismatched` |',
+    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop`, `rate_limited`; DNS outcome: `noerror` (records of the asked type), `nodata` (name exists, no such records), `nxdomain`, `servfail`, `refused`, `other-rcode`, `timeout`, `unreachable` (the kernel refused: TCP reset, no route, blocked send), `malformed` (an answer that is not a valid answer to the query), `error` |',
+    '| `server_kind` | `service` (the first nameserver of the resolv.conf, i.e. the DNS Service VIP) or `replica` (one DNS server Pod, queried directly) |',
+    '| `server` | `service` for the VIP; for a replica the node it runs on (`<node>#2`, `#3`... for more replicas on one node, by Pod name or list order; `replica-<n>` when the node is unknown). Never an address |',
+    '| `query` | `service` (service FQDN as-is), `short` (short name through the search list and ndots), `pod` (Pod or headless-service name), `external` (a name outside the cluster) |',
+    '| `transport` | `udp` or `tcp`: what the lookup was sent over (a truncated UDP answer retried over TCP still counts as `udp`) |',
     '| `thread` | `main` or `engine` |',
     '| `version`, `node_version` | build information |',
     '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
     '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` |',
     '| `state` | agent state as the controller saw it: `ok`, `unreachable`, `timeout`, `http-error`, `invalid` |',
     '',
-    'Series of a peer that leaves (or is no longer selected) are removed, so departed nodes do not linger as stale zeros.',
+    'Series of a peer that leaves (or is no longer selected) are removed, so departed nodes do not linger as stale zeros; so are the DNS series of a replica that leaves.',
+    '',
+    'DNS load: each agent runs one lookup per (server, query, transport) every `dns.intervalMs` (default 5 s). With the defaults (service FQDN over UDP and TCP, short name, external name) that is 4 lookups per server, so with a VIP and 2 replicas 12 lookups per 5 s, about 2.4 per second per agent (plus one query per extra search-list step of the short name: with ndots 5 and a cluster search list, `kubernetes.default` takes 2). Across N agents the cluster DNS sees N times that.',
     '',
   );
   return lines.join('\n');

@@ -13,7 +13,10 @@ import {
   type ProbeResult,
   type Self,
 } from '../core/types.ts';
+import { serverResponded, type DnsJob, type DnsJobResult } from '../mesh/dns-plan.ts';
+import type { DnsWindowStore } from '../mesh/dns-window.ts';
 import type { WindowStore } from '../mesh/window-store.ts';
+import { DNS_OUTCOMES } from '../probes/dns.ts';
 import { createMetrics, type Metrics } from './catalogue.ts';
 
 export interface ReflectorCounts {
@@ -31,6 +34,8 @@ export interface EngineHealth {
   readonly skipped?: number;
   /** Times a worker engine thread died and was restarted. */
   readonly restarts?: number;
+  /** DNS answers the DNS probe threw away: not DNS (malformed) or for no query in flight. */
+  readonly dns?: { readonly malformed: number; readonly mismatched: number };
   /** Event-loop delay quantiles of the engine thread, seconds. */
   readonly loopDelay?: { readonly p50: number; readonly p90: number; readonly p99: number };
 }
@@ -53,6 +58,15 @@ interface Cached {
   readonly lateness: ReturnType<Histogram<'source_node' | 'network' | 'protocol'>['labels']>;
 }
 
+type DnsLabels = {
+  source_node: string;
+  network: string;
+  server_kind: string;
+  server: string;
+  query: string;
+  transport: string;
+};
+
 const QUANTILES = [
   ['0.5', 'p50'],
   ['0.9', 'p90'],
@@ -66,11 +80,13 @@ export class AgentMetrics {
   private readonly cache = new Map<string, Cached>();
   private readonly last = new Map<string, number>();
   private readonly selfLabels: { source_node: string; network: string };
+  private readonly dnsLabels = new Map<string, DnsLabels>();
 
   constructor(
     private readonly self: Self,
     private readonly store: WindowStore,
     version: string,
+    private readonly dnsStore?: DnsWindowStore,
   ) {
     this.m = createMetrics(this.registry);
     this.selfLabels = { source_node: self.node, network: self.network };
@@ -132,6 +148,39 @@ export class AgentMetrics {
     c.lateness.observe(latenessMs / 1000);
   }
 
+  /** The DNS lookups currently run; series of the ones gone (a departed replica) are removed. */
+  setDnsJobs(jobs: readonly DnsJob[]): void {
+    const next = new Map(jobs.map((j) => [j.key, j]));
+    for (const [key, labels] of this.dnsLabels) {
+      if (next.has(key)) continue;
+      this.dnsLabels.delete(key);
+      for (const result of DNS_OUTCOMES) this.m.dnsRequests.remove({ ...labels, result });
+      this.m.dnsAnsweredRatio.remove(labels);
+      this.m.dnsWindowRequests.remove(labels);
+    }
+    for (const [key, j] of next) {
+      if (this.dnsLabels.has(key)) continue;
+      this.dnsLabels.set(key, {
+        ...this.selfLabels,
+        server_kind: j.serverKind,
+        server: j.server,
+        query: j.query,
+        transport: j.transport,
+      });
+    }
+  }
+
+  recordDns(r: DnsJobResult): void {
+    const labels = this.dnsLabels.get(r.key);
+    if (labels === undefined) return; // a late lookup of a job that is gone
+    this.m.dnsRequests.inc({ ...labels, result: r.outcome });
+    if (serverResponded(r.outcome))
+      this.m.dnsDuration.observe(
+        { ...this.selfLabels, server_kind: labels.server_kind, transport: labels.transport },
+        r.seconds,
+      );
+  }
+
   setIcmp(enabled: boolean, reason: 'ok' | 'permission' | 'disabled' | 'error'): void {
     this.m.icmpEnabled.reset();
     this.m.icmpEnabled.set({ ...this.selfLabels, reason }, enabled ? 1 : 0);
@@ -175,6 +224,14 @@ export class AgentMetrics {
       bump('restarts', h.restarts, () => this.m.engineRestarts.labels(this.selfLabels));
     if (h.skipped !== undefined)
       bump('skipped', h.skipped, () => this.m.schedulerSkipped.labels(this.selfLabels));
+    if (h.dns !== undefined) {
+      bump('dns_malformed', h.dns.malformed, () =>
+        this.m.dnsDiscarded.labels({ ...this.selfLabels, reason: 'malformed' }),
+      );
+      bump('dns_mismatched', h.dns.mismatched, () =>
+        this.m.dnsDiscarded.labels({ ...this.selfLabels, reason: 'mismatched' }),
+      );
+    }
     if (isWorker && h.loopDelay !== undefined) {
       for (const [label, k] of QUANTILES)
         this.m.eventLoopDelay.set(
@@ -225,6 +282,15 @@ export class AgentMetrics {
       if (w.lastSuccessMs !== null) pairLastSuccess.set(c.labels, w.lastSuccessMs / 1000);
       if (w.rtt !== null)
         for (const [label, k] of QUANTILES) pairRtt.set({ ...c.labels, quantile: label }, w.rtt[k]);
+    }
+    const { dnsAnsweredRatio, dnsWindowRequests } = this.m;
+    dnsAnsweredRatio.reset();
+    dnsWindowRequests.reset();
+    for (const w of this.dnsStore?.all() ?? []) {
+      const labels = this.dnsLabels.get(w.key);
+      if (labels === undefined) continue;
+      dnsWindowRequests.set(labels, w.sent);
+      if (w.answeredRatio !== null) dnsAnsweredRatio.set(labels, w.answeredRatio);
     }
   }
 

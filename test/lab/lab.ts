@@ -574,6 +574,9 @@ export class Lab {
       window: { seconds: 10 },
       shutdown: { drainMs: 0 },
       discovery: { mode: 'static' },
+      // No DNS in the lab yet (its dnsmasq replicas come with the DNS issue): never let an
+      // agent fall back to the machine's own /etc/resolv.conf.
+      dns: { enabled: false },
       peers: {
         limit: 64,
         static: this.agents.map((p) => ({

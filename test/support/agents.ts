@@ -25,10 +25,17 @@ export interface Running {
   readonly url: string;
 }
 
+/**
+ * DNS checks are off unless a test opts in ('dns.enabled': true) and then passes `resolvConf`
+ * content pointing at a DNS server it started: no test may query the machine's own resolver.
+ */
 export async function startAgent(
   spec: Spec,
   overrides: Record<string, unknown> = {},
+  options: { readonly resolvConf?: string; readonly source?: StaticPeerSource } = {},
 ): Promise<Running> {
+  if (overrides['dns.enabled'] === true && options.resolvConf === undefined)
+    throw new Error('startAgent: a test that turns DNS on must pass resolvConf content');
   const config = loadConfig({
     overrides: {
       node: spec.node,
@@ -39,11 +46,18 @@ export async function startAgent(
       httpPort: spec.ports?.http ?? 0,
       stampPort: spec.ports?.stamp ?? 0,
       tcpPort: spec.ports?.tcp ?? 0,
+      'dns.enabled': false,
       ...overrides,
     },
   });
-  const source = new StaticPeerSource([]);
-  const agent = await Agent.start({ config, log: silent, version: 'test', peerSource: source });
+  const source = options.source ?? new StaticPeerSource([]);
+  const agent = await Agent.start({
+    config,
+    log: silent,
+    version: 'test',
+    peerSource: source,
+    ...(options.resolvConf !== undefined ? { resolvConf: options.resolvConf } : {}),
+  });
   const network = spec.network ?? 'pod';
   const peer: Peer = {
     id: peerId(spec.node, network),
