@@ -15,8 +15,8 @@ import type { StaticPeer } from './config/settings.ts';
 import { Controller, StaticDirectory } from './controller/controller.ts';
 import { SystemClock } from './core/clock.ts';
 import { DnsServer } from './probes/dns-server.ts';
-import { createControllerApp } from './server/controller-app.ts';
-import { closeServer, listen } from './server/http.ts';
+import { serveController } from './server/controller-app.ts';
+import { closeServer } from './server/http.ts';
 import { VERSION } from './version.ts';
 
 export interface DemoOptions {
@@ -197,26 +197,15 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     version: VERSION,
     log: (level, msg, fields) => clog[level](fields ?? {}, msg),
   });
-  let server: Server;
+  let served: { server: Server; port: number };
   try {
-    server = await listen(
-      createControllerApp({
-        matrix: () => controller.matrix(),
-        coverage: () => controller.coverage(),
-        renderMetrics: () => controller.registry.metrics(),
-        isReady: () => controller.matrix() !== undefined,
-      }),
-      '127.0.0.1',
-      o.controllerPort,
-    );
+    served = await serveController(controller, '127.0.0.1', o.controllerPort);
   } catch (e) {
     await Promise.all(agents.map((a) => a.stop()));
     await Promise.all(dnsServers.map((d) => d.close()));
     throw e;
   }
-  controller.start();
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : o.controllerPort;
+  const { server, port } = served;
   return {
     agents,
     dnsServers,

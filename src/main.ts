@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { Agent } from './agent.ts';
-import { ConfigError, loadConfig, type ConfigSources } from './config/load.ts';
+import { ConfigError, loadConfig, type Config, type ConfigSources } from './config/load.ts';
 import { SETTINGS, envName, flagName } from './config/settings.ts';
 import { startDemo } from './demo.ts';
 import { VERSION } from './version.ts';
@@ -82,6 +82,30 @@ function onSignals(stop: () => Promise<void>, log: Logger): void {
   process.on('SIGINT', handler);
 }
 
+/**
+ * Loads the config (exit 2 on any problem, before anything binds), starts a long-running
+ * role, and stops it gracefully on SIGTERM/SIGINT.
+ */
+async function runService(
+  cmd: Command,
+  role: string,
+  start: (config: Config, log: Logger) => Promise<() => Promise<void>>,
+): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(sourcesFrom(cmd));
+  } catch (e) {
+    fail(e);
+  }
+  const log = makeLogger(config.logLevel);
+  try {
+    onSignals(await start(config, log), log);
+  } catch (e) {
+    log.fatal({ err: e }, `${role} failed to start`);
+    fail(e);
+  }
+}
+
 const program = new Command('podmesh')
   .description(
     'Continuous network monitoring for Kubernetes: pod-to-pod loss and latency, with the reason when it breaks.',
@@ -96,22 +120,12 @@ addSettingFlags(
     .description(
       'Run a probe agent: answer probes, probe selected peers, serve /metrics and /api/v1/results.',
     ),
-).action(async (_opts, cmd: Command) => {
-  let config;
-  try {
-    config = loadConfig(sourcesFrom(cmd));
-  } catch (e) {
-    fail(e);
-  }
-  const log = makeLogger(config.logLevel);
-  try {
+).action((_opts, cmd: Command) =>
+  runService(cmd, 'agent', async (config, log) => {
     const agent = await Agent.start({ config, log, version: VERSION });
-    onSignals(() => agent.stop(config.shutdown.drainMs), log);
-  } catch (e) {
-    log.fatal({ err: e }, 'agent failed to start');
-    fail(e);
-  }
-});
+    return () => agent.stop(config.shutdown.drainMs);
+  }),
+);
 
 addSettingFlags(
   program
@@ -119,24 +133,14 @@ addSettingFlags(
     .description(
       "Run the controller: watch agent Pods and Nodes (coverage), pull every agent's row, serve /api/v1/matrix.",
     ),
-).action(async (_opts, cmd: Command) => {
-  let config;
-  try {
-    config = loadConfig(sourcesFrom(cmd));
-  } catch (e) {
-    fail(e);
-  }
-  const log = makeLogger(config.logLevel);
-  try {
+).action((_opts, cmd: Command) =>
+  runService(cmd, 'controller', async (config, log) => {
     // Loaded here so the agent and the demo never pay for the Kubernetes client library.
     const { runController } = await import('./controller/run.ts');
     const running = await runController({ config, log, version: VERSION });
-    onSignals(() => running.stop(), log);
-  } catch (e) {
-    log.fatal({ err: e }, 'controller failed to start');
-    fail(e);
-  }
-});
+    return () => running.stop();
+  }),
+);
 
 addSettingFlags(
   program

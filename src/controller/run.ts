@@ -12,8 +12,8 @@ import {
 } from '../discovery/kubernetes.ts';
 import { peerFromStatic } from '../discovery/peer-source.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createControllerApp } from '../server/controller-app.ts';
-import { closeServer, listen } from '../server/http.ts';
+import { serveController } from '../server/controller-app.ts';
+import { closeServer } from '../server/http.ts';
 import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
 import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
 
@@ -76,25 +76,14 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     ...(events !== undefined ? { events } : {}),
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
-  let server: Server;
+  let served: { server: Server; port: number };
   try {
-    server = await listen(
-      createControllerApp({
-        matrix: () => controller.matrix(),
-        coverage: () => controller.coverage(),
-        renderMetrics: () => controller.registry.metrics(),
-        isReady: () => controller.matrix() !== undefined,
-      }),
-      cfg.httpAddress,
-      cfg.httpPort,
-    );
+    served = await serveController(controller, cfg.httpAddress, cfg.httpPort);
   } catch (e) {
     await source?.stop();
     throw e;
   }
-  controller.start();
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.httpPort;
+  const { server, port } = served;
   log.info(
     {
       http: `${cfg.httpAddress}:${port}`,

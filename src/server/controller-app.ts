@@ -1,6 +1,8 @@
 // The controller's HTTP surface: /api/v1/matrix, /api/v1/coverage, /metrics, /healthz, /readyz.
 
+import type { Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
+import { listen } from './http.ts';
 
 export interface ControllerView {
   matrix(): unknown;
@@ -39,4 +41,36 @@ export function createControllerApp(view: ControllerView): express.Express {
     else res.status(503).type('text/plain').send('not ready: no collection round finished yet\n');
   });
   return app;
+}
+
+/** What serveController needs of a controller (kept structural: the server imports no controller code). */
+export interface ServableController {
+  matrix(): unknown;
+  coverage(): unknown;
+  readonly registry: { metrics(): Promise<string> };
+  start(): void;
+}
+
+/**
+ * Binds the controller's HTTP surface, then starts its collection rounds; resolves with the
+ * server and the bound port (useful when 0 was asked for).
+ */
+export async function serveController(
+  controller: ServableController,
+  address: string,
+  port: number,
+): Promise<{ server: Server; port: number }> {
+  const server = await listen(
+    createControllerApp({
+      matrix: () => controller.matrix(),
+      coverage: () => controller.coverage(),
+      renderMetrics: () => controller.registry.metrics(),
+      isReady: () => controller.matrix() !== undefined,
+    }),
+    address,
+    port,
+  );
+  controller.start();
+  const addr = server.address();
+  return { server, port: typeof addr === 'object' && addr !== null ? addr.port : port };
 }
