@@ -163,6 +163,25 @@ export function assertLoopback(address: string): string {
   return address;
 }
 
+/**
+ * The zone the bench's DnsServer (in bench/responders.ts) is authoritative for, and the name the
+ * dns section queries. Here rather than in responders.ts, which runs its main() when imported.
+ */
+export const BENCH_DNS_ZONE = 'cluster.local';
+export const BENCH_DNS_NAME = 'kubernetes.default.svc.cluster.local';
+/**
+ * A small zone shaped like a cluster's. The addresses are only answer data (nothing is sent to
+ * them), and are loopback anyway so nobody copying them sends traffic anywhere.
+ */
+export const BENCH_DNS_RECORDS: Readonly<Record<string, readonly string[]>> = {
+  [BENCH_DNS_NAME]: ['127.0.90.1'],
+  'kube-dns.kube-system.svc.cluster.local': ['127.0.90.10'],
+  'podmesh.podmesh.svc.cluster.local': ['127.0.90.20'],
+  'node-a.podmesh.podmesh.svc.cluster.local': ['127.0.91.1'],
+  'node-b.podmesh.podmesh.svc.cluster.local': ['127.0.91.2'],
+  'node-c.podmesh.podmesh.svc.cluster.local': ['127.0.91.3'],
+};
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Nearest-rank percentile of an ascending array; NaN when empty. */

@@ -1,6 +1,7 @@
 // The benchmark's far side, in its own process so the prober's CPU is measured alone: podmesh
-// STAMP reflectors and TCP listeners, plus a bare UDP echo (the baseline a STAMP round trip is
-// compared with), all on 127.0.0.0/8 addresses named on the command line.
+// STAMP reflectors and TCP listeners, a bare UDP echo (the baseline a STAMP round trip is
+// compared with) and podmesh's loopback DnsServer serving a small cluster-like zone, all on
+// 127.0.0.0/8 addresses named on the command line.
 //
 //   node --import tsx bench/responders.ts '<json ResponderSpec>'
 //
@@ -10,9 +11,16 @@
 
 import dgram from 'node:dgram';
 import { SystemClock } from '../src/core/clock.ts';
+import { DnsServer } from '../src/probes/dns-server.ts';
 import { StampReflector } from '../src/probes/stamp-reflector.ts';
 import { TcpListener } from '../src/probes/tcp-listener.ts';
-import { assertLoopback, exitWhenParentGoes, send } from './lib.ts';
+import {
+  BENCH_DNS_RECORDS,
+  BENCH_DNS_ZONE,
+  assertLoopback,
+  exitWhenParentGoes,
+  send,
+} from './lib.ts';
 
 export interface GroupSpec {
   readonly name: string;
@@ -21,6 +29,8 @@ export interface GroupSpec {
   readonly stampPerAddress?: number;
   readonly tcp?: boolean;
   readonly echo?: boolean;
+  /** A DnsServer (UDP and TCP on one port) serving BENCH_DNS_RECORDS. */
+  readonly dns?: boolean;
 }
 
 export interface ResponderSpec {
@@ -34,6 +44,7 @@ export interface Endpoint {
   readonly stampPorts: number[];
   readonly tcpPort?: number;
   readonly echoPort?: number;
+  readonly dnsPort?: number;
 }
 
 export interface ReadyMessage {
@@ -48,6 +59,8 @@ export interface CpuMessage {
   readonly rateLimited: number;
   readonly echoed: number;
   readonly tcpAccepted: number;
+  /** Queries the DnsServers received, UDP plus TCP. */
+  readonly dnsQueries: number;
 }
 
 async function main(): Promise<void> {
@@ -56,9 +69,14 @@ async function main(): Promise<void> {
   const reflectors: StampReflector[] = [];
   const listeners: TcpListener[] = [];
   const echoes: dgram.Socket[] = [];
+  const dnsServers: DnsServer[] = [];
   let echoed = 0;
   const cleanup = async (): Promise<void> => {
-    await Promise.all([...reflectors.map((r) => r.close()), ...listeners.map((l) => l.close())]);
+    await Promise.all([
+      ...reflectors.map((r) => r.close()),
+      ...listeners.map((l) => l.close()),
+      ...dnsServers.map((d) => d.close()),
+    ]);
     for (const s of echoes) s.close();
   };
   exitWhenParentGoes((line) => {
@@ -72,6 +90,10 @@ async function main(): Promise<void> {
       rateLimited += s.rateLimited;
     }
     const tcpAccepted = listeners.reduce((n, l) => n + l.stats().accepted, 0);
+    const dnsQueries = dnsServers.reduce((n, d) => {
+      const st = d.stats();
+      return n + st.udpQueries + st.tcpQueries;
+    }, 0);
     send({
       type: 'cpu',
       cpuS: (c.user + c.system) / 1e6,
@@ -79,6 +101,7 @@ async function main(): Promise<void> {
       rateLimited,
       echoed,
       tcpAccepted,
+      dnsQueries,
     } satisfies CpuMessage);
   }, cleanup);
 
@@ -124,11 +147,23 @@ async function main(): Promise<void> {
         echoes.push(s);
         echoPort = s.address().port;
       }
+      let dnsPort: number | undefined;
+      if (g.dns === true) {
+        const d = await DnsServer.start({
+          address,
+          port: 0,
+          zones: [BENCH_DNS_ZONE],
+          records: BENCH_DNS_RECORDS,
+        });
+        dnsServers.push(d);
+        dnsPort = d.port;
+      }
       out.push({
         address,
         stampPorts,
         ...(tcpPort !== undefined ? { tcpPort } : {}),
         ...(echoPort !== undefined ? { echoPort } : {}),
+        ...(dnsPort !== undefined ? { dnsPort } : {}),
       });
     }
     groups[g.name] = out;

@@ -6,6 +6,9 @@
 //   2. RTT median and p99 on a loopback path: podmesh udp (worker-thread engine), podmesh icmp
 //      (main thread) and iputils ping, idle and with a busy main thread
 //   3. CPU and RSS of an agent probing at 1,000 probes/s (fresh child process per scenario)
+//   4. dns: DnsProbe queries per second and per CPU-second (udp, tcp) against podmesh's
+//      DnsServer in the responder process, next to bare dgram / bare tcp queries; and DnsProbe's
+//      latency next to `dig +stats` (dig's own query time) on the same query in the same run
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. All traffic stays in
 // 127.0.0.0/8; every child is killed at the end, on error too. `--quick` shortens every phase
@@ -17,6 +20,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
+import dnsPacket from 'dns-packet';
 import { Registry } from 'prom-client';
 import type { StaticPeer } from '../src/config/settings.ts';
 import { SystemClock } from '../src/core/clock.ts';
@@ -26,11 +30,13 @@ import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine
 import type { LogSink } from '../src/mesh/engine.ts';
 import { planJobs } from '../src/mesh/plan.ts';
 import { createMetrics } from '../src/metrics/catalogue.ts';
+import { DnsProbe, type DnsQuery, type DnsTransport } from '../src/probes/dns.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { TcpProbe } from '../src/probes/tcp.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
 import type { LoadResult, LoadSpec } from './agent-load.ts';
 import {
+  BENCH_DNS_NAME,
   ROOT,
   assertLoopback,
   fmt,
@@ -49,7 +55,7 @@ import {
 import type { CpuMessage, Endpoint, ReadyMessage, ResponderSpec } from './responders.ts';
 
 const QUICK = process.argv.includes('--quick');
-const SECTIONS = ['throughput', 'rtt', 'load'] as const;
+const SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
 const ONLY: ReadonlySet<string> = new Set(
   process.argv
@@ -81,6 +87,14 @@ const LOAD = {
   warmupMs: scale(3000),
   runMs: scale(15_000),
   scrapeEveryMs: 15_000,
+};
+/** Section 4; its throughput rows use THROUGHPUT's warm-up, run time and concurrency. */
+const DNS = {
+  timeoutMs: 1000,
+  latencyEveryMs: 5,
+  latencyQueries: QUICK ? 150 : 500,
+  digRuns: QUICK ? 60 : 200,
+  rounds: QUICK ? 3 : 5,
 };
 const TARGETS = { busyRatio: 2, cpuPct: 10, rssMB: 100 };
 
@@ -179,11 +193,34 @@ function result(
 }
 
 /** The floor: one dgram socket, a fresh 44-byte buffer per send, replies from a bare echo. */
-async function bareUdp(
+function bareUdp(responders: JsonChild, bindAddress: string, echo: Endpoint): Promise<Throughput> {
+  return bareDgram(
+    'bare dgram echo (baseline)',
+    responders,
+    bindAddress,
+    echo.address,
+    echo.echoPort!,
+    (seq) => {
+      const b = Buffer.alloc(STAMP_PAYLOAD);
+      b.writeUInt32BE(seq >>> 0, 0);
+      return b;
+    },
+  );
+}
+
+/**
+ * One dgram socket keeping `concurrency` datagrams in flight: every reply, whatever it holds,
+ * counts as a round trip and sends the next `payload(seq)`. No checks, no timers per datagram.
+ */
+async function bareDgram(
+  name: string,
   responders: JsonChild,
   bindAddress: string,
-  echo: Endpoint,
+  address: string,
+  port: number,
+  payload: (seq: number) => Buffer,
 ): Promise<Throughput> {
+  assertLoopback(address);
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind({ address: bindAddress, port: 0 }, resolve));
   socket.on('error', () => undefined);
@@ -203,9 +240,7 @@ async function bareUdp(
       };
       const sendOne = (): void => {
         inFlight++;
-        const b = Buffer.alloc(STAMP_PAYLOAD);
-        b.writeUInt32BE(seq++ >>> 0, 0);
-        socket.send(b, echo.echoPort, echo.address);
+        socket.send(payload(seq++), port, address);
       };
       socket.on('message', () => {
         probes++;
@@ -224,7 +259,7 @@ async function bareUdp(
   const { wallS, cpuS } = m.stop();
   const r1 = await responderCpu(responders);
   await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return result('bare dgram echo (baseline)', probes, ok, wallS, cpuS, r1.cpuS - r0.cpuS);
+  return result(name, probes, ok, wallS, cpuS, r1.cpuS - r0.cpuS);
 }
 
 /** The floor for tcp: connect, reset on connect, nothing else. */
@@ -618,6 +653,275 @@ const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
       throw new Error(`deploy/Dockerfile no longer runs node with ${f}: update SHIPPED_NODE_FLAGS`);
 }
 
+// ---- 4. dns ----------------------------------------------------------------------------------
+
+/** A DNS answer frame over TCP: connect, one length-prefixed query, read the answer, reset. */
+function bareTcpQuery(
+  address: string,
+  port: number,
+  localAddress: string,
+  frame: Buffer,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port, localAddress });
+    let buf: Buffer = Buffer.alloc(0);
+    s.on('error', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('close', () => resolve(false));
+    s.once('connect', () => s.write(frame));
+    s.on('data', (chunk: Buffer) => {
+      // Only the length prefix is read: the frame is complete, nothing is checked.
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (buf.length >= 2 && buf.length >= buf.readUInt16BE(0) + 2) {
+        s.resetAndDestroy();
+        resolve(true);
+      }
+    });
+  });
+}
+
+interface DigRun {
+  /** dig's own ";; Query time", µs (with -u) or whole ms × 1000 (without). */
+  readonly queryUs: number | null;
+  /** The whole dig process, spawn to exit: not a query latency. */
+  readonly wallMs: number;
+  readonly status: string | null;
+}
+
+interface DigInfo {
+  readonly available: boolean;
+  readonly version: string;
+  /** dig understands -u (query time in µs); without it dig prints whole milliseconds. */
+  readonly usec: boolean;
+}
+
+function digInfo(): DigInfo {
+  const v = spawnSync('dig', ['-v'], { encoding: 'utf8' });
+  if (v.error !== undefined || v.status !== 0)
+    return { available: false, version: '', usec: false };
+  const h = spawnSync('dig', ['-h'], { encoding: 'utf8' });
+  return {
+    available: true,
+    version: `${v.stdout}${v.stderr}`.trim(),
+    usec: /^\s+-u\s/m.test(`${h.stdout}${h.stderr}`),
+  };
+}
+
+/** The dig arguments for the same query DnsProbe sends: RD set, no EDNS, one try. */
+function digArgs(
+  address: string,
+  port: number,
+  name: string,
+  tcp: boolean,
+  usec: boolean,
+): string[] {
+  return [
+    `@${assertLoopback(address)}`,
+    '-p',
+    String(port),
+    '+tries=1',
+    '+time=1',
+    '+stats',
+    '+noedns',
+    ...(tcp ? ['+tcp'] : []),
+    ...(usec ? ['-u'] : []),
+    `${name}.`,
+    'A',
+  ];
+}
+
+function digOnce(args: readonly string[]): Promise<DigRun> {
+  const t0 = performance.now();
+  const child = track(spawn('dig', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let text = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (c: string) => (text += c));
+  child.stderr?.on('data', () => undefined);
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      const wallMs = performance.now() - t0;
+      const m = /^;; Query time: (\d+) (usec|msec)/m.exec(text);
+      const status = /status: ([A-Z]+)/.exec(text)?.[1] ?? null;
+      const queryUs = m === null ? null : Number(m[1]) * (m[2] === 'msec' ? 1000 : 1);
+      resolve({ queryUs, wallMs, status });
+    };
+    child.on('error', finish);
+    child.on('close', finish);
+  });
+}
+
+interface PacedResult {
+  readonly seconds: number[];
+  readonly outcomes: Record<string, number>;
+}
+
+/** `n` queries started every `everyMs` (not waiting for answers), then all answers awaited. */
+async function paced(
+  probe: DnsProbe,
+  q: DnsQuery,
+  n: number,
+  everyMs: number,
+  into: PacedResult,
+): Promise<void> {
+  const t0 = performance.now();
+  const runs: Promise<void>[] = [];
+  for (let k = 0; k < n; k++) {
+    const wait = t0 + k * everyMs - performance.now();
+    if (wait > 0) await sleep(wait);
+    runs.push(
+      probe.run(q, DNS.timeoutMs).then((r) => {
+        into.outcomes[r.outcome] = (into.outcomes[r.outcome] ?? 0) + 1;
+        if (r.outcome === 'noerror') into.seconds.push(r.seconds);
+      }),
+    );
+  }
+  await Promise.all(runs);
+}
+
+interface LatencyRow {
+  readonly transport: DnsTransport;
+  readonly podmesh: Summary & { outcomes: Record<string, number> };
+  /** dig's own query time, seconds; null when dig is missing. */
+  readonly dig: (Summary & { failed: number; statuses: Record<string, number> }) | null;
+  /** What dig +stats prints without -u: whole ms (truncated), as seconds. */
+  readonly digWholeMs: Summary | null;
+  readonly digWallMs: Summary | null;
+}
+
+interface DnsReport {
+  readonly server: string;
+  readonly name: string;
+  readonly throughput: Throughput[];
+  readonly latency: LatencyRow[];
+  readonly dig: DigInfo;
+  readonly digNote: string;
+}
+
+async function dns(responders: JsonChild, groups: Record<string, Endpoint[]>): Promise<DnsReport> {
+  const ep = groups.dns![0]!;
+  const address = assertLoopback(ep.address);
+  const port = ep.dnsPort!;
+  const clock = new SystemClock();
+  const udpQ: DnsQuery = {
+    server: address,
+    port,
+    name: BENCH_DNS_NAME,
+    type: 'A',
+    transport: 'udp',
+  };
+  const tcpQ: DnsQuery = { ...udpQ, transport: 'tcp' };
+  const wire = dnsPacket.encode({
+    type: 'query',
+    id: 0,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type: 'A', name: BENCH_DNS_NAME, class: 'IN' }],
+  });
+  const frame = Buffer.alloc(2 + wire.length);
+  frame.writeUInt16BE(wire.length, 0);
+  wire.copy(frame, 2);
+
+  // Throughput: same knobs as section 1.
+  const tp: Throughput[] = [];
+  const probe = await DnsProbe.open({ clock, bindAddress: '127.0.53.100' });
+  try {
+    tp.push(
+      await drive(
+        'podmesh dns udp (DnsProbe)',
+        responders,
+        async () => (await probe.run(udpQ, DNS.timeoutMs)).outcome === 'noerror',
+      ),
+    );
+    tp.push(
+      await bareDgram(
+        'bare dgram query (baseline)',
+        responders,
+        '127.0.53.101',
+        address,
+        port,
+        (seq) => {
+          const b = Buffer.from(wire);
+          b.writeUInt16BE(seq & 0xffff, 0);
+          return b;
+        },
+      ),
+    );
+    tp.push(
+      await drive(
+        'podmesh dns tcp (DnsProbe)',
+        responders,
+        async () => (await probe.run(tcpQ, DNS.timeoutMs)).outcome === 'noerror',
+      ),
+    );
+    tp.push(
+      await drive('bare tcp query (baseline)', responders, () =>
+        bareTcpQuery(address, port, '127.0.53.102', frame),
+      ),
+    );
+  } finally {
+    await probe.close();
+  }
+
+  // Latency: podmesh at a steady pace and dig one after another, taking turns in rounds so
+  // both see the same machine; never at the same time, so neither loads the other's CPU.
+  const info = digInfo();
+  const lat = await DnsProbe.open({ clock, bindAddress: '127.0.53.110' });
+  const mine: Record<DnsTransport, PacedResult> = {
+    udp: { seconds: [], outcomes: {} },
+    tcp: { seconds: [], outcomes: {} },
+  };
+  const digs: Record<DnsTransport, DigRun[]> = { udp: [], tcp: [] };
+  try {
+    for (let round = 0; round < DNS.rounds; round++) {
+      for (const transport of ['udp', 'tcp'] as const) {
+        await paced(
+          lat,
+          transport === 'udp' ? udpQ : tcpQ,
+          Math.round(DNS.latencyQueries / DNS.rounds),
+          DNS.latencyEveryMs,
+          mine[transport],
+        );
+        if (!info.available) continue;
+        const args = digArgs(address, port, BENCH_DNS_NAME, transport === 'tcp', info.usec);
+        for (let k = 0; k < Math.round(DNS.digRuns / DNS.rounds); k++)
+          digs[transport].push(await digOnce(args));
+      }
+    }
+  } finally {
+    await lat.close();
+  }
+  const latency = (['udp', 'tcp'] as const).map((transport): LatencyRow => {
+    const d = digs[transport];
+    const ok = d.flatMap((r) => (r.queryUs !== null && r.status === 'NOERROR' ? [r.queryUs] : []));
+    const statuses: Record<string, number> = {};
+    for (const r of d)
+      statuses[r.status ?? 'no answer'] = (statuses[r.status ?? 'no answer'] ?? 0) + 1;
+    return {
+      transport,
+      podmesh: { ...summarise(mine[transport].seconds), outcomes: mine[transport].outcomes },
+      dig: info.available
+        ? { ...summarise(ok.map((x) => x / 1e6)), failed: d.length - ok.length, statuses }
+        : null,
+      digWholeMs:
+        info.available && info.usec ? summarise(ok.map((x) => Math.floor(x / 1000) / 1000)) : null,
+      digWallMs: info.available ? summarise(d.map((r) => r.wallMs)) : null,
+    };
+  });
+  return {
+    server: `${address}:${port}`,
+    name: BENCH_DNS_NAME,
+    throughput: tp,
+    latency,
+    dig: info,
+    digNote: !info.available
+      ? 'skipped: dig is not installed (apt-get install -y bind9-dnsutils)'
+      : info.usec
+        ? `${info.version}, run with -u: its own ";; Query time" in µs (plain +stats prints whole ms, truncated)`
+        : `${info.version}: its own ";; Query time" in whole ms (truncated); this dig has no -u`,
+  };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
@@ -652,6 +956,7 @@ async function main(): Promise<void> {
       { name: 'udp', addresses: range('127.0.50', THROUGHPUT.peers), stampPerAddress: 1 },
       { name: 'tcp', addresses: range('127.0.51', THROUGHPUT.peers), tcp: true },
       { name: 'echo', addresses: ['127.0.52.1'], echo: true },
+      { name: 'dns', addresses: ['127.0.53.1'], dns: true },
       { name: 'rtt', addresses: ['127.0.60.1'], stampPerAddress: RTT.jobsPerKind },
       {
         name: 'load',
@@ -867,6 +1172,87 @@ async function main(): Promise<void> {
         ),
       );
     }
+    // 4
+    let dnsJson: unknown = null;
+    if (ONLY.has('dns')) {
+      const d = await dns(responders, groups);
+      out(
+        table(
+          `4a. DNS throughput against DnsServer ${d.server} (${BENCH_DNS_NAME} A), main thread, ${THROUGHPUT.concurrency} in flight, ${THROUGHPUT.runMs / 1000} s each (after ${THROUGHPUT.warmupMs} ms warm-up); CPU = this process only`,
+          [
+            'prober',
+            'queries',
+            'noerror',
+            'queries/s',
+            'queries/CPU-s',
+            'CPU µs/query',
+            'server µs/query',
+          ],
+          d.throughput.map((t) => [
+            t.name,
+            String(t.probes),
+            String(t.ok),
+            fmt(t.perSec, 0),
+            fmt(t.perCpuSec, 0),
+            fmt(t.cpuUsPerProbe, 1),
+            fmt(t.responderUsPerProbe, 1),
+          ]),
+        ),
+      );
+      const per = (prefix: string): number =>
+        d.throughput.find((t) => t.name.startsWith(prefix))!.cpuUsPerProbe;
+      const dnsOverhead = {
+        udpVsBareDgram: per('podmesh dns udp') / per('bare dgram query'),
+        tcpVsBareTcp: per('podmesh dns tcp') / per('bare tcp query'),
+      };
+      out(
+        `podmesh dns udp query costs ${fmt(dnsOverhead.udpVsBareDgram, 2)}× a bare dgram query; tcp ${fmt(dnsOverhead.tcpVsBareTcp, 2)}× a bare tcp query (prober CPU per query; baselines send the same bytes and check nothing)`,
+      );
+      const cellUs = (s: Summary | null): [string, string] =>
+        s === null ? ['n/a', 'n/a'] : [us(s.p50), us(s.p99)];
+      out(
+        table(
+          `4b. DNS latency, µs, same query to the same server; podmesh: DnsProbe, one query every ${DNS.latencyEveryMs} ms; dig: ${d.digNote}; ${DNS.rounds} rounds taking turns, never at once`,
+          [
+            'transport',
+            'podmesh n',
+            'podmesh p50',
+            'podmesh p99',
+            'podmesh other outcomes',
+            'dig n',
+            'dig p50',
+            'dig p99',
+            'dig failed',
+            'dig wall p50 ms',
+          ],
+          d.latency.map((r) => {
+            const { noerror: _ok, ...other } = r.podmesh.outcomes;
+            return [
+              r.transport,
+              String(r.podmesh.n),
+              ...cellUs(r.podmesh),
+              Object.keys(other).length === 0 ? '0' : JSON.stringify(other),
+              r.dig === null ? 'n/a' : String(r.dig.n),
+              ...cellUs(r.dig),
+              r.dig === null ? 'n/a' : String(r.dig.failed),
+              r.digWallMs === null ? 'n/a' : fmt(r.digWallMs.p50, 1),
+            ];
+          }),
+        ),
+      );
+      if (d.dig.available) {
+        out(
+          `dig's numbers are its own ";; Query time" (send to receive inside dig), not the dig process's wall time (spawn, config, exit), which is shown only to say why it isn't used; over tcp dig starts its clock once connected, podmesh's tcp time includes the handshake`,
+        );
+        const whole = d.latency.filter((r) => r.digWholeMs !== null);
+        if (whole.length > 0)
+          out(
+            `as plain \`dig +stats\` would print it (whole ms, truncated): ${whole.map((r) => `${r.transport} p50 ${fmt(r.digWholeMs!.p50 * 1000, 0)} ms / p99 ${fmt(r.digWholeMs!.p99 * 1000, 0)} ms`).join('; ')}`,
+          );
+      }
+      dnsJson = { ...d, overhead: dnsOverhead };
+    }
+
     out(
       table(
         'Targets (measured in this run)',
@@ -886,12 +1272,13 @@ async function main(): Promise<void> {
       cores: cpus.length,
       quick: QUICK,
       elapsedS,
-      knobs: { THROUGHPUT, RTT, BUSY, LOAD },
+      knobs: { THROUGHPUT, RTT, BUSY, LOAD, DNS },
       sections: [...ONLY],
       throughput: tp,
       overhead,
       rtt: rttJson,
       load: loads,
+      dns: dnsJson,
       targets,
     };
     out(`BENCH_JSON ${JSON.stringify(json)}`);
