@@ -179,7 +179,16 @@ export async function runDnsLookup(
       break;
     }
     const r = await probe.run(
-      { server: job.address, port: job.port, name, type: 'A', transport: job.transport },
+      {
+        server: job.address,
+        port: job.port,
+        name,
+        type: 'A',
+        transport: job.transport,
+        // Through the Service VIP, a new source port per lookup as a Pod's resolver uses, so
+        // kube-proxy's DNAT spreads the lookups over the replicas instead of pinning them.
+        freshSocket: job.serverKind === 'service',
+      },
       left,
     );
     tried++;

@@ -752,3 +752,34 @@ test('checkResponse: oversized before anything else, short header, honest answer
   const decoded: DecodedPacket = dnsPacket.decode(good);
   t.true(decoded.flag_qr);
 });
+
+test('freshSocket: each UDP lookup comes from a new source port, like a Pod resolver', async (t) => {
+  const ports: number[] = [];
+  const srv = dgram.createSocket('udp4');
+  srv.on('message', (msg, rinfo) => {
+    ports.push(rinfo.port);
+    const q = dnsPacket.decode(msg);
+    const reply = dnsPacket.encode({
+      id: q.id,
+      type: 'response',
+      flags: dnsPacket.AUTHORITATIVE_ANSWER,
+      questions: q.questions,
+      answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 5, data: '127.0.0.9' }],
+    });
+    srv.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((r) => srv.bind(0, '127.0.0.1', r));
+  const probe = await DnsProbe.open({ clock: new SystemClock(), bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    srv.close();
+  });
+  const port = srv.address().port;
+  const q = { server: '127.0.0.1', port, name: 'a.example', type: 'A', transport: 'udp' } as const;
+  for (let i = 0; i < 3; i++)
+    t.like(await probe.run({ ...q, freshSocket: true }, 1000), { outcome: 'noerror' });
+  t.like(await probe.run(q, 1000), { outcome: 'noerror' });
+  t.is(new Set(ports.slice(0, 3)).size, 3, `fresh lookups came from ${ports.join(', ')}`);
+  t.false(ports.slice(0, 3).includes(probe.port), 'not from the shared socket');
+  t.is(ports[3], probe.port, 'a plain lookup uses the shared socket');
+});

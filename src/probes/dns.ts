@@ -78,6 +78,12 @@ export interface DnsQuery {
   readonly name: string;
   readonly type: DnsRecordType;
   readonly transport: DnsTransport;
+  /**
+   * Send this UDP query from a socket of its own (a new source port), the way a Pod's stub
+   * resolver does. Through a Service VIP each lookup is then its own conntrack flow, DNAT'ed
+   * afresh, so lookups spread over the replicas as a Pod's do instead of sticking to one.
+   */
+  readonly freshSocket?: boolean;
 }
 
 export interface DnsResult {
@@ -297,6 +303,8 @@ interface Active {
   /** Set when a bad answer came from the right server with the right id (UDP). */
   garbled: string | undefined;
   udpId: number | undefined;
+  /** The query's own UDP socket, when it asked for a fresh one. */
+  udpSocket: dgram.Socket | undefined;
   tcp: net.Socket | undefined;
   tcpConnected: boolean;
 }
@@ -417,6 +425,7 @@ export class DnsProbe {
       name: norm.name,
       type: query.type,
       transport,
+      freshSocket: query.freshSocket === true,
     };
     let id: number | undefined;
     if (transport === 'udp') {
@@ -438,6 +447,7 @@ export class DnsProbe {
       done: false,
       transport,
       truncatedRetried: false,
+      udpSocket: undefined,
       garbled: undefined,
       udpId: undefined,
       tcp: undefined,
@@ -504,9 +514,32 @@ export class DnsProbe {
     this.udpPending.set(id, a);
     this.counters.sent++;
     this.counters.udpSent++;
+    if (a.query.freshSocket) {
+      this.sendFromFreshSocket(a);
+      return;
+    }
     try {
       this.socket.send(a.wire, a.query.port, a.query.server, (err) => {
         if (err) this.failErrno(a, err, 'send');
+      });
+    } catch (err) {
+      this.failErrno(a, err, 'send');
+    }
+  }
+
+  private sendFromFreshSocket(a: Active): void {
+    const s = dgram.createSocket({ type: 'udp4', lookup: noLookup as never });
+    a.udpSocket = s;
+    s.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+    s.on('error', () => undefined);
+    const bind: dgram.BindOptions = { port: 0 };
+    if (this.bindAddress !== undefined) bind.address = this.bindAddress;
+    try {
+      s.bind(bind, () => {
+        if (a.done) return;
+        s.send(a.wire, a.query.port, a.query.server, (err) => {
+          if (err) this.failErrno(a, err, 'send');
+        });
       });
     } catch (err) {
       this.failErrno(a, err, 'send');
@@ -685,6 +718,13 @@ export class DnsProbe {
     if (a.udpId !== undefined && this.udpPending.get(a.udpId) === a)
       this.udpPending.delete(a.udpId);
     this.active.delete(a);
+    if (a.udpSocket !== undefined) {
+      try {
+        a.udpSocket.close();
+      } catch {
+        // already closed
+      }
+    }
     const socket = a.tcp;
     if (socket !== undefined) {
       try {

@@ -4,7 +4,7 @@
 
 import readline from 'node:readline';
 import { Lab, type Undo } from './lab.ts';
-import { statusTable } from './observe.ts';
+import { dnsTable, statusTable } from './observe.ts';
 
 const HELP = `commands:
   fault loss <node-a> <node-b> <percent> [oneway]   random loss on the underlay between two nodes
@@ -12,10 +12,15 @@ const HELP = `commands:
   fault vxlan <node>                                inbound VXLAN (udp/4789) dropped on the node
   fault mtu [bytes]                                 MTU black hole on the underlay (default 1400)
   fault port <agent|pod|node> <port> [drop|reject]  inbound TCP port blocked (e.g. node-2/pod 9863)
+  fault dns-down [replica ...]                      DNS replicas stop (coredns-1, coredns-2; default all)
+  fault dns-vip                                     the DNS Service VIP's DNAT removed on every node
+  fault dns-block <node>                            DNS (port 53) dropped going out of the node
+  fault dns-name <name>                             the name vanishes from the replicas (NXDOMAIN)
   faults                                            active faults, numbered
   undo [n]                                          undo fault n (default: the newest)
   heal                                              undo every fault
   status                                            the loss matrix from every agent's results API
+  dns                                               every agent's DNS checks (answered ratio, last outcome)
   watch [seconds]                                   status every 2 s for a while (default 20)
   sleep <seconds>                                   wait (for scripted input)
   urls                                              the agents' URLs
@@ -70,9 +75,17 @@ class Console {
   constructor(private readonly lab: Lab) {}
 
   urls(): string {
-    return this.lab.agents
-      .map((a) => `  ${a.id.padEnd(14)} ${a.url}/metrics   ${a.url}/api/v1/results`)
-      .join('\n');
+    const dns = this.lab.dnsEnabled
+      ? [
+          `  DNS Service VIP ${this.lab.dnsVip}, replicas: ${this.lab.dnsReplicas.map((r) => `${r.name} ${r.ip} (${r.node.name})`).join(', ')}`,
+        ]
+      : [];
+    return [
+      ...this.lab.agents.map(
+        (a) => `  ${a.id.padEnd(14)} ${a.url}/metrics   ${a.url}/api/v1/results`,
+      ),
+      ...dns,
+    ].join('\n');
   }
 
   async run(line: string): Promise<boolean> {
@@ -106,6 +119,18 @@ class Console {
         } else if (kind === 'port' && a !== undefined && b !== undefined) {
           const mode = c === 'reject' ? 'reject' : 'drop';
           add(`tcp/${b} ${mode} on ${a}`, await lab.blockTcpPort(a, Number(b), mode));
+        } else if (kind === 'dns-down') {
+          const names = args.slice(1);
+          add(
+            `dns replicas down: ${names.length === 0 ? 'all' : names.join(' ')}`,
+            await lab.dnsReplicasDown(names.length === 0 ? undefined : names),
+          );
+        } else if (kind === 'dns-vip') {
+          add('dns VIP DNAT removed', await lab.dnsServiceBroken());
+        } else if (kind === 'dns-block' && a !== undefined) {
+          add(`dns blocked from ${a}`, await lab.blockDns(a));
+        } else if (kind === 'dns-name' && a !== undefined) {
+          add(`dns name removed: ${a}`, await lab.removeDnsName(a));
         } else {
           say(`bad fault command: ${line}\n${HELP}`);
         }
@@ -148,6 +173,9 @@ class Console {
       }
       case 'sleep':
         await sleep(1000 * Number(args[0] ?? 1));
+        return true;
+      case 'dns':
+        say(await dnsTable(lab));
         return true;
       case 'urls':
         say(this.urls());

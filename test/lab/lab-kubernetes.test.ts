@@ -41,6 +41,8 @@ if (!isRoot || missing.length > 0) {
       nodes: 2,
       podsPerNode: 1,
       agents: false,
+      // Discovery is the point here; the DNS checks have their own lab (lab-dns.test.ts).
+      dns: false,
       agentSettings: {
         discovery: { mode: 'kubernetes' },
         kubernetes: { namespace: 'podmesh', dnsService: '', nodeGraceMs: 2000 },

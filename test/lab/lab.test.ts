@@ -1,7 +1,8 @@
 // End-to-end: real podmesh agents in the namespace lab (3 nodes, VXLAN overlay) and real faults
 // (nftables loss, link down, VXLAN port blocked, MTU black hole, TCP port blocked); each fault
 // must show on the pairs it affects, and only those, within 5 probe intervals, and clear after
-// its undo. Needs root, iproute2, nftables and iputils-ping; without root the tests are skipped
+// its undo. Needs root, iproute2, nftables, iputils-ping, dnsmasq and conntrack (the lab's
+// cluster DNS, whose checks the agents run alongside); without root the tests are skipped
 // (in CI, CI=true, they fail instead). One lab for the whole file: tests run serially.
 //
 // Counts come from the cumulative counters in /metrics, read before and after: their
@@ -15,6 +16,9 @@ import {
   cellOf,
   countsFromMetrics,
   diff,
+  dnsDiff,
+  dnsSnapshot,
+  dnsTotal,
   key,
   nodeOf,
   parseKey,
@@ -42,9 +46,11 @@ const DETECT_MS = 5 * INTERVAL;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const isRoot = process.getuid?.() === 0;
-const missing = ['ip', 'nft', 'bridge', 'ping'].filter((c) => sysBin(c) === undefined);
+const missing = ['ip', 'nft', 'bridge', 'ping', 'dnsmasq', 'conntrack'].filter(
+  (c) => sysBin(c) === undefined,
+);
 const NEEDS =
-  'the network lab needs root (network namespaces, nftables, raw ICMP) and iproute2, nftables, iputils-ping';
+  'the network lab needs root (network namespaces, nftables, raw ICMP) and iproute2, nftables, iputils-ping, dnsmasq (dnsmasq-base), conntrack';
 
 if (!isRoot || missing.length > 0) {
   const why = !isRoot ? 'not running as root' : `missing commands: ${missing.join(', ')}`;
@@ -251,6 +257,7 @@ function registerLabTests(): void {
       // Agents just started (module loading, JIT, first peer list): judge them from 5 s on.
       await sleep(5000);
       const s0 = await snapshot(lab);
+      const dns0 = await dnsSnapshot(lab);
       let d: Snapshot = new Map();
       const deadline = Date.now() + 200 * INTERVAL * 1.6 + 10_000;
       for (;;) {
@@ -284,6 +291,12 @@ function registerLabTests(): void {
       t.log(
         `${pairs.length} pairs, ${all.length} series, ${tot.sent} probes, ${tot.lost} lost; worst series ${worst?.[0]}: ${worst?.[1].lost}/${worst?.[1].sent}`,
       );
+      // The agents' DNS checks (VIP and both dnsmasq replicas; lab-dns.test.ts breaks them)
+      // run alongside and all answer.
+      const dns = dnsTotal(dnsDiff(await dnsSnapshot(lab), dns0));
+      t.true(dns.sent > 0, 'DNS checks ran');
+      t.is(dns.results['noerror'], dns.sent, `DNS results ${JSON.stringify(dns.results)}`);
+      t.log(`DNS: ${dns.sent} lookups, all noerror`);
     },
   );
 

@@ -1,15 +1,19 @@
 // The podmesh network lab: a small cluster network made of Linux network namespaces (nodes,
 // pods, an underlay "switch" and a flannel-style VXLAN overlay), real podmesh agents running
 // inside it, and fault injection that breaks it the ways the troubleshooting guide describes.
-// Needs root, iproute2 and nftables. Everything it creates carries a unique prefix and is
+// Needs root, iproute2 and nftables, and for its cluster DNS (two dnsmasq replicas behind a
+// Service VIP) dnsmasq and conntrack. Everything it creates carries a unique prefix and is
 // recorded in a state file, so a crashed or interrupted lab is removed by the next one.
 //
 // Addresses come from 198.18.0.0/15 (RFC 2544 benchmarking space) only. A lab takes one of 16
 // blocks b (0..15) so several labs can run side by side; with U = 16*b:
 //   underlay            198.18.U.0/24   node N at .N, the test process (root namespace) at .254
-//   reserved (services) 198.18.U+1.0/24 for a later DNS Service VIP
+//   services            198.18.U+1.0/24 .10 the DNS Service VIP (nftables DNAT, as kube-proxy)
+//                                       .1 kubernetes.default's address, .80 example.com's
 //   cluster CIDR        198.19.U.0/20   node N's pod subnet 198.19.(U+N).0/24:
-//                                       .0 flannel.1 (VTEP), .1 cni0 (gateway), .2.. pods
+//                                       .0 flannel.1 (VTEP), .1 cni0 (gateway), .2.. pods,
+//                                       DNS replica pods (dnsmasq): coredns-1 at .253 on
+//                                       node-1, coredns-2 at .252 on node-2
 
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -68,6 +72,23 @@ export interface LabAgent {
   process: ChildProcess | undefined;
 }
 
+/** One cluster DNS replica: dnsmasq in a pod namespace of its own on a node. */
+export interface LabDnsReplica {
+  /** "coredns-1", "coredns-2": the names a cluster would give its DNS pods. */
+  readonly name: string;
+  readonly node: LabNode;
+  readonly ns: string;
+  readonly ip: string;
+  readonly logFile: string;
+  process: ChildProcess | undefined;
+}
+
+export const DNS_DOMAIN = 'cluster.local';
+/** The headless service every lab pod has a name under: <pod>.lab.default.svc.cluster.local. */
+export const DNS_HEADLESS = 'lab.default.svc.cluster.local';
+export const DNS_EXTERNAL = 'example.com';
+export const DNS_SERVICE = `kubernetes.default.svc.${DNS_DOMAIN}`;
+
 export interface LabOptions {
   readonly nodes?: number;
   readonly podsPerNode?: number;
@@ -81,6 +102,11 @@ export interface LabOptions {
   readonly keepFiles?: boolean;
   /** Extra environment for the agent processes (e.g. KUBECONFIG for Kubernetes discovery). */
   readonly agentEnv?: Record<string, string>;
+  /**
+   * Cluster DNS (default true): two dnsmasq replicas behind a DNS Service VIP, every agent
+   * checking them. false: no DNS servers, and the agents' DNS checks are off.
+   */
+  readonly dns?: boolean;
 }
 
 interface StateFile {
@@ -363,6 +389,12 @@ export class Lab {
   readonly clusterCidr: string;
   readonly vxlanPort: number;
   readonly dir: string;
+  /** The DNS Service VIP (kube-dns' ClusterIP), DNAT'ed to the replicas on every node. */
+  readonly dnsVip: string;
+  readonly dnsReplicas: LabDnsReplica[] = [];
+  /** What the replicas serve (absolute name without the trailing dot → IPv4). */
+  readonly dnsRecords = new Map<string, string>();
+  private readonly removedDnsNames = new Set<string>();
   private readonly stateFile: string;
   private readonly faults = new Map<number, { name: string; undo: () => Promise<void> }>();
   private faultSeq = 0;
@@ -384,6 +416,11 @@ export class Lab {
     this.clusterCidr = `198.19.${u}.0/20`;
     this.vxlanPort = opts.vxlanPort ?? 4789;
     this.dir = path.join(STATE_DIR, prefix);
+    this.dnsVip = `198.18.${u + 1}.10`;
+  }
+
+  get dnsEnabled(): boolean {
+    return this.opts.dns ?? true;
   }
 
   /** Builds the network (and starts the agents unless agents: false). */
@@ -393,6 +430,12 @@ export class Lab {
     if (process.getuid?.() !== 0) throw new Error('the network lab needs root');
     for (const c of ['ip', 'nft', 'bridge'])
       if (!hasCommand(c)) throw new Error(`the network lab needs \`${c}\` (iproute2, nftables)`);
+    if (opts.dns ?? true)
+      for (const c of ['dnsmasq', 'conntrack'])
+        if (!hasCommand(c))
+          throw new Error(
+            `the network lab's cluster DNS needs \`${c}\` (Debian packages dnsmasq-base, conntrack); or pass dns: false`,
+          );
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES)
       throw new Error(`nodes: 1 to ${MAX_NODES}, got ${nodes}`);
     if (!Number.isInteger(pods) || pods < 1 || pods > 200)
@@ -405,6 +448,7 @@ export class Lab {
     try {
       fs.mkdirSync(lab.dir, { recursive: true });
       await lab.build(nodes, pods);
+      if (lab.dnsEnabled) await lab.buildDns();
       if (opts.agents ?? true) await lab.startAgents(opts.agentEnv);
     } catch (e) {
       lab.downSync();
@@ -549,6 +593,195 @@ export class Lab {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Cluster DNS: dnsmasq replicas behind a Service VIP
+
+  /**
+   * Two DNS replicas (on node-1 and node-2; both on node-1 in a one-node lab), each dnsmasq in
+   * a pod namespace of its own, and the DNS Service VIP DNAT'ed across them on every node.
+   */
+  async buildDns(): Promise<void> {
+    const u = 16 * this.block;
+    this.dnsRecords.set(DNS_SERVICE, `198.18.${u + 1}.1`);
+    this.dnsRecords.set(`kube-dns.kube-system.svc.${DNS_DOMAIN}`, this.dnsVip);
+    for (const pod of this.nodes.flatMap((n) => n.pods))
+      this.dnsRecords.set(`${pod.name}.${DNS_HEADLESS}`, pod.ip);
+    this.dnsRecords.set(DNS_EXTERNAL, `198.18.${u + 1}.80`);
+    const hosts = [this.nodes[0]!, this.nodes[1] ?? this.nodes[0]!];
+    hosts.forEach((node, i) => {
+      const s = u + node.index;
+      this.dnsReplicas.push({
+        name: `coredns-${i + 1}`,
+        node,
+        ns: `${node.ns}d${i + 1}`,
+        ip: `198.19.${s}.${253 - i}`,
+        logFile: path.join(this.dir, `coredns-${i + 1}.log`),
+        process: undefined,
+      });
+    });
+    this.writeDnsHosts();
+    await ipBatch(
+      undefined,
+      this.dnsReplicas.map((r) => `netns add ${r.ns}`),
+    );
+    for (const r of this.dnsReplicas) {
+      const veth = `vethd${this.dnsReplicas.indexOf(r) + 1}`;
+      await ipBatch(r.ns, [
+        'link set lo up',
+        `link add eth0 mtu ${POD_MTU} type veth peer name ${veth} netns ${r.node.ns}`,
+        `addr add ${r.ip}/24 dev eth0`,
+        'link set eth0 up',
+        `route add default via ${r.node.gateway}`,
+      ]);
+      await ipBatch(r.node.ns, [`link set ${veth} master cni0`, `link set ${veth} up`]);
+    }
+    await Promise.all(this.nodes.map((n) => this.applyDnsService(n)));
+    await Promise.all(this.dnsReplicas.map((r) => this.startDnsReplica(r)));
+  }
+
+  /**
+   * The DNS Service the way kube-proxy's nftables mode programs it: the VIP's UDP and TCP port
+   * 53 jump to a chain that picks an endpoint with `numgen random mod 2 vmap`, each endpoint
+   * chain DNATs; hooked in prerouting (the node's pods) and output (the node itself). A route
+   * for the service block makes the node's own sockets able to send to the VIP at all (a real
+   * node has its default route); without the DNAT, packets to the VIP go nowhere.
+   */
+  private async applyDnsService(node: LabNode): Promise<void> {
+    const u = 16 * this.block;
+    await ipBatch(node.ns, [`route add 198.18.${u + 1}.0/24 dev eth0 src ${node.ip}`]);
+    const eps = this.dnsReplicas;
+    await nftApply(
+      node.ns,
+      `table ip pmlab_svc {
+${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } dnat to ${r.ip}\n  }`).join('\n')}
+  chain svc-kube-dns {
+    numgen random mod ${eps.length} vmap { ${eps.map((_, i) => `${i} : goto endpoint-${i + 1}`).join(', ')} }
+  }
+  chain services {
+    ${this.dnsServiceRule()}
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump services
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    jump services
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat - 10; policy accept;
+    # Hairpin: a pod DNAT'ed to a replica on its own bridge would get the reply straight from
+    # the replica's address; masquerade it so the reply comes back through this node.
+    ct status dnat ip saddr ${node.podSubnet} ip daddr ${node.podSubnet} masquerade
+  }
+}
+`,
+    );
+  }
+
+  private dnsServiceRule(): string {
+    return `ip daddr ${this.dnsVip} meta l4proto { tcp, udp } th dport 53 goto svc-kube-dns`;
+  }
+
+  /** Names served, as a hosts file dnsmasq re-reads on SIGHUP. */
+  private writeDnsHosts(): void {
+    const lines = [...this.dnsRecords]
+      .filter(([name]) => !this.removedDnsNames.has(name))
+      .map(([name, ip]) => `${ip} ${name}`);
+    fs.writeFileSync(path.join(this.dir, 'dns-hosts'), lines.join('\n') + '\n');
+  }
+
+  private async startDnsReplica(r: LabDnsReplica, timeoutMs = 10_000): Promise<void> {
+    const log = fs.openSync(r.logFile, 'a');
+    // Authoritative for the cluster domain and the "external" zone (--local: a name not in the
+    // hosts file is NXDOMAIN, never forwarded); no upstream at all (--no-resolv, no --server).
+    r.process = spawn(
+      bin('ip'),
+      [
+        'netns',
+        'exec',
+        r.ns,
+        bin('dnsmasq'),
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--no-resolv',
+        '--no-hosts',
+        '--no-poll',
+        `--addn-hosts=${path.join(this.dir, 'dns-hosts')}`,
+        `--local=/${DNS_DOMAIN}/`,
+        `--local=/${DNS_EXTERNAL}/`,
+        '--bind-interfaces',
+        `--listen-address=${r.ip}`,
+        '--port=53',
+        '--user=root',
+        '--pid-file=',
+        '--log-facility=-',
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    fs.closeSync(log);
+    const p = r.process;
+    const end = Date.now() + timeoutMs;
+    // Ready when it listens on both transports (it binds before it logs "started").
+    for (;;) {
+      if (p.exitCode !== null || p.signalCode !== null)
+        throw new Error(`dnsmasq ${r.name} exited:\n${fs.readFileSync(r.logFile, 'utf8')}`);
+      const ss = await nsExec(r.ns, 'ss', ['-Hlntu', 'sport', '= :53']).catch(() => '');
+      if (/^udp/m.test(ss) && /^tcp/m.test(ss)) return;
+      if (Date.now() > end)
+        throw new Error(`dnsmasq ${r.name} not listening after ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
+  private async stopDnsReplica(r: LabDnsReplica): Promise<void> {
+    const p = r.process;
+    r.process = undefined;
+    if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  }
+
+  dnsReplica(name: string): LabDnsReplica {
+    const r = this.dnsReplicas.find((x) => x.name === name || x.node.name === name);
+    if (r === undefined)
+      throw new Error(
+        `no DNS replica ${name}; replicas: ${this.dnsReplicas.map((x) => x.name).join(', ')}`,
+      );
+    return r;
+  }
+
+  /** The dns.* settings of an agent: its own resolv.conf (VIP, cluster search list). */
+  private dnsConfig(a: LabAgent): Record<string, unknown> {
+    if (!this.dnsEnabled) return { enabled: false };
+    const resolvConf = path.join(this.dir, `${a.node.name}-${a.network}.resolv.conf`);
+    // A pod in namespace "default", as kubelet writes it (ClusterFirst).
+    fs.writeFileSync(
+      resolvConf,
+      [
+        `nameserver ${this.dnsVip}`,
+        `search default.svc.${DNS_DOMAIN} svc.${DNS_DOMAIN} ${DNS_DOMAIN}`,
+        'options ndots:5',
+        '',
+      ].join('\n'),
+    );
+    return {
+      enabled: true,
+      resolvConf,
+      port: 53,
+      clusterDomain: DNS_DOMAIN,
+      shortName: 'kubernetes.default',
+      podName: `${a.node.pods[0]!.name}.${DNS_HEADLESS}`,
+      externalName: DNS_EXTERNAL,
+      tcp: true,
+      intervalMs: 1000,
+      timeoutMs: 800,
+      replicas: this.dnsReplicas.map((r) => ({ address: r.ip, node: r.node.name })),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Agents
 
   private agentConfig(a: LabAgent): Record<string, unknown> {
@@ -574,9 +807,8 @@ export class Lab {
       window: { seconds: 10 },
       shutdown: { drainMs: 0 },
       discovery: { mode: 'static' },
-      // No DNS in the lab yet (its dnsmasq replicas come with the DNS issue): never let an
-      // agent fall back to the machine's own /etc/resolv.conf.
-      dns: { enabled: false },
+      // The lab's own DNS (or none): never the machine's /etc/resolv.conf.
+      dns: this.dnsConfig(a),
       peers: {
         limit: 64,
         static: this.agents.map((p) => ({
@@ -858,6 +1090,121 @@ export class Lab {
     );
   }
 
+  /** DNS replicas stop (dnsmasq killed; its pod stays, so it still sits behind the VIP). */
+  async dnsReplicasDown(
+    names: readonly string[] = this.dnsReplicas.map((r) => r.name),
+  ): Promise<Undo> {
+    this.needDns();
+    const rs = names.map((n) => this.dnsReplica(n));
+    await Promise.all(rs.map((r) => this.stopDnsReplica(r)));
+    return this.track(`dns replica down: ${rs.map((r) => r.name).join(', ')}`, async () => {
+      await Promise.all(rs.map((r) => this.startDnsReplica(r)));
+    });
+  }
+
+  /**
+   * The VIP's DNAT rule is removed on every node, and the VIP's conntrack entries flushed the
+   * way kube-proxy does when a Service changes (an agent's long-lived UDP socket would
+   * otherwise keep its old translation).
+   */
+  async dnsServiceBroken(): Promise<Undo> {
+    this.needDns();
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        await nftApply(n.ns, 'flush chain ip pmlab_svc services\n');
+        await this.flushVipConntrack(n);
+      }),
+    );
+    return this.track('dns service VIP: DNAT removed', async () => {
+      await Promise.all(
+        this.nodes.map(async (n) => {
+          await nftApply(n.ns, `add rule ip pmlab_svc services ${this.dnsServiceRule()}\n`);
+          await this.flushVipConntrack(n);
+        }),
+      );
+    });
+  }
+
+  private async flushVipConntrack(n: LabNode): Promise<void> {
+    for (const proto of ['udp', 'tcp'])
+      // Exit status 1 when nothing matched.
+      await nsExec(n.ns, 'conntrack', ['-D', '-p', proto, '--orig-dst', this.dnsVip]).catch(
+        () => undefined,
+      );
+  }
+
+  /**
+   * DNS (udp and tcp port 53) dropped going out of one node: its own sockets (output), what
+   * it routes for its pods (forward) and what its pods send across its bridge to a replica on
+   * it (bridge forward). Other nodes' traffic to a replica on this node is not affected.
+   */
+  async blockDns(nodeName: string): Promise<Undo> {
+    this.needDns();
+    const n = this.node(nodeName);
+    const table = this.nftTable();
+    await nftApply(
+      n.ns,
+      `table inet ${table} {
+  chain lab_output {
+    type filter hook output priority 0; policy accept;
+    meta l4proto { tcp, udp } th dport 53 drop
+  }
+  chain lab_forward {
+    type filter hook forward priority 0; policy accept;
+    meta l4proto { tcp, udp } th dport 53 drop
+  }
+}
+table bridge ${table} {
+  chain lab_forward {
+    type filter hook forward priority 0; policy accept;
+    meta l4proto { tcp, udp } th dport 53 drop
+  }
+}
+`,
+    );
+    return this.track(`dns port 53 blocked from ${n.name}`, () =>
+      nftApply(n.ns, `delete table inet ${table}\ndelete table bridge ${table}\n`).then(
+        () => undefined,
+      ),
+    );
+  }
+
+  /** A name vanishes from every replica (NXDOMAIN): the hosts file rewritten, SIGHUP re-reads. */
+  async removeDnsName(name: string): Promise<Undo> {
+    this.needDns();
+    const fqdn = name.replace(/\.$/, '');
+    if (!this.dnsRecords.has(fqdn))
+      throw new Error(
+        `removeDnsName: ${fqdn} is not served; names: ${[...this.dnsRecords.keys()].join(', ')}`,
+      );
+    this.removedDnsNames.add(fqdn);
+    await this.reloadDns();
+    return this.track(`dns name removed: ${fqdn}`, async () => {
+      this.removedDnsNames.delete(fqdn);
+      await this.reloadDns();
+    });
+  }
+
+  private async reloadDns(): Promise<void> {
+    this.writeDnsHosts();
+    const file = path.join(this.dir, 'dns-hosts');
+    const reads = (r: LabDnsReplica): number =>
+      fs.readFileSync(r.logFile, 'utf8').split(`read ${file}`).length;
+    const running = this.dnsReplicas.filter((r) => r.process !== undefined);
+    const before = running.map(reads);
+    for (const r of running) r.process?.kill('SIGHUP');
+    // dnsmasq logs each re-read of the file: the change is in effect once it has.
+    const end = Date.now() + 5000;
+    while (running.some((r, i) => reads(r) <= before[i]!)) {
+      if (Date.now() > end) throw new Error('dnsmasq did not re-read its hosts file');
+      await sleep(20);
+    }
+  }
+
+  private needDns(): void {
+    if (!this.dnsEnabled) throw new Error('this lab has no DNS (dns: false)');
+  }
+
   /** Undoes every active fault, newest first. */
   async heal(): Promise<void> {
     const all = [...this.faults.entries()].reverse();
@@ -929,6 +1276,7 @@ export class Lab {
           }),
       ),
     );
+    await Promise.all(this.dnsReplicas.map((r) => this.stopDnsReplica(r)));
     this.downSync();
   }
 
@@ -936,9 +1284,9 @@ export class Lab {
   downSync(): void {
     if (this.isDown) return;
     this.isDown = true;
-    for (const a of this.agents) {
+    for (const p of [...this.agents, ...this.dnsReplicas].map((x) => x.process)) {
       try {
-        a.process?.kill('SIGKILL');
+        p?.kill('SIGKILL');
       } catch {
         // gone
       }

@@ -234,3 +234,122 @@ export function quantile(values: readonly number[], q: number): number {
   if (s.length === 0) return Number.NaN;
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
+
+// ---------------------------------------------------------------------------------------------
+// DNS checks: cumulative podmesh_dns_requests_total by check and result
+
+/** One DNS check: what agent `src` asks server `server` (service, or a replica's node). */
+export interface DnsCheck {
+  readonly src: string;
+  readonly serverKind: string;
+  readonly server: string;
+  readonly query: string;
+  readonly transport: string;
+}
+
+/** Lookups by result, per check key (see dnsKey()). */
+export type DnsSnapshot = Map<string, Record<string, number>>;
+
+/** Results that mean the server answered (a name that doesn't exist is an answer). */
+export const DNS_ANSWERED: readonly string[] = ['noerror', 'nodata', 'nxdomain'];
+
+export const dnsKey = (c: DnsCheck): string =>
+  `${c.src} ${c.serverKind}:${c.server} ${c.query}/${c.transport}`;
+
+export function parseDnsKey(k: string): DnsCheck {
+  const m = /^(\S+) (\w+):(\S+) (\w+)\/(\w+)$/.exec(k);
+  if (m === null) throw new Error(`bad DNS check key ${k}`);
+  return { src: m[1]!, serverKind: m[2]!, server: m[3]!, query: m[4]!, transport: m[5]! };
+}
+
+export function dnsCountsFromMetrics(srcId: string, text: string): DnsSnapshot {
+  const out: DnsSnapshot = new Map();
+  const wanted = text
+    .split('\n')
+    .filter((l) => l.startsWith('podmesh_dns_requests_total{'))
+    .join('\n');
+  for (const s of parseMetrics(wanted)) {
+    const l = s.labels;
+    const k = dnsKey({
+      src: srcId,
+      serverKind: l['server_kind'] ?? '',
+      server: l['server'] ?? '',
+      query: l['query'] ?? '',
+      transport: l['transport'] ?? '',
+    });
+    const c = out.get(k) ?? {};
+    c[l['result'] ?? '?'] = s.value;
+    out.set(k, c);
+  }
+  return out;
+}
+
+export async function dnsSnapshot(
+  lab: Lab,
+  agents: readonly LabAgent[] = lab.agents,
+): Promise<DnsSnapshot> {
+  const parts = await Promise.all(
+    agents.map(async (a) => dnsCountsFromMetrics(a.id, await lab.get(a, '/metrics'))),
+  );
+  return new Map(parts.flatMap((p) => [...p]));
+}
+
+export function dnsDiff(after: DnsSnapshot, before: DnsSnapshot): DnsSnapshot {
+  const out: DnsSnapshot = new Map();
+  for (const [k, a] of after) {
+    const b = before.get(k) ?? {};
+    const d: Record<string, number> = {};
+    for (const [r, v] of Object.entries(a)) if (v - (b[r] ?? 0) > 0) d[r] = v - (b[r] ?? 0);
+    out.set(k, d);
+  }
+  return out;
+}
+
+export interface DnsTotals {
+  sent: number;
+  answered: number;
+  results: Record<string, number>;
+}
+
+/** Sums the lookups of the checks `pick` selects. */
+export function dnsTotal(s: DnsSnapshot, pick: (c: DnsCheck) => boolean = () => true): DnsTotals {
+  const t: DnsTotals = { sent: 0, answered: 0, results: {} };
+  for (const [k, c] of s) {
+    if (!pick(parseDnsKey(k))) continue;
+    for (const [r, v] of Object.entries(c)) {
+      t.sent += v;
+      if (DNS_ANSWERED.includes(r)) t.answered += v;
+      t.results[r] = (t.results[r] ?? 0) + v;
+    }
+  }
+  return t;
+}
+
+/** Every agent's DNS checks from its results API: answered ratio over the window, last outcome. */
+export async function dnsTable(lab: Lab): Promise<string> {
+  const lines = [
+    `DNS checks over the results window: server query/transport answered (last outcome)`,
+  ];
+  for (const a of lab.agents) {
+    let row: AgentResults;
+    try {
+      row = await results(lab, a);
+    } catch {
+      lines.push(`${a.id}: unreachable`);
+      continue;
+    }
+    lines.push(`${a.id}:`);
+    const cells = row.dns.map((d) => {
+      const r = d.answeredRatio === null ? '-' : `${(d.answeredRatio * 100).toFixed(0)}%`;
+      return `${d.server} ${d.query}/${d.transport} ${r} (${d.lastOutcome ?? '-'})`;
+    });
+    for (let i = 0; i < cells.length; i += 3)
+      lines.push(
+        `  ${cells
+          .slice(i, i + 3)
+          .map((c) => c.padEnd(40))
+          .join('')}`,
+      );
+  }
+  return lines.join('\n');
+}
