@@ -13,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
+import { labSuite } from './gate.ts';
 import { DNS_HEADLESS, DNS_SERVICE, Lab, sysBin, type Undo } from './lab.ts';
 import {
   DNS_ANSWERED,
@@ -34,23 +35,9 @@ const TIMEOUT = Math.round(0.8 * INTERVAL);
 const DETECT_MS = 5 * INTERVAL;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const isRoot = process.getuid?.() === 0;
-const missing = ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'].filter(
-  (c) => sysBin(c) === undefined,
-);
 const NEEDS = 'the DNS lab needs root and iproute2, nftables, dnsmasq (dnsmasq-base), conntrack';
 
-if (!isRoot || missing.length > 0) {
-  const why = !isRoot ? 'not running as root' : `missing commands: ${missing.join(', ')}`;
-  if (process.env['CI'] === 'true' || isRoot) {
-    test('DNS lab', (t) => t.fail(`${NEEDS}: ${why}`));
-  } else {
-    process.stderr.write(`DNS lab tests skipped: ${NEEDS} (${why})\n`);
-    test.skip(`DNS lab: skipped, ${NEEDS}`, () => {});
-  }
-} else {
-  registerDnsLabTests();
-}
+labSuite('DNS lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, registerDnsLabTests);
 
 function registerDnsLabTests(): void {
   let lab: Lab | undefined;

@@ -7,11 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { FakeApiServer, nodeObject, podObject } from '../support/fake-apiserver.ts';
-import { AGENT_PORTS, Lab, sysBin } from './lab.ts';
+import { labSuite } from './gate.ts';
+import { AGENT_PORTS, Lab } from './lab.ts';
 import { results } from './observe.ts';
 
-const isRoot = process.getuid?.() === 0;
-const missing = ['ip', 'nft', 'bridge'].filter((c) => sysBin(c) === undefined);
 const NEEDS = 'the network lab needs root and iproute2, nftables';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -29,12 +28,7 @@ async function eventually<T>(
   }
 }
 
-if (!isRoot || missing.length > 0) {
-  const why = !isRoot ? 'not running as root' : `missing commands: ${missing.join(', ')}`;
-  if (process.env['CI'] === 'true' || isRoot)
-    test('lab with Kubernetes discovery', (t) => t.fail(`${NEEDS}: ${why}`));
-  else test.skip(`lab with Kubernetes discovery: skipped, ${NEEDS} (${why})`, () => {});
-} else {
+labSuite('lab with Kubernetes discovery', ['ip', 'nft', 'bridge'], NEEDS, () => {
   test('lab agents discover each other through the API server and the mesh forms', async (t) => {
     t.timeout(180_000);
     const lab = await Lab.up({
@@ -117,4 +111,4 @@ if (!isRoot || missing.length > 0) {
     }
     t.pass();
   });
-}
+});

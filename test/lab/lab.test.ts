@@ -10,6 +10,7 @@
 
 import { execFileSync } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
+import { labSuite } from './gate.ts';
 import { Lab, AGENT_PORTS, sysBin, type Undo } from './lab.ts';
 import {
   binomialInterval,
@@ -45,24 +46,15 @@ const RTT_SECONDS = 20;
 const DETECT_MS = 5 * INTERVAL;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const isRoot = process.getuid?.() === 0;
-const missing = ['ip', 'nft', 'bridge', 'ping', 'dnsmasq', 'conntrack'].filter(
-  (c) => sysBin(c) === undefined,
-);
 const NEEDS =
   'the network lab needs root (network namespaces, nftables, raw ICMP) and iproute2, nftables, iputils-ping, dnsmasq (dnsmasq-base), conntrack';
 
-if (!isRoot || missing.length > 0) {
-  const why = !isRoot ? 'not running as root' : `missing commands: ${missing.join(', ')}`;
-  if (process.env['CI'] === 'true' || isRoot) {
-    test('network lab', (t) => t.fail(`${NEEDS}: ${why}`));
-  } else {
-    process.stderr.write(`lab tests skipped: ${NEEDS} (${why})\n`);
-    test.skip(`network lab: skipped, ${NEEDS}`, () => {});
-  }
-} else {
-  registerLabTests();
-}
+labSuite(
+  'network lab',
+  ['ip', 'nft', 'bridge', 'ping', 'dnsmasq', 'conntrack'],
+  NEEDS,
+  registerLabTests,
+);
 
 function registerLabTests(): void {
   let lab: Lab | undefined;
