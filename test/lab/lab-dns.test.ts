@@ -10,11 +10,10 @@
 // address block): the probe tests' lab is left to its timing-sensitive loss checks, and the
 // agents here run DNS checks only.
 
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { labSuite } from './gate.ts';
-import { DNS_HEADLESS, DNS_SERVICE, Lab, sysBin, type Undo } from './lab.ts';
+import { labSuite, sharedLab } from './gate.ts';
+import { DNS_HEADLESS, DNS_SERVICE, type Undo } from './lab.ts';
 import {
   DNS_ANSWERED,
   dnsDiff,
@@ -40,16 +39,8 @@ const NEEDS = 'the DNS lab needs root and iproute2, nftables, dnsmasq (dnsmasq-b
 labSuite('DNS lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, registerDnsLabTests);
 
 function registerDnsLabTests(): void {
-  let lab: Lab | undefined;
-  const L = (): Lab => {
-    if (lab === undefined) throw new Error('the lab did not come up');
-    return lab;
-  };
-
-  test.before(async (t) => {
-    t.timeout(120_000);
-    const started = Date.now();
-    lab = await Lab.up({
+  const L = sharedLab(
+    {
       nodes: 3,
       podsPerNode: 1,
       agentSettings: {
@@ -58,35 +49,23 @@ function registerDnsLabTests(): void {
         dns: { intervalMs: INTERVAL, timeoutMs: TIMEOUT },
         window: { seconds: 10 },
       },
-    });
-    t.log(
-      `lab ${lab.prefix} (block ${lab.block}) up with ${lab.agents.length} agents and DNS replicas ${lab.dnsReplicas.map((r) => `${r.name}@${r.node.name} ${r.ip}`).join(', ')} behind VIP ${lab.dnsVip} in ${Date.now() - started} ms; DNS interval ${INTERVAL} ms, timeout ${TIMEOUT} ms`,
-    );
-  });
-
-  test.afterEach.always(async () => {
-    await lab?.heal();
-  });
-
-  test.after.always('nothing is left behind, dnsmasq included', async (t) => {
-    if (lab === undefined) return;
-    const prefix = lab.prefix;
-    await lab.down();
-    const netns = execFileSync(sysBin('ip')!, ['netns', 'list'], { encoding: 'utf8' });
-    t.false(netns.includes(prefix), `namespaces left behind:\n${netns}`);
-    t.deepEqual(lab.leftovers(), []);
-    // Every dnsmasq of this lab (and any child it forked for TCP) names the lab's hosts file.
-    const mine = readdirSync('/proc')
-      .filter((p) => /^\d+$/.test(p))
-      .filter((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(lab!.dir);
-        } catch {
-          return false;
-        }
-      });
-    t.deepEqual(mine, [], 'dnsmasq processes left running');
-  });
+    },
+    (lab) =>
+      `${lab.agents.length} agents, DNS replicas ${lab.dnsReplicas.map((r) => `${r.name}@${r.node.name} ${r.ip}`).join(', ')} behind VIP ${lab.dnsVip}; DNS interval ${INTERVAL} ms, timeout ${TIMEOUT} ms`,
+    (t, lab) => {
+      // Every dnsmasq of this lab (and any child it forked for TCP) names the lab's hosts file.
+      const mine = readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(lab.dir);
+          } catch {
+            return false;
+          }
+        });
+      t.deepEqual(mine, [], 'dnsmasq processes left running');
+    },
+  );
 
   let vipUdpByAgent: ({ id: string } & DnsTotals)[] | undefined;
   const checks = (s: DnsSnapshot): DnsCheck[] => [...s.keys()].map(parseDnsKey);

@@ -8,10 +8,9 @@
 // Counts come from the cumulative counters in /metrics, read before and after: their
 // differences cover exactly the probes completed in between, unlike the results API's window.
 
-import { execFileSync } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
-import { labSuite } from './gate.ts';
-import { Lab, AGENT_PORTS, sysBin, type Undo } from './lab.ts';
+import { labSuite, sharedLab } from './gate.ts';
+import { Lab, AGENT_PORTS, type Undo } from './lab.ts';
 import {
   binomialInterval,
   cellOf,
@@ -57,16 +56,8 @@ labSuite(
 );
 
 function registerLabTests(): void {
-  let lab: Lab | undefined;
-  const L = (): Lab => {
-    if (lab === undefined) throw new Error('the lab did not come up');
-    return lab;
-  };
-
-  test.before(async (t) => {
-    t.timeout(120_000);
-    const started = Date.now();
-    lab = await Lab.up({
+  const L = sharedLab(
+    {
       nodes: 3,
       podsPerNode: 2,
       agentSettings: {
@@ -74,26 +65,9 @@ function registerLabTests(): void {
         // The RTT test reads quantiles from the results window: make it span the ping run.
         window: { seconds: RTT_SECONDS },
       },
-    });
-    t.log(
-      `lab ${lab.prefix} (block ${lab.block}) up with ${lab.agents.length} agents in ${Date.now() - started} ms, probe interval ${INTERVAL} ms, timeout ${TIMEOUT} ms`,
-    );
-  });
-
-  test.afterEach.always(async () => {
-    await lab?.heal();
-  });
-
-  test.after.always('nothing is left behind', async (t) => {
-    if (lab === undefined) return;
-    const prefix = lab.prefix;
-    await lab.down();
-    const netns = execFileSync(sysBin('ip')!, ['netns', 'list'], { encoding: 'utf8' });
-    const links = execFileSync(sysBin('ip')!, ['-o', 'link', 'show'], { encoding: 'utf8' });
-    t.false(netns.includes(prefix), `namespaces left behind:\n${netns}`);
-    t.false(links.includes(prefix), 'root-namespace links left behind');
-    t.deepEqual(lab.leftovers(), []);
-  });
+    },
+    (lab) => `${lab.agents.length} agents, probe interval ${INTERVAL} ms, timeout ${TIMEOUT} ms`,
+  );
 
   /**
    * Each agent's event-loop delay p99 (since the last scrape): when an agent is starved of CPU
