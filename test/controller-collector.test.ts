@@ -36,12 +36,15 @@ test('a matrix is assembled from live agents; misbehaving agents are marked, not
     );
   connect(agents);
   await until(
-    'rows have results',
+    "both agents' rows have all three results",
     async () => {
-      const r = (await (await fetch(`${agents[0]!.url}/api/v1/results`)).json()) as {
-        peers: { results: unknown[] }[];
-      };
-      return r.peers[0]?.results.length === 3;
+      for (const a of agents) {
+        const r = (await (await fetch(`${a.url}/api/v1/results`)).json()) as {
+          peers: { results: unknown[] }[];
+        };
+        if (r.peers[0]?.results.length !== 3) return false;
+      }
+      return true;
     },
     5_000,
   );

@@ -299,6 +299,12 @@ test('410 Gone on a stale resourceVersion: the informer lists again and catches 
 
   await peersBecome(h, ['n1/host', 'n1/pod', 'n2/host']);
   t.true(h.api.listCount('pods') > lists, 'a relist happened');
+  // The fresh watch opens after the relist has been pushed: wait for it, don't race it.
+  await until(
+    'a fresh watch after the relist',
+    () => h.api.watchCount('pods') >= watches + 2,
+    WAIT,
+  );
   t.true(h.api.watchCount('pods') >= watches + 2, 'the stale watch, then a fresh one');
   t.is(h.stat('pods').errorRestarts, 0, '410 is handled as a relist, not a failure');
   t.true(h.pushes.every((p) => p.length > 0));
