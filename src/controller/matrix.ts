@@ -56,6 +56,51 @@ export const agentResultsSchema = z.object({
       }),
     )
     .max(10_000),
+  dns: z
+    .array(
+      z.object({
+        serverKind: z.enum(['service', 'replica']),
+        server: z.string(),
+        query: z.string(),
+        name: z.string(),
+        transport: z.enum(['udp', 'tcp']),
+        sent: z.number().int().nonnegative(),
+        failed: z.number().int().nonnegative(),
+        answeredRatio: z.number().min(0).max(1).nullable(),
+        outcomes: z.record(z.string(), z.number()),
+        lastOutcome: z.string().nullable(),
+        lastDetail: z.string().nullable(),
+        latencySeconds: z.object({ p50: z.number(), p99: z.number(), max: z.number() }).nullable(),
+      }),
+    )
+    .max(10_000)
+    .default([]),
+  ports: z
+    .array(
+      z.object({
+        target: z.string(),
+        address: z.string(),
+        port: z.number().int(),
+        expected: z.enum(['open', 'closed']),
+        sent: z.number().int().nonnegative(),
+        open: z.number().int().nonnegative(),
+        openRatio: z.number().min(0).max(1).nullable(),
+        outcomes: z.record(z.string(), z.number()),
+        lastOutcome: z.string().nullable(),
+        lastDetail: z.string().nullable(),
+        connectSeconds: z.object({ p50: z.number(), p99: z.number(), max: z.number() }).nullable(),
+      }),
+    )
+    .max(10_000)
+    .default([]),
+  /** The prober's own health: a starved agent's latency numbers can't be trusted. */
+  self: z
+    .object({
+      lateRatio: z.number().min(0).max(1).nullable(),
+      latenessP99Seconds: z.number().nullable(),
+      eventLoopP99Seconds: z.object({ main: z.number().nullable(), engine: z.number().nullable() }),
+    })
+    .optional(),
 });
 export type AgentRow = z.infer<typeof agentResultsSchema>;
 
@@ -73,6 +118,10 @@ export interface AgentStatus {
   readonly url: string;
   readonly state: AgentState;
   readonly detail?: string;
+  /** The agent's zone, from its last valid row ('' when unknown). */
+  readonly zone: string;
+  /** The prober's own health from its last valid row, if any. */
+  readonly self?: AgentRow['self'];
   /** When a valid row was last received from this agent (ISO time), or null. */
   readonly lastSeen: string | null;
 }
@@ -95,13 +144,55 @@ export interface Cell {
   readonly lastFailure: string | null;
 }
 
+/** One DNS check of one agent: (source agent, server, query, transport). */
+export interface DnsCell {
+  readonly sourceNode: string;
+  readonly sourceNetwork: 'pod' | 'host';
+  readonly serverKind: 'service' | 'replica';
+  readonly server: string;
+  readonly query: string;
+  readonly name: string;
+  readonly transport: 'udp' | 'tcp';
+  readonly sent: number;
+  readonly failed: number;
+  readonly answeredRatio: number | null;
+  readonly outcomes: Readonly<Record<string, number>>;
+  readonly lastOutcome: string | null;
+  readonly lastDetail: string | null;
+  readonly latencySeconds: {
+    readonly p50: number;
+    readonly p99: number;
+    readonly max: number;
+  } | null;
+}
+
+/** One port target as one agent sees it. */
+export interface PortCell {
+  readonly sourceNode: string;
+  readonly sourceNetwork: 'pod' | 'host';
+  readonly target: string;
+  readonly address: string;
+  readonly port: number;
+  readonly expected: 'open' | 'closed';
+  readonly sent: number;
+  readonly open: number;
+  readonly openRatio: number | null;
+  readonly outcomes: Readonly<Record<string, number>>;
+  readonly lastOutcome: string | null;
+  readonly lastDetail: string | null;
+}
+
 export interface Matrix {
   readonly apiVersion: 'podmesh.io/v1';
   readonly kind: 'Matrix';
   readonly generatedAt: string;
   readonly agents: readonly AgentStatus[];
   readonly nodes: readonly string[];
+  /** Zone of each node, as its agents report it. */
+  readonly zones: Readonly<Record<string, string>>;
   readonly cells: readonly Cell[];
+  readonly dns: readonly DnsCell[];
+  readonly ports: readonly PortCell[];
 }
 
 export interface Fetched {
@@ -118,7 +209,10 @@ export function assembleMatrix(
   lastSeen: ReadonlyMap<string, string>,
 ): Matrix {
   const cells: Cell[] = [];
+  const dns: DnsCell[] = [];
+  const ports: PortCell[] = [];
   const nodes = new Set<string>();
+  const zones: Record<string, string> = {};
   const agents: AgentStatus[] = [];
   for (const f of fetched) {
     const key = `${f.endpoint.node}/${f.endpoint.network}`;
@@ -129,12 +223,47 @@ export function assembleMatrix(
       url: f.endpoint.url,
       state: f.state,
       ...(f.detail !== undefined ? { detail: f.detail } : {}),
+      zone: f.row?.source.zone ?? '',
+      ...(f.row?.self !== undefined ? { self: f.row.self } : {}),
       lastSeen: f.state === 'ok' ? new Date(nowMs).toISOString() : (lastSeen.get(key) ?? null),
     });
     const row = f.row;
     if (row === undefined) continue;
+    if (row.source.zone !== '') zones[row.source.node] = row.source.zone;
+    const source = { sourceNode: row.source.node, sourceNetwork: row.source.network };
+    for (const d of row.dns)
+      dns.push({
+        ...source,
+        serverKind: d.serverKind,
+        server: d.server,
+        query: d.query,
+        name: d.name,
+        transport: d.transport,
+        sent: d.sent,
+        failed: d.failed,
+        answeredRatio: d.answeredRatio,
+        outcomes: d.outcomes,
+        lastOutcome: d.lastOutcome,
+        lastDetail: d.lastDetail,
+        latencySeconds: d.latencySeconds,
+      });
+    for (const p of row.ports)
+      ports.push({
+        ...source,
+        target: p.target,
+        address: p.address,
+        port: p.port,
+        expected: p.expected,
+        sent: p.sent,
+        open: p.open,
+        openRatio: p.openRatio,
+        outcomes: p.outcomes,
+        lastOutcome: p.lastOutcome,
+        lastDetail: p.lastDetail,
+      });
     for (const p of row.peers) {
       nodes.add(p.node);
+      if (p.zone !== '' && zones[p.node] === undefined) zones[p.node] = p.zone;
       for (const r of p.results) {
         cells.push({
           sourceNode: row.source.node,
@@ -163,6 +292,9 @@ export function assembleMatrix(
     generatedAt: new Date(nowMs).toISOString(),
     agents,
     nodes: [...nodes].sort(),
+    zones,
     cells,
+    dns,
+    ports,
   };
 }

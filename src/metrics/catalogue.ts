@@ -27,6 +27,11 @@ export const LABEL_NAMES = [
   'server',
   'query',
   'transport',
+  'target',
+  'expected',
+  'kind',
+  'subject',
+  'severity',
 ] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];
 
@@ -55,6 +60,13 @@ const DNS_SERIES = [
   'server',
   'query',
   'transport',
+] as const satisfies readonly LabelName[];
+
+const PORT_SERIES = [
+  'source_node',
+  'network',
+  'target',
+  'expected',
 ] as const satisfies readonly LabelName[];
 
 export const LATENESS_BUCKETS = [
@@ -176,6 +188,32 @@ export const CATALOGUE = {
     help: 'Datagrams the DNS probe threw away without ending a lookup, by reason: malformed (not a DNS response) or mismatched (a response for no query in flight: wrong id, source or question).',
   }),
 
+  portChecks: def({
+    name: 'podmesh_port_checks_total',
+    type: 'counter',
+    labels: [...PORT_SERIES, 'result'],
+    help: 'TCP connects to a configured port target (ports.targets), by result: open, refused, timeout, unreachable, error. expected says whether the target should accept (open) or must not (closed, e.g. a NetworkPolicy that has to hold).',
+  }),
+  portOpenRatio: def({
+    name: 'podmesh_port_open_ratio',
+    type: 'gauge',
+    labels: PORT_SERIES,
+    help: 'Share of connects to the port target over the sliding window that were accepted. For expected="open" anything below 1 is a problem; for expected="closed" anything above 0 is.',
+  }),
+  portWindowChecks: def({
+    name: 'podmesh_port_window_checks',
+    type: 'gauge',
+    labels: PORT_SERIES,
+    help: 'Connects to the port target completed in the sliding window: the sample size behind podmesh_port_open_ratio.',
+  }),
+  portConnectDuration: def({
+    name: 'podmesh_port_connect_duration_seconds',
+    type: 'histogram',
+    labels: ['source_node', 'network', 'target'],
+    buckets: RTT_BUCKETS,
+    help: 'Connect time of accepted connects to a port target.',
+  }),
+
   peers: def({
     name: 'podmesh_peers',
     type: 'gauge',
@@ -200,6 +238,12 @@ export const CATALOGUE = {
     labels: ['source_node', 'network', 'protocol'],
     buckets: LATENESS_BUCKETS,
     help: "How long after its due time each probe was actually started: the prober's own scheduling health.",
+  }),
+  lateRatio: def({
+    name: 'podmesh_probe_late_ratio',
+    type: 'gauge',
+    labels: ['source_node', 'network'],
+    help: 'Share of probes over the sliding window started more than probes.lateMs after their due time. High means the agent is too starved (CPU throttling, a busy node) for its latency numbers to be trusted.',
   }),
   schedulerSkipped: def({
     name: 'podmesh_probe_skipped_total',
@@ -267,6 +311,18 @@ export const CATALOGUE = {
     labels: ['node', 'network', 'reason'],
     help: '1 if the node has a Ready agent of this kind (network pod or host), else 0; reason: ready, missing, unschedulable, pending, sandbox-error, crash-loop, image-pull, config-error, not-ready, terminating.',
   }),
+  findingActive: def({
+    name: 'podmesh_finding_active',
+    type: 'gauge',
+    labels: ['kind', 'severity', 'subject'],
+    help: "1 per finding the controller's triage holds now (kind: node-isolated, overlay-broken, mtu-blackhole, dns-replica ...; subject: the node, pair, zone pair, DNS server or port target it is about). The series is removed when the finding clears.",
+  }),
+  findingsOpened: def({
+    name: 'podmesh_findings_opened_total',
+    type: 'counter',
+    labels: ['kind'],
+    help: 'Findings opened since the controller started, by kind.',
+  }),
   buildInfo: def({
     name: 'podmesh_build_info',
     type: 'gauge',
@@ -291,6 +347,8 @@ const CONTROLLER_KEYS: ReadonlySet<string> = new Set([
   'controllerLastCollection',
   'controllerCollectionDuration',
   'nodeCoverage',
+  'findingActive',
+  'findingsOpened',
 ]);
 
 export type Role = 'agent' | 'controller';
@@ -364,7 +422,7 @@ export function renderMetricsDoc(): string {
     '| `direction` | `forward` (sender to reflector), `reverse` (reflector to sender) |',
     '| `quantile` | `0.5`, `0.9`, `0.99` |',
     '| `reason` | failure reasons `timeout`, `refused`, `unreachable`, `permission`, `malformed`, `error`; for `podmesh_icmp_enabled` also `ok`, `disabled`; for `podmesh_dns_discarded_answers_total` `malformed`, `mismatched` |',
-    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop`, `rate_limited`; DNS outcome: `noerror` (records of the asked type), `nodata` (name exists, no such records), `nxdomain`, `servfail`, `refused`, `other-rcode`, `timeout`, `unreachable` (the kernel refused: TCP reset, no route, blocked send), `malformed` (an answer that is not a valid answer to the query), `error` |',
+    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop`, `rate_limited`; DNS outcome: `noerror` (records of the asked type), `nodata` (name exists, no such records), `nxdomain`, `servfail`, `refused`, `other-rcode`, `timeout`, `unreachable` (the kernel refused: TCP reset, no route, blocked send), `malformed` (an answer that is not a valid answer to the query), `error`; port target outcome: `open`, `refused`, `timeout`, `unreachable`, `error` |',
     '| `server_kind` | `service` (the first nameserver of the resolv.conf, i.e. the DNS Service VIP) or `replica` (one DNS server Pod, queried directly) |',
     '| `server` | `service` for the VIP; for a replica the node it runs on (`<node>#2`, `#3`... for more replicas on one node, by Pod name or list order; `replica-<n>` when the node is unknown). Never an address |',
     '| `query` | `service` (service FQDN as-is), `short` (short name through the search list and ndots), `pod` (Pod or headless-service name), `external` (a name outside the cluster) |',
@@ -373,6 +431,11 @@ export function renderMetricsDoc(): string {
     '| `version`, `node_version` | build information |',
     '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
     '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` |',
+    "| `target` | a port target's configured name (`ports.targets[].name`), never an address |",
+    '| `expected` | `open` (the target should accept connections) or `closed` (it must not: a policy that has to hold) |',
+    "| `kind` | finding kind from the controller's triage (see docs/triage.md) |",
+    '| `subject` | what a finding is about: a node (`node-2`), a pair (`node-1->node-2`), a zone pair (`zone-a<->zone-b`), a DNS server (`service`, `node-3`) or a port target, optionally with the network (`node-2/pod`) |',
+    '| `severity` | `critical`, `warning` or `info` |',
     '| `state` | agent state as the controller saw it: `ok`, `unreachable`, `timeout`, `http-error`, `invalid` |',
     '',
     'Series of a peer that leaves (or is no longer selected) are removed, so departed nodes do not linger as stale zeros; so are the DNS series of a replica that leaves.',
