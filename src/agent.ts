@@ -31,6 +31,9 @@ import {
   type ReplicaLike,
 } from './mesh/dns-plan.ts';
 import { DnsWindowStore } from './mesh/dns-window.ts';
+import { LateWindow } from './mesh/late-window.ts';
+import { planPortJobs, type PortJob, type PortJobResult } from './mesh/port-plan.ts';
+import { PortWindowStore } from './mesh/port-window.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from './mesh/engine-client.ts';
 import type { EngineSpec, LogSink } from './mesh/engine.ts';
 import { planJobs } from './mesh/plan.ts';
@@ -89,6 +92,11 @@ export class Agent {
     detail: string;
   } = { enabled: false, reason: 'disabled', detail: 'probes.icmp is false' };
   private readonly dnsStore: DnsWindowStore;
+  private readonly portStore: PortWindowStore;
+  private readonly late: LateWindow;
+  private readonly portJobs: readonly PortJob[];
+  private readonly portJobKeys: ReadonlySet<string>;
+  private lastEngineLoopP99: number | null = null;
   private dnsState: { enabled: boolean; reason: 'ok' | 'disabled' | 'error'; detail: string } = {
     enabled: false,
     reason: 'disabled',
@@ -114,7 +122,15 @@ export class Agent {
     this.self = { node: cfg.node, network: cfg.network, zone: cfg.zone, address: advertise };
     this.store = new WindowStore(this.clock, cfg.window.seconds * 1000);
     this.dnsStore = new DnsWindowStore(this.clock, cfg.window.seconds * 1000);
-    this.metrics = new AgentMetrics(this.self, this.store, opts.version, this.dnsStore);
+    this.portStore = new PortWindowStore(this.clock, cfg.window.seconds * 1000);
+    this.late = new LateWindow(this.clock, cfg.window.seconds * 1000, cfg.probes.lateMs);
+    this.portJobs = planPortJobs(cfg.ports.targets);
+    this.portJobKeys = new Set(this.portJobs.map((j) => j.key));
+    this.metrics = new AgentMetrics(this.self, this.store, opts.version, this.dnsStore, {
+      ports: this.portStore,
+      late: this.late,
+    });
+    this.metrics.setPortJobs(this.portJobs);
     this.peerSource = opts.peerSource;
     this.udpSmallBytes = baseLength(cfg.stamp.authKey) + IPV4_UDP_HEADERS;
     const ifMtu = interfaceMtu(advertise);
@@ -140,7 +156,19 @@ export class Agent {
     this.mainDelay.enable();
     const sink: LogSink = (level, msg, fields) => log[level](fields ?? {}, msg);
     const onResult = (r: ProbeResult, late: number): void => this.onResult(r, late);
-    const onDns = (r: DnsJobResult): void => this.onDnsResult(r);
+    // Every scheduled run (probe, DNS lookup, port connect) tells how punctual the agent is.
+    const onDns = (r: DnsJobResult, late: number): void => {
+      this.late.record(late);
+      this.onDnsResult(r);
+    };
+    const onPort = (r: PortJobResult, late: number): void => {
+      this.late.record(late);
+      this.onPortResult(r);
+    };
+    const ports =
+      this.portJobs.length > 0
+        ? { ports: { intervalMs: cfg.ports.intervalMs, timeoutMs: cfg.ports.timeoutMs } }
+        : {};
     if (cfg.dns.enabled) this.setUpDns();
     const dns = this.dnsState.enabled
       ? { dns: { intervalMs: cfg.dns.intervalMs, timeoutMs: cfg.dns.timeoutMs } }
@@ -164,10 +192,10 @@ export class Agent {
     if (cfg.probes.tcp) offMain.push('tcp');
 
     if (cfg.engine.worker) {
-      const spec: EngineSpec = { ...base, kinds: offMain, responders, ...dns };
+      const spec: EngineSpec = { ...base, kinds: offMain, responders, ...dns, ...ports };
       this.engines.push({
         name: 'worker',
-        handle: await RemoteEngine.start(spec, onResult, sink, onDns),
+        handle: await RemoteEngine.start(spec, onResult, sink, onDns, onPort),
         worker: true,
       });
       if (cfg.probes.icmp)
@@ -181,11 +209,12 @@ export class Agent {
       this.engines.push({
         name: 'main',
         handle: await LocalEngine.start(
-          { ...base, kinds, responders, ...dns },
+          { ...base, kinds, responders, ...dns, ...ports },
           this.clock,
           onResult,
           sink,
           onDns,
+          onPort,
         ),
         worker: false,
       });
@@ -226,6 +255,8 @@ export class Agent {
       },
       'agent started',
     );
+    for (const e of this.engines)
+      if (e.handle.status.ports === true) e.handle.reconcilePorts(this.portJobs);
     this.peerSource ??= await createPeerSource(cfg, log);
     if (this.dnsState.enabled) {
       this.updateDns();
@@ -349,6 +380,12 @@ export class Agent {
       );
   }
 
+  private onPortResult(r: PortJobResult): void {
+    if (!this.portJobKeys.has(r.key)) return;
+    this.portStore.record(r);
+    this.metrics.recordPort(r);
+  }
+
   private onDnsResult(r: DnsJobResult): void {
     // A lookup of a job that is gone (a departed replica) is dropped: its series are gone too.
     if (!this.dnsJobKeys.has(r.key)) return;
@@ -395,6 +432,7 @@ export class Agent {
   private onResult(r: ProbeResult, latenessMs: number): void {
     if (!this.selectedIds.has(r.peerId)) return;
     this.store.record(r);
+    this.late.record(latenessMs);
     this.metrics.record(r, latenessMs);
   }
 
@@ -416,6 +454,7 @@ export class Agent {
     for (const e of this.engines) {
       const h = e.handle.health();
       if (h !== undefined) this.metrics.setEngineHealth(h, e.name, e.worker);
+      if (h?.loopDelay !== undefined && e.worker) this.lastEngineLoopP99 = h.loopDelay.p99;
     }
     const sync = this.peerSource?.syncStats?.();
     if (sync !== undefined) this.metrics.setDiscovery(sync);
@@ -484,6 +523,46 @@ export class Agent {
           })),
       })),
       dns: this.dnsResults(),
+      ports: this.portResults(),
+      self: this.selfHealth(),
+    };
+  }
+
+  private portResults(): AgentResults['ports'] {
+    return this.portJobs.map((j) => {
+      const w = this.portStore.get(j.key);
+      return {
+        target: j.key,
+        address: j.address,
+        port: j.port,
+        expected: j.expected,
+        sent: w?.sent ?? 0,
+        open: w?.open ?? 0,
+        openRatio: w?.openRatio ?? null,
+        outcomes: w?.outcomes ?? {},
+        lastOutcome: w?.lastOutcome ?? null,
+        lastDetail: w?.lastDetail ?? null,
+        connectSeconds:
+          w?.connect == null
+            ? null
+            : { p50: w.connect.p50, p99: w.connect.p99, max: w.connect.max },
+      };
+    });
+  }
+
+  private selfHealth(): AgentResults['self'] {
+    const p = this.late.summary();
+    const main = this.mainDelay.count > 0 ? this.mainDelay.percentile(99) / 1e9 : null;
+    let engine = this.lastEngineLoopP99;
+    if (engine === null)
+      for (const e of this.engines) {
+        const d = e.worker ? e.handle.health()?.loopDelay : undefined;
+        if (d !== undefined) engine = d.p99;
+      }
+    return {
+      lateRatio: p.lateRatio,
+      latenessP99Seconds: p.latenessP99Seconds,
+      eventLoopP99Seconds: { main, engine },
     };
   }
 
@@ -595,4 +674,24 @@ export interface AgentResults {
     lastTried: number;
     lastSuccess: string | null;
   }[];
+  /** One entry per configured port target; see docs/api.md. */
+  ports: {
+    target: string;
+    address: string;
+    port: number;
+    expected: 'open' | 'closed';
+    sent: number;
+    open: number;
+    openRatio: number | null;
+    outcomes: Partial<Record<string, number>>;
+    lastOutcome: string | null;
+    lastDetail: string | null;
+    connectSeconds: { p50: number; p99: number; max: number } | null;
+  }[];
+  /** The prober's own health over the window. */
+  self: {
+    lateRatio: number | null;
+    latenessP99Seconds: number | null;
+    eventLoopP99Seconds: { main: number | null; engine: number | null };
+  };
 }

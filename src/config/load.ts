@@ -12,6 +12,7 @@ import {
   SETTINGS_BY_KEY,
   envName,
   flagName,
+  type PortTarget,
   type StaticDnsReplica,
   type StaticPeer,
 } from './settings.ts';
@@ -38,6 +39,12 @@ export interface Config {
     readonly mtu: boolean;
     readonly mtuBytes: 'auto' | number;
     readonly mtuMaxBytes: number;
+    readonly lateMs: number;
+  };
+  readonly ports: {
+    readonly targets: readonly PortTarget[];
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
   };
   readonly stamp: {
     readonly authKey: Buffer | undefined;
@@ -279,6 +286,22 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       `dns.timeoutMs (${dnsTimeout}) must not exceed dns.intervalMs (${dnsInterval}); lower the timeout or raise the interval`,
     );
   }
+  const portInterval = get<number>('ports.intervalMs');
+  const portTimeout = get<number>('ports.timeoutMs');
+  if (portTimeout > portInterval) {
+    problems.push(
+      `ports.timeoutMs (${portTimeout}) must not exceed ports.intervalMs (${portInterval}); lower the timeout or raise the interval`,
+    );
+  }
+  const portTargets = get<PortTarget[]>('ports.targets');
+  const seenTargets = new Set<string>();
+  for (const [i, t] of portTargets.entries()) {
+    if (seenTargets.has(t.name))
+      problems.push(
+        `ports.targets[${i}].name: duplicate target name "${t.name}"; each target needs its own name (it is the target label)`,
+      );
+    seenTargets.add(t.name);
+  }
   const clusterDomain = get<string>('dns.clusterDomain').replace(/\.$/, '');
   const dnsPort = get<number>('dns.port');
   const replicas = get<StaticDnsReplica[]>('dns.replicas');
@@ -320,7 +343,9 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       mtu: get('probes.mtu'),
       mtuBytes: get('probes.mtuBytes'),
       mtuMaxBytes: get('probes.mtuMaxBytes'),
+      lateMs: get('probes.lateMs'),
     },
+    ports: { targets: portTargets, intervalMs: portInterval, timeoutMs: portTimeout },
     stamp: {
       authKey,
       maxSessions: get('stamp.maxSessions'),

@@ -46,6 +46,24 @@ export const staticDnsReplicaSchema = z.strictObject({
 });
 export type StaticDnsReplica = z.infer<typeof staticDnsReplicaSchema>;
 
+/** A port target as written in the config file (ports.targets). */
+export const portTargetSchema = z.strictObject({
+  /** The `target` label value: never an address. */
+  name: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, {
+      message:
+        'must be a short name (lower-case letters, digits, "-" and "."), used as the target label',
+    }),
+  address: ipv4,
+  port: port.min(1),
+  /** "open": it should accept connections; "closed": it must not (a policy that has to hold). */
+  expect: z.enum(['open', 'closed']).default('open'),
+});
+export type PortTarget = z.infer<typeof portTargetSchema>;
+
 /** Where a value may be set. "file" is always allowed; env and flag only for scalars. */
 export interface Setting {
   readonly key: string;
@@ -158,6 +176,33 @@ export const SETTINGS: readonly Setting[] = [
     z.number().int().min(576).max(65535),
     9000,
     'Upper bound for "auto" MTU probes (loopback reports 65536).',
+  ),
+
+  s(
+    'probes.lateMs',
+    ms(1, 60_000),
+    50,
+    "A probe started more than this long after its due time counts as late (podmesh_probe_late_ratio); a starved agent's latency is held back by triage.",
+  ),
+
+  s(
+    'ports.targets',
+    z.array(portTargetSchema),
+    [],
+    'Port targets (file only): [{name, address, port, expect: open|closed}]. Each agent connects to each every ports.intervalMs; "closed" checks a port that must stay unreachable (e.g. a NetworkPolicy).',
+    false,
+  ),
+  s(
+    'ports.intervalMs',
+    ms(100, 3_600_000),
+    5000,
+    'Time between two connects to one port target. The target sees one connect per agent per interval: keep it modest on large clusters.',
+  ),
+  s(
+    'ports.timeoutMs',
+    ms(10, 60_000),
+    2000,
+    'A connect not accepted or refused within this time is a timeout (a silent drop: policy or firewall). Must not exceed ports.intervalMs.',
   ),
 
   s(

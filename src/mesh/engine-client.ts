@@ -6,9 +6,11 @@ import { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.ts';
 import type { EngineHealth } from '../metrics/recorder.ts';
 import type { DnsJob } from './dns-plan.ts';
+import type { PortJob } from './port-plan.ts';
 import {
   ProbeEngine,
   type DnsResultSink,
+  type PortResultSink,
   type EngineSpec,
   type EngineStatus,
   type LogSink,
@@ -22,6 +24,8 @@ export interface EngineHandle {
   reconcile(jobs: readonly Job[]): void;
   /** DNS lookups to run; only an engine started with `spec.dns` runs them. */
   reconcileDns(jobs: readonly DnsJob[]): void;
+  /** Port targets to connect to; only an engine started with `spec.ports` runs them. */
+  reconcilePorts(jobs: readonly PortJob[]): void;
   /** Latest health: pushed every second by a worker, read on demand from a local engine. */
   health(): EngineHealth | undefined;
   stop(): Promise<void>;
@@ -35,8 +39,11 @@ export class LocalEngine implements EngineHandle {
     onResult: ResultSink,
     log: LogSink,
     onDnsResult?: DnsResultSink,
+    onPortResult?: PortResultSink,
   ): Promise<LocalEngine> {
-    return new LocalEngine(await ProbeEngine.start(spec, clock, onResult, log, onDnsResult));
+    return new LocalEngine(
+      await ProbeEngine.start(spec, clock, onResult, log, onDnsResult, onPortResult),
+    );
   }
   get status(): EngineStatus {
     return this.engine.status;
@@ -46,6 +53,9 @@ export class LocalEngine implements EngineHandle {
   }
   reconcileDns(jobs: readonly DnsJob[]): void {
     this.engine.reconcileDns(jobs);
+  }
+  reconcilePorts(jobs: readonly PortJob[]): void {
+    this.engine.reconcilePorts(jobs);
   }
   health(): EngineHealth {
     return this.engine.health();
@@ -77,6 +87,7 @@ export class RemoteEngine implements EngineHandle {
   private lastHealth: EngineHealth | undefined;
   private lastJobs: Job[] = [];
   private lastDnsJobs: DnsJob[] = [];
+  private lastPortJobs: PortJob[] = [];
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private backoffMs = RESTART_MIN_MS;
@@ -90,6 +101,7 @@ export class RemoteEngine implements EngineHandle {
     private readonly onResult: ResultSink,
     private readonly log: LogSink,
     private readonly onDnsResult: DnsResultSink | undefined,
+    private readonly onPortResult: PortResultSink | undefined,
   ) {}
 
   static async start(
@@ -97,8 +109,9 @@ export class RemoteEngine implements EngineHandle {
     onResult: ResultSink,
     log: LogSink,
     onDnsResult?: DnsResultSink,
+    onPortResult?: PortResultSink,
   ): Promise<RemoteEngine> {
-    const engine = new RemoteEngine(spec, onResult, log, onDnsResult);
+    const engine = new RemoteEngine(spec, onResult, log, onDnsResult, onPortResult);
     await engine.spawn();
     return engine;
   }
@@ -141,6 +154,8 @@ export class RemoteEngine implements EngineHandle {
             for (const [r, late] of m.batch) this.onResult(r, late);
             if (this.onDnsResult !== undefined)
               for (const [r, late] of m.dns) this.onDnsResult(r, late);
+            if (this.onPortResult !== undefined)
+              for (const [r, late] of m.ports) this.onPortResult(r, late);
             break;
           case 'health':
             this.lastHealth = m.health;
@@ -182,6 +197,7 @@ export class RemoteEngine implements EngineHandle {
           this.log('warn', 'probe engine thread restarted', { restarts: this.restarts });
           this.reconcile(this.lastJobs);
           this.reconcileDns(this.lastDnsJobs);
+          this.reconcilePorts(this.lastPortJobs);
         },
         (e: unknown) => {
           this.log('error', `probe engine thread failed to restart: ${String(e)}`);
@@ -199,6 +215,14 @@ export class RemoteEngine implements EngineHandle {
   reconcileDns(jobs: readonly DnsJob[]): void {
     this.lastDnsJobs = [...jobs];
     this.worker?.postMessage({ type: 'reconcileDns', jobs: this.lastDnsJobs } satisfies ToWorker);
+  }
+
+  reconcilePorts(jobs: readonly PortJob[]): void {
+    this.lastPortJobs = [...jobs];
+    this.worker?.postMessage({
+      type: 'reconcilePorts',
+      jobs: this.lastPortJobs,
+    } satisfies ToWorker);
   }
 
   health(): EngineHealth | undefined {

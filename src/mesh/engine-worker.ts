@@ -8,14 +8,23 @@ import { SystemClock } from '../core/clock.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { ProbeEngine, type EngineSpec } from './engine.ts';
 import type { DnsJob, DnsJobResult } from './dns-plan.ts';
+import type { PortJob, PortJobResult } from './port-plan.ts';
 import type { Job } from './scheduler.ts';
 
 export type ToWorker =
-  { type: 'reconcile'; jobs: Job[] } | { type: 'reconcileDns'; jobs: DnsJob[] } | { type: 'stop' };
+  | { type: 'reconcile'; jobs: Job[] }
+  | { type: 'reconcileDns'; jobs: DnsJob[] }
+  | { type: 'reconcilePorts'; jobs: PortJob[] }
+  | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready'; status: ProbeEngine['status'] }
   | { type: 'failed'; message: string }
-  | { type: 'results'; batch: [ProbeResult, number][]; dns: [DnsJobResult, number][] }
+  | {
+      type: 'results';
+      batch: [ProbeResult, number][];
+      dns: [DnsJobResult, number][];
+      ports: [PortJobResult, number][];
+    }
   | { type: 'health'; health: ReturnType<ProbeEngine['health']> }
   | {
       type: 'log';
@@ -35,14 +44,17 @@ async function main(): Promise<void> {
   const spec = (workerData as { spec: EngineSpec }).spec;
   let batch: [ProbeResult, number][] = [];
   let dnsBatch: [DnsJobResult, number][] = [];
+  let portBatch: [PortJobResult, number][] = [];
   const flush = (): void => {
     const out = batch;
     const dns = dnsBatch;
+    const ports = portBatch;
     batch = [];
     dnsBatch = [];
-    post({ type: 'results', batch: out, dns });
+    portBatch = [];
+    post({ type: 'results', batch: out, dns, ports });
   };
-  const pending = (): boolean => batch.length > 0 || dnsBatch.length > 0;
+  const pending = (): boolean => batch.length > 0 || dnsBatch.length > 0 || portBatch.length > 0;
   let engine: ProbeEngine;
   try {
     engine = await ProbeEngine.start(
@@ -59,6 +71,10 @@ async function main(): Promise<void> {
         if (!pending()) setTimeout(flush, RESULT_FLUSH_MS);
         dnsBatch.push([r, late]);
       },
+      (r, late) => {
+        if (!pending()) setTimeout(flush, RESULT_FLUSH_MS);
+        portBatch.push([r, late]);
+      },
     );
   } catch (e) {
     post({ type: 'failed', message: (e as Error).message });
@@ -71,6 +87,7 @@ async function main(): Promise<void> {
   port.on('message', (m: ToWorker) => {
     if (m.type === 'reconcile') engine.reconcile(m.jobs);
     else if (m.type === 'reconcileDns') engine.reconcileDns(m.jobs);
+    else if (m.type === 'reconcilePorts') engine.reconcilePorts(m.jobs);
     else if (m.type === 'stop') {
       clearInterval(healthTimer);
       void engine.stop().then(() => {

@@ -16,6 +16,7 @@ import { TcpListener } from '../probes/tcp-listener.ts';
 import { TcpProbe } from '../probes/tcp.ts';
 import { SizedUdpProbe } from '../probes/udp.ts';
 import { dnsExecutor, type DnsJob, type DnsJobResult } from './dns-plan.ts';
+import { portExecutor, type PortJob, type PortJobResult } from './port-plan.ts';
 import { Scheduler, probeExecutor, type Job } from './scheduler.ts';
 
 /** Everything an engine needs; plain data so it can cross to a worker thread. */
@@ -45,6 +46,11 @@ export interface EngineSpec {
     readonly intervalMs: number;
     readonly timeoutMs: number;
   };
+  /** Connect to port targets too (see reconcilePorts), on their own schedule. */
+  readonly ports?: {
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+  };
 }
 
 export interface EngineStatus {
@@ -60,6 +66,8 @@ export interface EngineStatus {
   readonly tcpPort?: number;
   /** True when this engine runs DNS lookups. */
   readonly dns?: boolean;
+  /** True when this engine connects to port targets. */
+  readonly ports?: boolean;
 }
 
 /**
@@ -71,6 +79,7 @@ export const DEFAULT_TIMER_SLOT_MS = 20;
 
 export type ResultSink = (result: ProbeResult, latenessMs: number) => void;
 export type DnsResultSink = (result: DnsJobResult, latenessMs: number) => void;
+export type PortResultSink = (result: PortJobResult, latenessMs: number) => void;
 export type LogSink = (
   level: 'info' | 'warn' | 'error',
   msg: string,
@@ -87,6 +96,7 @@ export class ProbeEngine {
     private readonly listener: TcpListener | undefined,
     private readonly dns:
       { probe: DnsProbe; scheduler: Scheduler<DnsJob, DnsJobResult> } | undefined,
+    private readonly ports: Scheduler<PortJob, PortJobResult> | undefined,
     readonly status: EngineStatus,
   ) {
     this.delay.enable();
@@ -99,6 +109,7 @@ export class ProbeEngine {
     onResult: ResultSink,
     log: LogSink,
     onDnsResult?: DnsResultSink,
+    onPortResult?: PortResultSink,
   ): Promise<ProbeEngine> {
     const slot = spec.timerSlotMs ?? DEFAULT_TIMER_SLOT_MS;
     const clock = slot > 0 ? new SlottedClock(exactClock, slot) : exactClock;
@@ -177,14 +188,28 @@ export class ProbeEngine {
         }),
       };
     }
+    let ports: Scheduler<PortJob, PortJobResult> | undefined;
+    if (spec.ports !== undefined) {
+      const sink = onPortResult ?? (() => undefined);
+      ports = new Scheduler<PortJob, PortJobResult>({
+        clock,
+        intervalMs: spec.ports.intervalMs,
+        timeoutMs: spec.ports.timeoutMs,
+        jitter: spec.jitter,
+        concurrency: spec.concurrency,
+        ...portExecutor(clock, spec.bindAddress !== '0.0.0.0' ? spec.bindAddress : undefined),
+        onResult: (r, late) => sink(r, late),
+      });
+    }
     const status: EngineStatus = {
       kinds: [...probes.keys()],
       ...(icmp !== undefined ? { icmp } : {}),
       ...(reflector !== undefined ? { stampPort: reflector.port } : {}),
       ...(listener !== undefined ? { tcpPort: listener.port } : {}),
       ...(dns !== undefined ? { dns: true } : {}),
+      ...(ports !== undefined ? { ports: true } : {}),
     };
-    return new ProbeEngine(scheduler, probes, reflector, listener, dns, status);
+    return new ProbeEngine(scheduler, probes, reflector, listener, dns, ports, status);
   }
 
   reconcile(jobs: readonly Job[]): void {
@@ -200,6 +225,11 @@ export class ProbeEngine {
   /** Makes the running DNS lookups equal to `jobs` (ignored by an engine without DNS). */
   reconcileDns(jobs: readonly DnsJob[]): void {
     this.dns?.scheduler.reconcile(jobs);
+  }
+
+  /** Makes the running port connects equal to `jobs` (ignored by an engine without ports). */
+  reconcilePorts(jobs: readonly PortJob[]): void {
+    this.ports?.reconcile(jobs);
   }
 
   health(): EngineHealth {
@@ -219,7 +249,10 @@ export class ProbeEngine {
           }
         : {}),
       ...(this.listener !== undefined ? { tcpAccepted: this.listener.stats().accepted } : {}),
-      skipped: this.scheduler.stats().skipped + (this.dns?.scheduler.stats().skipped ?? 0),
+      skipped:
+        this.scheduler.stats().skipped +
+        (this.dns?.scheduler.stats().skipped ?? 0) +
+        (this.ports?.stats().skipped ?? 0),
       ...(this.dns !== undefined
         ? {
             dns: {
@@ -236,7 +269,7 @@ export class ProbeEngine {
 
   /** Stops probing first, then closes the responders (peers see us go only at the end). */
   async stop(): Promise<void> {
-    await Promise.all([this.scheduler.stop(), this.dns?.scheduler.stop()]);
+    await Promise.all([this.scheduler.stop(), this.dns?.scheduler.stop(), this.ports?.stop()]);
     await Promise.all([...this.probes.values()].map((p) => p.close()));
     await this.dns?.probe.close();
     await this.reflector?.close();

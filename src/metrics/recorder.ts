@@ -15,6 +15,9 @@ import {
 } from '../core/types.ts';
 import { serverResponded, type DnsJob, type DnsJobResult } from '../mesh/dns-plan.ts';
 import type { DnsWindowStore } from '../mesh/dns-window.ts';
+import type { LateWindow } from '../mesh/late-window.ts';
+import type { PortJob, PortJobResult } from '../mesh/port-plan.ts';
+import type { PortWindowStore } from '../mesh/port-window.ts';
 import type { WindowStore } from '../mesh/window-store.ts';
 import { DNS_OUTCOMES } from '../probes/dns.ts';
 import { createMetrics, type Metrics } from './catalogue.ts';
@@ -67,6 +70,10 @@ type DnsLabels = {
   transport: string;
 };
 
+type PortLabels = { source_node: string; network: string; target: string; expected: string };
+
+const PORT_RESULTS = ['open', 'refused', 'timeout', 'unreachable', 'error'] as const;
+
 const QUANTILES = [
   ['0.5', 'p50'],
   ['0.9', 'p90'],
@@ -81,12 +88,14 @@ export class AgentMetrics {
   private readonly last = new Map<string, number>();
   private readonly selfLabels: { source_node: string; network: string };
   private readonly dnsLabels = new Map<string, DnsLabels>();
+  private readonly portLabels = new Map<string, PortLabels>();
 
   constructor(
     private readonly self: Self,
     private readonly store: WindowStore,
     version: string,
     private readonly dnsStore?: DnsWindowStore,
+    private readonly extra: { ports?: PortWindowStore; late?: LateWindow } = {},
   ) {
     this.m = createMetrics(this.registry);
     this.selfLabels = { source_node: self.node, network: self.network };
@@ -179,6 +188,32 @@ export class AgentMetrics {
         { ...this.selfLabels, server_kind: labels.server_kind, transport: labels.transport },
         r.seconds,
       );
+  }
+
+  /** The port targets currently checked; series of removed targets go. */
+  setPortJobs(jobs: readonly PortJob[]): void {
+    const next = new Map(jobs.map((j) => [j.key, j]));
+    for (const [key, labels] of this.portLabels) {
+      const j = next.get(key);
+      if (j !== undefined && j.expected === labels.expected) continue;
+      this.portLabels.delete(key);
+      for (const result of PORT_RESULTS) this.m.portChecks.remove({ ...labels, result });
+      this.m.portOpenRatio.remove(labels);
+      this.m.portWindowChecks.remove(labels);
+      this.m.portConnectDuration.remove({ ...this.selfLabels, target: key });
+    }
+    for (const [key, j] of next) {
+      if (this.portLabels.has(key)) continue;
+      this.portLabels.set(key, { ...this.selfLabels, target: key, expected: j.expected });
+    }
+  }
+
+  recordPort(r: PortJobResult): void {
+    const labels = this.portLabels.get(r.key);
+    if (labels === undefined) return; // a late connect to a target that is gone
+    this.m.portChecks.inc({ ...labels, result: r.outcome });
+    if (r.outcome === 'open')
+      this.m.portConnectDuration.observe({ ...this.selfLabels, target: r.key }, r.seconds);
   }
 
   setIcmp(enabled: boolean, reason: 'ok' | 'permission' | 'disabled' | 'error'): void {
@@ -283,6 +318,17 @@ export class AgentMetrics {
       if (w.rtt !== null)
         for (const [label, k] of QUANTILES) pairRtt.set({ ...c.labels, quantile: label }, w.rtt[k]);
     }
+    const { portOpenRatio, portWindowChecks } = this.m;
+    portOpenRatio.reset();
+    portWindowChecks.reset();
+    for (const [key, labels] of this.portLabels) {
+      const w = this.extra.ports?.get(key);
+      if (w === undefined) continue;
+      portWindowChecks.set(labels, w.sent);
+      if (w.openRatio !== null) portOpenRatio.set(labels, w.openRatio);
+    }
+    const late = this.extra.late?.summary();
+    if (late?.lateRatio != null) this.m.lateRatio.set(this.selfLabels, late.lateRatio);
     const { dnsAnsweredRatio, dnsWindowRequests } = this.m;
     dnsAnsweredRatio.reset();
     dnsWindowRequests.reset();

@@ -1,0 +1,76 @@
+// Port targets (ports.targets): one TCP connect per target every ports.intervalMs, to learn
+// whether a port that should accept does (a Service backend, the API server) and whether a port
+// that must not, doesn't (a NetworkPolicy that has to hold). Jobs and the scheduler executor;
+// the engine runs them on its own scheduler, apart from the peer probes, so a slow or dropped
+// target never holds back the matrix.
+
+import type { Clock } from '../core/clock.ts';
+import { probeTcpPort, type TcpOutcome } from '../probes/tcp.ts';
+import type { Executor } from './scheduler.ts';
+
+export type PortExpectation = 'open' | 'closed';
+
+/** One port target as configured (ports.targets[]). */
+export interface PortTargetSpec {
+  /** Label value (`target`); never an address. */
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly expect: PortExpectation;
+}
+
+export interface PortJob {
+  /** The target's name: unique within ports.targets. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  readonly expected: PortExpectation;
+}
+
+export interface PortJobResult {
+  readonly key: string;
+  readonly outcome: TcpOutcome;
+  /** Connect time when open; time until the failure was known otherwise. */
+  readonly seconds: number;
+  readonly sentAtMs: number;
+  readonly detail?: string;
+}
+
+export function planPortJobs(targets: readonly PortTargetSpec[]): PortJob[] {
+  return targets.map((t) => ({
+    key: t.name,
+    address: t.address,
+    port: t.port,
+    expected: t.expect,
+  }));
+}
+
+/** The outcome that matches what is expected of the target. */
+export function asExpected(expected: PortExpectation, outcome: TcpOutcome): boolean {
+  return expected === 'open' ? outcome === 'open' : outcome !== 'open';
+}
+
+/** The scheduler executor for port jobs: a fresh connect, closed with a reset. */
+export function portExecutor(clock: Clock, bindAddress?: string): Executor<PortJob, PortJobResult> {
+  return {
+    execute: async (job, timeoutMs) => {
+      const sentAtMs = clock.nowMs();
+      const r = await probeTcpPort(job.address, job.port, timeoutMs, clock, bindAddress);
+      return {
+        key: job.key,
+        outcome: r.outcome,
+        seconds: r.seconds,
+        sentAtMs,
+        ...(r.detail !== undefined ? { detail: r.detail } : {}),
+      };
+    },
+    overran: (job, startMs, detail) => ({
+      key: job.key,
+      outcome: 'error',
+      seconds: 0,
+      sentAtMs: startMs,
+      detail,
+    }),
+    changed: (a, b) => a.address !== b.address || a.port !== b.port || a.expected !== b.expected,
+  };
+}
