@@ -108,5 +108,8 @@ export interface FindingsReport {
   readonly generatedAt: string;
   /** Matrix time the findings were computed from. */
   readonly matrixAt: string | null;
-  readonly findings: readonly Finding[];
+  /** False when this controller runs without triage (then findings is always empty). */
+  readonly triage: boolean;
+  /** Open findings; `since` is when each opened (it stays open a round or two after it fades). */
+  readonly findings: readonly (Finding & { readonly since: string })[];
 }

@@ -4,9 +4,11 @@
 // it, so monitoring goes on while it is down.
 
 import { Registry } from 'prom-client';
+import type { Finding, FindingsReport, Snapshot } from '../analysis/types.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
+import { FindingTracker } from './findings.ts';
 import type { NodeCoverage } from './coverage.ts';
 import type { AgentEndpoint, AgentState, Matrix } from './matrix.ts';
 
@@ -20,7 +22,12 @@ export interface AgentDirectory {
 export interface EventSink {
   coverageLost(node: string, network: 'pod' | 'host', reason: string, detail: string): void;
   coverageRestored(node: string, network: 'pod' | 'host'): void;
+  findingOpened?(f: Finding): void;
+  findingCleared?(f: Finding): void;
 }
+
+/** Triage: the matrix read the way an expert would (src/analysis); injected for tests. */
+export type TriageFn = (s: Snapshot) => Finding[];
 
 export interface ControllerOptions {
   readonly clock: Clock;
@@ -30,6 +37,8 @@ export interface ControllerOptions {
   readonly pullTimeoutMs: number;
   readonly version: string;
   readonly events?: EventSink;
+  /** Without it the controller reports no findings (and says so in /api/v1/findings). */
+  readonly triage?: TriageFn;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -41,6 +50,8 @@ export class Controller {
   private readonly collector: MatrixCollector;
   private latest: Matrix | undefined;
   private latestCoverage: readonly NodeCoverage[] | undefined;
+  private readonly tracker = new FindingTracker();
+  private latestFindings: FindingsReport | undefined;
   private wasCovered = new Map<string, boolean>();
   private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
@@ -68,6 +79,11 @@ export class Controller {
     return this.latestCoverage;
   }
 
+  /** The findings of the last round, or undefined before the first round ends. */
+  findings(): FindingsReport | undefined {
+    return this.latestFindings;
+  }
+
   /** One round: pull rows, assemble, export, report coverage transitions. */
   async round(): Promise<Matrix> {
     const started = this.opts.clock.nowMs();
@@ -84,7 +100,52 @@ export class Controller {
         agents: bad.map((a) => `${a.node}/${a.network}: ${a.state}`),
       });
     this.updateCoverage(this.opts.directory.coverage());
+    this.updateFindings(matrix, ended);
     return matrix;
+  }
+
+  private updateFindings(matrix: Matrix, nowMs: number): void {
+    const triage = this.opts.triage;
+    let found: Finding[] = [];
+    if (triage !== undefined) {
+      try {
+        found = triage({ matrix, coverage: this.latestCoverage });
+      } catch (e) {
+        // Triage is pure and tested never to throw; if it does, keep the last findings rather
+        // than clearing them all (which would write a burst of misleading "cleared" Events).
+        this.opts.log('warn', `triage failed: ${String(e)}`);
+        return;
+      }
+    }
+    const { opened, cleared } = this.tracker.update(found, nowMs);
+    for (const f of cleared) {
+      this.m.findingActive.remove({ kind: f.kind, severity: f.severity, subject: f.subject });
+      this.opts.log('info', `finding cleared: ${f.title}`, { id: f.id });
+      this.opts.events?.findingCleared?.(f);
+    }
+    for (const f of opened) {
+      this.m.findingsOpened.inc({ kind: f.kind });
+      this.opts.log('warn', `finding: ${f.title}`, {
+        id: f.id,
+        severity: f.severity,
+        confidence: f.confidence,
+      });
+      this.opts.events?.findingOpened?.(f);
+    }
+    const active = this.tracker.active();
+    for (const t of active)
+      this.m.findingActive.set(
+        { kind: t.finding.kind, severity: t.finding.severity, subject: t.finding.subject },
+        1,
+      );
+    this.latestFindings = {
+      apiVersion: 'podmesh.io/v1',
+      kind: 'Findings',
+      generatedAt: new Date(nowMs).toISOString(),
+      matrixAt: matrix.generatedAt,
+      triage: triage !== undefined,
+      findings: active.map((t) => ({ ...t.finding, since: t.since })),
+    };
   }
 
   private updateCoverage(cov: readonly NodeCoverage[] | undefined): void {

@@ -3,6 +3,7 @@
 // sandbox/CNI errors), and Kubernetes Events written when a node loses or regains coverage.
 
 import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import type { Finding } from '../analysis/types.ts';
 import type { Clock } from '../core/clock.ts';
 import { KubernetesPeerSource, nodeInfo } from '../discovery/kubernetes.ts';
 import {
@@ -142,25 +143,53 @@ export class KubernetesEventSink implements EventSink {
     );
   }
 
+  /** Findings are Events on the controller Deployment: they are about the cluster, not one agent. */
+  findingOpened(f: Finding): void {
+    this.writeAbout(
+      { kind: 'Deployment', apiVersion: 'apps/v1', name: 'podmesh-controller' },
+      f.severity === 'info' ? 'Normal' : 'Warning',
+      'FindingOpened',
+      `[${f.severity}] ${f.kind} ${f.subject}: ${f.title}`,
+    );
+  }
+
+  findingCleared(f: Finding): void {
+    this.writeAbout(
+      { kind: 'Deployment', apiVersion: 'apps/v1', name: 'podmesh-controller' },
+      'Normal',
+      'FindingCleared',
+      `${f.kind} ${f.subject} cleared: ${f.title}`,
+    );
+  }
+
   private write(
     network: 'pod' | 'host',
     type: 'Warning' | 'Normal',
     reason: string,
     message: string,
   ): void {
-    const now = new Date(this.clock.nowMs());
     const daemonSet = network === 'host' ? 'podmesh-agent-host' : 'podmesh-agent';
+    this.writeAbout(
+      { kind: 'DaemonSet', apiVersion: 'apps/v1', name: daemonSet },
+      type,
+      reason,
+      message,
+    );
+  }
+
+  private writeAbout(
+    object: { kind: string; apiVersion: string; name: string },
+    type: 'Warning' | 'Normal',
+    reason: string,
+    message: string,
+  ): void {
+    const now = new Date(this.clock.nowMs());
     this.api
       .createNamespacedEvent({
         namespace: this.namespace,
         body: {
-          metadata: { generateName: `${daemonSet}.`, namespace: this.namespace },
-          involvedObject: {
-            kind: 'DaemonSet',
-            apiVersion: 'apps/v1',
-            name: daemonSet,
-            namespace: this.namespace,
-          },
+          metadata: { generateName: `${object.name}.`, namespace: this.namespace },
+          involvedObject: { ...object, namespace: this.namespace },
           type,
           reason,
           message,
