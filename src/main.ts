@@ -9,6 +9,7 @@ import { Agent } from './agent.ts';
 import { ConfigError, loadConfig, type Config, type ConfigSources } from './config/load.ts';
 import { SETTINGS, envName, flagName } from './config/settings.ts';
 import { startDemo } from './demo.ts';
+import { DIAGNOSE_EXIT, diagnose } from './diagnose.ts';
 import { VERSION } from './version.ts';
 
 const EXIT_CONFIG = 2;
@@ -220,5 +221,45 @@ addSettingFlags(
     }
   },
 );
+
+program
+  .command('diagnose')
+  .description(
+    "Print the controller's current findings: what is wrong, the evidence, and the commands to confirm and fix it.",
+  )
+  .addOption(
+    new Option('--url <url>', 'controller base URL')
+      .env('PODMESH_CONTROLLER_URL')
+      .default('http://127.0.0.1:9850'),
+  )
+  .addOption(new Option('--json', 'print the findings report as JSON'))
+  .addOption(new Option('--timeout <ms>', 'HTTP timeout').default('5000'))
+  .addOption(new Option('--no-color', 'plain text even on a terminal'))
+  .addHelpText(
+    'after',
+    `\nExit status: ${DIAGNOSE_EXIT.healthy} no findings, ${DIAGNOSE_EXIT.findings} findings, ${DIAGNOSE_EXIT.usage} bad usage, ${DIAGNOSE_EXIT.unreachable} controller unreachable or not ready.\nIn a cluster: kubectl -n podmesh port-forward deploy/podmesh-controller 9850, then podmesh diagnose.\n`,
+  )
+  .action(async (opts: { url: string; json?: boolean; timeout: string; color: boolean }) => {
+    const timeoutMs = Number(opts.timeout);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000)
+      fail(
+        new ConfigError([`--timeout: must be milliseconds from 1 to 600000, got ${opts.timeout}`]),
+      );
+    if (!/^https?:\/\/[^/]+/.test(opts.url))
+      fail(
+        new ConfigError([
+          `--url: must be an http(s) URL such as http://127.0.0.1:9850, got ${opts.url}`,
+        ]),
+      );
+    const r = await diagnose({
+      url: opts.url,
+      json: opts.json === true,
+      timeoutMs,
+      color: opts.color && process.stdout.isTTY,
+    });
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    process.exitCode = r.code;
+  });
 
 program.parseAsync(process.argv).catch(fail);
