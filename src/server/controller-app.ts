@@ -1,24 +1,143 @@
-// The controller's HTTP surface: /api/v1/matrix, /api/v1/coverage, /metrics, /healthz, /readyz.
+// The controller's HTTP surface: the web UI (`/` and `/ui/…`), /api/v1/matrix,
+// /api/v1/findings, /api/v1/coverage, /metrics, /healthz, /readyz.
 
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { listen } from './http.ts';
 
 export interface ControllerView {
   matrix(): unknown;
+  /** Triage's report; undefined before the first round. Absent: this controller has no triage. */
+  findings?(): unknown;
   coverage(): unknown;
   renderMetrics(): Promise<string>;
   isReady(): boolean;
 }
 
-export function createControllerApp(view: ControllerView): express.Express {
+export interface ControllerAppOptions {
+  /** Where the UI's static files are; by default src/ui (or dist/src/ui) beside this module. */
+  readonly uiDir?: string;
+}
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+// The UI talks only to this server: no inline scripts or styles, nothing from elsewhere.
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+interface Asset {
+  readonly body: Buffer;
+  readonly type: string;
+}
+
+/**
+ * Candidate UI directories: beside the module (src/ui when run from source, dist/src/ui when the
+ * build copied it there), then the checkout's src/ui when run from dist/ without that copy.
+ */
+export function uiDirCandidates(moduleUrl: string = import.meta.url): string[] {
+  return [
+    fileURLToPath(new URL('../ui/', moduleUrl)),
+    fileURLToPath(new URL('../../../src/ui/', moduleUrl)),
+  ];
+}
+
+/**
+ * Reads the UI once, at start-up, into memory: only regular, non-hidden files directly in the
+ * directory with a known extension. Requests are answered from this map by exact name, so no request path ever
+ * reaches the file system (no traversal, no listing, nothing writable).
+ */
+export function loadUi(dirs: readonly string[]): { assets: Map<string, Asset>; dir?: string } {
+  const assets = new Map<string, Asset>();
+  const dir = dirs.find((d) => existsSync(join(d, 'index.html')));
+  if (dir === undefined) return { assets };
+  for (const name of readdirSync(dir)) {
+    const type = CONTENT_TYPES[extname(name)];
+    const path = join(dir, name);
+    if (type === undefined || name.startsWith('.') || !statSync(path).isFile()) continue;
+    assets.set(name, { body: readFileSync(path), type });
+  }
+  return { assets, dir };
+}
+
+export function createControllerApp(
+  view: ControllerView,
+  options: ControllerAppOptions = {},
+): express.Express {
+  const dirs = options.uiDir !== undefined ? [options.uiDir] : uiDirCandidates();
+  const ui = loadUi(dirs);
   const app = express();
   app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const sendAsset = (res: Response, asset: Asset): void => {
+    res
+      .status(200)
+      .set({
+        'Content-Type': asset.type,
+        'Cache-Control': 'no-cache',
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Security-Policy': CSP,
+        'Referrer-Policy': 'no-referrer',
+      })
+      .send(asset.body);
+  };
+  app.get('/', (_req: Request, res: Response) => {
+    const index = ui.assets.get('index.html');
+    if (index === undefined)
+      res
+        .status(503)
+        .type('text/plain')
+        .send(
+          `the web UI's files were not found (looked for index.html in ${dirs.join(', ')}); ` +
+            'the API is at /api/v1/matrix, /api/v1/findings and /api/v1/coverage\n',
+        );
+    else sendAsset(res, index);
+  });
+  app.get(['/ui', '/ui/'], (_req, res) => {
+    res.redirect(302, '/');
+  });
+  // One path segment: `..`, `%2F` and friends arrive decoded in the parameter and match no name.
+  app.get('/ui/:file', (req: Request<{ file: string }>, res: Response, next) => {
+    const asset = ui.assets.get(req.params.file);
+    if (asset === undefined) next();
+    else sendAsset(res, asset);
+  });
+
   app.get('/api/v1/matrix', (_req: Request, res: Response) => {
     const m = view.matrix();
     if (m === undefined)
       res.status(503).json({ error: 'no matrix yet: the first collection round is still running' });
     else res.json(m);
+  });
+  app.get('/api/v1/findings', (_req, res) => {
+    if (view.findings === undefined) {
+      res.status(404).json({ error: 'this controller does not run triage' });
+      return;
+    }
+    const f = view.findings();
+    if (f === undefined)
+      res
+        .status(503)
+        .json({ error: 'no findings yet: the first collection round is still running' });
+    else res.json(f);
   });
   app.get('/api/v1/coverage', (_req, res) => {
     res.json({ apiVersion: 'podmesh.io/v1', kind: 'Coverage', nodes: view.coverage() ?? null });
@@ -40,12 +159,22 @@ export function createControllerApp(view: ControllerView): express.Express {
     if (view.isReady()) res.type('text/plain').send('ready\n');
     else res.status(503).type('text/plain').send('not ready: no collection round finished yet\n');
   });
+  app.use((_req, res) => {
+    res
+      .status(404)
+      .type('text/plain')
+      .send(
+        'not found; try / (the web UI), /api/v1/matrix, /api/v1/findings, /api/v1/coverage, ' +
+          '/metrics, /healthz or /readyz\n',
+      );
+  });
   return app;
 }
 
 /** What serveController needs of a controller (kept structural: the server imports no controller code). */
 export interface ServableController {
   matrix(): unknown;
+  findings?(): unknown;
   coverage(): unknown;
   readonly registry: { metrics(): Promise<string> };
   start(): void;
@@ -63,6 +192,7 @@ export async function serveController(
   const server = await listen(
     createControllerApp({
       matrix: () => controller.matrix(),
+      ...(controller.findings !== undefined ? { findings: () => controller.findings?.() } : {}),
       coverage: () => controller.coverage(),
       renderMetrics: () => controller.registry.metrics(),
       isReady: () => controller.matrix() !== undefined,
