@@ -24,4 +24,32 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { parserOptions: { projectService: false, project: null } },
   },
+  // The web UI is plain browser JavaScript served as is (no build step for users).
+  {
+    files: ['src/ui/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'navigator',
+          'fetch',
+          'console',
+          'setTimeout',
+          'clearTimeout',
+          'URLSearchParams',
+          'Node',
+          'Event',
+          'HTMLElement',
+          'HTMLSelectElement',
+          'HTMLButtonElement',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );
