@@ -1,0 +1,312 @@
+// Building blocks shared by every podmesh dashboard: the datasource and node variables, the
+// dashboard skeleton (uid, tags, links to the other podmesh dashboards) and panel helpers that
+// wire each query to the selected Prometheus, so the dashboard modules only state what to show.
+
+import {
+  DashboardBuilder,
+  DashboardCursorSync,
+  DashboardLinkBuilder,
+  DashboardLinkType,
+  DatasourceVariableBuilder,
+  QueryVariableBuilder,
+  ThresholdsConfigBuilder,
+  ThresholdsMode,
+  VariableRefresh,
+  VariableSort,
+  type Dashboard,
+  type DashboardLink,
+  type DataTransformerConfig,
+  type Panel,
+  type Threshold,
+  type VariableModel,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import type { Builder } from '@grafana/grafana-foundation-sdk/cog';
+import {
+  BigValueGraphMode,
+  ReduceDataOptionsBuilder,
+  TableCellDisplayMode,
+  type DataSourceRef,
+} from '@grafana/grafana-foundation-sdk/common';
+import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
+import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
+import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
+
+/** Every panel and query reads from the Prometheus the `datasource` variable selects. */
+export const DS: DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
+
+export const TAG = 'podmesh';
+
+/** The dashboards' uids; links and tests refer to them by these names. */
+export const UIDS = {
+  overview: 'podmesh-overview',
+  pair: 'podmesh-pair',
+  dns: 'podmesh-dns',
+  ports: 'podmesh-ports',
+  agentHealth: 'podmesh-agent-health',
+} as const;
+
+/** A relative URL to another podmesh dashboard that carries the datasource and time range. */
+export function dashboardUrl(uid: string, vars: Record<string, string>): string {
+  const params = Object.entries(vars).map(([k, v]) => `var-${k}=${v}`);
+  return `/d/${uid}/${uid}?\${datasource:queryparam}&${params.join('&')}&\${__url_time_range}`;
+}
+
+export function datasourceVariable(): Builder<VariableModel> {
+  return new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus');
+}
+
+interface LabelVariable {
+  name: string;
+  label: string;
+  /** The catalogued metric whose label values fill the drop-down. */
+  metric: string;
+  /** The metric's label to list; defaults to the variable's name. */
+  from?: string;
+  /** Single-select drill-downs (one pair) set this to false. */
+  multi?: boolean;
+}
+
+/**
+ * A drop-down filled from `label_values(metric, label)`. Multi-select variables default to All
+ * with the All value `.*`, so the selectors (always `=~`) also match values that appeared after
+ * the drop-down was loaded.
+ */
+export function labelVariable(v: LabelVariable): Builder<VariableModel> {
+  const query = `label_values(${v.metric}, ${v.from ?? v.name})`;
+  const b = new QueryVariableBuilder(v.name)
+    .label(v.label)
+    .datasource(DS)
+    .query(query)
+    .definition(query)
+    .refresh(VariableRefresh.OnTimeRangeChanged)
+    .sort(VariableSort.NaturalAsc);
+  if (v.multi === false) return b.multi(false).includeAll(false);
+  return b
+    .multi(true)
+    .includeAll(true)
+    .allValue('.*')
+    .current({ text: 'All', value: '$__all', selected: true });
+}
+
+interface DashboardSpec {
+  uid: string;
+  title: string;
+  description: string;
+  variables: Builder<VariableModel>[];
+}
+
+/** The common skeleton: stable uid, the podmesh tag, one link menu to the other dashboards. */
+export function dashboard(spec: DashboardSpec): DashboardBuilder {
+  return new DashboardBuilder(spec.title)
+    .uid(spec.uid)
+    .description(spec.description)
+    .tags([TAG])
+    .editable()
+    .tooltip(DashboardCursorSync.Crosshair)
+    .time({ from: 'now-1h', to: 'now' })
+    .refresh('30s')
+    .timezone('browser')
+    .variables([datasourceVariable(), ...spec.variables])
+    .link(
+      new DashboardLinkBuilder('podmesh')
+        .type(DashboardLinkType.Dashboards)
+        .tags([TAG])
+        .asDropdown(true)
+        .includeVars(true)
+        .keepTime(true)
+        .targetBlank(false)
+        .icon('external link')
+        .tooltip('Other podmesh dashboards'),
+    );
+}
+
+export interface Query {
+  expr: string;
+  legend?: string;
+  /** Instant queries for tables and stats that show the current state. */
+  instant?: boolean;
+  format?: 'table' | 'heatmap';
+}
+
+function target(q: Query, refId: string): DataqueryBuilder {
+  const b = new DataqueryBuilder().datasource(DS).refId(refId).expr(q.expr);
+  if (q.legend !== undefined) b.legendFormat(q.legend);
+  if (q.instant === true) b.instant();
+  else b.range();
+  if (q.format === 'table') b.format(PromQueryFormat.Table);
+  if (q.format === 'heatmap') b.format(PromQueryFormat.Heatmap);
+  return b;
+}
+
+function refId(i: number): string {
+  return String.fromCharCode(65 + i);
+}
+
+export function thresholds(
+  steps: [value: number | null, color: string][],
+): ThresholdsConfigBuilder {
+  const s: Threshold[] = steps.map(([value, color]) => ({ value, color }));
+  return new ThresholdsConfigBuilder().mode(ThresholdsMode.Absolute).steps(s);
+}
+
+/** Thresholds for a ratio where higher is worse (loss). */
+export const LOSS_STEPS: [number | null, string][] = [
+  [null, 'green'],
+  [0.01, 'yellow'],
+  [0.05, 'red'],
+];
+/** Thresholds for a ratio where lower is worse (answered, open as expected). */
+export const SUCCESS_STEPS: [number | null, string][] = [
+  [null, 'red'],
+  [0.95, 'yellow'],
+  [0.999, 'green'],
+];
+
+interface PanelSpec {
+  title: string;
+  description: string;
+  queries: Query[];
+  unit?: string;
+  w?: number;
+  h?: number;
+}
+
+export function timeseries(p: PanelSpec & { min?: number; max?: number }): TimeseriesBuilder {
+  const b = new TimeseriesBuilder()
+    .title(p.title)
+    .description(p.description)
+    .datasource(DS)
+    .targets(p.queries.map((q, i) => target(q, refId(i))))
+    .span(p.w ?? 12)
+    .height(p.h ?? 8)
+    .fillOpacity(10);
+  if (p.unit !== undefined) b.unit(p.unit);
+  if (p.min !== undefined) b.min(p.min);
+  if (p.max !== undefined) b.max(p.max);
+  return b;
+}
+
+export function stat(
+  p: PanelSpec & { steps?: [number | null, string][]; noValue?: string },
+): StatBuilder {
+  const b = new StatBuilder()
+    .title(p.title)
+    .description(p.description)
+    .datasource(DS)
+    .targets(p.queries.map((q, i) => target({ instant: true, ...q }, refId(i))))
+    .span(p.w ?? 6)
+    .height(p.h ?? 4)
+    .graphMode(BigValueGraphMode.None)
+    .reduceOptions(new ReduceDataOptionsBuilder().values(false).calcs(['lastNotNull']));
+  if (p.unit !== undefined) b.unit(p.unit);
+  if (p.steps !== undefined) b.thresholds(thresholds(p.steps));
+  if (p.noValue !== undefined) b.noValue(p.noValue);
+  return b;
+}
+
+interface TableSpec extends PanelSpec {
+  transformations?: DataTransformerConfig[];
+  steps?: [number | null, string][];
+  /** Colour the value cells' background by the thresholds. */
+  colored?: boolean;
+  noValue?: string;
+  links?: { title: string; url: string }[];
+}
+
+/** A table of instant queries; the Time column is hidden since every row is "now". */
+export function table(p: TableSpec): TableBuilder {
+  const b = new TableBuilder()
+    .title(p.title)
+    .description(p.description)
+    .datasource(DS)
+    .targets(p.queries.map((q, i) => target({ instant: true, format: 'table', ...q }, refId(i))))
+    .span(p.w ?? 12)
+    .height(p.h ?? 8)
+    .transformations([
+      { id: 'organize', options: { excludeByName: { Time: true } } },
+      ...(p.transformations ?? []),
+    ]);
+  if (p.unit !== undefined) b.unit(p.unit);
+  if (p.steps !== undefined) b.thresholds(thresholds(p.steps));
+  if (p.colored === true) b.cellOptions({ type: TableCellDisplayMode.ColorBackground });
+  if (p.noValue !== undefined) b.noValue(p.noValue);
+  if (p.links !== undefined)
+    b.dataLinks(p.links.map((l) => new DashboardLinkBuilder(l.title).url(l.url)));
+  return b;
+}
+
+/**
+ * A source × target matrix: one instant query returning one series per (row, column) label
+ * pair, turned into rows by Grafana's "Grouping to matrix" transformation, cells coloured by
+ * thresholds. Grafana's heatmap panel always puts time on the x axis, so a matrix of two node
+ * labels renders best as this coloured table; a click on a cell opens `link` if given.
+ */
+export function matrix(
+  p: PanelSpec & {
+    row: string;
+    column: string;
+    rowTitle: string;
+    steps: [number | null, string][];
+    link?: (row: string, column: string) => string;
+  },
+): TableBuilder {
+  const rowName = `${p.row}\\${p.column}`;
+  const t = table({
+    ...p,
+    colored: true,
+    noValue: '-',
+    transformations: [
+      {
+        id: 'groupingToMatrix',
+        options: {
+          rowField: p.row,
+          columnField: p.column,
+          valueField: 'Value',
+          emptyValue: 'null',
+        },
+      },
+      { id: 'organize', options: { renameByName: { [rowName]: p.rowTitle } } },
+    ],
+    links:
+      p.link === undefined
+        ? undefined
+        : [
+            {
+              title: 'Open this cell',
+              url: p.link(`\${__data.fields.${p.rowTitle}}`, '${__field.name}'),
+            },
+          ],
+  });
+  // The row-header column holds node names: no colour, no link.
+  return t.overrideByName(p.rowTitle, [
+    { id: 'custom.cellOptions', value: { type: TableCellDisplayMode.Auto } },
+    { id: 'links', value: [] },
+  ]);
+}
+
+/**
+ * Last touches on the built JSON: panels get stable ids in layout order (Grafana needs them for
+ * links to one panel), the annotation list exists (Grafana iterates it), and links drop the
+ * SDK's `placement: inControlsMenu` default, which would tuck them into a menu in Grafana 12,
+ * and, for data links, the dashboard-link fields that mean nothing there.
+ */
+export function finish(d: DashboardBuilder): Dashboard {
+  const built = d.build();
+  built.annotations = { list: [] };
+  for (const l of built.links ?? []) delete l.placement;
+  let id = 1;
+  const walk = (panels: Panel[] | undefined): void => {
+    for (const p of panels ?? []) {
+      p.id = id++;
+      const defaults = p.fieldConfig?.defaults;
+      if (defaults?.links !== undefined)
+        defaults.links = defaults.links.map(
+          (l) => ({ title: l.title, url: l.url }) as DashboardLink,
+        );
+      walk((p as Panel & { panels?: Panel[] }).panels);
+    }
+  };
+  walk(built.panels);
+  return built;
+}

@@ -1,0 +1,251 @@
+// podmesh-overview: the whole mesh at a glance. Source × target matrices of loss and latency,
+// the worst pairs, the controller's active findings and agent coverage; every pair links to
+// the podmesh-pair drill-down.
+
+import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  PanelBuilder as HeatmapBuilder,
+  YAxisConfigBuilder,
+} from '@grafana/grafana-foundation-sdk/heatmap';
+import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
+import {
+  DS,
+  LOSS_STEPS,
+  UIDS,
+  dashboard,
+  dashboardUrl,
+  finish,
+  labelVariable,
+  matrix,
+  stat,
+  table,
+  timeseries,
+} from './common.ts';
+
+const PAIR =
+  'source_node=~"$source_node", target_node=~"$target_node", path=~"$path", protocol=~"$protocol"';
+const PAIR_LABELS = 'source_node, target_node, path, protocol, size';
+
+const pairLink = (source: string, target: string): string =>
+  dashboardUrl(UIDS.pair, { source_node: source, target_node: target });
+
+const worstPairLinks = [
+  {
+    title: 'Open this pair',
+    url: pairLink('${__data.fields.source_node}', '${__data.fields.target_node}'),
+  },
+];
+
+export function overview(): Dashboard {
+  const d = dashboard({
+    uid: UIDS.overview,
+    title: 'podmesh / Overview',
+    description:
+      'Pod-to-pod loss and latency between every pair of nodes, the worst pairs, active findings and agent coverage.',
+    variables: [
+      labelVariable({
+        name: 'source_node',
+        label: 'Source node',
+        metric: 'podmesh_pair_window_probes',
+      }),
+      labelVariable({
+        name: 'target_node',
+        label: 'Target node',
+        metric: 'podmesh_pair_window_probes',
+      }),
+      labelVariable({ name: 'path', label: 'Path', metric: 'podmesh_pair_window_probes' }),
+      labelVariable({ name: 'protocol', label: 'Protocol', metric: 'podmesh_pair_window_probes' }),
+    ],
+  });
+
+  d.withRow(new RowBuilder('State'))
+    .withPanel(
+      stat({
+        title: 'Active findings',
+        description:
+          'Findings the controller’s triage holds now (podmesh_finding_active). 0 when the mesh is healthy.',
+        queries: [{ expr: 'count(podmesh_finding_active) or vector(0)' }],
+        steps: [
+          [null, 'green'],
+          [1, 'red'],
+        ],
+      }),
+    )
+    .withPanel(
+      stat({
+        title: 'Nodes missing an agent',
+        description:
+          'Node and agent-kind combinations without a Ready agent (podmesh_node_coverage == 0), as the controller sees them.',
+        queries: [{ expr: 'count(podmesh_node_coverage == 0) or vector(0)' }],
+        steps: [
+          [null, 'green'],
+          [1, 'red'],
+        ],
+      }),
+    )
+    .withPanel(
+      stat({
+        title: 'Agents scraped',
+        description:
+          'Agents Prometheus scrapes, by network (pod-network and hostNetwork agents), counted from podmesh_peers.',
+        queries: [{ expr: 'count by (network) (podmesh_peers)', legend: '{{network}}' }],
+      }),
+    )
+    .withPanel(
+      stat({
+        title: 'Agents by controller state',
+        description:
+          'Agents the controller pulled in its last round, by state (ok, unreachable, timeout, http-error, invalid).',
+        queries: [{ expr: 'sum by (state) (podmesh_controller_agents)', legend: '{{state}}' }],
+      }),
+    );
+
+  d.withRow(new RowBuilder('Matrix'))
+    .withPanel(
+      matrix({
+        title: 'Loss: source (rows) × target (columns)',
+        description:
+          'Worst share of probes lost over the sliding window, over the selected paths, protocols and sizes (max of podmesh_pair_loss_ratio). Click a cell for the pair.',
+        queries: [
+          {
+            expr: `max by (source_node, target_node) (podmesh_pair_loss_ratio{${PAIR}})`,
+          },
+        ],
+        row: 'source_node',
+        column: 'target_node',
+        rowTitle: 'source',
+        unit: 'percentunit',
+        steps: LOSS_STEPS,
+        link: pairLink,
+      }),
+    )
+    .withPanel(
+      matrix({
+        title: 'Median RTT: source (rows) × target (columns)',
+        description:
+          'Slowest median round-trip time over the selected paths, protocols and sizes (max of podmesh_pair_rtt_seconds{quantile="0.5"}). Click a cell for the pair.',
+        queries: [
+          {
+            expr: `max by (source_node, target_node) (podmesh_pair_rtt_seconds{quantile="0.5", ${PAIR}})`,
+          },
+        ],
+        row: 'source_node',
+        column: 'target_node',
+        rowTitle: 'source',
+        unit: 's',
+        steps: [
+          [null, 'green'],
+          [0.005, 'yellow'],
+          [0.05, 'red'],
+        ],
+        link: pairLink,
+      }),
+    );
+
+  d.withRow(new RowBuilder('Worst pairs'))
+    .withPanel(
+      table({
+        title: 'Worst pairs by loss',
+        description:
+          'The 10 pairs (per path, protocol and size) with the highest loss over the sliding window.',
+        queries: [{ expr: `topk(10, max by (${PAIR_LABELS}) (podmesh_pair_loss_ratio{${PAIR}}))` }],
+        unit: 'percentunit',
+        steps: LOSS_STEPS,
+        colored: true,
+        links: worstPairLinks,
+        transformations: [
+          { id: 'sortBy', options: { sort: [{ field: 'Value', desc: true }] } },
+          { id: 'organize', options: { renameByName: { Value: 'loss' } } },
+        ],
+      }),
+    )
+    .withPanel(
+      table({
+        title: 'Worst pairs by p99 RTT',
+        description:
+          'The 10 pairs (per path, protocol and size) with the highest 99th-percentile round-trip time over the sliding window.',
+        queries: [
+          {
+            expr: `topk(10, max by (${PAIR_LABELS}) (podmesh_pair_rtt_seconds{quantile="0.99", ${PAIR}}))`,
+          },
+        ],
+        unit: 's',
+        links: worstPairLinks,
+        transformations: [
+          { id: 'sortBy', options: { sort: [{ field: 'Value', desc: true }] } },
+          { id: 'organize', options: { renameByName: { Value: 'p99 RTT' } } },
+        ],
+      }),
+    );
+
+  d.withRow(new RowBuilder('Findings and coverage'))
+    .withPanel(
+      table({
+        title: 'Active findings',
+        description:
+          'What the controller’s triage concluded (see docs/triage.md). A finding’s series disappears when it clears, so an empty table means nothing is wrong.',
+        queries: [{ expr: 'max by (severity, kind, subject) (podmesh_finding_active)' }],
+        noValue: 'No active findings',
+        transformations: [{ id: 'organize', options: { excludeByName: { Value: true } } }],
+      }),
+    )
+    .withPanel(
+      table({
+        title: 'Agent coverage',
+        description:
+          '1 if the node has a Ready agent of this kind (pod network or host), else 0 with the reason (podmesh_node_coverage).',
+        queries: [{ expr: 'max by (node, network, reason) (podmesh_node_coverage)' }],
+        steps: [
+          [null, 'red'],
+          [1, 'green'],
+        ],
+        colored: true,
+        transformations: [
+          { id: 'sortBy', options: { sort: [{ field: 'Value' }] } },
+          { id: 'organize', options: { renameByName: { Value: 'covered' } } },
+        ],
+      }),
+    );
+
+  d.withRow(new RowBuilder('Over time'))
+    .withPanel(
+      timeseries({
+        title: 'Loss by source node',
+        description:
+          'Worst loss over the sliding window among each source node’s pairs (podmesh_pair_loss_ratio).',
+        queries: [
+          {
+            expr: `max by (source_node) (podmesh_pair_loss_ratio{${PAIR}})`,
+            legend: '{{source_node}}',
+          },
+        ],
+        unit: 'percentunit',
+        min: 0,
+      }),
+    )
+    .withPanel(
+      new HeatmapBuilder()
+        .title('RTT distribution')
+        .description(
+          'Round-trip times of answered probes from the selected source nodes over time (podmesh_rtt_seconds histogram buckets).',
+        )
+        .datasource(DS)
+        .calculate(false)
+        .span(12)
+        .height(8)
+        .yAxis(new YAxisConfigBuilder().unit('s'))
+        .withTarget(
+          new DataqueryBuilder()
+            .datasource(DS)
+            .refId('A')
+            .range()
+            .format(PromQueryFormat.Heatmap)
+            .legendFormat('{{le}}')
+            .expr(
+              'sum by (le) (increase(podmesh_rtt_seconds_bucket{source_node=~"$source_node", path=~"$path", protocol=~"$protocol"}[$__rate_interval]))',
+            ),
+        ),
+    );
+
+  return finish(d);
+}
