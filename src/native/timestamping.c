@@ -1,0 +1,620 @@
+// podmesh's timestamping addon: IPv4 datagram sockets (UDP, unprivileged ICMP "ping" sockets,
+// raw ICMP) whose packets carry the kernel's software timestamps, so an RTT measures the
+// network and not the time the process took to notice a packet. Node's dgram cannot do this:
+// it never calls recvmsg() with ancillary data and never reads the socket error queue.
+//
+// What it does (docs/timestamps.md has the why and the fallbacks):
+//   - SO_TIMESTAMPING with SOF_TIMESTAMPING_SOFTWARE | RX_SOFTWARE | TX_SOFTWARE | OPT_ID |
+//     OPT_TSONLY: every received datagram comes with the time the kernel took it off the
+//     device; every sent one gets a time from the driver's transmit path, delivered later on
+//     the socket error queue (MSG_ERRQUEUE) and matched to its send by a per-send id. If the
+//     kernel refuses SO_TIMESTAMPING, SO_TIMESTAMPNS still gives receive times.
+//   - All timestamps are CLOCK_REALTIME nanoseconds (the clock the kernel stamps with);
+//     realtimeNs() reads the same clock, so user-space readings compare with kernel ones.
+//   - The socket is polled with a uv_poll_t on the event loop of the thread that opened it
+//     (napi_get_uv_event_loop), so it works on worker threads as well as the main thread.
+//   - Transmit timestamps are kept in a small ring inside the socket and looked up with
+//     txTime(id): no JavaScript runs for them.
+//
+// JavaScript API (typed in timestamping.ts):
+//   realtimeNs() -> bigint
+//   new Socket(kind, bindAddress, port, stamps, onEvent)     kind 0 udp, 1 icmp ping, 2 raw icmp;
+//                                                            stamps 0 none, 1 receive, 2 both
+//     .send(buffer, address, port) -> id (number)            throws an Error with .code
+//     .txTime(id) -> bigint | undefined
+//     .setOption(level, name, value)                         int setsockopt, throws on error
+//     .close()
+//     .port, .address, .rxKernel, .txKernel                  read-only
+//   onEvent(0, buffer, address, port, rxNs | undefined, ttl)   a datagram (ttl -1: unknown)
+//   onEvent(1, buffer, destination, offender, type, code, info) an ICMP error for a sent packet
+//   onEvent(2, errnoName, message)                            the poll itself failed
+
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+// Per-send timestamp ids (Linux 6.13+). Defined here when the build machine's headers are
+// older; only for architectures whose socket options come from asm-generic, where it is 81.
+// A kernel that doesn't know it rejects the send with EINVAL and we fall back to the
+// socket's own counter (see do_send).
+#if !defined(SCM_TS_OPT_ID) && (defined(__x86_64__) || defined(__aarch64__))
+#define SCM_TS_OPT_ID 81
+#endif
+
+#define KIND_UDP 0
+#define KIND_ICMP_DGRAM 1
+#define KIND_ICMP_RAW 2
+
+#define EV_MESSAGE 0
+#define EV_ICMP_ERROR 1
+#define EV_POLL_ERROR 2
+
+#define TX_RING 4096
+#define RECV_BYTES 65536
+// Bound the work per wake-up so one busy socket can't starve the rest of the loop.
+#define MAX_READS_PER_WAKE 256
+
+typedef struct {
+  uint32_t id;
+  int valid;
+  uint64_t ns;
+} tx_slot;
+
+typedef struct {
+  napi_env env;
+  int fd;
+  int kind;
+  int rx_kernel;
+  int tx_kernel;
+  int use_cmsg_id;
+  int cmsg_id_works;
+  uint32_t next_id;
+  int polling;
+  int closing;
+  int handle_closed;
+  int finalized;
+  uv_poll_t poll;
+  napi_ref self;
+  napi_ref callback;
+  napi_async_context async;
+  napi_async_cleanup_hook_handle cleanup;
+  uint16_t port;
+  char address[INET_ADDRSTRLEN];
+  tx_slot ring[TX_RING];
+  unsigned char buf[RECV_BYTES];
+} sock_t;
+
+static uint64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t ts_ns(const struct timespec* ts) {
+  return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
+// Throws an Error whose .code is the errno name (EACCES, EHOSTUNREACH...), like Node's own.
+static napi_value throw_errno(napi_env env, int err, const char* syscall) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s %s: %s", syscall, uv_err_name(-err), strerror(err));
+  napi_throw_error(env, uv_err_name(-err), msg);
+  return NULL;
+}
+
+#define CHECK(call)                                                      \
+  do {                                                                   \
+    if ((call) != napi_ok) {                                             \
+      napi_throw_error(env, "EADDON", "napi call failed: " #call);       \
+      return NULL;                                                       \
+    }                                                                    \
+  } while (0)
+
+static void maybe_free(sock_t* s) {
+  if (s->handle_closed && s->finalized) free(s);
+}
+
+static void on_handle_closed(uv_handle_t* h) {
+  sock_t* s = (sock_t*)h->data;
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+  s->handle_closed = 1;
+  if (s->cleanup != NULL) {
+    napi_remove_async_cleanup_hook(s->cleanup);
+    s->cleanup = NULL;
+  }
+  maybe_free(s);
+}
+
+// Stops polling and closes the fd once libuv has let go of it. Safe to call twice.
+static void shut(sock_t* s) {
+  if (s->closing) return;
+  s->closing = 1;
+  if (s->polling) {
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t*)&s->poll, on_handle_closed);
+  } else {
+    on_handle_closed((uv_handle_t*)&s->poll);
+  }
+}
+
+// The thread (main or worker) is going away with the socket still open.
+static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void* arg) {
+  sock_t* s = (sock_t*)arg;
+  (void)handle;
+  shut(s);
+}
+
+static void on_finalize(napi_env env, void* data, void* hint) {
+  sock_t* s = (sock_t*)data;
+  (void)env;
+  (void)hint;
+  s->finalized = 1;
+  maybe_free(s);
+}
+
+// Calls onEvent(argv...) through napi_make_callback, so promise continuations queued by the
+// callback run before control returns to libuv, as they do after Node's own I/O callbacks.
+static void emit(sock_t* s, size_t argc, napi_value* argv) {
+  napi_env env = s->env;
+  napi_value cb, recv, result;
+  if (s->closing) return;
+  if (napi_get_reference_value(env, s->callback, &cb) != napi_ok) return;
+  bool pending = false;
+  // The receiver must be an object (napi_make_callback converts it), so pass the global.
+  napi_get_global(env, &recv);
+  napi_make_callback(env, s->async, recv, cb, argc, argv, &result);
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static napi_value ipv4_string(napi_env env, const struct in_addr* a) {
+  char text[INET_ADDRSTRLEN];
+  napi_value v;
+  inet_ntop(AF_INET, a, text, sizeof text);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static napi_value int_value(napi_env env, int64_t n) {
+  napi_value v;
+  napi_create_int64(env, n, &v);
+  return v;
+}
+
+// Everything on the error queue: transmit timestamps go to the ring, ICMP errors to JS.
+static void drain_errqueue(sock_t* s) {
+  napi_env env = s->env;
+  for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
+    struct sockaddr_in dest;
+    char control[512];
+    struct iovec iov = {s->buf, sizeof s->buf};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = &dest;
+    m.msg_namelen = sizeof dest;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: empty
+    }
+    struct sock_extended_err* ee = NULL;
+    struct scm_timestamping* tss = NULL;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING)
+        tss = (struct scm_timestamping*)CMSG_DATA(c);
+      else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR)
+        ee = (struct sock_extended_err*)CMSG_DATA(c);
+    }
+    if (ee == NULL) continue;
+    if (ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
+      if (tss != NULL && ee->ee_info == SCM_TSTAMP_SND) {
+        tx_slot* slot = &s->ring[ee->ee_data % TX_RING];
+        slot->id = ee->ee_data;
+        slot->ns = ts_ns(&tss->ts[0]);
+        slot->valid = 1;
+      }
+    } else if (ee->ee_origin == SO_EE_ORIGIN_ICMP) {
+      napi_handle_scope scope;
+      napi_open_handle_scope(env, &scope);
+      struct sockaddr_in* off = (struct sockaddr_in*)SO_EE_OFFENDER(ee);
+      napi_value argv[7];
+      void* data;
+      argv[0] = int_value(env, EV_ICMP_ERROR);
+      napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[1]);
+      argv[2] = ipv4_string(env, &dest.sin_addr);
+      argv[3] = ipv4_string(env, &off->sin_addr);
+      argv[4] = int_value(env, ee->ee_type);
+      argv[5] = int_value(env, ee->ee_code);
+      argv[6] = int_value(env, ee->ee_info);
+      emit(s, 7, argv);
+      napi_close_handle_scope(env, scope);
+    }
+  }
+}
+
+static void drain_messages(sock_t* s) {
+  napi_env env = s->env;
+  for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
+    struct sockaddr_in from;
+    char control[512];
+    struct iovec iov = {s->buf, sizeof s->buf};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_name = &from;
+    m.msg_namelen = sizeof from;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(s->fd, &m, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      // A pending socket error (an ICMP error reported through sk_err) is consumed by this
+      // read; its details, if any, are on the error queue. Keep reading.
+      continue;
+    }
+    int has_ts = 0;
+    uint64_t rx = 0;
+    int ttl = -1;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
+        const struct scm_timestamping* t = (const struct scm_timestamping*)CMSG_DATA(c);
+        if (t->ts[0].tv_sec != 0 || t->ts[0].tv_nsec != 0) {
+          rx = ts_ns(&t->ts[0]);
+          has_ts = 1;
+        }
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+        rx = ts_ns((const struct timespec*)CMSG_DATA(c));
+        has_ts = 1;
+      } else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_TTL) {
+        memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+      }
+    }
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value argv[6];
+    void* data;
+    argv[0] = int_value(env, EV_MESSAGE);
+    napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[1]);
+    argv[2] = ipv4_string(env, &from.sin_addr);
+    argv[3] = int_value(env, ntohs(from.sin_port));
+    if (has_ts)
+      napi_create_bigint_uint64(env, rx, &argv[4]);
+    else
+      napi_get_undefined(env, &argv[4]);
+    argv[5] = int_value(env, ttl);
+    emit(s, 6, argv);
+    napi_close_handle_scope(env, scope);
+  }
+}
+
+static void on_poll(uv_poll_t* h, int status, int events) {
+  sock_t* s = (sock_t*)h->data;
+  (void)events;
+  if (s->closing) return;
+  if (status < 0) {
+    napi_handle_scope scope;
+    napi_open_handle_scope(s->env, &scope);
+    napi_value argv[3];
+    argv[0] = int_value(s->env, EV_POLL_ERROR);
+    napi_create_string_utf8(s->env, uv_err_name(status), NAPI_AUTO_LENGTH, &argv[1]);
+    napi_create_string_utf8(s->env, uv_strerror(status), NAPI_AUTO_LENGTH, &argv[2]);
+    emit(s, 3, argv);
+    napi_close_handle_scope(s->env, scope);
+    return;
+  }
+  // Error queue first: a reply can't arrive before its request's transmit timestamp was
+  // queued, so after this the ring holds the T1 of every reply read below.
+  drain_errqueue(s);
+  drain_messages(s);
+}
+
+static sock_t* unwrap(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+  napi_value self;
+  sock_t* s = NULL;
+  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
+  if (napi_unwrap(env, self, (void**)&s) != napi_ok || s == NULL) {
+    napi_throw_error(env, "EADDON", "not a timestamping socket");
+    return NULL;
+  }
+  return s;
+}
+
+static int parse_ipv4(napi_env env, napi_value v, struct in_addr* out) {
+  char text[64];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, text, sizeof text, &len) != napi_ok) return 0;
+  return inet_pton(AF_INET, text, out) == 1;
+}
+
+// Turns timestamping on. Returns the rx/tx capability actually granted.
+static void enable_timestamps(sock_t* s, int want_tx) {
+  int flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE;
+  if (want_tx)
+    flags |= SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+  if (setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) == 0) {
+    s->rx_kernel = 1;
+    s->tx_kernel = want_tx;
+    return;
+  }
+  int on = 1;
+  if (setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0) s->rx_kernel = 1;
+}
+
+// new Socket(kind, bindAddress, port, stamps, onEvent); stamps: 0 none, 1 receive, 2 both
+static napi_value New(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], self;
+  int32_t kind, port, stamps;
+  struct in_addr bind_addr;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &kind) != napi_ok || kind < 0 || kind > 2 ||
+      !parse_ipv4(env, argv[1], &bind_addr) ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 0 || port > 65535 ||
+      napi_get_value_int32(env, argv[3], &stamps) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "Socket(kind, ipv4, port, stamps, onEvent)");
+    return NULL;
+  }
+  napi_valuetype cbtype;
+  CHECK(napi_typeof(env, argv[4], &cbtype));
+  if (cbtype != napi_function) {
+    napi_throw_type_error(env, "EINVAL", "onEvent must be a function");
+    return NULL;
+  }
+  int fd;
+  if (kind == KIND_UDP)
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+  else if (kind == KIND_ICMP_DGRAM)
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  else
+    fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr = bind_addr;
+  sa.sin_port = htons((uint16_t)port);
+  // Raw sockets have no port; binding one to 0.0.0.0 is a no-op, so only bind a real address.
+  if (kind != KIND_ICMP_RAW || bind_addr.s_addr != htonl(INADDR_ANY)) {
+    if (bind(fd, (struct sockaddr*)&sa, sizeof sa) != 0) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, e, "bind");
+    }
+  }
+  if (kind == KIND_ICMP_DGRAM) {
+    // ICMP errors about our echo requests arrive on the error queue only with IP_RECVERR.
+    int on = 1;
+    setsockopt(fd, SOL_IP, IP_RECVERR, &on, sizeof on);
+  }
+  if (kind == KIND_UDP) {
+    int on = 1;
+    setsockopt(fd, SOL_IP, IP_RECVTTL, &on, sizeof on);
+  }
+  socklen_t salen = sizeof sa;
+  getsockname(fd, (struct sockaddr*)&sa, &salen);
+
+  sock_t* s = (sock_t*)calloc(1, sizeof(sock_t));
+  if (s == NULL) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "calloc");
+  }
+  s->env = env;
+  s->fd = fd;
+  s->kind = kind;
+  s->use_cmsg_id = 1;
+  s->port = ntohs(sa.sin_port);
+  inet_ntop(AF_INET, &sa.sin_addr, s->address, sizeof s->address);
+  s->poll.data = s;
+  s->handle_closed = 0;
+  if (stamps > 0) enable_timestamps(s, stamps > 1);
+
+  // libuv takes a bare POLLERR (which is what a non-empty error queue raises) for a dead fd and
+  // stops the handle. With SO_SELECT_ERR_QUEUE the kernel raises POLLPRI alongside it, which
+  // libuv passes on as UV_PRIORITIZED instead.
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, &on, sizeof on);
+  uv_loop_t* loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0 ||
+      uv_poll_start(&s->poll, UV_READABLE | UV_PRIORITIZED, on_poll) != 0) {
+    close(fd);
+    free(s);
+    napi_throw_error(env, "EADDON", "cannot poll the socket on this thread's event loop");
+    return NULL;
+  }
+  s->polling = 1;
+  napi_value name;
+  napi_create_string_utf8(env, "podmesh:timestamping", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, self, name, &s->async);
+  napi_create_reference(env, argv[4], 1, &s->callback);
+  napi_wrap(env, self, s, on_finalize, NULL, NULL);
+  // Held while open: the socket lives until close(), like a dgram socket, even if JS drops it.
+  napi_create_reference(env, self, 1, &s->self);
+  napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup);
+  return self;
+}
+
+// send(buffer, address, port) -> id
+static napi_value Send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  sock_t* s = unwrap(env, info, &argc, argv);
+  if (s == NULL) return NULL;
+  if (s->closing) return throw_errno(env, EBADF, "send");
+  void* data;
+  size_t len;
+  int32_t port;
+  struct sockaddr_in to;
+  memset(&to, 0, sizeof to);
+  to.sin_family = AF_INET;
+  if (argc < 3 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+      !parse_ipv4(env, argv[1], &to.sin_addr) ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 0 || port > 65535)
+    return throw_errno(env, EINVAL, "send");
+  to.sin_port = htons((uint16_t)port);
+
+  struct iovec iov = {data, len};
+  union {
+    char buf[CMSG_SPACE(sizeof(uint32_t))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr m;
+  uint32_t id = s->next_id;
+  ssize_t r;
+  for (;;) {
+    memset(&m, 0, sizeof m);
+    m.msg_name = &to;
+    m.msg_namelen = sizeof to;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+#ifdef SCM_TS_OPT_ID
+    if (s->tx_kernel && s->use_cmsg_id) {
+      // Name this send's timestamp ourselves: the match can't drift if a send fails.
+      memset(&control, 0, sizeof control);
+      m.msg_control = control.buf;
+      m.msg_controllen = sizeof control.buf;
+      struct cmsghdr* c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_TS_OPT_ID;
+      c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+      memcpy(CMSG_DATA(c), &id, sizeof id);
+    }
+#endif
+    r = sendmsg(s->fd, &m, MSG_DONTWAIT);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EINVAL && m.msg_control != NULL && !s->cmsg_id_works) {
+      // A kernel older than 6.13: use its per-socket counter instead, which counts the
+      // successful sends from 0 (none has succeeded yet on this socket).
+      s->use_cmsg_id = 0;
+      continue;
+    }
+    break;
+  }
+  if (r < 0) return throw_errno(env, errno, "sendmsg");
+  if (m.msg_control != NULL) s->cmsg_id_works = 1;
+  s->next_id = id + 1;
+  s->ring[id % TX_RING].valid = 0;
+  napi_value out;
+  CHECK(napi_create_uint32(env, id, &out));
+  return out;
+}
+
+// txTime(id) -> bigint | undefined
+static napi_value TxTime(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  uint32_t id;
+  sock_t* s = unwrap(env, info, &argc, argv);
+  if (s == NULL) return NULL;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &id) != napi_ok)
+    return throw_errno(env, EINVAL, "txTime");
+  tx_slot* slot = &s->ring[id % TX_RING];
+  if (!slot->valid || slot->id != id) {
+    napi_get_undefined(env, &out);
+    return out;
+  }
+  CHECK(napi_create_bigint_uint64(env, slot->ns, &out));
+  return out;
+}
+
+// setOption(level, name, value): an int setsockopt (SO_RCVBUF, IP_MTU_DISCOVER...).
+static napi_value SetOption(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t level, name, value;
+  sock_t* s = unwrap(env, info, &argc, argv);
+  if (s == NULL) return NULL;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &level) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &name) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &value) != napi_ok)
+    return throw_errno(env, EINVAL, "setsockopt");
+  if (s->closing) return throw_errno(env, EBADF, "setsockopt");
+  if (setsockopt(s->fd, level, name, &value, sizeof value) != 0)
+    return throw_errno(env, errno, "setsockopt");
+  return NULL;
+}
+
+static napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  sock_t* s = unwrap(env, info, &argc, NULL);
+  if (s == NULL || s->closing) return NULL;
+  shut(s);
+  napi_delete_reference(env, s->callback);
+  napi_async_destroy(env, s->async);
+  napi_reference_unref(env, s->self, NULL);
+  return NULL;
+}
+
+static napi_value Getter(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* which;
+  napi_value self, out;
+  sock_t* s = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, NULL, &self, &which));
+  CHECK(napi_unwrap(env, self, (void**)&s));
+  switch ((intptr_t)which) {
+    case 0:
+      CHECK(napi_create_uint32(env, s->port, &out));
+      break;
+    case 1:
+      CHECK(napi_create_string_utf8(env, s->address, NAPI_AUTO_LENGTH, &out));
+      break;
+    case 2:
+      CHECK(napi_get_boolean(env, s->rx_kernel != 0, &out));
+      break;
+    default:
+      CHECK(napi_get_boolean(env, s->tx_kernel != 0, &out));
+      break;
+  }
+  return out;
+}
+
+static napi_value RealtimeNs(napi_env env, napi_callback_info info) {
+  napi_value out;
+  (void)info;
+  CHECK(napi_create_bigint_uint64(env, realtime_ns(), &out));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"send", NULL, Send, NULL, NULL, NULL, napi_default, NULL},
+      {"txTime", NULL, TxTime, NULL, NULL, NULL, napi_default, NULL},
+      {"setOption", NULL, SetOption, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+      {"port", NULL, NULL, Getter, NULL, NULL, napi_default, (void*)0},
+      {"address", NULL, NULL, Getter, NULL, NULL, napi_default, (void*)1},
+      {"rxKernel", NULL, NULL, Getter, NULL, NULL, napi_default, (void*)2},
+      {"txKernel", NULL, NULL, Getter, NULL, NULL, napi_default, (void*)3},
+  };
+  napi_value cls, now;
+  if (napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, New, NULL, sizeof props / sizeof props[0],
+                        props, &cls) != napi_ok ||
+      napi_set_named_property(env, exports, "Socket", cls) != napi_ok ||
+      napi_create_function(env, "realtimeNs", NAPI_AUTO_LENGTH, RealtimeNs, NULL, &now) != napi_ok ||
+      napi_set_named_property(env, exports, "realtimeNs", now) != napi_ok)
+    return NULL;
+  return exports;
+}
