@@ -74,7 +74,7 @@ export interface TimestampingAddon {
     onEvent: NativeEventHandler,
   ) => NativeSocket;
   /** clock_gettime(CLOCK_REALTIME), ns: the kernel timestamps' clock. */
-  realtimeNs(): bigint;
+  readonly realtimeNs: (this: void) => bigint;
 }
 
 export type AddonLoad =
@@ -144,7 +144,7 @@ function tryLoad(env: NodeJS.ProcessEnv, candidates: readonly string[]): AddonLo
 /** The errno name on an error thrown by the addon (or by Node), if any. */
 export function nativeErrno(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
+    const code = err.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;
