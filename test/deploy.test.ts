@@ -405,9 +405,11 @@ test('the expected kinds are all there', (t) => {
     'NetworkPolicy/podmesh-agent',
     'NetworkPolicy/podmesh-controller',
     'PodMonitor/podmesh',
+    'ConfigMap/podmesh-dashboards',
   ])
     t.true(names.has(want), `${want} missing`);
-  t.is(ofKind('ConfigMap').length, 1);
+  // The agents' config (name with a content hash) and the Grafana dashboards.
+  t.is(ofKind('ConfigMap').length, 2);
   // Everything namespaced lives in podmesh's namespace, except the one kube-system Role pair.
   for (const o of objects()) {
     if (['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass'].includes(o.kind))
