@@ -1,20 +1,43 @@
-// ICMP echo probe over a raw IPv4 socket (the `raw-socket` addon, needs CAP_NET_RAW).
+// ICMP echo probe. Three sockets, tried in this order (docs/timestamps.md):
 //
-// raw-socket is a legacy nan addon that polls on uv_default_loop(): loaded or used off the
-// main thread it hangs the process or crashes it at exit. So it is required lazily inside
-// open(), and open() refuses to run in a worker thread.
+//   ping        podmesh's timestamping addon (src/native), an unprivileged ICMP socket
+//               (SOCK_DGRAM, IPPROTO_ICMP): no capability needed where the sysctl
+//               net.ipv4.ping_group_range includes the process's group. The kernel picks the
+//               echo identifier, delivers only our replies, and reports ICMP errors on the
+//               socket error queue.
+//   raw         the same addon, a raw ICMP socket: needs CAP_NET_RAW.
+//   raw-socket  the `raw-socket` package (needs CAP_NET_RAW), when the addon can't load.
+//
+// With the addon, T1 and T4 are the kernel's transmit and receive times and the addon polls on
+// the current thread's loop, so the probe runs on a worker thread too. raw-socket is a legacy nan
+// addon that polls on uv_default_loop(): loaded or used off the main thread it hangs the process
+// or crashes it at exit. So it is required lazily inside open(), open() refuses it in a worker
+// thread, and its times are user-space readings.
 //
 // Every raw ICMP socket in the host sees every ICMP packet, including the replies meant for
 // other probe instances in the same process (the demo runs several agents in one process), so
 // replies are matched strictly on identifier, sequence number and addresses.
 
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
 import { isMainThread } from 'node:worker_threads';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { FailureReason, ProbeResult, ProbeTarget, SizeClass } from '../core/types.ts';
+import {
+  EventType,
+  SocketKind,
+  Stamps,
+  loadTimestamping,
+  type AddonLoad,
+  type NativeEventHandler,
+  type NativeSocket,
+  type TimestampInfo,
+  type TimestampingAddon,
+} from '../native/timestamping.ts';
 import { reasonFromErrno } from './probe.ts';
 import type { Probe } from './probe.ts';
+import type { TimestampMode } from './timestamped-udp.ts';
 
 const IP_HEADER_BYTES = 20;
 const ICMP_HEADER_BYTES = 8;
@@ -246,16 +269,29 @@ export interface IcmpUnavailable {
   readonly detail: string;
 }
 
+/** Which socket carries the echoes: see the header comment. */
+export type IcmpSocketMode = 'ping' | 'raw' | 'raw-socket';
+
 export interface IcmpProbeOptions {
   readonly clock: Clock;
   /**
-   * Source address for the echo requests. raw-socket cannot bind(), so when set we write the
-   * IP header ourselves (IP_HDRINCL) with this source and only accept replies addressed to it.
+   * Source address for the echo requests, and only replies addressed to it count. The addon's
+   * sockets bind() to it; raw-socket cannot bind, so there we write the IP header ourselves
+   * (IP_HDRINCL) with this source.
    */
   readonly bindAddress?: string;
   readonly log?: (msg: string) => void;
-  /** Replaces the raw-socket addon; for tests of paths a real socket cannot reach. */
+  /** Replaces the raw-socket addon (and skips the timestamping addon); for tests. */
   readonly rawSocketModule?: RawSocketModule;
+  /** 'userspace': behave as if the timestamping addon could not load (raw-socket). */
+  readonly timestamps?: TimestampMode;
+  /**
+   * Which of the timestamping addon's sockets: 'auto' (default) tries an unprivileged ping
+   * socket first and a raw socket (CAP_NET_RAW) second.
+   */
+  readonly socket?: 'auto' | 'ping' | 'raw';
+  /** For tests: what loadTimestamping() would have returned. */
+  readonly addon?: AddonLoad;
 }
 
 export interface IcmpStats {
@@ -265,6 +301,8 @@ export interface IcmpStats {
   /** Well-formed packets that were not answers to our in-flight probes. */
   readonly ignored: number;
   readonly malformed: number;
+  /** Answers whose request had no kernel transmit time (the pre-send time was used). */
+  readonly txStampMissing: number;
 }
 
 interface Pending {
@@ -273,7 +311,10 @@ interface Pending {
   readonly address: string;
   readonly size: SizeClass;
   readonly sentAtMs: number;
+  /** Just before the send, on the transport's clock; T1 unless the kernel's comes. */
   sentNs: bigint | undefined;
+  /** What the addon files this send's transmit time under. */
+  ticket: number | undefined;
   timer: TimerHandle | undefined;
   readonly resolve: (r: ProbeResult) => void;
 }
@@ -296,33 +337,79 @@ function isPermissionError(err: unknown): boolean {
   return code === 'EPERM' || code === 'EACCES';
 }
 
+/** A socket the probe sends on: the timestamping addon's, or raw-socket's. */
+type Transport =
+  | { readonly kind: 'raw-socket'; readonly socket: RawSocket }
+  | {
+      readonly kind: 'native';
+      readonly mode: 'ping' | 'raw';
+      readonly socket: NativeSocket;
+      readonly realtimeNs: () => bigint;
+      /** The socket's event callback forwards here; attach() points it at the probe. */
+      readonly relay: { fn: NativeEventHandler };
+    };
+
+/** What open() settled on; reopening after a socket failure makes the same choice. */
+type Opener =
+  | { readonly kind: 'raw-socket'; readonly module: RawSocketModule }
+  | { readonly kind: 'native'; readonly mode: 'ping' | 'raw'; readonly addon: TimestampingAddon };
+
+/** Why unprivileged ICMP was refused, for the log: the sysctl and this process's group. */
+function pingGroupRangeText(): string {
+  let range = 'unknown';
+  try {
+    range = readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim().replace(/\s+/, ' ');
+  } catch {
+    // not Linux, or /proc not mounted
+  }
+  return `net.ipv4.ping_group_range is "${range}", this process's group is ${process.getgid?.() ?? '?'}`;
+}
+
 export class IcmpProbe implements Probe {
   readonly kind = 'icmp' as const;
-  /** The ICMP echo identifier this instance sends and accepts. */
-  readonly identifier: number;
+  /** Which socket the echoes go through. */
+  readonly mode: IcmpSocketMode;
+  readonly timestamps: TimestampInfo;
 
   private readonly clock: Clock;
   private readonly bindAddress: string | undefined;
   private readonly log: (msg: string) => void;
-  private readonly module: RawSocketModule;
-  private socket: RawSocket | undefined;
+  private readonly opener: Opener;
+  private transport: Transport | undefined;
+  /** Ours for raw sockets; a ping socket's is the kernel's (its "port"), new on every reopen. */
+  private ident: number;
+  private readonly ownsIdent: boolean;
   private readonly pending = new Map<number, Pending>();
   private nextSeq = 0;
   private closed = false;
-  private counters = { sent: 0, received: 0, ignored: 0, malformed: 0 };
+  private counters = { sent: 0, received: 0, ignored: 0, malformed: 0, txStampMissing: 0 };
 
-  private constructor(options: IcmpProbeOptions, module: RawSocketModule, socket: RawSocket) {
+  private constructor(options: IcmpProbeOptions, opener: Opener, why: string) {
     this.clock = options.clock;
     this.bindAddress = options.bindAddress;
     this.log = options.log ?? (() => {});
-    this.module = module;
-    this.identifier = allocateIdentifier();
-    this.attach(socket);
+    this.opener = opener;
+    this.mode = opener.kind === 'raw-socket' ? 'raw-socket' : opener.mode;
+    this.ownsIdent = this.mode !== 'ping';
+    this.ident = this.ownsIdent ? allocateIdentifier() : 0;
+    this.timestamps =
+      opener.kind === 'native'
+        ? {
+            source: 'kernel',
+            detail: `kernel software timestamps on ${opener.mode === 'ping' ? 'an unprivileged ICMP ping socket' : 'a raw ICMP socket'}`,
+          }
+        : { source: 'userspace', detail: `user-space timestamps on raw-socket: ${why}` };
+  }
+
+  /** The ICMP echo identifier this instance sends and accepts. */
+  get identifier(): number {
+    return this.ident;
   }
 
   /**
-   * Opens the raw socket. Resolves to IcmpUnavailable (never rejects) when the process lacks
-   * CAP_NET_RAW or the addon cannot be loaded, so the caller can turn ICMP off with a log line.
+   * Opens the socket. Resolves to IcmpUnavailable (never rejects) when neither an unprivileged
+   * ping socket nor CAP_NET_RAW is available, or no addon loads, so the caller can turn ICMP off
+   * with a log line.
    */
   static open(options: IcmpProbeOptions): Promise<IcmpProbe | IcmpUnavailable> {
     return Promise.resolve(IcmpProbe.openSync(options));
@@ -337,12 +424,19 @@ export class IcmpProbe implements Probe {
       };
     }
     let module = options.rawSocketModule;
+    let why = 'raw-socket module injected';
     if (module === undefined) {
+      const load: AddonLoad =
+        options.timestamps === 'userspace'
+          ? { ok: false, reason: 'user-space timestamps requested' }
+          : (options.addon ?? loadTimestamping());
+      if (load.ok) return IcmpProbe.openNative(options, load.addon);
+      why = load.reason;
       if (!isMainThread) {
         return {
           unavailable: true,
           reason: 'error',
-          detail: 'ICMP probes only run on the main thread (raw-socket polls the default loop)',
+          detail: `ICMP off this thread needs the timestamping addon (${load.reason}); raw-socket only runs on the main thread`,
         };
       }
       try {
@@ -355,9 +449,10 @@ export class IcmpProbe implements Probe {
         };
       }
     }
-    let socket: RawSocket;
+    const opener: Opener = { kind: 'raw-socket', module };
+    let transport: Transport;
     try {
-      socket = IcmpProbe.createSocket(module, options);
+      transport = IcmpProbe.createTransport(opener, options);
     } catch (err) {
       if (isPermissionError(err)) {
         return {
@@ -372,12 +467,87 @@ export class IcmpProbe implements Probe {
         detail: `cannot open raw ICMP socket: ${messageOf(err)}`,
       };
     }
-    return new IcmpProbe(options, module, socket);
+    const probe = new IcmpProbe(options, opener, why);
+    probe.attach(transport);
+    return probe;
   }
 
-  private static createSocket(module: RawSocketModule, options: IcmpProbeOptions): RawSocket {
+  /** The addon: an unprivileged ping socket where allowed, else a raw one. */
+  private static openNative(
+    options: IcmpProbeOptions,
+    addon: TimestampingAddon,
+  ): IcmpProbe | IcmpUnavailable {
+    const want = options.socket ?? 'auto';
+    const modes: ('ping' | 'raw')[] = want === 'auto' ? ['ping', 'raw'] : [want];
+    const refusals: string[] = [];
+    let permissionOnly = true;
+    for (const mode of modes) {
+      const opener: Opener = { kind: 'native', mode, addon };
+      try {
+        const transport = IcmpProbe.createTransport(opener, options);
+        const probe = new IcmpProbe(options, opener, '');
+        probe.attach(transport);
+        if (refusals.length > 0) probe.log(`icmp: using a raw socket: ${refusals.join('; ')}`);
+        return probe;
+      } catch (err) {
+        const permission = isPermissionError(err);
+        permissionOnly &&= permission;
+        refusals.push(
+          mode === 'ping'
+            ? `unprivileged ICMP refused (${messageOf(err)}; ${pingGroupRangeText()})`
+            : `raw ICMP refused (${messageOf(err)}${permission ? '; needs CAP_NET_RAW' : ''})`,
+        );
+      }
+    }
+    return {
+      unavailable: true,
+      reason: permissionOnly ? 'permission' : 'error',
+      detail: refusals.join('; '),
+    };
+  }
+
+  private static createTransport(
+    opener: Opener,
+    options: Pick<IcmpProbeOptions, 'bindAddress' | 'log'>,
+  ): Transport {
     const log = options.log ?? (() => {});
-    const socket = module.createSocket({ protocol: IPPROTO_ICMP, bufferSize: RECV_BUFFER_BYTES });
+    if (opener.kind === 'native') {
+      const kind = opener.mode === 'ping' ? SocketKind.icmpDgram : SocketKind.icmpRaw;
+      // The handler is swapped in by attach(); until then nothing has been sent to answer.
+      const relay: { fn: NativeEventHandler } = { fn: () => undefined };
+      const socket = new opener.addon.Socket(
+        kind,
+        options.bindAddress ?? '0.0.0.0',
+        0,
+        Stamps.both,
+        (type, a, b, c, d, e, f) => relay.fn(type, a, b, c, d, e, f),
+      );
+      try {
+        socket.setOption(SOL_SOCKET_LEVEL, SO_RCVBUF, SOCKET_RCVBUF_BYTES);
+      } catch (err) {
+        log(
+          `icmp: cannot enlarge the receive buffer, replies may drop under load: ${messageOf(err)}`,
+        );
+      }
+      try {
+        // Don't-Fragment, so an mtu-sized probe is lost (or refused locally) on a smaller path
+        // instead of being silently fragmented. The socket is bound, so no IP_HDRINCL needed.
+        socket.setOption(IPPROTO_IP_LEVEL, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
+      } catch (err) {
+        log(`icmp: cannot set Don't-Fragment, mtu probes may be fragmented: ${messageOf(err)}`);
+      }
+      return {
+        kind: 'native',
+        mode: opener.mode,
+        socket,
+        realtimeNs: opener.addon.realtimeNs,
+        relay,
+      };
+    }
+    const socket = opener.module.createSocket({
+      protocol: IPPROTO_ICMP,
+      bufferSize: RECV_BUFFER_BYTES,
+    });
     try {
       socket.setOption(SOL_SOCKET_LEVEL, SO_RCVBUF, SOCKET_RCVBUF_BYTES);
     } catch (err) {
@@ -394,33 +564,103 @@ export class IcmpProbe implements Probe {
       }
     } else {
       try {
-        // Don't-Fragment, so an mtu-sized probe is lost (or refused locally) on a smaller path
-        // instead of being silently fragmented.
         socket.setOption(IPPROTO_IP_LEVEL, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
       } catch (err) {
         log(`icmp: cannot set Don't-Fragment, mtu probes may be fragmented: ${messageOf(err)}`);
       }
     }
-    return socket;
+    return { kind: 'raw-socket', socket };
   }
 
-  private attach(socket: RawSocket): void {
-    this.socket = socket;
-    socket.on('message', (buffer, _source) => this.onMessage(this.clock.monoNs(), buffer));
-    socket.on('error', (err) => {
-      // raw-socket closes the socket after emitting; the next run() opens a fresh one.
-      if (this.socket !== socket) return;
-      this.socket = undefined;
-      this.log(`icmp: raw socket failed and was closed: ${messageOf(err)}`);
-      for (const p of [...this.pending.values()]) {
-        this.finish(p, {
-          ok: false,
-          reason: 'error',
-          detail: `raw socket failed: ${messageOf(err)}`,
-        });
-      }
-    });
+  private attach(transport: Transport): void {
+    this.transport = transport;
+    if (transport.kind === 'native') {
+      if (transport.mode === 'ping') this.ident = transport.socket.port;
+      transport.relay.fn = (type, a, b, c, d, e, f) => {
+        try {
+          this.onNativeEvent(transport, type, a, b, c, d, e, f);
+        } catch (err) {
+          // Nothing here should throw for any packet; if it does, the packet is dropped.
+          this.counters.malformed++;
+          this.log(`icmp: packet handling failed: ${messageOf(err)}`);
+        }
+      };
+      return;
+    }
+    const socket = transport.socket;
+    socket.on('message', (buffer, _source) =>
+      this.onPacket(this.clock.monoNs(), buffer, undefined),
+    );
+    socket.on('error', (err) => this.socketFailed(transport, messageOf(err)));
     socket.on('close', () => {});
+  }
+
+  private onNativeEvent(
+    transport: Transport & { kind: 'native' },
+    type: number,
+    a: unknown,
+    b: unknown,
+    c: unknown,
+    d: unknown,
+    e: unknown,
+    f: unknown,
+  ): void {
+    if (this.transport !== transport) return;
+    if (type === EventType.message) {
+      const rx = typeof d === 'bigint' ? d : transport.realtimeNs();
+      if (transport.mode === 'raw') {
+        this.onPacket(rx, a as Buffer, transport);
+        return;
+      }
+      this.onMatched(rx, parsePingReply(a as Buffer, b as string, this.bindAddress), transport);
+      return;
+    }
+    if (type === EventType.icmpError) {
+      const sent = a as Buffer;
+      if (sent.length < ICMP_HEADER_BYTES || sent[0] !== ICMP_ECHO_REQUEST) {
+        this.counters.ignored++;
+        return;
+      }
+      const icmpType = d as number;
+      const icmpCode = e as number;
+      const info = f as number;
+      const fragNeeded = icmpType === ICMP_DEST_UNREACHABLE && icmpCode === 4 && info > 0;
+      this.onMatched(
+        transport.realtimeNs(),
+        {
+          kind: 'error',
+          source: c as string,
+          destination: this.bindAddress ?? '',
+          icmpType,
+          icmpCode,
+          quotedDestination: b as string,
+          id: sent.readUInt16BE(4),
+          seq: sent.readUInt16BE(6),
+          ...(fragNeeded ? { nextHopMtu: info } : {}),
+        },
+        transport,
+      );
+      return;
+    }
+    if (type === EventType.pollError) this.socketFailed(transport, `${String(a)}: ${String(b)}`);
+  }
+
+  /** The socket is unusable: fail what is in flight; the next run() opens a fresh one. */
+  private socketFailed(transport: Transport, why: string): void {
+    if (this.transport !== transport) return;
+    this.transport = undefined;
+    if (transport.kind === 'native') {
+      try {
+        transport.socket.close();
+      } catch {
+        // already closed
+      }
+    }
+    // raw-socket closes the socket itself after emitting 'error'.
+    this.log(`icmp: socket failed and was closed: ${why}`);
+    for (const p of [...this.pending.values()]) {
+      this.finish(p, { ok: false, reason: 'error', detail: `socket failed: ${why}` });
+    }
   }
 
   stats(): IcmpStats {
@@ -444,23 +684,22 @@ export class IcmpProbe implements Probe {
           `packet size ${target.bytes} outside ${ICMP_MIN_PACKET_BYTES}..${ICMP_MAX_PACKET_BYTES}`,
         );
       }
-      let socket = this.socket;
-      if (socket === undefined) {
+      let transport = this.transport;
+      if (transport === undefined) {
         try {
-          socket = IcmpProbe.createSocket(this.module, {
-            clock: this.clock,
+          transport = IcmpProbe.createTransport(this.opener, {
             bindAddress: this.bindAddress,
             log: this.log,
           });
         } catch (err) {
           const code = rawSocketErrno(err);
-          return fail(reasonFromErrno(code), `cannot reopen raw ICMP socket: ${messageOf(err)}`);
+          return fail(reasonFromErrno(code), `cannot reopen ICMP socket: ${messageOf(err)}`);
         }
-        this.attach(socket);
+        this.attach(transport);
       }
       const seq = this.takeSeq();
       if (seq === undefined) return fail('error', 'too many ICMP probes in flight');
-      const packet = this.buildPacket(address, total, seq);
+      const packet = this.buildPacket(address, total, seq, transport.kind === 'raw-socket');
 
       return new Promise<ProbeResult>((resolve) => {
         const p: Pending = {
@@ -470,6 +709,7 @@ export class IcmpProbe implements Probe {
           size: target.size,
           sentAtMs,
           sentNs: undefined,
+          ticket: undefined,
           timer: undefined,
           resolve,
         };
@@ -485,8 +725,18 @@ export class IcmpProbe implements Probe {
             }),
           );
         }, timeoutMs);
+        if (transport.kind === 'native') {
+          try {
+            p.sentNs = transport.realtimeNs();
+            p.ticket = transport.socket.send(packet, address, 0);
+            this.counters.sent++;
+          } catch (err) {
+            this.finish(p, { ok: false, ...sendFailure(err) });
+          }
+          return;
+        }
         try {
-          socket.send(
+          transport.socket.send(
             packet,
             0,
             packet.length,
@@ -523,14 +773,14 @@ export class IcmpProbe implements Probe {
       this.closed = true;
       for (const p of [...this.pending.values()])
         this.finish(p, { ok: false, reason: 'error', detail: 'probe closed' });
-      const socket = this.socket;
-      this.socket = undefined;
+      const transport = this.transport;
+      this.transport = undefined;
       try {
-        socket?.close();
+        transport?.socket.close();
       } catch (err) {
-        this.log(`icmp: closing the raw socket failed: ${messageOf(err)}`);
+        this.log(`icmp: closing the socket failed: ${messageOf(err)}`);
       }
-      identifiersInUse.delete(this.identifier);
+      if (this.ownsIdent) identifiersInUse.delete(this.ident);
     }
     return Promise.resolve();
   }
@@ -544,9 +794,12 @@ export class IcmpProbe implements Probe {
     }
   }
 
-  /** A fresh buffer per send: raw-socket queues it until the socket is writable. */
-  private buildPacket(address: string, total: number, seq: number): Buffer {
-    const withHeader = this.bindAddress !== undefined;
+  /**
+   * A fresh buffer per send (raw-socket queues it until the socket is writable). The IP header
+   * is ours only on raw-socket with a bind address; the addon's sockets are bound instead.
+   */
+  private buildPacket(address: string, total: number, seq: number, rawSocket: boolean): Buffer {
+    const withHeader = rawSocket && this.bindAddress !== undefined;
     const packet = Buffer.alloc(withHeader ? total : total - IP_HEADER_BYTES);
     const icmp = withHeader ? IP_HEADER_BYTES : 0;
     if (withHeader) {
@@ -559,7 +812,8 @@ export class IcmpProbe implements Probe {
       writeIpv4(packet, 16, address);
     }
     packet[icmp] = ICMP_ECHO_REQUEST;
-    packet.writeUInt16BE(this.identifier, icmp + 4);
+    // A ping socket writes its own identifier over this one (and the checksum with it).
+    packet.writeUInt16BE(this.ident, icmp + 4);
     packet.writeUInt16BE(seq, icmp + 6);
     // A recognisable pattern, like ping's, so captures are easy to read.
     for (let i = icmp + ICMP_HEADER_BYTES; i < packet.length; i++) packet[i] = (i - icmp) & 0xff;
@@ -567,18 +821,23 @@ export class IcmpProbe implements Probe {
     return packet;
   }
 
-  private onMessage(receivedNs: bigint, buffer: Buffer): void {
+  /** A whole IP packet from a raw socket (raw-socket's or the addon's). */
+  private onPacket(receivedNs: bigint, buffer: Buffer, transport: Transport | undefined): void {
     let parsed: IcmpParse;
     try {
       parsed = parseIcmpPacket(buffer);
     } catch {
       parsed = { kind: 'malformed', why: 'parser failed' };
     }
+    this.onMatched(receivedNs, parsed, transport);
+  }
+
+  private onMatched(receivedNs: bigint, parsed: IcmpParse, transport: Transport | undefined): void {
     if (parsed.kind === 'malformed') {
       this.counters.malformed++;
       return;
     }
-    if (parsed.kind === 'ignore' || parsed.id !== this.identifier) {
+    if (parsed.kind === 'ignore' || parsed.id !== this.ident) {
       this.counters.ignored++;
       return;
     }
@@ -596,7 +855,14 @@ export class IcmpProbe implements Probe {
         return;
       }
       this.counters.received++;
-      this.finish(p, { ok: true, rttSeconds: Number(receivedNs - p.sentNs) / 1e9 });
+      let sentNs = p.sentNs;
+      if (transport?.kind === 'native' && p.ticket !== undefined) {
+        const tx = transport.socket.txTime(p.ticket);
+        if (tx !== undefined) sentNs = tx;
+        else this.counters.txStampMissing++;
+      }
+      const rtt = receivedNs - sentNs;
+      this.finish(p, { ok: true, rttSeconds: Number(rtt > 0n ? rtt : 0n) / 1e9 });
       return;
     }
     if (parsed.quotedDestination !== p.address) {
@@ -622,6 +888,28 @@ export class IcmpProbe implements Probe {
         : { ...base, ok: false, reason: outcome.reason, detail: outcome.detail },
     );
   }
+}
+
+/**
+ * An echo reply as a ping socket delivers it: the ICMP message alone (the kernel already
+ * checked the checksum and that the identifier is this socket's).
+ */
+export function parsePingReply(
+  message: Uint8Array,
+  source: string,
+  boundAddress: string | undefined,
+): IcmpParse {
+  if (message.length < ICMP_HEADER_BYTES)
+    return { kind: 'malformed', why: 'shorter than an ICMP header' };
+  if (message[0] !== ICMP_ECHO_REPLY) return { kind: 'ignore', why: `ICMP type ${message[0]}` };
+  return {
+    kind: 'echo-reply',
+    source,
+    // The socket only receives what is addressed to its bound address.
+    destination: boundAddress ?? '',
+    id: u16At(message, 4),
+    seq: u16At(message, 6),
+  };
 }
 
 function writeIpv4(buffer: Buffer, offset: number, address: string): void {

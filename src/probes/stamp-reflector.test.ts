@@ -1,19 +1,25 @@
 // Tests for the STAMP session-reflector: the pure per-packet decision under property tests
 // (random, truncated and corrupted packets in both modes), and the real socket on 127.0.0.1 for
-// per-session numbering, LRU eviction, idle expiry, rate limiting and loop refusal.
+// per-session numbering, LRU eviction, idle expiry, rate limiting and loop refusal; with kernel
+// timestamps, T2 and T3 fall between the sender's kernel send and receive times, a busy
+// reflector's wait shows in T3 - T2, and the sender's TTL is read; with user-space ones the TTL
+// is "not measured".
 
 import test from 'ava';
 import fc from 'fast-check';
 import dgram from 'node:dgram';
 import { FakeClock, SystemClock } from '../core/clock.ts';
+import { EventType, SocketKind, Stamps, loadTimestamping } from '../native/timestamping.ts';
 import {
   decodeReflectorPacket,
   encodeSenderPacket,
   ntpDiffNs,
   ntpFromUnixMs,
+  unixNsFromNtp,
 } from './stamp-codec.ts';
 import {
   StampReflector,
+  UNKNOWN_TTL,
   reflectPacket,
   type DropReason,
   type ReflectorStats,
@@ -244,15 +250,20 @@ async function roundTrip(c: Client, r: StampReflector, buf: Buffer): Promise<Buf
   return c.replies[repliesBefore];
 }
 
-for (const mode of ['unauthenticated', 'authenticated'] as const) {
+for (const [mode, timestamps] of [
+  ['unauthenticated', 'auto'],
+  ['authenticated', 'auto'],
+  ['authenticated', 'userspace'],
+] as const) {
   const key = mode === 'authenticated' ? KEY : undefined;
 
-  test(`real socket (${mode}): random/truncated/corrupted datagrams are each counted once`, async (t) => {
+  test(`real socket (${mode}, ${timestamps} timestamps): random/truncated/corrupted datagrams are each counted once`, async (t) => {
     const r = await StampReflector.start({
       clock: new SystemClock(),
       address: '127.0.0.1',
       port: 0,
       authKey: key,
+      timestamps,
     });
     const c = await client();
     t.teardown(async () => {
@@ -457,4 +468,90 @@ test('start rejects when the port is taken, and the reflector port is reported',
   await t.throwsAsync(
     StampReflector.start({ clock: new SystemClock(), address: '127.0.0.1', port: r.port }),
   );
+});
+
+// ---------------------------------------------------------------------------------------------
+// Kernel timestamps.
+
+const addon = loadTimestamping();
+const kernelTest = addon.ok ? test : test.skip;
+
+/**
+ * A sender on the addon's own socket: sends one packet, then (after `holdMs` of this thread
+ * being busy, which holds up the reflector too) returns the reply with the sender's kernel
+ * send (T1) and receive (T4) times.
+ */
+async function kernelRoundTrip(
+  r: StampReflector,
+  holdMs: number,
+): Promise<{ t1: bigint; t4: bigint; reply: Buffer }> {
+  if (!addon.ok) throw new Error(addon.reason);
+  let done: ((v: { reply: Buffer; t4: bigint }) => void) | undefined;
+  const answered = new Promise<{ reply: Buffer; t4: bigint }>((resolve) => (done = resolve));
+  const sock = new addon.addon.Socket(
+    SocketKind.udp,
+    '127.0.0.1',
+    0,
+    Stamps.both,
+    (type, b, _a, _p, rx) => {
+      if (type === EventType.message) done?.({ reply: b as Buffer, t4: rx as bigint });
+    },
+  );
+  try {
+    const id = sock.send(senderPacket(1), '127.0.0.1', r.port);
+    const t0 = performance.now();
+    while (performance.now() - t0 < holdMs) {
+      // busy
+    }
+    const { reply, t4 } = await answered;
+    const t1 = sock.txTime(id);
+    if (t1 === undefined) throw new Error('no kernel transmit time');
+    return { t1, t4, reply };
+  } finally {
+    sock.close();
+  }
+}
+
+kernelTest(
+  'kernel: T1 <= T2 <= T3 <= T4 on one host, a busy wait shows as dwell, TTL is read',
+  async (t) => {
+    const r = await StampReflector.start({
+      clock: new SystemClock(),
+      address: '127.0.0.1',
+      port: 0,
+    });
+    t.teardown(() => r.close());
+    t.is(r.timestamps.source, 'kernel');
+    for (const holdMs of [0, 25]) {
+      const { t1, t4, reply } = await kernelRoundTrip(r, holdMs);
+      const d = decodeReflectorPacket(reply);
+      if (!d.ok) return t.fail('no valid reply');
+      const t2 = unixNsFromNtp(d.packet.receiveTimestamp);
+      const t3 = unixNsFromNtp(d.packet.timestamp);
+      // NTP's 2^-32 s units round to the ns both ways: allow 1 ns.
+      t.true(t1 <= t2 + 1n, `T1 ${t1} <= T2 ${t2}`);
+      t.true(t2 <= t3, `T2 ${t2} <= T3 ${t3}`);
+      t.true(t3 <= t4 + 1n, `T3 ${t3} <= T4 ${t4}`);
+      t.true(t3 - t2 >= BigInt(holdMs) * 1_000_000n - 1_000_000n, `dwell ${t3 - t2} ns`);
+      t.is(d.packet.senderTtl, 64);
+    }
+  },
+);
+
+test('userspace: the sender TTL is written as "not measured"', async (t) => {
+  const r = await StampReflector.start({
+    clock: new SystemClock(),
+    address: '127.0.0.1',
+    port: 0,
+    timestamps: 'userspace',
+  });
+  const c = await client();
+  t.teardown(async () => {
+    await c.close();
+    await r.close();
+  });
+  t.is(r.timestamps.source, 'userspace');
+  const d = decodeReflectorPacket((await roundTrip(c, r, senderPacket(3))) ?? Buffer.alloc(0));
+  if (!d.ok) return t.fail('no valid reply');
+  t.is(d.packet.senderTtl, UNKNOWN_TTL);
 });

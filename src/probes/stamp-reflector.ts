@@ -8,11 +8,19 @@
 // Public API:
 //   StampReflector.start(opts) -> Promise<StampReflector>   bind and start answering
 //   reflector.port / reflector.address                      where it is bound (port 0 resolved)
+//   reflector.timestamps -> { source: 'kernel' | 'userspace', detail }
 //   reflector.stats() -> ReflectorStats                     counters since start
 //   reflector.close() -> Promise<void>
 //   reflectPacket(input) -> ReflectOutcome                  the per-packet decision, pure
+//
+// T2 and T3 (docs/timestamps.md): with the timestamping addon, T2 is the kernel's receive time
+// of the test packet, so however long this thread took to get to it is inside T3 - T2, which
+// the sender subtracts. T3 is read just before the reply is encoded and sent, on the same
+// clock (RFC 8762 section 4.3 asks for the time the reply is sent; the kernel's transmit time
+// only exists once the packet is gone, too late to write into it, and authenticated mode
+// signs the field). T3 = T2 + (now - arrival), so T3 - T2 is exactly the measured dwell. With
+// the addon the sender's TTL is read from the packet (IP_RECVTTL) as the RFC asks.
 
-import dgram from 'node:dgram';
 import type { Clock } from '../core/clock.ts';
 import {
   DEFAULT_ERROR_ESTIMATE,
@@ -21,16 +29,23 @@ import {
   encodeErrorEstimate,
   encodeReflectorPacket,
   ntpAddNs,
-  ntpFromUnixMs,
+  ntpFromUnixNs,
   type ErrorEstimate,
   type NtpTimestamp,
 } from './stamp-codec.ts';
+import type { TimestampInfo } from '../native/timestamping.ts';
+import {
+  openTimestampedUdp,
+  type DatagramInfo,
+  type TimestampMode,
+  type TimestampedUdpSocket,
+} from './timestamped-udp.ts';
 
 /**
- * Session-Sender TTL we report. RFC 8762 wants the TTL the test packet arrived with, but Node's
- * dgram cannot read it (no IP_RECVTTL / recvmsg ancillary data). Writing 255 would claim the
- * packet crossed no router, which we cannot know, so we write 0: a value no real packet can
- * arrive with, which a reader can recognise as "not measured".
+ * Session-Sender TTL we report when we can't read it. RFC 8762 wants the TTL the test packet
+ * arrived with; the addon's socket reads it (IP_RECVTTL) but Node's dgram, the fallback, cannot.
+ * Writing 255 would claim the packet crossed no router, which we cannot know, so we write 0: a
+ * value no real packet can arrive with, which a reader can recognise as "not measured".
  */
 export const UNKNOWN_TTL = 0;
 
@@ -112,6 +127,8 @@ export interface StampReflectorOptions {
   /** Global reply budget (token bucket, burst of one second's worth). Default 10000. */
   readonly maxRepliesPerSecond?: number;
   readonly errorEstimate?: ErrorEstimate;
+  /** 'userspace' ignores the timestamping addon even where it loads. Default 'auto'. */
+  readonly timestamps?: TimestampMode;
 }
 
 export interface ReflectorStats {
@@ -179,45 +196,43 @@ export class StampReflector {
     sendErrors: 0,
   };
 
+  readonly port: number;
+  readonly timestamps: TimestampInfo;
+
   private constructor(
-    private readonly socket: dgram.Socket,
+    private readonly socket: TimestampedUdpSocket,
     private readonly opts: StampReflectorOptions,
     readonly address: string,
-    readonly port: number,
   ) {
+    this.port = socket.port;
+    this.timestamps = socket.timestamps;
     this.maxSessions = Math.max(1, opts.maxSessions ?? 4096);
     this.idleMs = opts.sessionIdleMs ?? 300_000;
     this.bucket = new TokenBucket(opts.clock, Math.max(1, opts.maxRepliesPerSecond ?? 10_000));
     this.errorEstimate = encodeErrorEstimate(opts.errorEstimate ?? DEFAULT_ERROR_ESTIMATE);
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    // A bound UDP socket reports per-datagram trouble here; none of it should stop reflecting.
-    socket.on('error', () => {
-      this.counters.sendErrors++;
-    });
   }
 
   static async start(opts: StampReflectorOptions): Promise<StampReflector> {
-    const socket = dgram.createSocket({ type: 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      socket.once('error', onError);
-      socket.bind({ address: opts.address, port: opts.port }, () => {
-        socket.off('error', onError);
-        resolve();
-      });
-    }).catch((err: unknown) => {
-      socket.close();
-      throw err;
+    let reflector: StampReflector | undefined = undefined;
+    const socket = await openTimestampedUdp({
+      clock: opts.clock,
+      address: opts.address,
+      port: opts.port,
+      // T3 is written before the send, so the reply's own transmit time would go unused.
+      transmitStamps: false,
+      timestamps: opts.timestamps,
+      onMessage: (msg, info) => reflector?.onMessage(msg, info),
     });
-    const bound = socket.address();
-    return new StampReflector(socket, opts, bound.address, bound.port);
+    reflector = new StampReflector(socket, opts, opts.address);
+    return reflector;
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    // T2 first, before any other work, so the reflector's own processing lands in T3 - T2.
-    const t2Ns = this.opts.clock.monoNs();
+  private onMessage(msg: Buffer, rinfo: DatagramInfo): void {
+    // T2 is the arrival the socket recorded: the reflector's own processing, and any wait for
+    // this thread, land in T3 - T2.
+    const arrival = rinfo.rxTime;
     const nowMs = this.opts.clock.nowMs();
-    const t2 = ntpFromUnixMs(nowMs);
+    const t2 = ntpFromUnixNs(this.socket.unixNs(arrival));
     this.counters.received++;
     this.expireIdle(nowMs);
     const key = `${rinfo.address}:${rinfo.port}`;
@@ -230,11 +245,12 @@ export class StampReflector {
       ownPort: this.port,
       reflectorSeq: existing?.nextSeq ?? 0,
       receiveTimestamp: t2,
-      // T3 = T2 + the monotonic interval, so the dwell the sender subtracts is exact.
-      transmitTimestamp: () => ntpAddNs(t2, this.opts.clock.monoNs() - t2Ns),
+      // T3 = T2 + the interval on the socket's clock, so the dwell the sender subtracts is exact.
+      transmitTimestamp: () => ntpAddNs(t2, this.socket.now() - arrival),
       authKey: this.opts.authKey,
       errorEstimate: this.errorEstimate,
       admit: () => this.bucket.take(),
+      senderTtl: rinfo.ttl,
     });
     if (!outcome.ok) {
       this.countDrop(outcome.drop);
@@ -243,8 +259,8 @@ export class StampReflector {
     this.touch(key, existing, nowMs);
     this.counters.reflected++;
     try {
-      this.socket.send(outcome.reply, rinfo.port, rinfo.address, (err) => {
-        if (err) this.counters.sendErrors++;
+      this.socket.send(outcome.reply, rinfo.port, rinfo.address, () => {
+        this.counters.sendErrors++;
       });
     } catch {
       this.counters.sendErrors++;
@@ -300,8 +316,6 @@ export class StampReflector {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    return new Promise((resolve) => {
-      this.socket.close(() => resolve());
-    });
+    return this.socket.close();
   }
 }

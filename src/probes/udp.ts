@@ -9,6 +9,7 @@
 //   probe.forget(peerId)                                    drop a departed peer's session
 //   probe.stats() -> UdpStampStats                          socket-level counters
 //   probe.port                                              the local (ephemeral) port
+//   probe.timestamps -> { source: 'kernel' | 'userspace', detail }
 //   probe.close() -> Promise<void>                          pending probes fail with 'error'
 //
 // Loss attribution: for an answer to sender seq s_j carrying reflector seq r_j, after the
@@ -21,15 +22,22 @@
 // (Reordering on the forward path, which the reflector numbers out of order, still shows as one
 // forward loss balanced by that credit: totals stay right, the split can be off by one.)
 //
+// Timestamps (docs/timestamps.md): with the timestamping addon, T1 is the kernel's transmit time
+// of the request and T4 the kernel's receive time of the answer, so neither this thread's nor
+// the reflector's scheduling delay lands in the RTT = (T4 - T1) - (T3 - T2). The T1 written
+// into the packet is the wall clock just before the send (the kernel's comes too late to
+// write); the reflector copies it back and only this side's kernel times enter the RTT. If a
+// transmit time is ever missing (error queue overflow) the pre-send reading stands in and
+// stats().txStampMissing counts it. Without the addon both ends are user-space readings.
+//
 // Replies are matched to a peer by source address:port, so peer.address must be the IPv4
 // literal the reflector answers from (the socket is udp4), and two peers must not share one.
 //
-// Don't-Fragment: Node cannot set IP_MTU_DISCOVER and we don't try. Linux UDP sockets default to
+// Don't-Fragment: we leave IP_MTU_DISCOVER alone (Node's dgram cannot set it; the addon could). Linux UDP sockets default to
 // IP_PMTUDISC_WANT, which sets DF on packets that fit the route's known path MTU (and fragments
 // only larger ones locally), so an MTU-sized probe through a black hole is lost rather than
 // fragmented on the way, which is exactly the symptom the 'mtu' size class is there to show.
 
-import dgram from 'node:dgram';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type {
   FailureReason,
@@ -48,10 +56,17 @@ import {
   encodeErrorEstimate,
   encodeSenderPacket,
   ntpDiffNs,
-  ntpFromUnixMs,
+  ntpFromUnixNs,
   type ErrorEstimate,
   type NtpTimestamp,
 } from './stamp-codec.ts';
+import type { TimestampInfo } from '../native/timestamping.ts';
+import {
+  openTimestampedUdp,
+  type DatagramInfo,
+  type TimestampMode,
+  type TimestampedUdpSocket,
+} from './timestamped-udp.ts';
 
 /** IPv4 header (no options) + UDP header: what separates target.bytes from the UDP payload. */
 export const IPV4_UDP_OVERHEAD = 28;
@@ -67,6 +82,8 @@ export interface UdpStampProbeOptions {
   /** Present means authenticated mode; the reflector must hold the same key. */
   readonly authKey?: Buffer | undefined;
   readonly errorEstimate?: ErrorEstimate;
+  /** 'userspace' ignores the timestamping addon even where it loads. Default 'auto'. */
+  readonly timestamps?: TimestampMode;
 }
 
 export interface UdpStampStats {
@@ -78,6 +95,8 @@ export interface UdpStampStats {
   readonly authFailed: number;
   /** From an address:port that is no current peer, or for a sequence number never sent. */
   readonly unmatched: number;
+  /** Answers whose request had no kernel transmit time (the pre-send time was used). */
+  readonly txStampMissing: number;
 }
 
 /** UDP payload length for a target: the base packet for 'small', else bytes minus IP+UDP headers. */
@@ -95,7 +114,10 @@ interface Pending {
   readonly target: ProbeTarget;
   readonly sentAtMs: number;
   readonly t1: NtpTimestamp;
-  t1Ns: bigint;
+  /** The socket's clock just before the send; T1 when no kernel transmit time comes. */
+  t1Pre: bigint;
+  /** What the socket files this send's transmit time under. */
+  ticket: number;
   timer: TimerHandle | undefined;
   done: boolean;
   readonly resolve: (r: ProbeResult) => void;
@@ -137,43 +159,40 @@ export class UdpStampProbe implements Probe {
     malformedReplies: 0,
     authFailed: 0,
     unmatched: 0,
+    txStampMissing: 0,
   };
+  readonly port: number;
+  readonly timestamps: TimestampInfo;
 
   private constructor(
-    private readonly socket: dgram.Socket,
+    private readonly socket: TimestampedUdpSocket,
     private readonly clock: Clock,
     private readonly authKey: Buffer | undefined,
     errorEstimate: ErrorEstimate,
-    readonly port: number,
   ) {
     this.errorEstimate = encodeErrorEstimate(errorEstimate);
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    // Asynchronous socket errors (e.g. ICMP errors surfaced by the kernel) must not crash the
-    // agent; per-send errors arrive through the send callback instead.
-    socket.on('error', () => undefined);
+    this.port = socket.port;
+    this.timestamps = socket.timestamps;
   }
 
   static async open(opts: UdpStampProbeOptions): Promise<UdpStampProbe> {
-    const socket = dgram.createSocket({ type: 'udp4' });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.bind({ address: opts.bindAddress, port: 0 }, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      socket.close();
-      throw err;
-    }
-    return new UdpStampProbe(
+    let probe: UdpStampProbe | undefined = undefined;
+    const socket = await openTimestampedUdp({
+      clock: opts.clock,
+      address: opts.bindAddress,
+      port: 0,
+      transmitStamps: true,
+      timestamps: opts.timestamps,
+      // Nothing can arrive before the first send, which needs the probe.
+      onMessage: (msg, info) => probe?.onMessage(msg, info),
+    });
+    probe = new UdpStampProbe(
       socket,
       opts.clock,
       opts.authKey,
       opts.errorEstimate ?? DEFAULT_ERROR_ESTIMATE,
-      socket.address().port,
     );
+    return probe;
   }
 
   run(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
@@ -195,7 +214,7 @@ export class UdpStampProbe implements Probe {
     const seq = session.nextSeq;
     session.nextSeq = (seq + 1) >>> 0;
     const sentAtMs = this.clock.nowMs();
-    const t1 = ntpFromUnixMs(sentAtMs);
+    const t1 = ntpFromUnixNs(this.socket.unixNs(this.socket.now()));
     // A fresh Buffer per send: dgram keeps a reference until the kernel has taken the bytes.
     const packet = encodeSenderPacket(
       { seq, timestamp: t1, errorEstimate: this.errorEstimate },
@@ -206,7 +225,8 @@ export class UdpStampProbe implements Probe {
       target,
       sentAtMs,
       t1,
-      t1Ns: 0n,
+      t1Pre: 0n,
+      ticket: 0,
       timer: undefined,
       done: false,
       resolve,
@@ -219,19 +239,22 @@ export class UdpStampProbe implements Probe {
       setImmediate(() => this.finish(session, pending, failure(target, sentAtMs, 'timeout')));
     }, timeoutMs);
     this.counters.sent++;
-    pending.t1Ns = this.clock.monoNs();
+    pending.t1Pre = this.socket.now();
     try {
-      this.socket.send(packet, target.peer.stampPort, target.peer.address, (err) => {
-        if (err) {
+      pending.ticket = this.socket.send(
+        packet,
+        target.peer.stampPort,
+        target.peer.address,
+        (err) => {
           this.finish(
             session,
             pending,
             failure(target, sentAtMs, reasonFromErrno(errnoOf(err)), err.message),
           );
-        }
-      });
+        },
+      );
     } catch (err) {
-      // Bad port or address, or a socket already closed: dgram throws synchronously.
+      // Bad port or address, a route refused at once, or a socket already closed.
       this.finish(
         session,
         pending,
@@ -278,11 +301,11 @@ export class UdpStampProbe implements Probe {
     pending.resolve(result);
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    // T4 first, before any other work.
-    const t4Ns = this.clock.monoNs();
+  private onMessage(msg: Buffer, info: DatagramInfo): void {
+    // T4 is the arrival time the socket recorded (the kernel's, or read first thing on arrival).
+    const t4 = info.rxTime;
     this.counters.received++;
-    const session = this.bySource.get(`${rinfo.address}:${rinfo.port}`);
+    const session = this.bySource.get(`${info.address}:${info.port}`);
     if (session === undefined) {
       this.counters.unmatched++;
       return;
@@ -317,7 +340,12 @@ export class UdpStampProbe implements Probe {
       return;
     }
     this.account(session, s, reply.seq);
-    const rawNs = t4Ns - pending.t1Ns;
+    let t1 = this.socket.txTime(pending.ticket);
+    if (t1 === undefined) {
+      if (this.socket.source === 'kernel') this.counters.txStampMissing++;
+      t1 = pending.t1Pre;
+    }
+    const rawNs = t4 - t1;
     let dwellNs = ntpDiffNs(reply.timestamp, reply.receiveTimestamp);
     if (dwellNs < 0n) dwellNs = 0n;
     if (dwellNs > rawNs) dwellNs = rawNs > 0n ? rawNs : 0n;
@@ -405,9 +433,7 @@ export class UdpStampProbe implements Probe {
         );
       }
     }
-    return new Promise((resolve) => {
-      this.socket.close(() => resolve());
-    });
+    return this.socket.close();
   }
 }
 
@@ -441,7 +467,13 @@ function errorText(err: unknown): string {
 export class SizedUdpProbe implements Probe {
   readonly kind = 'udp' as const;
 
-  private constructor(private readonly bySize: ReadonlyMap<ProbeTarget['size'], UdpStampProbe>) {}
+  readonly timestamps: TimestampInfo;
+
+  private constructor(private readonly bySize: ReadonlyMap<ProbeTarget['size'], UdpStampProbe>) {
+    // Both sockets are opened alike; if they ever differ, report the weaker one.
+    const all = [...bySize.values()].map((p) => p.timestamps);
+    this.timestamps = all.find((t) => t.source === 'userspace') ?? all[0]!;
+  }
 
   static async open(opts: UdpStampProbeOptions): Promise<SizedUdpProbe> {
     const small = await UdpStampProbe.open(opts);
@@ -468,7 +500,14 @@ export class SizedUdpProbe implements Probe {
   }
 
   stats(): UdpStampStats {
-    const out = { sent: 0, received: 0, malformedReplies: 0, authFailed: 0, unmatched: 0 };
+    const out = {
+      sent: 0,
+      received: 0,
+      malformedReplies: 0,
+      authFailed: 0,
+      unmatched: 0,
+      txStampMissing: 0,
+    };
     for (const p of this.bySize.values()) {
       const s = p.stats();
       out.sent += s.sent;
@@ -476,6 +515,7 @@ export class SizedUdpProbe implements Probe {
       out.malformedReplies += s.malformedReplies;
       out.authFailed += s.authFailed;
       out.unmatched += s.unmatched;
+      out.txStampMissing += s.txStampMissing;
     }
     return out;
   }
