@@ -1,0 +1,57 @@
+// `tsx src/gen-alerts.ts`: writes deploy/base/prometheus-rule.yaml, the PrometheusRule that
+// brings alerts/podmesh-rules.yaml into a cluster run by the prometheus-operator. The rule file
+// stays the one source (promtool checks and tests it as it is); the PrometheusRule carries its
+// groups unchanged, comments included, and test/alerts.test.ts keeps the two in sync.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Document, isMap, isSeq, parseDocument } from 'yaml';
+
+export const RULES_PATH = 'alerts/podmesh-rules.yaml';
+export const PROMETHEUS_RULE_PATH = 'deploy/base/prometheus-rule.yaml';
+/** Where runbook_url points: the runbook pages as published with the project's source. */
+export const RUNBOOK_BASE_URL = 'https://github.com/podmesh/podmesh/blob/main/docs/runbooks/';
+
+/** docs/runbooks/ page of an alert, kebab-case like every file: PodmeshMTUBlackHole → podmesh-mtu-black-hole.md. */
+export function runbookFile(alert: string): string {
+  const kebab = alert
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .toLowerCase();
+  return `${kebab}.md`;
+}
+
+const HEADER = [
+  ' Generated from alerts/podmesh-rules.yaml by `tsx src/gen-alerts.ts`: edit that file, then',
+  ' regenerate (test/alerts.test.ts fails while the two differ). Needs the prometheus-operator',
+  ' CRDs, like the PodMonitor; the groups are the rule file verbatim.',
+].join('\n');
+
+/** The PrometheusRule for a rule file's text; throws with the reason if it isn't a rule file. */
+export function renderPrometheusRule(rulesText: string): string {
+  const src = parseDocument(rulesText);
+  const first = src.errors[0];
+  if (first !== undefined) throw new Error(`${RULES_PATH}: ${first.message}`);
+  if (!isMap(src.contents)) throw new Error(`${RULES_PATH}: not a mapping`);
+  const groups = src.contents.get('groups', true);
+  if (!isSeq(groups) || groups.items.length === 0) throw new Error(`${RULES_PATH}: no groups`);
+  const doc = new Document({
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: {
+      name: 'podmesh',
+      namespace: 'podmesh',
+      labels: { 'app.kubernetes.io/name': 'podmesh' },
+    },
+    spec: {},
+  });
+  doc.setIn(['spec', 'groups'], groups.clone());
+  doc.commentBefore = HEADER;
+  return doc.toString({ lineWidth: 100, singleQuote: true });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const root = new URL('../', import.meta.url);
+  const text = renderPrometheusRule(readFileSync(new URL(RULES_PATH, root), 'utf8'));
+  writeFileSync(new URL(PROMETHEUS_RULE_PATH, root), text);
+  process.stdout.write(`wrote ${PROMETHEUS_RULE_PATH}\n`);
+}
