@@ -81,12 +81,17 @@ test('promtool accepts the rule file', (t) => {
   t.true(r.out.includes(`SUCCESS: ${count} rules found`), r.out);
 });
 
-test("promtool passes the rules' unit tests", (t) => {
+test('there are promtool unit tests', (t) => {
   t.true(testFiles.length > 0, 'no alerts/tests/*.yaml');
-  const r = promtool(t, ['test', 'rules', ...testFiles]);
-  t.true(r.ok, r.out);
-  t.is(r.out.match(/SUCCESS/g)?.length, testFiles.length, r.out);
 });
+
+for (const file of testFiles) {
+  test(`promtool test rules ${file}`, (t) => {
+    const r = promtool(t, ['test', 'rules', file]);
+    t.true(r.ok, r.out);
+    t.regex(r.out, /SUCCESS/);
+  });
+}
 
 test('every alert has a severity, a summary, a description and a runbook that exists', (t) => {
   t.true(alerts.length >= 13, `only ${alerts.length} alerts`);
