@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import * as k8s from '@kubernetes/client-node';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import type { IPodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -177,6 +178,7 @@ const MODELS: Readonly<Record<string, (data: Obj) => { validate(): void }>> = {
   'networking.k8s.io/v1/NetworkPolicy': (d) => new NetworkPolicy(d),
   'scheduling.k8s.io/v1/PriorityClass': (d) => new PriorityClass(d as never),
   'monitoring.coreos.com/v1/PodMonitor': (d) => new PodMonitor(d as never),
+  'monitoring.coreos.com/v1/PrometheusRule': (d) => new PrometheusRule(d as never),
 };
 
 function schemaErrors(o: Obj): string | undefined {
@@ -406,6 +408,7 @@ test('the expected kinds are all there', (t) => {
     'NetworkPolicy/podmesh-controller',
     'PodMonitor/podmesh',
     'ConfigMap/podmesh-dashboards',
+    'PrometheusRule/podmesh',
   ])
     t.true(names.has(want), `${want} missing`);
   // The agents' config (name with a content hash) and the Grafana dashboards.
