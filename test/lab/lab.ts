@@ -399,6 +399,9 @@ export class Lab {
   private readonly faults = new Map<number, { name: string; undo: () => Promise<void> }>();
   private faultSeq = 0;
   private isDown = false;
+  /** TCP servers started in lab namespaces (serveTcp): killed on down(). */
+  private readonly servers = new Set<ChildProcess>();
+  private extraSettings: Record<string, unknown> = {};
 
   private constructor(
     prefix: string,
@@ -822,14 +825,19 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
         })),
       },
     };
-    return merge(base, this.opts.agentSettings ?? {});
+    return merge(merge(base, this.opts.agentSettings ?? {}), this.extraSettings);
   }
 
   /**
    * Starts the host and pod agents (Lab.up does unless `agents: false`). A test that needs
    * something from the built lab first (its root-side address, say) starts them itself.
    */
-  async startAgents(extraEnv: Record<string, string> = {}): Promise<void> {
+  /** Starts every agent; `extraSettings` is deep-merged into their config after agentSettings. */
+  async startAgents(
+    extraEnv: Record<string, string> = {},
+    extraSettings: Record<string, unknown> = {},
+  ): Promise<void> {
+    this.extraSettings = extraSettings;
     for (const node of this.nodes) {
       const pod = node.pods[0]!;
       for (const [network, ns, address] of [
@@ -1090,6 +1098,53 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
     );
   }
 
+  /**
+   * Starts a plain TCP server on `port` in a pod's (or node's) namespace, accepting and
+   * discarding: something for port targets to reach. Resolves once it listens; the returned
+   * function stops it. down() stops any left running.
+   */
+  async serveTcp(target: string, port: number): Promise<() => Promise<void>> {
+    const ns = this.nsOf(target);
+    const script = `require('node:net').createServer((s) => { s.on('error', () => {}); s.resume(); }).listen(${port}, () => process.stdout.write('listening\\n'));`;
+    const child = spawn(bin('ip'), ['netns', 'exec', ns, process.execPath, '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.servers.add(child);
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`tcp server on ${target}:${port}: not listening after 10 s: ${err}`)),
+        10_000,
+      );
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`tcp server on ${target}:${port} exited (${code}): ${err}`));
+      });
+    });
+    return async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await gone;
+      }
+      this.servers.delete(child);
+    };
+  }
+
+  /** A port that should stay closed starts accepting: a TCP server appears on it. */
+  async openTcpPort(target: string, port: number): Promise<Undo> {
+    const stop = await this.serveTcp(target, port);
+    return this.track(`tcp/${port} now accepting on ${target}`, stop);
+  }
+
   /** DNS replicas stop (dnsmasq killed; its pod stays, so it still sits behind the VIP). */
   async dnsReplicasDown(
     names: readonly string[] = this.dnsReplicas.map((r) => r.name),
@@ -1284,7 +1339,9 @@ table bridge ${table} {
   downSync(): void {
     if (this.isDown) return;
     this.isDown = true;
-    for (const p of [...this.agents, ...this.dnsReplicas].map((x) => x.process)) {
+    for (const p of [...this.agents, ...this.dnsReplicas]
+      .map((x) => x.process)
+      .concat([...this.servers])) {
       try {
         p?.kill('SIGKILL');
       } catch {
