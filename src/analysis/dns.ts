@@ -17,6 +17,7 @@ import {
   smallTally,
   type Ctx,
   type Draft,
+  type Ranked,
 } from './model.ts';
 import {
   dnsAllSteps,
@@ -25,7 +26,6 @@ import {
   dnsSourceSteps,
   dnsUpstreamSteps,
 } from './next-steps.ts';
-import type { Evidence } from './types.ts';
 
 interface Judged {
   readonly c: DnsCell;
@@ -62,13 +62,14 @@ function outcomesText(o: Readonly<Record<string, number>> | undefined): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
-function evidence(j: Judged): Evidence {
+function evidence(j: Judged): Ranked {
   const sent = j.c.sent;
   return {
     text: `${j.source} → ${label(j.server)}: ${j.c.query} ${j.c.name} over ${j.c.transport}: ${Math.round(j.ratio * sent)} of ${sent} answered${outcomesText(j.c.outcomes)}`,
     sourceNode: j.c.sourceNode,
     server: j.server,
-    value: 1 - j.ratio,
+    value: j.ratio,
+    rank: 1 - j.ratio,
   };
 }
 

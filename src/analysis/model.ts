@@ -203,9 +203,15 @@ export function cellEvidence(c: Cell, note = ''): Evidence {
   };
 }
 
-/** Worst first (by value), at most `max`, then one "... and N more" line. */
-export function capEvidence(list: readonly Evidence[], max: number): Evidence[] {
-  const sorted = [...list].sort((a, b) => (b.value ?? -1) - (a.value ?? -1) || cmp(a.text, b.text));
+/** Evidence with an optional sort key, for lines whose stated value isn't "worse when higher". */
+export type Ranked = Evidence & { readonly rank?: number };
+
+const strip = ({ rank: _rank, ...e }: Ranked): Evidence => e;
+
+/** Worst first (by rank, else value), at most `max`, then one "... and N more" line. */
+export function capEvidence(list: readonly Ranked[], max: number): Evidence[] {
+  const key = (e: Ranked): number => e.rank ?? e.value ?? -1;
+  const sorted = [...list].sort((a, b) => key(b) - key(a) || cmp(a.text, b.text)).map(strip);
   if (sorted.length <= max) return sorted;
   const kept = sorted.slice(0, max);
   kept.push({ text: `… and ${sorted.length - max} more` });
@@ -229,8 +235,8 @@ export interface DraftInput {
   readonly title: string;
   readonly summary: string;
   /** Put first, never cut (context such as "same node still works"). */
-  readonly lead?: readonly Evidence[];
-  readonly evidence: readonly Evidence[];
+  readonly lead?: readonly Ranked[];
+  readonly evidence: readonly Ranked[];
   readonly confidence: number;
   readonly nextSteps: readonly NextStep[];
   readonly explains?: Iterable<string>;
@@ -249,7 +255,7 @@ export function draft(ctx: Ctx, d: DraftInput): Draft {
     ...(d.targets !== undefined ? { targets: uniqSorted(d.targets) } : {}),
     title: d.title,
     summary: d.summary,
-    evidence: [...(d.lead ?? []), ...capEvidence(d.evidence, ctx.opts.maxEvidence)],
+    evidence: [...(d.lead ?? []).map(strip), ...capEvidence(d.evidence, ctx.opts.maxEvidence)],
     confidence: Math.round(conf * 100) / 100,
     nextSteps: d.nextSteps,
     explains: [...(d.explains ?? [])],

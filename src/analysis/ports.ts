@@ -15,9 +15,9 @@ import {
   smallTally,
   type Ctx,
   type Draft,
+  type Ranked,
 } from './model.ts';
 import { portSteps } from './next-steps.ts';
-import type { Evidence } from './types.ts';
 
 function valid(c: unknown): c is PortCell {
   if (c === null || typeof c !== 'object') return false;
@@ -36,7 +36,7 @@ function count(o: Readonly<Record<string, number>> | undefined, k: string): numb
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
 }
 
-function evidence(c: PortCell, ratio: number): Evidence {
+function evidence(c: PortCell, ratio: number): Ranked {
   const outcomes = Object.entries(c.outcomes ?? {})
     .filter(([, n]) => typeof n === 'number' && n > 0)
     .sort((a, b) => b[1] - a[1] || cmp(a[0], b[0]))
@@ -46,7 +46,8 @@ function evidence(c: PortCell, ratio: number): Evidence {
     text: `${c.sourceNode}/${c.sourceNetwork} → ${c.target} (${c.address}:${c.port}, expected ${c.expected}): ${pct(ratio)} open over ${c.sent} connects${outcomes !== '' ? ` (${outcomes})` : ''}`,
     sourceNode: c.sourceNode,
     target: c.target,
-    value: c.expected === 'open' ? 1 - ratio : ratio,
+    value: ratio,
+    rank: c.expected === 'open' ? 1 - ratio : ratio,
   };
 }
 

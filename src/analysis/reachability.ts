@@ -30,6 +30,7 @@ import {
   type Draft,
   type Link,
   type LinkClass,
+  type Ranked,
 } from './model.ts';
 import {
   agentPortSteps,
@@ -42,7 +43,6 @@ import {
   zoneSteps,
 } from './next-steps.ts';
 import type { Cell } from '../controller/matrix.ts';
-import type { Evidence } from './types.ts';
 
 type Pair = readonly [string, string];
 
@@ -63,13 +63,13 @@ function evidenceOfFailing(
   a: string,
   b: string,
   classes: readonly LinkClass[],
-): Evidence[] {
+): Ranked[] {
   return classState(ctx, a, b, classes).failing.map((x) => linkEvidence(x.link, x.t));
 }
 
 /** What the node's own pod ↔ host pair says: a node that still reaches itself is up. */
-function localEvidence(ctx: Ctx, node: string): { ev: Evidence[]; ok: boolean | undefined } {
-  const ev: Evidence[] = [];
+function localEvidence(ctx: Ctx, node: string): { ev: Ranked[]; ok: boolean | undefined } {
+  const ev: Ranked[] = [];
   let ok: boolean | undefined;
   for (const [s, t] of [
     ['pod', 'host'],
@@ -81,13 +81,13 @@ function localEvidence(ctx: Ctx, node: string): { ev: Evidence[]; ok: boolean | 
     if (!ta.known) continue;
     const good = ta.status !== 'failing';
     ok = ok === undefined ? good : ok && good;
-    ev.push({ ...linkEvidence(l, ta), value: undefined });
+    ev.push(linkEvidence(l, ta));
   }
   return { ev, ok };
 }
 
-function agentStateEvidence(ctx: Ctx, node: string): Evidence[] {
-  const ev: Evidence[] = [];
+function agentStateEvidence(ctx: Ctx, node: string): Ranked[] {
+  const ev: Ranked[] = [];
   for (const net of ['pod', 'host'] as const) {
     const a = ctx.agents.get(agentKey(node, net));
     if (a !== undefined && a.state !== 'ok')
@@ -227,7 +227,7 @@ export function zonePairs(ctx: Ctx): Draft[] {
       if (lone !== undefined) continue;
       const subject = `${z1}<->${z2}`;
       const id = `zone-pair:${subject}`;
-      const evidence: Evidence[] = [];
+      const evidence: Ranked[] = [];
       let hostFails = false;
       for (const [a, b] of bad) {
         evidence.push(...evidenceOfFailing(ctx, a, b, all));
@@ -283,7 +283,7 @@ export function isolation(ctx: Ctx): Draft[] {
   for (const x of g.hubs) {
     const peers = g.hubPeers.get(x) ?? [];
     const id = `node-isolated:${x}`;
-    const evidence: Evidence[] = [];
+    const evidence: Ranked[] = [];
     for (const p of peers) evidence.push(...evidenceOfFailing(ctx, x, p, ['hh', 'ov', 'ph']));
     const local = localEvidence(ctx, x);
     const states = agentStateEvidence(ctx, x);
@@ -327,7 +327,7 @@ export function isolation(ctx: Ctx): Draft[] {
 /** Most nodes fail to most nodes on the node network: one cluster-wide host-network finding. */
 function clusterWideHost(ctx: Ctx, bad: readonly Pair[], what: 'both' | 'host'): Draft {
   const id = 'host-network:cluster';
-  const evidence: Evidence[] = [];
+  const evidence: Ranked[] = [];
   for (const [a, b] of bad) evidence.push(...evidenceOfFailing(ctx, a, b, ['hh', 'ph', 'ov']));
   for (const [a, b] of bad) explainLinks(ctx, openLinksBetween(ctx, a, b), id);
   const nodes = [...new Set(bad.flat())];
@@ -356,13 +356,13 @@ interface OneWay {
   readonly from: string;
   readonly to: string;
   readonly links: Link[];
-  readonly evidence: Evidence[];
+  readonly evidence: Ranked[];
   stamp: boolean;
 }
 
 export function asymmetric(ctx: Ctx): Draft[] {
   const dirs = new Map<string, OneWay>();
-  const note = (from: string, to: string, links: Link[], ev: Evidence[], stamp: boolean): void => {
+  const note = (from: string, to: string, links: Link[], ev: Ranked[], stamp: boolean): void => {
     const k = `${from}->${to}`;
     const d = dirs.get(k) ?? { from, to, links: [], evidence: [], stamp: false };
     for (const l of links) if (!d.links.includes(l)) d.links.push(l);
@@ -383,7 +383,7 @@ export function asymmetric(ctx: Ctx): Draft[] {
         l.sourceNode,
         l.targetNode,
         [l],
-        [linkEvidence(l, t), { ...linkEvidence(r, rt), value: 0 }],
+        [linkEvidence(l, t), { ...linkEvidence(r, rt), rank: -1 }],
         false,
       );
       continue;
@@ -396,7 +396,7 @@ export function asymmetric(ctx: Ctx): Draft[] {
     const rev = udp.reduce((s, c) => s + Math.max(0, c.reverseLost), 0);
     if (fwd + rev === 0 || fwd + rev < 0.5 * ut.lost) continue;
     const links = r !== undefined && !ctx.explainedLinks.has(r.key) ? [l, r] : [l];
-    const ev = (dir: string, n: number): Evidence => ({
+    const ev = (dir: string, n: number): Ranked => ({
       text: `${l.sourceNode} → ${l.targetNode} ${l.path} udp (STAMP): ${fwd} lost on the way out, ${rev} on the way back; ${dir} ${n}`,
       sourceNode: l.sourceNode,
       targetNode: l.targetNode,
@@ -536,7 +536,7 @@ export function hostNetwork(ctx: Ctx): Draft[] {
   const twoNodes = ctx.nodes.filter((n) => known.has(n)).length <= 2;
   return emitGrouped(ctx, g, bad, ({ subject, hubs, pairs: ps }) => {
     const id = `host-network:${subject}`;
-    const evidence: Evidence[] = [];
+    const evidence: Ranked[] = [];
     let hhFails = false;
     let podFails = false;
     for (const [a, b] of ps) {
@@ -594,17 +594,17 @@ export function overlay(ctx: Ctx): Draft[] {
   const g = groupPairs(bad, known, ctx.opts.hubShare);
   return emitGrouped(ctx, g, bad, ({ subject, hubs, pairs: ps, cluster }) => {
     const id = `overlay-broken:${subject}`;
-    const evidence: Evidence[] = [];
+    const evidence: Ranked[] = [];
     let hostKnown = 0;
     for (const [a, b] of ps) {
       evidence.push(...evidenceOfFailing(ctx, a, b, ['ov']));
       if (classState(ctx, a, b, ['hh']).known) hostKnown++;
     }
-    const lead: Evidence[] = [];
+    const lead: Ranked[] = [];
     const hostOk = ps.slice(0, 3).flatMap(([a, b]) =>
       classState(ctx, a, b, ['hh'])
         .links.slice(0, 1)
-        .map((x) => ({ ...linkEvidence(x.link, x.t), value: undefined })),
+        .map((x) => linkEvidence(x.link, x.t)),
     );
     lead.push(...hostOk);
     let localBroken = false;

@@ -2,9 +2,17 @@
 // slow answers as slow or lost, so its numbers describe the agent, not the network. It becomes
 // one prober-starved finding and its cells are held back from every network rule.
 
-import { agentKey, cellEvidence, cellRatio, draft, pct, type Ctx, type Draft } from './model.ts';
+import {
+  agentKey,
+  cellEvidence,
+  cellRatio,
+  draft,
+  pct,
+  type Ctx,
+  type Draft,
+  type Ranked,
+} from './model.ts';
 import { starvedSteps } from './next-steps.ts';
-import type { Evidence } from './types.ts';
 
 function num(x: unknown): number | null {
   return typeof x === 'number' && Number.isFinite(x) ? x : null;
@@ -28,7 +36,7 @@ export function starvedProbers(ctx: Ctx): Draft[] {
     const id = `prober-starved:${key}`;
     ctx.untrusted.set(key, id);
 
-    const lead: Evidence[] = [];
+    const lead: Ranked[] = [];
     if (late !== null)
       lead.push({
         text: `${key}: ${pct(late)} of probes started late${lateness !== null ? ` (p99 ${Math.round(lateness * 1000)} ms after their due time)` : ''}`,
@@ -42,7 +50,7 @@ export function starvedProbers(ctx: Ctx): Draft[] {
         value: loop,
       });
     // What is held back: its own cells that would have looked lossy or slow.
-    const held: Evidence[] = [];
+    const held: Ranked[] = [];
     let heldCount = 0;
     for (const l of ctx.links.values()) {
       if (l.sourceNode !== a.node || l.sourceNet !== a.network) continue;
@@ -50,12 +58,12 @@ export function starvedProbers(ctx: Ctx): Draft[] {
         const r = cellRatio(c);
         const p99 = num(c.rttSeconds?.p99);
         if (r !== null && r >= ctx.opts.lossyRatio) {
-          held.push(cellEvidence(c, ' (held back)'));
+          held.push({ ...cellEvidence(c, ' (held back)'), rank: 1 + r });
           heldCount++;
         } else if (p99 !== null && p99 > 0) {
           held.push({
             ...cellEvidence(c, ` (held back; rtt p99 ${(p99 * 1000).toFixed(1)} ms)`),
-            value: 0,
+            rank: 0,
           });
         }
       }

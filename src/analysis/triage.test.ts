@@ -80,6 +80,15 @@ const cases: readonly Case[] = [
     want: [{ id: 'node-isolated:node-3' }],
   },
   {
+    name: 'node-isolated: gone NotReady, so missing from the coverage list: still isolated',
+    snapshot: () => {
+      const b = cluster({ coverage: true }).isolate('node-3');
+      b.coverage = b.coverage!.filter((c) => c.node !== 'node-3');
+      return b.build();
+    },
+    want: [{ id: 'node-isolated:node-3' }],
+  },
+  {
     name: 'two of five nodes isolated: two findings, no pair findings',
     snapshot: () =>
       cluster({ nodes: 5 })
@@ -433,6 +442,12 @@ const cases: readonly Case[] = [
     want: [{ id: 'pair-loss:node-4', nodes: ['node-1', 'node-2', 'node-3', 'node-4'] }],
   },
   {
+    name: 'near miss: lossy with 2 of 3 peers is not "most" (hubShare 0.75): two pairs',
+    snapshot: () =>
+      cluster({ nodes: 4 }).lossy('node-4', 'node-1', 0.1).lossy('node-4', 'node-2', 0.1).build(),
+    want: [{ id: 'pair-loss:node-1<->node-4' }, { id: 'pair-loss:node-2<->node-4' }],
+  },
+  {
     name: 'pair-loss: only ICMP between a pair',
     snapshot: () =>
       cluster()
@@ -563,7 +578,9 @@ test('evidence is capped to the worst N with an "... and N more" line', (t) => {
     triage(cluster({ nodes: 8 }).isolate('node-5', { readable: true }).build(), { maxEvidence: 5 }),
     'node-isolated:node-5',
   );
-  const lines = f.evidence.filter((e) => e.value !== undefined);
+  const lines = f.evidence.filter(
+    (e) => e.targetNode !== undefined && !e.text.includes('same node'),
+  );
   t.is(lines.length, 5);
   t.regex(f.evidence.at(-1)!.text, /^… and \d+ more$/);
   t.true(lines.every((e) => e.value === 1));
@@ -596,6 +613,34 @@ test('next steps carry real names and addresses', (t) => {
     'port-blocked:web',
   );
   t.true(port.nextSteps.some((s) => s.command?.includes('nc -zv -w 3 10.244.3.9 8080') === true));
+});
+
+test('evidence values are the figures the text states', (t) => {
+  const dns = only(triage(cluster().dnsReplicaDown('node-1').build()), 'dns-replica:node-1');
+  t.regex(dns.evidence[0]!.text, /→ replica node-1: .* 0 of 12 answered \(timeout 12\)$/);
+  t.is(dns.evidence[0]!.value, 0);
+  const port = only(
+    triage(
+      cluster({ ports: PORTS }).portTimeout('web', 'node-1').portTimeout('web', 'node-2').build(),
+    ),
+    'port-blocked:web',
+  );
+  t.regex(
+    port.evidence[0]!.text,
+    /→ web \(10\.244\.3\.9:8080, expected open\): 0% open over 12 connects \(timeout 12\)/,
+  );
+  t.is(port.evidence[0]!.value, 0);
+  t.deepEqual(port.nodes, ['node-1', 'node-2']);
+  t.regex(port.summary, /only/);
+  const iso = only(
+    triage(cluster({ coverage: true }).isolate('node-3').build()),
+    'node-isolated:node-3',
+  );
+  t.false(iso.evidence.some((e) => /coverage list/.test(e.text)));
+  const notReady = cluster({ coverage: true }).isolate('node-3');
+  notReady.coverage = notReady.coverage!.filter((c) => c.node !== 'node-3');
+  const gone = only(triage(notReady.build()), 'node-isolated:node-3');
+  t.true(gone.evidence.some((e) => /node-3 is not in the coverage list/.test(e.text)));
 });
 
 test('names that are not plain Kubernetes names are quoted in commands', (t) => {
@@ -820,6 +865,7 @@ test('property: never throws, ids unique and well-formed, sorted, confidence in 
         if (!FINDING_KINDS.includes(f.kind)) return false;
         if (!(f.confidence >= 0 && f.confidence <= 1)) return false;
         if (f.nextSteps.length === 0) return false;
+        if (f.evidence.some((e) => 'rank' in e)) return false;
       }
       return [...fs].sort(compareFindings).every((f, i) => f === fs[i]);
     }),
