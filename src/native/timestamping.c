@@ -82,6 +82,7 @@ typedef struct {
   int use_cmsg_id;
   int cmsg_id_works;
   uint32_t next_id;
+  int sent_since_drain;
   int polling;
   int closing;
   int handle_closed;
@@ -201,6 +202,7 @@ static napi_value int_value(napi_env env, int64_t n) {
 // Everything on the error queue: transmit timestamps go to the ring, ICMP errors to JS.
 static void drain_errqueue(sock_t* s) {
   napi_env env = s->env;
+  s->sent_since_drain = 0;
   for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
     struct sockaddr_in dest;
     char control[512];
@@ -291,6 +293,10 @@ static void drain_messages(sock_t* s) {
         memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
       }
     }
+    // A callback for an earlier datagram may have sent (promise continuations run inside it):
+    // if so, file that send's transmit time before JS looks for it with this reply.
+    if (s->sent_since_drain) drain_errqueue(s);
+    if (s->closing) return;
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
     napi_value argv[6];
@@ -437,14 +443,20 @@ static napi_value New(napi_env env, napi_callback_info info) {
   int on = 1;
   setsockopt(fd, SOL_SOCKET, SO_SELECT_ERR_QUEUE, &on, sizeof on);
   uv_loop_t* loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0 ||
-      uv_poll_start(&s->poll, UV_READABLE | UV_PRIORITIZED, on_poll) != 0) {
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) {
     close(fd);
     free(s);
     napi_throw_error(env, "EADDON", "cannot poll the socket on this thread's event loop");
     return NULL;
   }
   s->polling = 1;
+  if (uv_poll_start(&s->poll, UV_READABLE | UV_PRIORITIZED, on_poll) != 0) {
+    // The handle is registered with the loop now: let libuv close it, then free.
+    s->finalized = 1;
+    shut(s);
+    napi_throw_error(env, "EADDON", "cannot poll the socket on this thread's event loop");
+    return NULL;
+  }
   napi_value name;
   napi_create_string_utf8(env, "podmesh:timestamping", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, self, name, &s->async);
@@ -516,6 +528,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   if (m.msg_control != NULL) s->cmsg_id_works = 1;
   s->next_id = id + 1;
   s->ring[id % TX_RING].valid = 0;
+  if (s->tx_kernel) s->sent_since_drain = 1;
   napi_value out;
   CHECK(napi_create_uint32(env, id, &out));
   return out;

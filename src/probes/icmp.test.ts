@@ -115,6 +115,15 @@ for (const variant of VARIANTS) {
     t.like(probe.stats(), { sent: 1, received: 1, malformed: 0 });
   });
 
+  rootTest('back-to-back echoes each get their kernel transmit time', async (t) => {
+    const probe = await openProbe(t);
+    // Each run() starts inside the previous result's continuation, so its request and (on
+    // loopback, where the kernel answers at once) its reply are queued while the socket's
+    // previous wake-up is still being handled.
+    for (let i = 0; i < 20; i++) t.true((await probe.run(target('127.0.0.1'), 1000)).ok);
+    t.like(probe.stats(), { sent: 20, received: 20, txStampMissing: 0 });
+  });
+
   rootTest(
     'an mtu-sized echo (1500 bytes, Don\u2019t-Fragment) succeeds on loopback',
     async (t) => {
