@@ -155,7 +155,7 @@ export function agentTcpPorts(ctx: Ctx): Draft[] {
     const kind = isRefused ? 'port-refused' : 'port-blocked';
     const id = `${kind}:${k}`;
     for (const c of e.cells) ctx.takenCells.set(c, id);
-    const sourceNodes = [...e.sources].map((s) => s.split('/')[0]!);
+    const sourceNodes = [...e.sources].map((s) => s.slice(0, s.lastIndexOf('/')));
     out.push(
       draft(ctx, {
         kind,
@@ -287,9 +287,10 @@ export function isolation(ctx: Ctx): Draft[] {
     for (const p of peers) evidence.push(...evidenceOfFailing(ctx, x, p, ['hh', 'ov', 'ph']));
     const local = localEvidence(ctx, x);
     const states = agentStateEvidence(ctx, x);
-    const incomingOnly = ![...ctx.links.values()].some(
-      (l) => l.sourceNode === x && l.cls !== 'local' && smallTally(ctx, l).known,
-    );
+    const incomingOnly = ![
+      ...(ctx.outLinks.get(agentKey(x, 'pod')) ?? []),
+      ...(ctx.outLinks.get(agentKey(x, 'host')) ?? []),
+    ].some((l) => l.cls !== 'local' && smallTally(ctx, l).known);
     for (const p of peers) explainLinks(ctx, openLinksBetween(ctx, x, p), id);
     // Everything else failing to or from it is the same cut, even where a pair can't be judged
     // on both networks (an agent missing at the other end).
@@ -396,8 +397,8 @@ export function asymmetric(ctx: Ctx): Draft[] {
     const rev = udp.reduce((s, c) => s + Math.max(0, c.reverseLost), 0);
     if (fwd + rev === 0 || fwd + rev < 0.5 * ut.lost) continue;
     const links = r !== undefined && !ctx.explainedLinks.has(r.key) ? [l, r] : [l];
-    const ev = (dir: string, n: number): Ranked => ({
-      text: `${l.sourceNode} → ${l.targetNode} ${l.path} udp (STAMP): ${fwd} lost on the way out, ${rev} on the way back; ${dir} ${n}`,
+    const ev = (): Ranked => ({
+      text: `${l.sourceNode} → ${l.targetNode} ${l.path} udp small: ${Math.round(ut.lost)} of ${ut.sent} lost; STAMP: ${fwd} on the way out, ${rev} on the way back`,
       sourceNode: l.sourceNode,
       targetNode: l.targetNode,
       path: l.path,
@@ -405,9 +406,9 @@ export function asymmetric(ctx: Ctx): Draft[] {
       value: ut.ratio,
     });
     if (fwd >= ctx.opts.directionShare * (fwd + rev))
-      note(l.sourceNode, l.targetNode, links, [ev('forward', fwd)], true);
+      note(l.sourceNode, l.targetNode, links, [ev()], true);
     else if (rev >= ctx.opts.directionShare * (fwd + rev))
-      note(l.targetNode, l.sourceNode, links, [ev('reverse', rev)], true);
+      note(l.targetNode, l.sourceNode, links, [ev()], true);
   }
   if (dirs.size === 0) return [];
 
