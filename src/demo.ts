@@ -9,6 +9,7 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { Agent } from './agent.ts';
+import { triage } from './analysis/triage.ts';
 import { loadConfig, type ConfigSources } from './config/load.ts';
 import { StaticPeerSource, peerFromStatic } from './discovery/peer-source.ts';
 import type { StaticPeer } from './config/settings.ts';
@@ -195,6 +196,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     pullConcurrency: 8,
     pullTimeoutMs: 1500,
     version: VERSION,
+    triage,
     log: (level, msg, fields) => clog[level](fields ?? {}, msg),
   });
   let served: { server: Server; port: number };

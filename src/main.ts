@@ -132,7 +132,7 @@ addSettingFlags(
   program
     .command('controller')
     .description(
-      "Run the controller: watch agent Pods and Nodes (coverage), pull every agent's row, serve /api/v1/matrix.",
+      "Run the controller: watch agent Pods and Nodes (coverage), pull every agent's row, run triage, serve the web UI, /api/v1/matrix and /api/v1/findings.",
     ),
 ).action((_opts, cmd: Command) =>
   runService(cmd, 'controller', async (config, log) => {
@@ -205,10 +205,13 @@ addSettingFlags(
             `  ${`${a.node}/${a.network}`.padEnd(22)} ${a.url}/metrics   ${a.url}/api/v1/results`,
         ),
         '',
-        `  controller             ${demo.controllerUrl}/api/v1/matrix   ${demo.controllerUrl}/metrics`,
+        `  web UI                 ${demo.controllerUrl}/   (live matrix, findings, DNS, ports)`,
+        `  controller             ${demo.controllerUrl}/api/v1/matrix   ${demo.controllerUrl}/api/v1/findings   ${demo.controllerUrl}/metrics`,
         `  DNS                    ${demo.dnsServers.map((d) => `${d.address}:${d.port}`).join('  ')}   (VIP, then replicas)`,
         '',
-        `Try:  curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
+        `Try:  open ${demo.controllerUrl}/ in a browser`,
+        `      npm run podmesh -- diagnose --url ${demo.controllerUrl}`,
+        `      curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
         `      curl -s ${demo.info[0]!.url}/metrics | grep podmesh_dns_requests_total`,
         'Stop: Ctrl-C',
         '',

@@ -2,6 +2,7 @@
 // when given), writing Events on coverage changes, served over HTTP.
 
 import type { Server } from 'node:http';
+import { triage } from '../analysis/triage.ts';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { SystemClock, type Clock } from '../core/clock.ts';
@@ -73,6 +74,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     pullConcurrency: cfg.controller.pullConcurrency,
     pullTimeoutMs: cfg.controller.pullTimeoutMs,
     version: o.version,
+    triage,
     ...(events !== undefined ? { events } : {}),
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
