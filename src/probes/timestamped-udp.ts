@@ -132,7 +132,7 @@ class KernelUdp implements TimestampedUdpSocket {
     this.port = native.port;
     this.timestamps = {
       source: 'kernel',
-      detail: `kernel software timestamps (SO_TIMESTAMPING${native.txKernel ? ', receive and transmit' : ', receive'})`,
+      detail: `kernel software timestamps (${native.txKernel ? 'receive and transmit' : 'receive'})`,
     };
   }
 
