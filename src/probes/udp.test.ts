@@ -1,7 +1,9 @@
 // Tests for the STAMP session-sender probe over real loopback sockets: against the real
 // reflector (both modes), and against small hand-made reflectors built from the codec that
 // delay, drop, duplicate or reorder on purpose, so RTT, dwell removal and forward/reverse loss
-// attribution are checked against known ground truth.
+// attribution are checked against known ground truth. With kernel timestamps a reflector held up
+// by a busy thread shows as dwell and stays out of the RTT (with user-space ones it lands in the
+// RTT, which the same test shows); PODMESH_TIMESTAMPS=userspace is checked end to end.
 
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
