@@ -993,8 +993,9 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
       throw new Error(`loss: percent in (0, 100], got ${percent}`);
     const table = this.nftTable();
     const bp = Math.round(percent * 100);
+    // numgen's modulus bounds its values to 0..9999: 100% is a plain drop.
     const rule = (s: LabNode, d: LabNode): string =>
-      `ip saddr ${s.ip} ip daddr ${d.ip} numgen random mod 10000 < ${bp} drop`;
+      `ip saddr ${s.ip} ip daddr ${d.ip} ${bp >= 10000 ? '' : `numgen random mod 10000 < ${bp} `}drop`;
     await nftApply(
       this.underlayNs,
       `table bridge ${table} {
