@@ -8,7 +8,11 @@ import test, { type ExecutionContext } from 'ava';
 import { triage } from '../../src/analysis/triage.ts';
 import type { Finding } from '../../src/analysis/types.ts';
 import { SystemClock } from '../../src/core/clock.ts';
+import type { Server } from 'node:http';
 import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import { serveController } from '../../src/server/controller-app.ts';
+import { closeServer } from '../../src/server/http.ts';
+import { heatmapCells, launchBrowser, openUi, screenshot, waitFor } from '../support/browser.ts';
 import { labSuite } from './gate.ts';
 import { Lab, allLabLeftovers, type Undo } from './lab.ts';
 
@@ -19,9 +23,21 @@ const WEB_PORT = 8080;
 const DB_PORT = 5432;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+async function until<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await sleep(250);
+  }
+}
+
 labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, () => {
   let lab: Lab | undefined;
   let controller: Controller | undefined;
+  let server: Server | undefined;
+  let uiUrl = '';
   const L = (): Lab => lab!;
   const C = (): Controller => controller!;
 
@@ -65,7 +81,10 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
       triage,
       log: () => undefined,
     });
-    controller.start();
+    // Served like the real controller: the browser check below reads its web UI.
+    const served = await serveController(controller, '127.0.0.1', 0);
+    server = served.server;
+    uiUrl = `http://127.0.0.1:${served.port}`;
     t.log(
       `lab ${lab.prefix}: ${lab.agents.length} agents; port targets web ${web.ip}:${WEB_PORT} (open), db ${db.ip}:${DB_PORT} (closed)`,
     );
@@ -77,6 +96,7 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
 
   test.after.always('nothing is left behind', async (t) => {
     await controller?.stop();
+    if (server !== undefined) await closeServer(server);
     if (lab === undefined) return;
     const prefix = lab.prefix;
     await lab.down();
@@ -100,9 +120,18 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     const seen = new Set<string>();
     let last: readonly Finding[] = [];
     for (;;) {
-      last = C().findings()?.findings ?? [];
+      // Only a round over a full matrix counts: before that "no findings" means nothing.
+      const m = C().matrix();
+      const report = C().findings();
+      const complete =
+        m !== undefined &&
+        report !== undefined &&
+        m.cells.some((c) => c.sent > 0) &&
+        m.agents.length === L().agents.length;
+      last = report?.findings ?? [];
       for (const f of last) seen.add(f.id);
-      const exact = last.length === want.length && want.every((w) => last.filter(w).length === 1);
+      const exact =
+        complete && last.length === want.length && want.every((w) => last.filter(w).length === 1);
       if (exact) {
         const others = [...seen].filter((id) => !last.some((f) => f.id === id));
         t.log(
@@ -128,6 +157,7 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     name: string,
     inject: () => Promise<Undo>,
     want: readonly ((f: Finding) => boolean)[],
+    whileBroken?: () => Promise<void>,
   ): Promise<void> {
     t.timeout(DETECT_MS + CLEAR_MS + 60_000);
     await expectFindings(t, `${name}: healthy before`, [], CLEAR_MS);
@@ -137,24 +167,76 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
       t.true(f.evidence.length > 0, `${f.id} has evidence`);
       t.true(f.nextSteps.length > 0, `${f.id} has next steps`);
     }
+    await whileBroken?.();
     await undo();
     await expectFindings(t, `${name}: healed`, [], CLEAR_MS);
   }
 
   test.serial('healthy lab: every agent answers and there are no findings', async (t) => {
     t.timeout(90_000);
-    await expectFindings(t, 'healthy', [], 60_000);
-    const m = C().matrix()!;
+    const m = await until('every agent answers with probes to all peers', () => {
+      const x = C().matrix();
+      return x !== undefined &&
+        x.agents.every((a) => a.state === 'ok') &&
+        x.cells.filter((c) => c.protocol === 'udp').length > 0 &&
+        x.cells.filter((c) => c.protocol === 'udp').every((c) => c.sent > 0) &&
+        x.ports.filter((p) => p.sent > 0).length === 2 * L().agents.length
+        ? x
+        : undefined;
+    });
+    await expectFindings(t, 'healthy', [], 30_000);
     t.true(m.agents.every((a) => a.state === 'ok'));
     t.true(m.cells.filter((c) => c.protocol === 'udp').every((c) => c.sent > 0));
     t.true(m.ports.some((p) => p.target === 'web' && p.openRatio === 1));
     t.true(m.ports.some((p) => p.target === 'db' && p.openRatio === 0));
   });
 
-  test.serial('partition of node-3: node-isolated node-3', (t) =>
-    faultCase(t, 'partition node-3', () => L().partition('node-3'), [
-      kind('node-isolated', ['node-3']),
-    ]),
+  test.serial('partition of node-3: node-isolated node-3, red in the web UI', (t) =>
+    faultCase(
+      t,
+      'partition node-3',
+      () => L().partition('node-3'),
+      [kind('node-isolated', ['node-3'])],
+      async () => {
+        // What a person sees: node-3's row and column turn red, the rest stays green, and the
+        // finding is listed.
+        const browser = await launchBrowser();
+        try {
+          const ui = await openUi(browser, uiUrl, {
+            path: 'host-to-host',
+            protocol: 'udp',
+            size: 'small',
+            metric: 'loss',
+          });
+          const cells = await waitFor(
+            "node-3's host-to-host cells shown as lost",
+            async () => {
+              const cs = await heatmapCells(ui.page);
+              const toNode3 = cs.filter((c) => c.target === 'node-3' && c.source !== 'node-3');
+              return toNode3.length === 2 && toNode3.every((c) => c.state === 'bad') ? cs : false;
+            },
+            10_000,
+          );
+          const others = cells.filter(
+            (c) => c.source !== 'node-3' && c.target !== 'node-3' && c.source !== c.target,
+          );
+          t.true(others.length > 0);
+          t.true(
+            others.every((c) => c.state === 'ok'),
+            `other pairs stay ok: ${JSON.stringify(others)}`,
+          );
+          await ui.page
+            .locator('#findings li[data-finding-kind="node-isolated"]')
+            .first()
+            .waitFor({ timeout: 10_000 });
+          t.log(await screenshot(ui.page, 'ui-lab-partition'));
+          t.deepEqual(ui.errors, []);
+          await ui.close();
+        } finally {
+          await browser.close();
+        }
+      },
+    ),
   );
 
   test.serial('VXLAN blocked on node-2: overlay-broken on node-2, host network fine', (t) =>
