@@ -739,11 +739,35 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
   private async stopDnsReplica(r: LabDnsReplica): Promise<void> {
     const p = r.process;
     r.process = undefined;
-    if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    if (p !== undefined && p.exitCode === null && p.signalCode === null)
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGKILL');
+      });
+    // dnsmasq forks a child per TCP connection, and a child outlives its killed parent holding
+    // the listening sockets: a restarted replica would then fail to bind while `ss` still shows
+    // port 53 open. Kill every dnsmasq of this replica, parent or child.
+    const mark = `--listen-address=${r.ip}`;
+    for (const pid of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      let cmd: string[];
+      try {
+        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        continue;
+      }
+      if (cmd.includes(mark) && cmd.some((c) => c.endsWith('dnsmasq'))) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    for (let i = 0; i < 40; i++) {
+      const ss = await nsExec(r.ns, 'ss', ['-Hlntu', 'sport', '= :53']).catch(() => '');
+      if (ss.trim() === '') return;
+      await sleep(50);
+    }
   }
 
   dnsReplica(name: string): LabDnsReplica {
