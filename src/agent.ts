@@ -40,6 +40,7 @@ import { planJobs } from './mesh/plan.ts';
 import { selectPeers } from './mesh/select.ts';
 import { WindowStore } from './mesh/window-store.ts';
 import { AgentMetrics } from './metrics/recorder.ts';
+import { loadTimestamping, type TimestampInfo } from './native/timestamping.ts';
 import type { DnsOutcome } from './probes/dns.ts';
 import { expandName, parseResolvConf, type ResolverConfig } from './probes/resolv-conf.ts';
 import { baseLength } from './probes/stamp-codec.ts';
@@ -90,7 +91,10 @@ export class Agent {
     enabled: boolean;
     reason: 'ok' | 'permission' | 'disabled' | 'error';
     detail: string;
-  } = { enabled: false, reason: 'disabled', detail: 'probes.icmp is false' };
+    /** Where icmp runs: the engine thread, or the main thread for the raw-socket fallback. */
+    thread: 'engine' | 'main' | null;
+  } = { enabled: false, reason: 'disabled', detail: 'probes.icmp is false', thread: null };
+  private timestamps: Partial<Record<ProbeKind, TimestampInfo>> = {};
   private readonly dnsStore: DnsWindowStore;
   private readonly portStore: PortWindowStore;
   private readonly late: LateWindow;
@@ -191,14 +195,19 @@ export class Agent {
     if (cfg.probes.udp) offMain.push('udp');
     if (cfg.probes.tcp) offMain.push('tcp');
 
+    // With the timestamping addon, icmp runs on the worker too (ping or raw socket, kernel
+    // times). Without it, icmp falls back to raw-socket, which only works on the main thread.
+    const addon = loadTimestamping();
+    const icmpOnWorker = cfg.probes.icmp && addon.ok;
     if (cfg.engine.worker) {
-      const spec: EngineSpec = { ...base, kinds: offMain, responders, ...dns, ...ports };
+      const kinds: ProbeKind[] = icmpOnWorker ? [...offMain, 'icmp'] : offMain;
+      const spec: EngineSpec = { ...base, kinds, responders, ...dns, ...ports };
       this.engines.push({
         name: 'worker',
         handle: await RemoteEngine.start(spec, onResult, sink, onDns, onPort),
         worker: true,
       });
-      if (cfg.probes.icmp)
+      if (cfg.probes.icmp && !icmpOnWorker)
         this.engines.push({
           name: 'main',
           handle: await LocalEngine.start({ ...base, kinds: ['icmp'] }, this.clock, onResult, sink),
@@ -228,9 +237,19 @@ export class Agent {
           enabled: st.icmp.enabled,
           reason: st.icmp.reason,
           detail: st.icmp.detail,
+          thread: e.worker ? 'engine' : 'main',
         };
     }
     this.metrics.setIcmp(this.icmpState.enabled, this.icmpState.reason);
+    for (const e of this.engines) Object.assign(this.timestamps, e.handle.status.timestamps);
+    this.metrics.setTimestampSources(this.timestamps);
+    // Once, at start: user-space times carry this process's scheduling noise in every RTT.
+    for (const [kind, ts] of Object.entries(this.timestamps))
+      if (ts.source === 'userspace' && kind !== 'tcp')
+        log.warn(
+          { protocol: kind, timestamps: ts.source, why: ts.detail },
+          `${kind} RTTs use user-space timestamps: they include this agent's own scheduling delays`,
+        );
 
     this.server = await listen(createApp(this), cfg.httpAddress, cfg.httpPort);
     const addr = this.server.address();
@@ -252,6 +271,9 @@ export class Agent {
             }
           : this.dnsState.reason,
         worker: cfg.engine.worker,
+        timestamps: Object.fromEntries(
+          Object.entries(this.timestamps).map(([k, t]) => [k, t.source]),
+        ),
       },
       'agent started',
     );
@@ -487,8 +509,10 @@ export class Agent {
           enabled: this.icmpState.enabled,
           reason: this.icmpState.reason,
           detail: this.icmpState.detail,
+          thread: this.icmpState.thread,
         },
         mtuBytes: cfg.probes.mtu ? this.mtuBytes : null,
+        timestamps: this.timestamps,
         dns: {
           enabled: this.dnsState.enabled,
           reason: this.dnsState.reason,
@@ -616,6 +640,23 @@ export class Agent {
   }
 }
 
+/** What runs and how: the `probes` section of the results row (docs/api.md). */
+export interface AgentProbesInfo {
+  udp: { enabled: boolean; reason: string };
+  tcp: { enabled: boolean; reason: string };
+  icmp: { enabled: boolean; reason: string; detail: string; thread: 'engine' | 'main' | null };
+  mtuBytes: number | null;
+  timestamps: Partial<Record<ProbeKind, TimestampInfo>>;
+  dns: {
+    enabled: boolean;
+    reason: string;
+    detail: string;
+    nameserver: string | null;
+    search: readonly string[];
+    ndots: number | null;
+  };
+}
+
 export interface AgentResults {
   apiVersion: 'podmesh.io/v1';
   kind: 'AgentResults';
@@ -623,7 +664,7 @@ export interface AgentResults {
   generatedAt: string;
   windowSeconds: number;
   intervalMs: number;
-  probes: Record<string, unknown>;
+  probes: AgentProbesInfo;
   peers: {
     node: string;
     network: string;

@@ -94,7 +94,7 @@ export class RemoteEngine implements EngineHandle {
   private restartTimer: NodeJS.Timeout | undefined;
   /** Times the engine thread died and was started again. */
   restarts = 0;
-  status: EngineStatus = { kinds: [] };
+  status: EngineStatus = { kinds: [], timestamps: {} };
 
   private constructor(
     private spec: EngineSpec,

@@ -1,13 +1,15 @@
 // The probe engine: the probes of some kinds, the scheduler that drives them, (optionally) the
-// responders peers probe, and (optionally) the DNS probe with its own scheduler of DNS lookups. Thread-agnostic: the agent runs one on a worker thread for udp
-// and tcp (so a busy main thread can't skew their timestamps) and one on the main thread for
-// icmp, because the raw-socket addon polls on the main thread's event loop and can't live in
-// a worker.
+// responders peers probe, and (optionally) the DNS probe and port connects, each on its own
+// scheduler. Thread-agnostic: the agent runs every kind on one worker thread (so a busy main
+// thread can't skew their timestamps). Only when podmesh's timestamping addon can't load does
+// icmp go to a second engine on the main thread: its fallback, the raw-socket package, polls
+// on the main thread's event loop and can't live in a worker.
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SlottedClock, type Clock } from '../core/clock.ts';
 import type { ProbeKind, ProbeResult } from '../core/types.ts';
 import type { EngineHealth } from '../metrics/recorder.ts';
+import type { TimestampInfo } from '../native/timestamping.ts';
 import { DnsProbe } from '../probes/dns.ts';
 import { IcmpProbe } from '../probes/icmp.ts';
 import type { Probe } from '../probes/probe.ts';
@@ -61,6 +63,8 @@ export interface EngineStatus {
     readonly reason: 'ok' | 'permission' | 'error';
     readonly detail: string;
   };
+  /** Where each running kind's timestamps come from (kernel, or user space and why). */
+  readonly timestamps: Partial<Record<ProbeKind, TimestampInfo>>;
   /** Bound ports of the responders (meaningful when 0 was asked for). */
   readonly stampPort?: number;
   readonly tcpPort?: number;
@@ -144,7 +148,14 @@ export class ProbeEngine {
           const opened = await IcmpProbe.open({ clock, log: (m) => log('info', m) });
           if (opened instanceof IcmpProbe) {
             probes.set('icmp', opened);
-            icmp = { enabled: true, reason: 'ok', detail: 'raw ICMP socket open' };
+            icmp = {
+              enabled: true,
+              reason: 'ok',
+              detail:
+                opened.mode === 'ping'
+                  ? 'unprivileged ICMP ping socket open'
+                  : `raw ICMP socket open (${opened.mode})`,
+            };
           } else {
             icmp = { enabled: false, reason: opened.reason, detail: opened.detail };
             log('warn', `ICMP probes are off: ${opened.detail}`, { reason: opened.reason });
@@ -203,6 +214,7 @@ export class ProbeEngine {
     }
     const status: EngineStatus = {
       kinds: [...probes.keys()],
+      timestamps: Object.fromEntries([...probes].map(([k, p]) => [k, p.timestamps])),
       ...(icmp !== undefined ? { icmp } : {}),
       ...(reflector !== undefined ? { stampPort: reflector.port } : {}),
       ...(listener !== undefined ? { tcpPort: listener.port } : {}),

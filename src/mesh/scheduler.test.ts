@@ -27,6 +27,7 @@ function job(node: string, kind: ProbeKind = 'udp'): Job {
 /** A probe that answers after `latencyMs` of fake time (or never, if undefined). */
 class FakeProbe implements Probe {
   readonly kind: ProbeKind = 'udp';
+  readonly timestamps = { source: 'userspace', detail: 'fake clock' } as const;
   calls: { peer: string; at: number }[] = [];
   inFlight = 0;
   maxInFlight = 0;

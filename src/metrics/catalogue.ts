@@ -32,6 +32,7 @@ export const LABEL_NAMES = [
   'kind',
   'subject',
   'severity',
+  'source',
 ] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];
 
@@ -225,6 +226,12 @@ export const CATALOGUE = {
     type: 'gauge',
     labels: ['source_node', 'network', 'reason'],
     help: '1 if ICMP probes run; 0 with the reason (permission, disabled, error) if not.',
+  }),
+  timestampSource: def({
+    name: 'podmesh_timestamp_source',
+    type: 'gauge',
+    labels: ['source_node', 'network', 'protocol', 'source'],
+    help: "1 per running probe kind, labelled with where its RTT timestamps come from: `kernel` (software TX/RX stamps, docs/timestamps.md) or `userspace` (the addon could not load: RTTs include the agent's own scheduling).",
   }),
   eventLoopDelay: def({
     name: 'podmesh_event_loop_delay_seconds',
@@ -428,6 +435,7 @@ export function renderMetricsDoc(): string {
     '| `query` | `service` (service FQDN as-is), `short` (short name through the search list and ndots), `pod` (Pod or headless-service name), `external` (a name outside the cluster) |',
     '| `transport` | `udp` or `tcp`: what the lookup was sent over (a truncated UDP answer retried over TCP still counts as `udp`) |',
     '| `thread` | `main` or `engine` |',
+    '| `source` | timestamp source: `kernel` or `userspace` |',
     '| `version`, `node_version` | build information |',
     '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
     '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` |',

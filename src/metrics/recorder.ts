@@ -10,6 +10,7 @@ import {
   pathOf,
   scopeOf,
   type Peer,
+  type ProbeKind,
   type ProbeResult,
   type Self,
 } from '../core/types.ts';
@@ -19,6 +20,7 @@ import type { LateWindow } from '../mesh/late-window.ts';
 import type { PortJob, PortJobResult } from '../mesh/port-plan.ts';
 import type { PortWindowStore } from '../mesh/port-window.ts';
 import type { WindowStore } from '../mesh/window-store.ts';
+import type { TimestampInfo } from '../native/timestamping.ts';
 import { DNS_OUTCOMES } from '../probes/dns.ts';
 import { createMetrics, type Metrics } from './catalogue.ts';
 
@@ -219,6 +221,12 @@ export class AgentMetrics {
   setIcmp(enabled: boolean, reason: 'ok' | 'permission' | 'disabled' | 'error'): void {
     this.m.icmpEnabled.reset();
     this.m.icmpEnabled.set({ ...this.selfLabels, reason }, enabled ? 1 : 0);
+  }
+
+  setTimestampSources(sources: Partial<Record<ProbeKind, TimestampInfo>>): void {
+    this.m.timestampSource.reset();
+    for (const [protocol, t] of Object.entries(sources))
+      this.m.timestampSource.set({ ...this.selfLabels, protocol, source: t.source }, 1);
   }
 
   setMainLoopDelay(q: { p50: number; p90: number; p99: number }): void {

@@ -2,9 +2,12 @@
 // and never exports metrics. run() always resolves to a typed ProbeResult and never rejects.
 
 import type { ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
+import type { TimestampInfo } from '../native/timestamping.ts';
 
 export interface Probe {
   readonly kind: ProbeKind;
+  /** Where this probe's RTT timestamps come from (exported as podmesh_timestamp_source). */
+  readonly timestamps: TimestampInfo;
   /** Sends one probe to the target and resolves once answered or after timeoutMs. */
   run(target: ProbeTarget, timeoutMs: number): Promise<ProbeResult>;
   /** Drops any per-peer state (sequence numbers, sessions) for a peer that left. */

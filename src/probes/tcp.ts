@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import type { Clock } from '../core/clock.ts';
 import type { ProbeResult, ProbeTarget } from '../core/types.ts';
+import type { TimestampInfo } from '../native/timestamping.ts';
 import { errnoOf, reasonFromErrno } from './probe.ts';
 import type { Probe } from './probe.ts';
 
@@ -109,6 +110,12 @@ export interface TcpProbeOptions {
 /** The peer-to-peer TCP probe: connects to the peer agent's TcpListener. */
 export class TcpProbe implements Probe {
   readonly kind = 'tcp' as const;
+  // The kernel has no timestamp for "connect completed"; the connect time is read on this
+  // thread around connect(), which is why tcp is never the latency reference.
+  readonly timestamps: TimestampInfo = {
+    source: 'userspace',
+    detail: 'connect time read around connect() on the engine thread (no kernel stamp exists)',
+  };
   private readonly clock: Clock;
   private readonly bindAddress: string | undefined;
   private readonly abort = new AbortController();

@@ -1,7 +1,7 @@
 // Test helpers: start real agents on loopback addresses with OS-assigned ports, wire them to
 // each other through static peer sources, and read their HTTP endpoints.
 
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Agent } from '../../src/agent.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { StaticPeerSource } from '../../src/discovery/peer-source.ts';
@@ -32,7 +32,12 @@ export interface Running {
 export async function startAgent(
   spec: Spec,
   overrides: Record<string, unknown> = {},
-  options: { readonly resolvConf?: string; readonly source?: StaticPeerSource } = {},
+  options: {
+    readonly resolvConf?: string;
+    readonly source?: StaticPeerSource;
+    /** The agent's logger; silent unless a test reads what the agent logs. */
+    readonly log?: Logger;
+  } = {},
 ): Promise<Running> {
   if (overrides['dns.enabled'] === true && options.resolvConf === undefined)
     throw new Error('startAgent: a test that turns DNS on must pass resolvConf content');
@@ -53,7 +58,7 @@ export async function startAgent(
   const source = options.source ?? new StaticPeerSource([]);
   const agent = await Agent.start({
     config,
-    log: silent,
+    log: options.log ?? silent,
     version: 'test',
     peerSource: source,
     ...(options.resolvConf !== undefined ? { resolvConf: options.resolvConf } : {}),
