@@ -34,6 +34,7 @@ import {
 import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import { Namespace, type INamespace } from 'kubernetes-models/v1/Namespace';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -525,7 +526,458 @@ test('RBAC grants exactly what the code uses, and no wildcards', (t) => {
 // ---------------------------------------------------------------------------------------------
 // Pod security.
 
-test('containers drop every capability, add at most NET_RAW, and cannot escalate', (t) => {
+// The Pod Security Standards as the PodSecurity admission plugin checks them at "latest"
+// (https://kubernetes.io/docs/concepts/security/pod-security-standards/; one function per control
+// of k8s.io/pod-security-admission/policy, named by its check ID). Windows-only relaxations and the
+// user-namespace relaxation are left out, so this is at most stricter than the real thing. Every
+// control reads the rendered Pod template, so what kubectl would send is what is judged.
+
+type PssLevel = 'baseline' | 'restricted';
+type IObjectMeta = NonNullable<IPodTemplateSpec['metadata']>;
+
+interface PssControl {
+  readonly id: string;
+  readonly level: PssLevel;
+  /** What breaks the control, one line each; empty when the Pod passes. */
+  readonly check: (pod: IPodSpec, meta: IObjectMeta | undefined) => string[];
+}
+
+/** The capabilities "baseline" lets a container add (NET_RAW is not one of them). */
+const BASELINE_CAPABILITIES = new Set([
+  'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'MKNOD',
+  'NET_BIND_SERVICE',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYS_CHROOT',
+]);
+/**
+ * The "safe" sysctls every policy version admits (later versions add a few tcp_* and
+ * ip_local_reserved_ports; using the oldest set keeps the verdict true for every version).
+ */
+const SAFE_SYSCTLS = new Set([
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+]);
+const RESTRICTED_VOLUME_SOURCES = new Set([
+  'configMap',
+  'csi',
+  'downwardAPI',
+  'emptyDir',
+  'ephemeral',
+  'persistentVolumeClaim',
+  'projected',
+  'secret',
+]);
+const BASELINE_SELINUX_TYPES = new Set([
+  '',
+  'container_t',
+  'container_init_t',
+  'container_kvm_t',
+  'container_engine_t',
+]);
+
+function podContainers(pod: IPodSpec): IContainer[] {
+  return [
+    ...(pod.initContainers ?? []),
+    ...pod.containers,
+    ...((pod.ephemeralContainers ?? []) as IContainer[]),
+  ];
+}
+
+/** Lines for each container `bad` says something about. */
+function perContainer(pod: IPodSpec, bad: (c: IContainer) => string | undefined): string[] {
+  return podContainers(pod).flatMap((c) => {
+    const why = bad(c);
+    return why === undefined ? [] : [`container ${c.name}: ${why}`];
+  });
+}
+
+const PSS_CONTROLS: readonly PssControl[] = [
+  // ---- baseline
+  {
+    id: 'hostProcess',
+    level: 'baseline',
+    check: (pod) => [
+      ...(pod.securityContext?.windowsOptions?.hostProcess === true ? ['pod: hostProcess'] : []),
+      ...perContainer(pod, (c) =>
+        c.securityContext?.windowsOptions?.hostProcess === true ? 'hostProcess' : undefined,
+      ),
+    ],
+  },
+  {
+    id: 'hostNamespaces',
+    level: 'baseline',
+    check: (pod) =>
+      (['hostNetwork', 'hostPID', 'hostIPC'] as const).flatMap((k) =>
+        pod[k] === true ? [`pod: ${k}`] : [],
+      ),
+  },
+  {
+    id: 'privileged',
+    level: 'baseline',
+    check: (pod) =>
+      perContainer(pod, (c) => (c.securityContext?.privileged === true ? 'privileged' : undefined)),
+  },
+  {
+    id: 'capabilities_baseline',
+    level: 'baseline',
+    check: (pod) =>
+      perContainer(pod, (c) => {
+        const extra = (c.securityContext?.capabilities?.add ?? []).filter(
+          (cap) => !BASELINE_CAPABILITIES.has(cap),
+        );
+        return extra.length > 0 ? `adds ${extra.join(', ')}` : undefined;
+      }),
+  },
+  {
+    id: 'hostPathVolumes',
+    level: 'baseline',
+    check: (pod) =>
+      (pod.volumes ?? []).flatMap((v) => (v.hostPath !== undefined ? [`volume ${v.name}`] : [])),
+  },
+  {
+    id: 'hostPorts',
+    level: 'baseline',
+    check: (pod) =>
+      perContainer(pod, (c) => {
+        const ports = (c.ports ?? []).filter((p) => (p.hostPort ?? 0) !== 0);
+        return ports.length > 0 ? `hostPort ${ports.map((p) => p.hostPort).join(', ')}` : undefined;
+      }),
+  },
+  {
+    id: 'appArmorProfile',
+    level: 'baseline',
+    check: (pod, meta) => [
+      ...(pod.securityContext?.appArmorProfile?.type === 'Unconfined' ? ['pod: Unconfined'] : []),
+      ...perContainer(pod, (c) =>
+        c.securityContext?.appArmorProfile?.type === 'Unconfined' ? 'Unconfined' : undefined,
+      ),
+      ...Object.entries(meta?.annotations ?? {})
+        .filter(([k]) => k.startsWith('container.apparmor.security.beta.kubernetes.io/'))
+        .filter(([, v]) => v !== 'runtime/default' && !v.startsWith('localhost/'))
+        .map(([k, v]) => `annotation ${k}: ${v}`),
+    ],
+  },
+  {
+    id: 'seLinuxOptions',
+    level: 'baseline',
+    check: (pod) => {
+      const bad = (o: { type?: string; user?: string; role?: string } | undefined) =>
+        o !== undefined &&
+        (!BASELINE_SELINUX_TYPES.has(o.type ?? '') ||
+          (o.user ?? '') !== '' ||
+          (o.role ?? '') !== '');
+      return [
+        ...(bad(pod.securityContext?.seLinuxOptions) ? ['pod: seLinuxOptions'] : []),
+        ...perContainer(pod, (c) =>
+          bad(c.securityContext?.seLinuxOptions) ? 'seLinuxOptions' : undefined,
+        ),
+      ];
+    },
+  },
+  {
+    id: 'procMount',
+    level: 'baseline',
+    check: (pod) =>
+      perContainer(pod, (c) => {
+        const m = c.securityContext?.procMount;
+        return m === undefined || m === 'Default' ? undefined : `procMount ${m}`;
+      }),
+  },
+  {
+    id: 'seccompProfile_baseline',
+    level: 'baseline',
+    check: (pod) => [
+      ...(pod.securityContext?.seccompProfile?.type === 'Unconfined' ? ['pod: Unconfined'] : []),
+      ...perContainer(pod, (c) =>
+        c.securityContext?.seccompProfile?.type === 'Unconfined' ? 'Unconfined' : undefined,
+      ),
+    ],
+  },
+  {
+    id: 'sysctls',
+    level: 'baseline',
+    check: (pod) =>
+      (pod.securityContext?.sysctls ?? []).flatMap((x) =>
+        SAFE_SYSCTLS.has(x.name) ? [] : [`sysctl ${x.name}`],
+      ),
+  },
+  {
+    id: 'hostProbesAndHostLifecycle',
+    level: 'baseline',
+    check: (pod) =>
+      perContainer(pod, (c) => {
+        const hosts = [
+          c.livenessProbe,
+          c.readinessProbe,
+          c.startupProbe,
+          c.lifecycle?.postStart,
+          c.lifecycle?.preStop,
+        ].flatMap((h) => [h?.httpGet?.host ?? '', h?.tcpSocket?.host ?? '']);
+        const set = hosts.filter((h) => h !== '');
+        return set.length > 0 ? `probe or lifecycle host ${set.join(', ')}` : undefined;
+      }),
+  },
+  // ---- restricted (on top of everything above)
+  {
+    id: 'restrictedVolumes',
+    level: 'restricted',
+    check: (pod) =>
+      (pod.volumes ?? []).flatMap((v) => {
+        const sources = Object.keys(v).filter((k) => k !== 'name');
+        const bad = sources.filter((k) => !RESTRICTED_VOLUME_SOURCES.has(k));
+        return bad.length > 0 ? [`volume ${v.name}: ${bad.join(', ')}`] : [];
+      }),
+  },
+  {
+    id: 'allowPrivilegeEscalation',
+    level: 'restricted',
+    check: (pod) =>
+      perContainer(pod, (c) =>
+        c.securityContext?.allowPrivilegeEscalation === false
+          ? undefined
+          : 'must set allowPrivilegeEscalation: false',
+      ),
+  },
+  {
+    id: 'runAsNonRoot',
+    level: 'restricted',
+    check: (pod) => {
+      const podLevel = pod.securityContext?.runAsNonRoot;
+      return [
+        ...(podLevel === false ? ['pod: runAsNonRoot: false'] : []),
+        ...perContainer(pod, (c) => {
+          const own = c.securityContext?.runAsNonRoot;
+          if (own === false) return 'runAsNonRoot: false';
+          return own === true || podLevel === true ? undefined : 'runAsNonRoot not true';
+        }),
+      ];
+    },
+  },
+  {
+    id: 'runAsUser',
+    level: 'restricted',
+    check: (pod) => [
+      ...(pod.securityContext?.runAsUser === 0 ? ['pod: runAsUser 0'] : []),
+      ...perContainer(pod, (c) => (c.securityContext?.runAsUser === 0 ? 'runAsUser 0' : undefined)),
+    ],
+  },
+  {
+    id: 'seccompProfile_restricted',
+    level: 'restricted',
+    check: (pod) => {
+      const ok = (type: string | undefined) => type === 'RuntimeDefault' || type === 'Localhost';
+      const podType = pod.securityContext?.seccompProfile?.type;
+      return [
+        ...(podType !== undefined && !ok(podType) ? [`pod: seccompProfile ${podType}`] : []),
+        ...perContainer(pod, (c) => {
+          const own = c.securityContext?.seccompProfile?.type;
+          if (own !== undefined) return ok(own) ? undefined : `seccompProfile ${own}`;
+          return ok(podType) ? undefined : 'no RuntimeDefault or Localhost seccompProfile';
+        }),
+      ];
+    },
+  },
+  {
+    id: 'capabilities_restricted',
+    level: 'restricted',
+    check: (pod) =>
+      perContainer(pod, (c) => {
+        const caps = c.securityContext?.capabilities;
+        const problems = [
+          ...((caps?.drop ?? []).includes('ALL') ? [] : ['must drop ALL']),
+          ...(caps?.add ?? [])
+            .filter((cap) => cap !== 'NET_BIND_SERVICE')
+            .map((cap) => `adds ${cap}`),
+        ];
+        return problems.length > 0 ? problems.join('; ') : undefined;
+      }),
+  },
+];
+
+/** What keeps a Pod template out of `level`: "<control>: <why>" lines, empty when it passes. */
+function podSecurityViolations(template: IPodTemplateSpec, level: PssLevel): string[] {
+  const pod = structuredClone(template.spec!);
+  // The one API-server default that matters here: on the host network a container port is
+  // also a host port (hostPort defaults to containerPort), and the admission plugin sees that.
+  if (pod.hostNetwork === true)
+    for (const c of podContainers(pod))
+      for (const p of c.ports ?? []) p.hostPort ??= p.containerPort;
+  return PSS_CONTROLS.filter((c) => level === 'restricted' || c.level === 'baseline').flatMap((c) =>
+    c.check(pod, template.metadata).map((why) => `${c.id}: ${why}`),
+  );
+}
+
+const violatedControls = (template: IPodTemplateSpec, level: PssLevel): string[] => [
+  ...new Set(podSecurityViolations(template, level).map((v) => v.slice(0, v.indexOf(':')))),
+];
+
+function podAgentTemplate(): IPodTemplateSpec {
+  return named<IDaemonSet>('DaemonSet', 'podmesh-agent').spec!.template;
+}
+
+test('the pod-network agent passes Pod Security "restricted"', (t) => {
+  t.deepEqual(podSecurityViolations(podAgentTemplate(), 'restricted'), []);
+  // The controller too: only the host agent needs more.
+  for (const w of workloads().filter((x) => x.name !== 'podmesh-agent-host'))
+    t.deepEqual(podSecurityViolations(w.template, 'restricted'), [], w.name);
+});
+
+test('the Pod Security checker fails each control it checks', (t) => {
+  // Each change to the (passing) pod agent must break exactly the controls listed, so every
+  // control above can fail, and none fires on what the profile allows.
+  type Change = (pod: IPodSpec, c: IContainer, meta: IObjectMeta) => void;
+  const cases: [string, Change, string[]][] = [
+    // On the host network every container port becomes a host port (API-server default).
+    ['hostNetwork', (p) => (p.hostNetwork = true), ['hostNamespaces', 'hostPorts']],
+    ['hostPID', (p) => (p.hostPID = true), ['hostNamespaces']],
+    ['privileged', (_p, c) => (c.securityContext!.privileged = true), ['privileged']],
+    [
+      'add NET_RAW',
+      (_p, c) => (c.securityContext!.capabilities!.add = ['NET_RAW']),
+      ['capabilities_baseline', 'capabilities_restricted'],
+    ],
+    [
+      'add CHOWN (baseline allows it)',
+      (_p, c) => (c.securityContext!.capabilities!.add = ['CHOWN']),
+      ['capabilities_restricted'],
+    ],
+    [
+      'add NET_BIND_SERVICE (restricted allows it)',
+      (_p, c) => (c.securityContext!.capabilities!.add = ['NET_BIND_SERVICE']),
+      [],
+    ],
+    [
+      'drop nothing',
+      (_p, c) => (c.securityContext!.capabilities!.drop = []),
+      ['capabilities_restricted'],
+    ],
+    [
+      'hostPath volume',
+      (p) => p.volumes!.push({ name: 'host', hostPath: { path: '/' } }),
+      ['hostPathVolumes', 'restrictedVolumes'],
+    ],
+    [
+      'nfs volume',
+      (p) => p.volumes!.push({ name: 'nfs', nfs: { server: 'nfs.example', path: '/' } }),
+      ['restrictedVolumes'],
+    ],
+    [
+      'projected volume (allowed)',
+      (p) => p.volumes!.push({ name: 'token', projected: { sources: [] } }),
+      [],
+    ],
+    ['hostPort', (_p, c) => (c.ports![0]!.hostPort = 9860), ['hostPorts']],
+    [
+      'seccomp Unconfined',
+      (_p, c) => (c.securityContext!.seccompProfile = { type: 'Unconfined' }),
+      ['seccompProfile_baseline', 'seccompProfile_restricted'],
+    ],
+    [
+      'no seccomp profile anywhere',
+      (p, c) => {
+        delete p.securityContext!.seccompProfile;
+        delete c.securityContext!.seccompProfile;
+      },
+      ['seccompProfile_restricted'],
+    ],
+    [
+      'allowPrivilegeEscalation left unset',
+      (_p, c) => delete c.securityContext!.allowPrivilegeEscalation,
+      ['allowPrivilegeEscalation'],
+    ],
+    ['runAsNonRoot false', (_p, c) => (c.securityContext!.runAsNonRoot = false), ['runAsNonRoot']],
+    [
+      'runAsNonRoot nowhere',
+      (p, c) => {
+        delete p.securityContext!.runAsNonRoot;
+        delete c.securityContext!.runAsNonRoot;
+      },
+      ['runAsNonRoot'],
+    ],
+    ['runAsUser 0', (_p, c) => (c.securityContext!.runAsUser = 0), ['runAsUser']],
+    [
+      'an unsafe sysctl',
+      (p) => p.securityContext!.sysctls!.push({ name: 'net.core.somaxconn', value: '1024' }),
+      ['sysctls'],
+    ],
+    ['procMount Unmasked', (_p, c) => (c.securityContext!.procMount = 'Unmasked'), ['procMount']],
+    [
+      'SELinux type spc_t',
+      (_p, c) => (c.securityContext!.seLinuxOptions = { type: 'spc_t' }),
+      ['seLinuxOptions'],
+    ],
+    [
+      'AppArmor Unconfined',
+      (p) => (p.securityContext!.appArmorProfile = { type: 'Unconfined' }),
+      ['appArmorProfile'],
+    ],
+    [
+      'AppArmor annotation unconfined',
+      (_p, _c, m) =>
+        (m.annotations = { 'container.apparmor.security.beta.kubernetes.io/agent': 'unconfined' }),
+      ['appArmorProfile'],
+    ],
+    [
+      'probe with a host',
+      (_p, c) => (c.readinessProbe!.httpGet!.host = '10.0.0.1'),
+      ['hostProbesAndHostLifecycle'],
+    ],
+    [
+      'Windows hostProcess',
+      (p) => (p.securityContext!.windowsOptions = { hostProcess: true }),
+      ['hostProcess'],
+    ],
+  ];
+  for (const [what, change, expected] of cases) {
+    const template = structuredClone(podAgentTemplate());
+    template.metadata ??= {};
+    change(template.spec!, template.spec!.containers[0]!, template.metadata);
+    t.deepEqual(violatedControls(template, 'restricted').sort(), [...expected].sort(), what);
+  }
+});
+
+test('the pod agent adds no capability, runs as the image user, and allows ping sockets', (t) => {
+  const template = podAgentTemplate();
+  const pod = template.spec!;
+  const [c] = pod.containers;
+  t.deepEqual(c!.securityContext?.capabilities?.add ?? [], [], 'no capability added');
+  t.deepEqual(c!.securityContext?.capabilities?.drop, ['ALL']);
+  t.is(c!.securityContext?.allowPrivilegeEscalation, false);
+  t.is(c!.securityContext?.readOnlyRootFilesystem, true);
+  t.is(pod.securityContext?.runAsNonRoot, true);
+  t.is(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+
+  // The image's USER, so files the image ships are what this user was tested with.
+  const dockerfile = readFileSync(new URL('deploy/Dockerfile', ROOT), 'utf8');
+  const user = /^USER (\d+):(\d+)$/m.exec(dockerfile);
+  t.truthy(user, 'the Dockerfile sets a numeric USER uid:gid');
+  const uid = c!.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
+  const gid = c!.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup;
+  t.is(uid, Number(user![1]));
+  t.is(gid, Number(user![2]));
+
+  // The kernel lets a process open an ICMP ping socket when its group is inside
+  // net.ipv4.ping_group_range ("low high"); the agent's group must be.
+  const sysctl = pod.securityContext?.sysctls?.find((x) => x.name === 'net.ipv4.ping_group_range');
+  t.truthy(sysctl, 'net.ipv4.ping_group_range is set');
+  const [low, high] = (sysctl?.value ?? '').trim().split(/\s+/).map(Number);
+  t.true(low! <= gid! && gid! <= high!, `group ${gid} outside ping_group_range ${sysctl?.value}`);
+  t.is(sysctl?.value, '0 2147483647', 'the range containerd 2.x sets');
+});
+
+test('containers drop every capability, only the host agent adds one (NET_RAW), none escalates', (t) => {
   for (const w of workloads()) {
     const pod = w.template.spec!;
     t.not(pod.hostPID, true, w.name);
@@ -552,43 +1004,55 @@ test('containers drop every capability, add at most NET_RAW, and cannot escalate
       const runAsNonRoot = sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
       const runAsUser = sc.runAsUser ?? pod.securityContext?.runAsUser;
       if (added.length === 0) {
-        // Nothing needs root: the controller runs as the image's non-root user.
+        // Nothing needs root: the controller and the pod agent run as the image's user.
         t.is(runAsNonRoot, true, `${id}: runAsNonRoot`);
         t.not(runAsUser, 0, `${id}: runAsUser`);
       } else {
         // Linux clears added capabilities when a non-root user execs (no ambient capabilities
         // from Kubernetes), so NET_RAW only takes effect for UID 0. Asking for it as non-root
-        // would look safe and silently turn ICMP probing off.
+        // would look safe and silently turn the raw-socket fallback off.
         t.is(runAsUser, 0, `${id}: NET_RAW without UID 0 has no effect`);
       }
     }
   }
-  // Exactly the agents ask for NET_RAW (ICMP echo over a raw socket); the controller doesn't.
+  // Only the host agent asks for NET_RAW: on the node's network it can't set ping_group_range,
+  // so raw ICMP is its fallback. The pod agent has ping sockets; the controller sends no ICMP.
   const withRaw = workloads()
     .filter((w) =>
       containersOf(w).some((c) => c.securityContext?.capabilities?.add?.includes('NET_RAW')),
     )
     .map((w) => w.name)
     .sort();
-  t.deepEqual(withRaw, ['podmesh-agent', 'podmesh-agent-host']);
+  t.deepEqual(withRaw, ['podmesh-agent-host']);
 });
 
 test("the namespace's Pod Security level admits the host agent and no more than it needs", (t) => {
   const ns = named<INamespace>('Namespace', NAMESPACE);
   const labels = ns.metadata.labels ?? {};
-  // baseline forbids host namespaces; it allows NET_RAW. So hostNetwork is what forces
-  // "privileged", and without it baseline would be the honest level.
-  const needsPrivileged = workloads().some((w) => w.template.spec?.hostNetwork === true);
-  t.true(needsPrivileged);
-  t.is(labels['pod-security.kubernetes.io/enforce'], needsPrivileged ? 'privileged' : 'baseline');
-  t.is(labels['pod-security.kubernetes.io/audit'], 'baseline');
-  // Only the host agent uses the host network.
+  // The host agent breaks "baseline" with hostNetwork (and the host ports it implies) and with
+  // NET_RAW (not in baseline's list of capabilities). That, and only that, forces "privileged".
+  const host = named<IDaemonSet>('DaemonSet', 'podmesh-agent-host').spec!.template;
+  t.deepEqual(violatedControls(host, 'baseline').sort(), [
+    'capabilities_baseline',
+    'hostNamespaces',
+    'hostPorts',
+  ]);
+  const beyondBaseline = workloads().filter(
+    (w) => podSecurityViolations(w.template, 'baseline').length > 0,
+  );
   t.deepEqual(
-    workloads()
-      .filter((w) => w.template.spec?.hostNetwork === true)
-      .map((w) => w.name),
+    beyondBaseline.map((w) => w.name),
     ['podmesh-agent-host'],
   );
+  // The lowest level that admits every workload.
+  const lowest =
+    beyondBaseline.length > 0
+      ? 'privileged'
+      : workloads().some((w) => podSecurityViolations(w.template, 'restricted').length > 0)
+        ? 'baseline'
+        : 'restricted';
+  t.is(labels['pod-security.kubernetes.io/enforce'], lowest);
+  t.is(labels['pod-security.kubernetes.io/audit'], 'baseline');
 });
 
 // ---------------------------------------------------------------------------------------------
