@@ -222,19 +222,30 @@ const vxlan =
     s.node !== d.node && d.net === 'pod' && (s.node === node || d.node === node);
 const between = (a: string, b: string, s: Agent, d: Agent): boolean =>
   (s.node === a && d.node === b) || (s.node === b && d.node === a);
+// Prometheus runs on a node the fault leaves alone, so it can't scrape the agents that the
+// fault cuts off from the other nodes: their `up` is 0 and their own series are gone.
+const unscrapable =
+  (node: string, net?: Net) =>
+  (a: Agent): 'scrape-failing' | undefined =>
+    a.node === node && (net === undefined || a.net === net) ? 'scrape-failing' : undefined;
 
 const FAULTS: readonly Fault[] = [
   { name: 'healthy cluster', fires: {} },
   {
+    // node-1's and node-2's lookups through the DNS Service that land on the replica across
+    // the lossy link fail, or wait for TCP retransmissions, too: pair loss explains them, and
+    // only PairLossHigh fires.
     name: '20% loss between node-1 and node-2 (lab: fault loss)',
     fires: { PairLossHigh: 8 },
     loss: (s, d) => (between('node-1', 'node-2', s, d) ? 0.2 : undefined),
+    dnsSlow: (a) => a.node === 'node-1' || a.node === 'node-2',
   },
   {
     name: 'node-3 partitioned (lab: fault partition)',
     fires: { NodeUnreachable: 1 },
     where: [{ alertname: 'PodmeshNodeUnreachable', node: 'node-3' }],
     cut: partition('node-3'),
+    agent: unscrapable('node-3'),
     controller: { cannotPull: 2 },
   },
   {
@@ -242,6 +253,7 @@ const FAULTS: readonly Fault[] = [
     fires: { NodeUnreachable: 1 },
     where: [{ alertname: 'PodmeshNodeUnreachable', node: 'node-1' }],
     cut: partition('node-1'),
+    agent: unscrapable('node-1'),
   },
   {
     // Documented: a port target living on the cut-off node is unreachable too, and says so.
@@ -249,18 +261,21 @@ const FAULTS: readonly Fault[] = [
     fires: { NodeUnreachable: 1, PortUnreachable: 2 },
     where: [{ alertname: 'PodmeshNodeUnreachable', node: 'node-2' }],
     cut: partition('node-2'),
+    agent: unscrapable('node-2'),
   },
   {
     name: 'inbound VXLAN dropped on node-3 (lab: fault vxlan)',
     fires: { PodNetworkCrossNodeFailing: 1 },
     where: [{ alertname: 'PodmeshPodNetworkCrossNodeFailing', node: 'node-3' }],
     cut: vxlan('node-3'),
+    agent: unscrapable('node-3', 'pod'),
   },
   {
     name: 'inbound VXLAN dropped on node-1, home of a DNS replica',
     fires: { PodNetworkCrossNodeFailing: 1 },
     where: [{ alertname: 'PodmeshPodNetworkCrossNodeFailing', node: 'node-1' }],
     cut: vxlan('node-1'),
+    agent: unscrapable('node-1', 'pod'),
   },
   {
     name: 'MTU black hole on the underlay (lab: fault mtu)',
@@ -370,11 +385,13 @@ function scenarioSeries(f: Fault): { series: string; values: string }[] {
   const cut = (s: Agent, d: Agent): boolean => f.cut?.(s, d) ?? false;
   const pod = (a: Agent): string =>
     `podmesh-agent-${a.net === 'host' ? 'host-' : ''}${a.node.slice(-1)}`;
+  // As the PodMonitor labels an agent's target: `node` is the Pod's node.
   const target = (a: Agent): Record<string, string> => ({
     job: 'podmesh/podmesh',
     namespace: 'podmesh',
     pod: pod(a),
     container: 'agent',
+    node: a.node,
   });
   const self = (a: Agent): Record<string, string> => ({
     ...target(a),
@@ -411,14 +428,22 @@ function scenarioSeries(f: Fault): { series: string; values: string }[] {
       }
     }
 
-    // DNS, as the lab's dnsmasq replicas behind an nftables VIP behave.
+    // DNS, as the lab's dnsmasq replicas behind an nftables VIP behave. A lookup and its answer
+    // both cross the path to the replica's Pod, so loss on it fails 1 - (1 - loss)^2 of them;
+    // the VIP spreads lookups evenly over the replicas.
     const blocked = f.dnsBlocked === s.node;
-    const replicaUp = (r: string): boolean =>
-      !blocked && !(f.replicasDown ?? []).includes(r) && !cut(s, { node: r, net: 'pod' });
-    const vip = f.vipBroken || blocked ? 0 : REPLICAS.filter(replicaUp).length / REPLICAS.length;
+    const replicaAnswered = (r: string): number => {
+      const to: Agent = { node: r, net: 'pod' };
+      if (blocked || (f.replicasDown ?? []).includes(r) || cut(s, to)) return 0;
+      return (1 - (f.loss?.(s, to, 'udp', 'small') ?? 0)) ** 2;
+    };
+    const vip =
+      f.vipBroken || blocked
+        ? 0
+        : REPLICAS.reduce((sum, r) => sum + replicaAnswered(r), 0) / REPLICAS.length;
     for (const server of ['service', ...REPLICAS]) {
       const kind = server === 'service' ? 'service' : 'replica';
-      const answered = server === 'service' ? vip : replicaUp(server) ? 1 : 0;
+      const answered = server === 'service' ? vip : replicaAnswered(server);
       for (const query of ['service', 'external']) {
         const l = { ...self(s), server_kind: kind, server, query, transport: 'udp' };
         const ok = query === 'external' && f.upstreamDown ? 0 : answered;

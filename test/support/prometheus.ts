@@ -1,7 +1,9 @@
 // Test helper: a real Prometheus (Debian's /usr/bin/prometheus) run as a child process of the
-// test, on loopback with a temporary TSDB, scraping given static targets and evaluating given
-// rule files; plus small clients for its HTTP API (instant queries, alerts). The test owns the
-// process: stop() kills it and removes its directory, so nothing outlives the test.
+// test, on loopback with a temporary TSDB, scraping given static targets (with relabeling, so a
+// test can feed it the labels Kubernetes discovery would and apply a PodMonitor's relabelings)
+// and evaluating given rule files; plus small clients for its HTTP API (instant queries,
+// alerts). The test owns the process: stop() kills it and removes its directory, so nothing
+// outlives the test.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,8 +18,34 @@ export interface ScrapeJob {
   readonly job: string;
   readonly targets: readonly {
     readonly address: string;
+    /** Target labels; `__`-prefixed ones are seen by relabeling only, then dropped. */
     readonly labels?: Record<string, string>;
   }[];
+  /** Prometheus `relabel_configs` entries (snake_case keys), applied to every target. */
+  readonly relabelConfigs?: readonly Record<string, unknown>[];
+}
+
+/**
+ * A prometheus-operator RelabelConfig (PodMonitor `relabelings`, camelCase) as the Prometheus
+ * `relabel_configs` entry the operator writes for it.
+ */
+export function relabelConfigFromOperator(r: Record<string, unknown>): Record<string, unknown> {
+  const keys: Record<string, string> = {
+    sourceLabels: 'source_labels',
+    separator: 'separator',
+    regex: 'regex',
+    targetLabel: 'target_label',
+    replacement: 'replacement',
+    action: 'action',
+    modulus: 'modulus',
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) {
+    const key = keys[k];
+    if (key === undefined) throw new Error(`relabeling: unsupported field ${k}`);
+    out[key] = v;
+  }
+  return out;
 }
 
 export interface PrometheusOptions {
@@ -76,6 +104,7 @@ export class Prometheus {
       scrape_configs: o.jobs.map((j) => ({
         job_name: j.job,
         static_configs: j.targets.map((t) => ({ targets: [t.address], labels: t.labels ?? {} })),
+        ...(j.relabelConfigs !== undefined ? { relabel_configs: [...j.relabelConfigs] } : {}),
       })),
     };
     const configFile = path.join(dir, 'prometheus.yml');
