@@ -1,8 +1,17 @@
-// Helpers shared by the benchmark's processes: helper children that never outlive the bench,
-// percentiles, CPU/wall accounting and a plain-text table printer.
+// Helpers shared by the benchmark's processes: helper children that never outlive the bench and
+// speak JSON lines, iputils ping runs, percentiles, CPU/wall accounting and a plain-text table
+// printer.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import {
+  loadTimestamping,
+  type NativeEventHandler,
+  type NativeSocket,
+  type SocketKind,
+  type Stamps,
+  type TimestampingAddon,
+} from '../src/native/timestamping.ts';
 
 /** The repository root: children start from here so `--import tsx` resolves. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -50,12 +59,19 @@ export function spawnTs(script: string, args: readonly string[]): JsonChild {
 
 /** Starts `node <nodeArgs>` in `cwd` and speaks the JSON-line protocol described above. */
 export function spawnNode(nodeArgs: readonly string[], cwd: string, script: string): JsonChild {
-  const proc = track(
-    spawn(process.execPath, nodeArgs, {
-      cwd,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
+  return jsonChild(
+    spawn(process.execPath, nodeArgs, { cwd, stdio: ['pipe', 'pipe', 'inherit'] }),
+    script,
   );
+}
+
+/**
+ * The JSON-line protocol over any child with piped stdin and stdout (a node started directly,
+ * or through `ip netns exec`): tracks it, queues its messages by `type`, and fails waiters with
+ * `label` in the message when it exits.
+ */
+export function jsonChild(child: ChildProcess, label: string): JsonChild {
+  const proc = track(child);
   const queue: { type: string; msg: unknown }[] = [];
   const waiters: { type: string; resolve: (m: unknown) => void }[] = [];
   let exited: string | undefined;
@@ -76,7 +92,7 @@ export function spawnNode(nodeArgs: readonly string[], cwd: string, script: stri
       }
       const type = typeof msg === 'object' && msg !== null && 'type' in msg ? msg.type : undefined;
       if (typeof type !== 'string') {
-        if (line.trim() !== '') process.stderr.write(`[${script}] ${line}\n`);
+        if (line.trim() !== '') process.stderr.write(`[${label}] ${line}\n`);
         continue;
       }
       const w = waiters.findIndex((x) => x.type === type);
@@ -85,7 +101,7 @@ export function spawnNode(nodeArgs: readonly string[], cwd: string, script: stri
     }
   });
   proc.once('exit', (code, signal) => {
-    exited = `${script} exited (code ${code}, signal ${signal})`;
+    exited = `${label} exited (code ${code}, signal ${signal})`;
     for (const f of failWaiters.splice(0)) f(exited);
   });
   proc.stdin?.on('error', () => undefined);
@@ -97,7 +113,7 @@ export function spawnNode(nodeArgs: readonly string[], cwd: string, script: stri
       if (exited !== undefined) return Promise.reject(new Error(exited));
       return new Promise<T>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`${script}: no "${type}" message within ${timeoutMs} ms`)),
+          () => reject(new Error(`${label}: no "${type}" message within ${timeoutMs} ms`)),
           timeoutMs,
         );
         const waiter = {
@@ -128,6 +144,58 @@ export function spawnNode(nodeArgs: readonly string[], cwd: string, script: stri
   };
 }
 
+/** One reply of iputils ping: when its request was sent (Unix ms) and its RTT (seconds). */
+export interface PingReply {
+  readonly atMs: number;
+  readonly rtt: number;
+}
+
+/**
+ * iputils ping at `intervalMs` until `count` replies or `deadlineS`; `command` is the ping binary
+ * with whatever runs it (e.g. `ip netns exec <ns> /usr/bin/ping`). `-D` stamps every reply with
+ * its Unix time, so each `time=` can be put in the window its request was sent in. The caller
+ * checks `address` (loopback, or a lab address). `done` resolves once ping exits ([] if it
+ * could not start).
+ */
+export function startPing(
+  command: readonly [string, ...string[]],
+  address: string,
+  o: { readonly intervalMs: number; readonly deadlineS: number; readonly count?: number },
+): { child: ChildProcess; done: Promise<PingReply[]> } {
+  const [bin, ...prefix] = command;
+  const args = [
+    ...prefix,
+    '-n',
+    '-D',
+    '-i',
+    String(o.intervalMs / 1000),
+    ...(o.count !== undefined ? ['-c', String(o.count)] : []),
+    '-w',
+    String(Math.ceil(o.deadlineS)),
+    address,
+  ];
+  const child = track(spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let text = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (c: string) => (text += c));
+  child.stderr?.on('data', (c: Buffer) => process.stderr.write(`[ping] ${c.toString()}`));
+  const done = new Promise<PingReply[]>((resolve) => {
+    child.on('error', () => resolve([]));
+    child.on('close', () => resolve(parsePingReplies(text)));
+  });
+  return { child, done };
+}
+
+/** The replies in `ping -D` output; atMs is the send time (reply time minus the RTT). */
+export function parsePingReplies(text: string): PingReply[] {
+  const out: PingReply[] = [];
+  for (const m of text.matchAll(/^\[([\d.]+)\].*time=([\d.]+) ms/gm)) {
+    const rtt = Number(m[2]) / 1000;
+    out.push({ atMs: Number(m[1]) * 1000 - rtt * 1000, rtt });
+  }
+  return out;
+}
+
 /** Makes a child exit when its parent goes away (stdin closes), whatever killed the parent. */
 export function exitWhenParentGoes(
   onLine?: (line: string) => void,
@@ -154,6 +222,40 @@ export function exitWhenParentGoes(
 
 export function send(msg: Record<string, unknown> & { type: string }): void {
   process.stdout.write(`${JSON.stringify(msg)}\n`);
+}
+
+/**
+ * For a child that measures with the timestamping addon: one of its sockets, opened with
+ * `handler(addon, socket)` as its event callback; or, when the addon can't load or the socket
+ * can't be opened, undefined after saying why ({"type":"ready","ok":false,"why":...}) and
+ * waiting for the parent to stop it.
+ */
+export function openAddonSocket(
+  kind: SocketKind,
+  address: string,
+  stamps: Stamps,
+  handler: (addon: TimestampingAddon, socket: () => NativeSocket) => NativeEventHandler,
+): { addon: TimestampingAddon; socket: NativeSocket } | undefined {
+  const notReady = (why: string): undefined => {
+    send({ type: 'ready', ok: false, why });
+    exitWhenParentGoes();
+    return undefined;
+  };
+  const load = loadTimestamping();
+  if (!load.ok) return notReady(load.reason);
+  let socket: NativeSocket | undefined;
+  try {
+    socket = new load.addon.Socket(
+      kind,
+      address,
+      0,
+      stamps,
+      handler(load.addon, () => socket!),
+    );
+  } catch (err) {
+    return notReady(`cannot open the socket: ${String(err)}`);
+  }
+  return { addon: load.addon, socket };
 }
 
 /** Only 127.0.0.0/8: the bench must never send anything off the machine. */

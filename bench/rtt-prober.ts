@@ -12,17 +12,16 @@
 // Prints {"type":"ready",...} with the timestamp source each kind uses; reads "busy on" /
 // "busy off" and "dump" (answers {"type":"samples",...}) on stdin; exits when stdin closes.
 
-import { Registry } from 'prom-client';
 import { SystemClock } from '../src/core/clock.ts';
 import type { ProbeResult } from '../src/core/types.ts';
 import { peerFromStatic } from '../src/discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine-client.ts';
 import type { LogSink } from '../src/mesh/engine.ts';
 import { planJobs } from '../src/mesh/plan.ts';
-import { createMetrics } from '../src/metrics/catalogue.ts';
 import { IcmpProbe } from '../src/probes/icmp.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
+import { registryOfAtLeast } from './big-registry.ts';
 import { exitWhenParentGoes, send } from './lib.ts';
 
 export interface ProberSpec {
@@ -31,6 +30,8 @@ export interface ProberSpec {
   readonly target: { readonly address: string; readonly stampPort: number };
   readonly intervalMs: number;
   readonly phase: 'kernel' | 'userspace';
+  /** Which kinds get jobs (both unless said): icmp alone shows what the udp probes change. */
+  readonly probeKinds?: readonly ('udp' | 'icmp')[];
 }
 
 export interface Sample {
@@ -46,41 +47,6 @@ const log: LogSink = (level, msg) => {
   if (level !== 'info') process.stderr.write(`[engine ${level}] ${msg}\n`);
 };
 
-/** A registry shaped like a big agent's, grown until its exposition is at least `bytes`. */
-async function bigRegistry(bytes: number): Promise<{ registry: Registry; bytes: number }> {
-  const registry = new Registry();
-  const m = createMetrics(registry);
-  let p = 0;
-  for (;;) {
-    for (const end = p + 200; p < end; p++) {
-      for (const [protocol, size] of [
-        ['udp', 'small'],
-        ['udp', 'mtu'],
-        ['icmp', 'small'],
-        ['icmp', 'mtu'],
-        ['tcp', 'small'],
-      ] as const) {
-        const labels = {
-          source_node: 'bench-self',
-          target_node: `node-${p}`,
-          path: 'pod-to-pod',
-          protocol,
-          size,
-        };
-        m.probesSent.inc(labels, 60);
-        m.probesLost.inc(labels, p % 7);
-        m.pairLossRatio.set(labels, (p % 7) / 60);
-        m.pairWindowProbes.set(labels, 60);
-        for (const quantile of ['0.5', '0.9', '0.99'])
-          m.pairRtt.set({ ...labels, quantile }, 0.0001 * (1 + (p % 13)));
-        m.pairLastSuccess.set(labels, Date.now() / 1000);
-      }
-    }
-    const size = Buffer.byteLength(await registry.metrics());
-    if (size >= bytes) return { registry, bytes: size };
-  }
-}
-
 async function main(): Promise<void> {
   const peer = peerFromStatic({
     node: 'reflector',
@@ -92,7 +58,7 @@ async function main(): Promise<void> {
     httpPort: 1,
   });
   const jobs = planJobs([peer], {
-    kinds: new Set(['udp', 'icmp']),
+    kinds: new Set(spec.probeKinds ?? ['udp', 'icmp']),
     mtu: false,
     mtuBytes: 1500,
     udpSmallBytes: baseLength(undefined) + 28,
@@ -134,7 +100,7 @@ async function main(): Promise<void> {
     icmp: spec.phase === 'kernel' ? 'worker thread' : 'main thread',
   };
   const kinds = engines.flatMap((e) => e.status.kinds);
-  const { registry, bytes } = await bigRegistry(RENDER_BYTES);
+  const { registry, bytes } = await registryOfAtLeast(RENDER_BYTES);
   const renderMs: number[] = [];
   let busy: NodeJS.Timeout | undefined;
   exitWhenParentGoes(

@@ -9,10 +9,16 @@
 //   4. dns: DnsProbe queries per second and per CPU-second (udp, tcp) against podmesh's
 //      DnsServer in the responder process, next to bare dgram / bare tcp queries; and DnsProbe's
 //      latency next to `dig +stats` (dig's own query time) on the same query in the same run
+//   5. rtt-lab: bench/rtt-lab.ts's measurement on a veth path between two network namespaces of
+//      its own (needs root, iproute2 and ping; skipped with the reason otherwise): podmesh's udp
+//      and icmp RTT median and p99 next to ping's, idle, with a busy main thread and with a busy
+//      reflector, the issue's targets for them, and the icmp comparison made like for like
+//      (ping's own send path; podmesh's socket timed from a user-space T1)
 //
-// Prints tables, then one line `BENCH_JSON {...}` with the same numbers. All traffic stays in
-// 127.0.0.0/8; every child is killed at the end, on error too. `--quick` shortens every phase
-// (a smoke run; its numbers are noisier). docs/benchmarks.md explains the method.
+// Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
+// to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), which it removes. Every
+// child is killed at the end, on error too. `--quick` shortens every phase (a smoke run; its
+// numbers are noisier). docs/benchmarks.md explains the method.
 
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -21,7 +27,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { StaticPeer } from '../src/config/settings.ts';
 import { SystemClock } from '../src/core/clock.ts';
 import type { ProbeTarget, ProbeResult } from '../src/core/types.ts';
@@ -29,12 +35,12 @@ import { peerFromStatic } from '../src/discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine-client.ts';
 import type { LogSink } from '../src/mesh/engine.ts';
 import { planJobs } from '../src/mesh/plan.ts';
-import { createMetrics } from '../src/metrics/catalogue.ts';
 import { DnsProbe, type DnsQuery, type DnsTransport } from '../src/probes/dns.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { TcpProbe } from '../src/probes/tcp.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
 import type { LoadResult, LoadSpec } from './agent-load.ts';
+import { agentRegistry } from './big-registry.ts';
 import {
   BENCH_DNS_NAME,
   ROOT,
@@ -45,17 +51,36 @@ import {
   sleep,
   spawnNode,
   spawnTs,
+  startPing,
   summarise,
   table,
   track,
   us,
   type JsonChild,
+  type PingReply,
   type Summary,
 } from './lib.ts';
 import type { CpuMessage, Endpoint, ReadyMessage, ResponderSpec } from './responders.ts';
+import {
+  DEFAULT_OPTIONS as RTT_LAB_DEFAULTS,
+  ICMP_TABLE_TITLE,
+  checkTargets,
+  formatIcmpTable,
+  formatPhases,
+  formatRttTable,
+  icmpFindings,
+  measureRttPath,
+  rttLabUnavailable,
+  systemBin,
+  vethPath,
+  type RttLabOptions,
+  type RttLabReport,
+} from './rtt-lab.ts';
 
 const QUICK = process.argv.includes('--quick');
-const SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
+/** The sections whose traffic stays on loopback, against the responder process. */
+const LOOPBACK_SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
+const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab'] as const;
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
 const ONLY: ReadonlySet<string> = new Set(
   process.argv
@@ -95,6 +120,17 @@ const DNS = {
   latencyQueries: QUICK ? 150 : 500,
   digRuns: QUICK ? 60 : 200,
   rounds: QUICK ? 3 : 5,
+};
+/**
+ * Section 5 (bench/rtt-lab.ts's measurement, kernel timestamps only: the "userspace" phase, podmesh
+ * before the addon, is `sudo npx tsx bench/rtt-lab.ts --phases=kernel,userspace`).
+ */
+const RTT_LAB: RttLabOptions = {
+  ...RTT_LAB_DEFAULTS,
+  phases: ['kernel'],
+  ...(QUICK ? { rounds: 2, windowMs: 1500 } : {}),
+  // As the pod agent runs: no CAP_NET_RAW, so icmp must come through a ping socket.
+  dropNetRaw: systemBin('setpriv') !== undefined,
 };
 const TARGETS = { busyRatio: 2, cpuPct: 10, rssMB: 100 };
 
@@ -355,49 +391,6 @@ interface RttReport {
   readonly registrySeries: number;
 }
 
-/** A registry shaped like an agent's with `peers` peers: ~8 series per (peer, kind, size). */
-function bigRegistry(peers: number): { registry: Registry; series: number } {
-  const registry = new Registry();
-  const m = createMetrics(registry);
-  let series = 0;
-  for (let p = 0; p < peers; p++) {
-    for (const [protocol, size] of [
-      ['udp', 'small'],
-      ['udp', 'mtu'],
-      ['icmp', 'small'],
-      ['icmp', 'mtu'],
-      ['tcp', 'small'],
-    ] as const) {
-      const labels = {
-        source_node: 'bench-self',
-        target_node: `node-${p}`,
-        path: 'pod-to-pod',
-        protocol,
-        size,
-      };
-      m.probesSent.inc(labels, 60);
-      m.probesLost.inc(labels, p % 7);
-      m.pairLossRatio.set(labels, (p % 7) / 60);
-      m.pairWindowProbes.set(labels, 60);
-      for (const quantile of ['0.5', '0.9', '0.99'])
-        m.pairRtt.set({ ...labels, quantile }, 0.0001 * (1 + (p % 13)));
-      m.pairLastSuccess.set(labels, Date.now() / 1000);
-      series += 8;
-      m.rtt.observe(
-        {
-          source_node: 'bench-self',
-          path: 'pod-to-pod',
-          protocol,
-          size,
-          scope: p % 2 === 0 ? 'same-zone' : 'cross-zone',
-        },
-        0.0001 * (1 + (p % 13)),
-      );
-    }
-  }
-  return { registry, series };
-}
-
 /** Switches the main thread's (or the control process's) busy work on for one mode. */
 function startBusy(
   mode: Mode,
@@ -428,51 +421,6 @@ function pingAvailable(): boolean {
   return r.error === undefined && r.status === 0;
 }
 
-/**
- * iputils ping at the probes' own pace for the whole section; `-D` stamps every reply with its
- * Unix time, so each `time=` can be put in the window it was sent in.
- */
-function runPing(
-  address: string,
-  count: number,
-): { done: Promise<{ atMs: number; rtt: number }[]> } {
-  const child = track(
-    spawn(
-      'ping',
-      [
-        '-n',
-        '-D',
-        '-i',
-        String(RTT.intervalMs / 1000),
-        '-c',
-        String(count),
-        '-w',
-        String(Math.ceil((count * RTT.intervalMs) / 1000) + 10),
-        assertLoopback(address),
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    ),
-  );
-  let text = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (c: string) => (text += c));
-  child.stderr?.on('data', (c: Buffer) => process.stderr.write(`[ping] ${c.toString()}`));
-  const done = new Promise<{ atMs: number; rtt: number }[]>((resolve) => {
-    child.on('error', () => resolve([]));
-    child.on('close', () => {
-      const out: { atMs: number; rtt: number }[] = [];
-      for (const m of text.matchAll(/^\[([\d.]+)\].*time=([\d.]+) ms/gm)) {
-        const rtt = Number(m[2]) / 1000;
-        out.push({ atMs: Number(m[1]) * 1000 - rtt * 1000, rtt });
-      }
-      resolve(out);
-    });
-  });
-  return { done };
-}
-
 async function rtt(groups: Record<string, Endpoint[]>): Promise<RttReport> {
   const ep = groups.rtt![0]!;
   const peers = ep.stampPorts.map((port, k) => peer(`rtt-${k}`, ep.address, port, 1));
@@ -494,13 +442,13 @@ async function rtt(groups: Record<string, Endpoint[]>): Promise<RttReport> {
     concurrency: 16,
   };
   const engines: EngineHandle[] = [];
-  const { registry, series } = bigRegistry(BUSY.registryPeers);
+  const { registry, series } = agentRegistry(BUSY.registryPeers);
   const renderMs: number[] = [];
   const windows: { mode: Mode; from: number; to: number }[] = [];
   const hasPing = pingAvailable();
-  let pings: { atMs: number; rtt: number }[] = [];
+  let pings: PingReply[] = [];
   const spinner = spawnNode(['-e', SPIN_SCRIPT], ROOT, 'spinner');
-  let icmpNote = 'main-thread engine (LocalEngine, raw socket)';
+  let icmpNote: string;
   try {
     engines.push(await RemoteEngine.start({ ...base, kinds: ['udp'] }, onResult, log));
     const icmpEngine = await LocalEngine.start(
@@ -510,13 +458,21 @@ async function rtt(groups: Record<string, Endpoint[]>): Promise<RttReport> {
       log,
     );
     engines.push(icmpEngine);
+    // On the main thread on purpose: it shows what a busy main thread does to a probe on it.
     if (icmpEngine.status.icmp?.enabled !== true)
       icmpNote = `skipped: ${icmpEngine.status.icmp?.detail ?? 'icmp unavailable'}`;
+    else icmpNote = `main-thread engine (LocalEngine; ${icmpEngine.status.icmp.detail})`;
     for (const e of engines) e.reconcile(jobs);
     await sleep(RTT.settleMs);
     const sectionMs = RTT.rounds * MODES.length * (RTT.settleMs + RTT.windowMs);
+    // At the probes' own pace for the whole section.
+    const count = Math.ceil(sectionMs / RTT.intervalMs) + 50;
     const ping = hasPing
-      ? runPing(ep.address, Math.ceil(sectionMs / RTT.intervalMs) + 50)
+      ? startPing(['ping'], assertLoopback(ep.address), {
+          intervalMs: RTT.intervalMs,
+          count,
+          deadlineS: (count * RTT.intervalMs) / 1000 + 10,
+        })
       : undefined;
     // Modes take turns in short windows, in a rotating order, so a hiccup of this shared
     // machine lands in one short window of one mode instead of a whole mode.
@@ -922,14 +878,63 @@ async function dns(responders: JsonChild, groups: Record<string, Endpoint[]>): P
   };
 }
 
+// ---- 5. rtt-lab --------------------------------------------------------------------------------
+
+/**
+ * bench/rtt-lab.ts's measurement on a veth path between two namespaces of its own: podmesh's udp
+ * and icmp next to ping, idle, busy main thread and busy reflector, plus the send-path prober
+ * that shows where podmesh's icmp and ping part ways. Adds the issue's targets to `targets`.
+ */
+async function rttLabSection(targets: Target[]): Promise<unknown> {
+  const title = `5. RTT fidelity on a lab path: two network namespaces joined by a veth pair (198.18.250.0/24), podmesh (kernel timestamps, probe engine on a worker thread${RTT_LAB.dropNetRaw ? ', no CAP_NET_RAW' : ''}) next to iputils ping at the same time; one udp and one icmp probe every ${RTT_LAB.intervalMs} ms, ping -i ${RTT_LAB.intervalMs / 1000}; conditions interleaved: ${RTT_LAB.rounds} rounds × ${RTT_LAB.windowMs / 1000} s windows each; µs`;
+  const why = rttLabUnavailable();
+  if (why !== undefined) {
+    out(`\n${title}\nskipped: ${why}`);
+    return { skipped: why };
+  }
+  const path = vethPath();
+  labDown = path.down;
+  let report: RttLabReport;
+  try {
+    report = await measureRttPath(path, RTT_LAB);
+  } finally {
+    path.down();
+    labDown = undefined;
+  }
+  out(formatRttTable(report, title));
+  for (const line of formatPhases(report)) out(line);
+  const icmp = formatIcmpTable(report, `5b. ${ICMP_TABLE_TITLE}`);
+  if (icmp !== undefined) out(icmp);
+  for (const line of icmpFindings(report)) out(`  ${line}`);
+  for (const p of report.phases) if (p.icmpDetailNote !== undefined) out(p.icmpDetailNote);
+  const checks = checkTargets(report);
+  targets.push(
+    ...checks.map((c): Target => ({
+      name: c.name,
+      measured: c.measuredUs,
+      limit: c.limitUs,
+      limitText: c.limit,
+      unit: 'µs',
+      pass: c.pass,
+      ...(c.note !== undefined ? { note: c.note } : {}),
+    })),
+  );
+  const { down: _down, ...pathData } = path;
+  return { ...report, path: pathData, targets: checks };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
   readonly name: string;
   readonly measured: number;
   readonly limit: number;
+  /** How the limit reads when it is not "measured <= limit" (e.g. "±20": either side). */
+  readonly limitText?: string;
   readonly unit: string;
   readonly pass: boolean;
+  /** Said next to a MISS when the numbers explain it. */
+  readonly note?: string;
 }
 
 function check(name: string, measured: number, limit: number, unit: string): Target {
@@ -937,6 +942,8 @@ function check(name: string, measured: number, limit: number, unit: string): Tar
 }
 
 let distDir: string | undefined;
+/** Removes section 5's network namespaces; set while they exist (signals call it too). */
+let labDown: (() => void) | undefined;
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -945,7 +952,7 @@ async function main(): Promise<void> {
     `podmesh bench — node ${process.version}, ${cpus.length} cores (${cpus[0]?.model.trim() ?? '?'}), ${os.platform()} ${os.release()}${QUICK ? ', QUICK run' : ''}`,
   );
   out(
-    `started ${new Date().toISOString()}; all traffic on 127.0.0.0/8; responders in a separate process`,
+    `started ${new Date().toISOString()}; all traffic on 127.0.0.0/8 (rtt-lab: inside two network namespaces of its own); responders in a separate process`,
   );
 
   const range = (prefix: string, n: number): string[] =>
@@ -969,15 +976,20 @@ async function main(): Promise<void> {
       },
     ],
   };
-  const responders = spawnTs('bench/responders.ts', [JSON.stringify(responderSpec)]);
+  // The loopback sections' far side; section 5 brings its own in its namespaces.
+  const responders = LOOPBACK_SECTIONS.some((x) => ONLY.has(x))
+    ? spawnTs('bench/responders.ts', [JSON.stringify(responderSpec)])
+    : undefined;
   try {
-    const { groups } = await responders.next<ReadyMessage>('ready', 30_000);
+    const { groups } = responders
+      ? await responders.next<ReadyMessage>('ready', 30_000)
+      : { groups: {} as ReadyMessage['groups'] };
 
     // 1
     let tp: Throughput[] | null = null;
     let overhead: { udpVsBareDgram: number; tcpVsBareConnect: number } | null = null;
     if (ONLY.has('throughput')) {
-      tp = await throughput(responders, groups);
+      tp = await throughput(responders!, groups);
       const tpRows = tp;
       const byName = (prefix: string): Throughput => tpRows.find((t) => t.name.startsWith(prefix))!;
       const udpOverhead = byName('podmesh udp').cpuUsPerProbe / byName('bare dgram').cpuUsPerProbe;
@@ -1124,7 +1136,7 @@ async function main(): Promise<void> {
           loads.map((l) => [
             l.scenario === 'agent'
               ? 'Agent (engines+store+metrics+HTTP)'
-              : 'engines only (Remote udp/tcp + Local icmp)',
+              : 'engines only (placed as the Agent places them)',
             l.runner === 'dist' ? 'compiled' : 'tsx src',
             String(l.jobs),
             fmt(l.scheduledPerSec, 0),
@@ -1175,7 +1187,7 @@ async function main(): Promise<void> {
     // 4
     let dnsJson: unknown = null;
     if (ONLY.has('dns')) {
-      const d = await dns(responders, groups);
+      const d = await dns(responders!, groups);
       out(
         table(
           `4a. DNS throughput against DnsServer ${d.server} (${BENCH_DNS_NAME} A), main thread, ${THROUGHPUT.concurrency} in flight, ${THROUGHPUT.runMs / 1000} s each (after ${THROUGHPUT.warmupMs} ms warm-up); CPU = this process only`,
@@ -1253,6 +1265,10 @@ async function main(): Promise<void> {
       dnsJson = { ...d, overhead: dnsOverhead };
     }
 
+    // 5
+    let rttLabJson: unknown = null;
+    if (ONLY.has('rtt-lab')) rttLabJson = await rttLabSection(targets);
+
     out(
       table(
         'Targets (measured in this run)',
@@ -1260,8 +1276,8 @@ async function main(): Promise<void> {
         targets.map((t) => [
           t.name,
           `${fmt(t.measured, 2)} ${t.unit}`,
-          `${t.limit} ${t.unit}`,
-          t.pass ? 'PASS' : 'MISS',
+          `${t.limitText ?? t.limit} ${t.unit}`,
+          t.pass ? 'PASS' : t.note !== undefined ? `MISS (${t.note})` : 'MISS',
         ]),
       ),
     );
@@ -1272,26 +1288,29 @@ async function main(): Promise<void> {
       cores: cpus.length,
       quick: QUICK,
       elapsedS,
-      knobs: { THROUGHPUT, RTT, BUSY, LOAD, DNS },
+      knobs: { THROUGHPUT, RTT, BUSY, LOAD, DNS, RTT_LAB },
       sections: [...ONLY],
       throughput: tp,
       overhead,
       rtt: rttJson,
       load: loads,
       dns: dnsJson,
+      rttLab: rttLabJson,
       targets,
     };
     out(`BENCH_JSON ${JSON.stringify(json)}`);
   } finally {
-    await responders.stop();
+    await responders?.stop();
     killChildren();
     if (distDir !== undefined) rmSync(distDir, { recursive: true, force: true });
+    labDown?.();
   }
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     killChildren();
+    labDown?.();
     process.exit(130);
   });
 }

@@ -1,9 +1,10 @@
 // Lab: podmesh's RTT on the lab's pod-to-pod path (node-1's pod to node-2's pod, across the
 // VXLAN overlay) next to iputils ping's, measured at the same time with bench/rtt-lab.ts, on
-// kernel timestamps. The prober runs without CAP_NET_RAW in a pod namespace whose
-// net.ipv4.ping_group_range allows unprivileged ICMP, as containerd 2.x sets up a Pod, so icmp
-// must come through a ping socket. Asserts correctness only (which timestamps and sockets are
-// used, every RTT positive, medians in a sane range of ping's), never speed: the numbers are
+// kernel timestamps, with the like-for-like icmp numbers (ping's own send path, podmesh's socket
+// timed both ways) checked for causality. The prober runs without CAP_NET_RAW in a pod namespace
+// whose net.ipv4.ping_group_range allows unprivileged ICMP, as containerd 2.x sets up a Pod, so
+// icmp must come through a ping socket. Asserts correctness only (which timestamps and sockets
+// are used, every RTT positive, medians in a sane range of ping's), never speed: the numbers are
 // printed for reading, and docs/timestamps.md has the measured ones. Needs root, iproute2,
 // nftables and iputils-ping; without root the test is skipped (under CI=true it fails).
 
@@ -70,6 +71,27 @@ function registerRttLabTests(): void {
     t.is(phase.reflector.source, 'kernel');
     t.deepEqual(phase.kinds.sort(), ['icmp', 'udp']);
     t.is(phase.where['icmp'], 'worker thread');
+
+    // The like-for-like icmp numbers (bench/rtt-send-path.ts, rtt-far-end.ts): a kernel transmit
+    // time never precedes the clock read just before the send, and with one clock at both ends
+    // no echo request reaches the far end before the time its sender wrote into it.
+    t.is(phase.icmpDetailNote, undefined, phase.icmpDetailNote);
+    const pingPath = phase.pingSendPath;
+    t.not(pingPath, null);
+    t.true(pingPath!.toFarEnd.n > 0 && pingPath!.hop.n > 0);
+    t.true(pingPath!.toFarEndMin > 0, `ping T1 to far end min ${pingPath!.toFarEndMin} s`);
+    // ping's T1 is whole µs (truncated, so earlier); the prober's is in ns.
+    t.true(pingPath!.hopMin > -1e-6, `hop min ${pingPath!.hopMin} s`);
+    for (const row of report.rows) {
+      const d = row.icmpDetail;
+      t.not(d, null, `${row.condition}: no send-path samples`);
+      t.true(d!.userRtt.n > 0, `${row.condition}: send-path prober got no answers`);
+      t.true(
+        d!.sendPathMin >= 0,
+        `${row.condition}: kernel T1 before user T1 by ${-d!.sendPathMin} s`,
+      );
+      t.true(d!.kernelRtt.p50 > 0);
+    }
 
     for (const row of report.rows) {
       const what = `${row.condition}`;
