@@ -48,7 +48,9 @@ const DASHBOARDS = path.join(REPO, 'dashboards');
 /** Port targets live on this process's underlay address: no lab fault below touches it. */
 const WEB_PORT = 18080;
 const DB_PORT = 18081;
-const DETECT_MS = 60_000;
+// PairLossHigh and DNSFailureRatioHigh wait for a whole minute of their condition before
+// going pending (min_over_time[1m]), so detection takes just over a minute.
+const DETECT_MS = 100_000;
 const QUIET_MS = 90_000;
 /** After the expected alert appears, how long no other alert may be pending or firing. */
 const SETTLE_MS = 15_000;
@@ -319,10 +321,10 @@ labSuite(
     }
 
     /**
-     * Injects a fault and waits for the expected alert (pending or firing). From then on, for
-     * SETTLE_MS, no other alert may be pending or firing; no other alert may fire at any time.
-     * Alerts that were pending only before the expected one appeared (the windows crossing
-     * thresholds at different moments) are logged.
+     * Injects a fault and waits for the expected alert (pending or firing), then watches for
+     * SETTLE_MS more. No other alert may be pending or firing at any moment of the phase, not
+     * even before the expected one appears (windows crossing thresholds at different moments
+     * are the rules' business: see PodmeshDNSFailureRatioHigh's min_over_time).
      */
     async function faultPhase(
       t: ExecutionContext,
@@ -336,7 +338,7 @@ labSuite(
       const t0 = Date.now();
       const undo = await inject();
       const others = new Map<string, Seen>();
-      const settleViolations = new Set<string>();
+      const violations = new Set<string>();
       let matchedAt: number | undefined;
       let matched: PromAlert[] = [];
       for (;;) {
@@ -356,7 +358,8 @@ labSuite(
           s.lastMs = ms;
           s.states.add(a.state);
           others.set(k, s);
-          if (matchedAt !== undefined) settleViolations.add(`${k} ${a.state}`);
+          // The issue's rule: no other alert reaches pending or firing, before or after.
+          violations.add(`${k} ${a.state}`);
         }
         if (matchedAt === undefined && ms > DETECT_MS) break;
         if (matchedAt !== undefined && ms > matchedAt + SETTLE_MS) break;
@@ -374,11 +377,7 @@ labSuite(
 
       t.not(matchedAt, undefined, `${name}: the expected alert within ${DETECT_MS} ms`);
       t.true(matched.length > 0);
-      t.deepEqual(
-        [...settleViolations],
-        [],
-        `${name}: other alerts pending/firing after the expected one`,
-      );
+      t.deepEqual([...violations], [], `${name}: other alerts pending or firing during the fault`);
       t.deepEqual(
         [...others].filter(([, s]) => s.states.has('firing')).map(([k]) => k),
         [],
