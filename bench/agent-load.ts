@@ -20,6 +20,7 @@ import { peerFromStatic } from '../src/discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine-client.ts';
 import type { LogSink } from '../src/mesh/engine.ts';
 import { planJobs } from '../src/mesh/plan.ts';
+import { loadTimestamping } from '../src/native/timestamping.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { assertLoopback, exitWhenParentGoes, meter, send, sleep } from './lib.ts';
 
@@ -191,11 +192,15 @@ async function main(): Promise<void> {
       concurrency: 256,
     };
     const want = new Set<ProbeKind>(spec.engineKinds ?? ['udp', 'tcp', 'icmp']);
-    const offMain = (['udp', 'tcp'] as const).filter((k) => want.has(k));
+    // As the Agent places them: icmp joins the worker when the timestamping addon loads.
+    const icmpOnWorker = loadTimestamping().ok;
+    const offMain = (['udp', 'tcp', 'icmp'] as const).filter(
+      (k) => want.has(k) && (k !== 'icmp' || icmpOnWorker),
+    );
     const engines: EngineHandle[] = [];
     if (offMain.length > 0)
       engines.push(await RemoteEngine.start({ ...base, kinds: offMain }, onResult, sink));
-    if (want.has('icmp'))
+    if (want.has('icmp') && !icmpOnWorker)
       engines.push(
         await LocalEngine.start({ ...base, kinds: ['icmp'] }, new SystemClock(), onResult, sink),
       );

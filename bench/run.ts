@@ -550,6 +550,10 @@ function buildDist(): { dir: string; note: string } | { error: string } {
     };
   }
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  // The timestamping addon where the compiled timestamping.js looks for it (as the image ships
+  // it): without it the load scenarios would measure the user-space fallback, not podmesh.
+  const addonBuild = join(ROOT, 'src/native/build');
+  if (existsSync(addonBuild)) symlinkSync(addonBuild, join(dir, 'src/native/build'), 'dir');
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   const errors = (r.stdout.match(/error TS/g) ?? []).length;
   return {

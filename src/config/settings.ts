@@ -156,7 +156,7 @@ export const SETTINGS: readonly Setting[] = [
     'probes.icmp',
     z.boolean(),
     true,
-    'Run ICMP echo probes (needs CAP_NET_RAW; turned off with a log line if missing).',
+    'Run ICMP echo probes (a ping socket where net.ipv4.ping_group_range allows it, else a raw socket with CAP_NET_RAW; turned off with a log line if neither).',
   ),
   s('probes.tcp', z.boolean(), true, 'Run TCP connect probes.'),
   s(
