@@ -376,7 +376,7 @@ export const SETTINGS: readonly Setting[] = [
     'engine.worker',
     z.boolean(),
     true,
-    'Run the udp/tcp probe engine and responders on a worker thread so a busy main thread does not skew RTT.',
+    'Run the probe engine (every probe kind, DNS, port targets) and the responders on a worker thread, so a busy main thread does not delay probes. Off: everything on the main thread (tests, troubleshooting).',
   ),
   s(
     'shutdown.drainMs',
