@@ -4,7 +4,14 @@ import test from 'ava';
 import { FakeClock, type Clock } from '../core/clock.ts';
 import type { Peer, ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { Probe } from '../probes/probe.ts';
-import { Scheduler, jobKey, probeExecutor, type Job } from './scheduler.ts';
+import {
+  DEADLINE_GRACE_MS,
+  DEADLINE_SWEEP_MS,
+  Scheduler,
+  jobKey,
+  probeExecutor,
+  type Job,
+} from './scheduler.ts';
 
 function peer(node: string): Peer {
   return {
@@ -184,4 +191,299 @@ test('stop() clears every timer', async (t) => {
   await Promise.all([sched.stop(), clock.advance(2_000)]);
   await clock.advance(1_000);
   t.is(clock.pending(), 0);
+});
+
+// The tests below drive the generic Scheduler with a hand-held executor, so each run can be made
+// to answer late, never, reject, or throw, and phases can be set exactly (random, jitter 0).
+
+interface TestJob {
+  readonly key: string;
+}
+interface TestResult {
+  readonly key: string;
+  readonly outcome: string;
+  readonly startMs: number;
+}
+
+/** What one run does: settle after `ms` of fake time, never, reject, or throw. */
+type Behaviour =
+  | { readonly settleAfterMs: number }
+  | { readonly never: true }
+  | { readonly reject: string }
+  | { readonly throws: string };
+
+function harness(
+  opts: {
+    concurrency?: number;
+    timeoutMs?: number;
+    /** First phases as fractions of the interval, one per job in reconcile order. */
+    phases?: number[];
+    behave?: (key: string, call: number) => Behaviour;
+  } = {},
+) {
+  const clock = new FakeClock();
+  const phases = [...(opts.phases ?? [])];
+  const calls: { key: string; at: number }[] = [];
+  const perKey = new Map<string, number>();
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const stale: ((r: TestResult) => void)[] = [];
+  const results: { r: TestResult; late: number; at: number }[] = [];
+  const sched = new Scheduler<TestJob, TestResult>({
+    clock,
+    intervalMs: 1000,
+    timeoutMs: opts.timeoutMs ?? 500,
+    jitter: 0,
+    concurrency: opts.concurrency ?? 100,
+    random: () => phases.shift() ?? 0,
+    execute: (job) => {
+      const call = perKey.get(job.key) ?? 0;
+      perKey.set(job.key, call + 1);
+      const startMs = clock.nowMs();
+      calls.push({ key: job.key, at: startMs });
+      const b = opts.behave?.(job.key, call) ?? { settleAfterMs: 1 };
+      if ('throws' in b) throw new Error(b.throws);
+      if ('reject' in b) return Promise.reject(new Error(b.reject));
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      return new Promise<TestResult>((resolve) => {
+        const done = (r: TestResult): void => {
+          inFlight--;
+          resolve(r);
+        };
+        if ('never' in b) stale.push(done);
+        else
+          clock.setTimeout(() => done({ key: job.key, outcome: 'ok', startMs }), b.settleAfterMs);
+      });
+    },
+    overran: (job, startMs, detail) => ({ key: job.key, outcome: detail, startMs }),
+    onResult: (r, late) => results.push({ r, late, at: clock.nowMs() }),
+  });
+  return { clock, sched, calls, results, stale, maxInFlight: () => maxInFlight };
+}
+
+const jobs = (...keys: string[]): TestJob[] => keys.map((key) => ({ key }));
+
+test('a stuck run is cut off by one sweep between timeout + grace - sweep and timeout + grace', async (t) => {
+  // Phases spread over the interval so the runs start at every offset from the sweep's beat.
+  const keys = Array.from({ length: 40 }, (_, i) => `j${i}`);
+  const { clock, sched, results, calls } = harness({
+    timeoutMs: 500,
+    phases: keys.map((_, i) => i / 40 + 0.003 * (i % 7)),
+    behave: () => ({ never: true }),
+  });
+  sched.reconcile(jobs(...keys));
+  await clock.advance(10_000);
+  t.true(results.length >= 4 * keys.length, `${results.length} cut-offs`);
+  for (const { r, at } of results) {
+    t.is(r.outcome, 'probe overran its deadline');
+    const age = at - r.startMs;
+    t.true(
+      age >= 500 + DEADLINE_GRACE_MS - DEADLINE_SWEEP_MS && age <= 500 + DEADLINE_GRACE_MS,
+      `cut off ${age} ms after it started`,
+    );
+  }
+  // Each cut-off frees the job: it runs again at its next due time, not never.
+  for (const key of keys) t.true(calls.filter((c) => c.key === key).length >= 4, key);
+  t.true(sched.stats().skipped >= keys.length, 'runs due while stuck are skipped');
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+  t.is(clock.pending(), 0);
+});
+
+test('a cut-off run that settles later is ignored and does not end the next run', async (t) => {
+  const { clock, sched, results, stale } = harness({
+    timeoutMs: 500,
+    phases: [0],
+    behave: (_key, call) => (call === 0 ? { never: true } : { settleAfterMs: 300 }),
+  });
+  sched.reconcile(jobs('a'));
+  await clock.advance(2_100); // first run cut off (≤ 1,500), second run started at 2,000
+  t.deepEqual(
+    results.map((x) => x.r.outcome),
+    ['probe overran its deadline'],
+  );
+  stale[0]!({ key: 'a', outcome: 'stale', startMs: 0 });
+  await clock.advance(50);
+  t.is(sched.stats().inFlight, 1, 'the second run is still in flight');
+  t.is(results.length, 1);
+  await clock.advance(200);
+  t.deepEqual(
+    results.map((x) => x.r.outcome),
+    ['probe overran its deadline', 'ok'],
+  );
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+});
+
+test('a run that throws synchronously becomes an overran result and frees its slot', async (t) => {
+  const { clock, sched, results, calls } = harness({
+    concurrency: 1,
+    phases: [0, 0.001],
+    behave: (key, call) => (key === 'a' && call === 0 ? { throws: 'boom' } : { settleAfterMs: 5 }),
+  });
+  sched.reconcile(jobs('a', 'b'));
+  await clock.advance(20);
+  t.deepEqual(
+    results.map((x) => [x.r.key, x.r.outcome]),
+    [
+      ['a', 'probe rejected: Error: boom'],
+      ['b', 'ok'],
+    ],
+  );
+  t.deepEqual(
+    calls.map((c) => [c.key, c.at - calls[0]!.at]),
+    [
+      ['a', 0],
+      ['b', 1],
+    ],
+  );
+  await clock.advance(1_000);
+  t.is(results.filter((x) => x.r.key === 'a' && x.r.outcome === 'ok').length, 1, 'a runs again');
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+});
+
+test('a run that rejects becomes an overran result and frees its slot', async (t) => {
+  const { clock, sched, results } = harness({
+    concurrency: 1,
+    phases: [0, 0.001],
+    behave: (key, call) => (key === 'a' && call === 0 ? { reject: 'nope' } : { settleAfterMs: 5 }),
+  });
+  sched.reconcile(jobs('a', 'b'));
+  await clock.advance(20);
+  t.deepEqual(
+    results.map((x) => [x.r.key, x.r.outcome, x.late]),
+    [
+      ['a', 'probe rejected: Error: nope', 0],
+      ['b', 'ok', 0],
+    ],
+  );
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+});
+
+test('runs past the concurrency bound wait in due order and report how late they started', async (t) => {
+  const keys = ['a', 'b', 'c', 'd', 'e'];
+  const { clock, sched, results, calls, maxInFlight } = harness({
+    concurrency: 2,
+    // Due at 0, 10, 20, 30, 40 ms; each run takes 100 ms.
+    phases: [0, 0.01, 0.02, 0.03, 0.04],
+    behave: () => ({ settleAfterMs: 100 }),
+  });
+  const t0 = clock.nowMs();
+  sched.reconcile(jobs(...keys));
+  await clock.advance(500);
+  t.is(maxInFlight(), 2);
+  t.deepEqual(
+    calls.map((c) => [c.key, c.at - t0]),
+    [
+      ['a', 0],
+      ['b', 10],
+      ['c', 100], // a's slot
+      ['d', 110], // b's slot
+      ['e', 200],
+    ],
+  );
+  t.deepEqual(
+    results.map((x) => [x.r.key, x.late]),
+    [
+      ['a', 0],
+      ['b', 0],
+      ['c', 80],
+      ['d', 80],
+      ['e', 160],
+    ],
+  );
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+});
+
+test('a removed job waiting for a slot never runs and does not hold up the line', async (t) => {
+  const { clock, sched, calls } = harness({
+    concurrency: 1,
+    phases: [0, 0.001, 0.002],
+    behave: () => ({ settleAfterMs: 300 }),
+  });
+  sched.reconcile(jobs('a', 'b', 'c'));
+  await clock.advance(5);
+  t.is(sched.stats().inFlight, 3, 'one on the wire, two waiting');
+  sched.reconcile(jobs('a', 'c'));
+  await clock.advance(400);
+  t.deepEqual(
+    calls.map((c) => c.key),
+    ['a', 'c'],
+  );
+  t.is(calls[1]!.at - calls[0]!.at, 300);
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+});
+
+test('a stuck run of a removed job still frees its slot at the deadline', async (t) => {
+  const { clock, sched, calls, results } = harness({
+    concurrency: 1,
+    timeoutMs: 500,
+    phases: [0, 0],
+    behave: (key) => (key === 'a' ? { never: true } : { settleAfterMs: 1 }),
+  });
+  sched.reconcile(jobs('a'));
+  await clock.advance(10);
+  sched.reconcile(jobs('b'));
+  await clock.advance(3_000);
+  t.true(calls.some((c) => c.key === 'b'));
+  const firstB = calls.find((c) => c.key === 'b')!.at - calls[0]!.at;
+  t.true(
+    firstB >= 500 + DEADLINE_GRACE_MS - DEADLINE_SWEEP_MS && firstB <= 500 + DEADLINE_GRACE_MS,
+  );
+  t.false(
+    results.some((x) => x.r.key === 'a'),
+    'the removed job reports nothing',
+  );
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+});
+
+test('stop() drops waiting runs and resolves once the run on the wire settles', async (t) => {
+  const { clock, sched, calls, results } = harness({
+    concurrency: 1,
+    phases: [0, 0.001, 0.002, 0.003],
+    behave: () => ({ settleAfterMs: 300 }),
+  });
+  sched.reconcile(jobs('a', 'b', 'c', 'd'));
+  await clock.advance(5);
+  t.is(sched.stats().inFlight, 4);
+  let stopped = false;
+  const stopping = sched.stop().then(() => {
+    stopped = true;
+  });
+  await clock.advance(200);
+  t.false(stopped, 'still waiting for the run on the wire');
+  await clock.advance(200);
+  await stopping;
+  t.true(stopped);
+  t.deepEqual(
+    calls.map((c) => c.key),
+    ['a'],
+    'the waiting runs never started',
+  );
+  t.is(results.length, 0, 'results after stop are dropped');
+  t.is(clock.pending(), 0);
+});
+
+test('stop() with a stuck run resolves by timeout + grace', async (t) => {
+  const { clock, sched } = harness({
+    timeoutMs: 500,
+    phases: [0],
+    behave: () => ({ never: true }),
+  });
+  sched.reconcile(jobs('a'));
+  await clock.advance(1);
+  let stopped = false;
+  const stopping = sched.stop().then(() => {
+    stopped = true;
+  });
+  await clock.advance(500 + DEADLINE_GRACE_MS - DEADLINE_SWEEP_MS - 10);
+  t.false(stopped);
+  await clock.advance(DEADLINE_SWEEP_MS + 10);
+  await stopping;
+  t.true(stopped);
+  t.is(clock.pending(), 0);
+});
+
+test('a concurrency that is not a positive whole number is refused', (t) => {
+  for (const concurrency of [0, -1, 1.5, Number.NaN])
+    t.throws(() => harness({ concurrency }), { instanceOf: TypeError }, String(concurrency));
 });

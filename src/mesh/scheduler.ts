@@ -1,5 +1,7 @@
 // Runs every job on its own jittered loop, with a deadline per run and a bound on runs in
-// flight. What a run does is injected (execute), so one scheduler drives peer probes
+// flight. At 1,000 runs a second the scheduler's own cost matters, so a run costs one timer on
+// the (slotted) clock and the probe's own promise: deadlines are checked by one sweep per
+// scheduler and a run only meets p-limit when it has to wait for a slot. What a run does is injected (execute), so one scheduler drives peer probes
 // ((peer, probe kind, size) jobs) and another DNS lookups. reconcile() turns a new job list
 // into started and stopped loops, so discovery churn never restarts the loops of jobs that
 // stayed. Lateness (how far after its due time a run actually started) is reported with each
@@ -77,34 +79,83 @@ export function probeExecutor(probes: ReadonlyMap<ProbeKind, Probe>): Executor<J
 
 export interface SchedulerStats {
   readonly jobs: number;
+  /** Jobs with a run on the wire or waiting for a slot. */
   readonly inFlight: number;
   /** Runs skipped because the previous run of the same job was still in flight. */
   readonly skipped: number;
   readonly started: number;
 }
 
-interface Loop<J> {
+/**
+ * Extra time past the run's own timeout before the scheduler gives up on it: a run that has not
+ * settled by then (or rejected, or threw) becomes an `overran` result, at timeout + grace at the
+ * latest (as far as the event loop keeps time).
+ */
+export const DEADLINE_GRACE_MS = 1000;
+
+/**
+ * How often one sweep per scheduler looks for runs past their deadline, instead of a timer per
+ * run. A run is cut off at the first sweep once it is timeout + grace - sweep old, so between
+ * that and timeout + grace.
+ */
+export const DEADLINE_SWEEP_MS = 250;
+
+/**
+ * One job's loop. It is also the record of its run: a job has at most one run at a time (a run
+ * due while the last is still out is skipped), so the hot path allocates nothing per run.
+ */
+interface Loop<J, R> {
   readonly job: J;
+  /** When the next run is due. */
   dueMs: number;
   timer: TimerHandle | undefined;
-  running: Promise<void> | undefined;
+  /** The timer callback, made once per loop rather than once per run. */
+  readonly fire: () => void;
+  state: 'idle' | 'waiting' | 'running';
   stopped: boolean;
+  /** When the current run was due and when it started (its lateness and its deadline). */
+  runDueMs: number;
+  startMs: number;
+  /**
+   * Settlement handlers for the current run. A run cut off at its deadline may still settle
+   * later: cutting it off replaces these, and the old ones then find the epoch moved on.
+   */
+  epoch: number;
+  onValue: (r: R) => void;
+  onError: (e: unknown) => void;
+  /** Running loops form a list in start order, so the deadline sweep reads only its head. */
+  prev: Loop<J, R> | undefined;
+  next: Loop<J, R> | undefined;
 }
 
-/** Extra time past the run's own timeout before the scheduler gives up on it. */
-const DEADLINE_GRACE_MS = 1000;
-
 export class Scheduler<J extends ScheduledJob = Job, R = ProbeResult> {
-  private readonly loops = new Map<string, Loop<J>>();
-  private readonly limit: LimitFunction;
+  private readonly loops = new Map<string, Loop<J, R>>();
   private readonly random: () => number;
+  /**
+   * The line of runs that must wait for a slot, in FIFO order; clearQueue() drops it on stop.
+   * A run that finds a free slot and nobody waiting starts at once without it (that is every run
+   * of an unsaturated prober), which spares p-limit's promises and microtask hops on the hot
+   * path. It admits one waiter at a time; the bound itself is inFlight.
+   */
+  private readonly line: LimitFunction = pLimit(1);
+  /** Runs in the line (queued in p-limit or at its head); once stopped, never read again. */
+  private waiting = 0;
+  /** Wakes the waiter at the head of the line when a slot frees. */
+  private wake: (() => void) | undefined;
+  private inFlight = 0;
+  private oldest: Loop<J, R> | undefined;
+  private newest: Loop<J, R> | undefined;
+  private sweepTimer: TimerHandle | undefined;
   private skipped = 0;
   private started = 0;
   private stopping = false;
-  private readonly active = new Set<Promise<R>>();
+  private drained: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(private readonly opts: SchedulerOptions<J, R>) {
-    this.limit = pLimit(opts.concurrency);
+    if (!(Number.isInteger(opts.concurrency) || opts.concurrency === Infinity))
+      throw new TypeError(`concurrency must be a whole number, got ${opts.concurrency}`);
+    if (opts.concurrency < 1)
+      throw new TypeError(`concurrency must be at least 1, got ${opts.concurrency}`);
     this.random = opts.random ?? Math.random;
   }
 
@@ -124,17 +175,19 @@ export class Scheduler<J extends ScheduledJob = Job, R = ProbeResult> {
       const existing = this.loops.get(key);
       if (existing !== undefined && !(this.opts.changed?.(existing.job, job) ?? false)) continue;
       if (existing !== undefined) this.stopLoop(existing);
-      if (this.opts.accepts !== undefined && !this.opts.accepts(job)) continue;
+      if (this.opts.accepts !== undefined && !this.opts.accepts(job)) {
+        // A changed job this scheduler no longer takes is gone, not left as a dead loop.
+        if (existing !== undefined) {
+          this.loops.delete(key);
+          removed.push(key);
+        }
+        continue;
+      }
       // A random first phase spreads jobs over the interval instead of bursting at start.
-      const loop: Loop<J> = {
-        job,
-        dueMs: this.opts.clock.nowMs() + this.random() * this.opts.intervalMs,
-        timer: undefined,
-        running: undefined,
-        stopped: false,
-      };
+      const now = this.opts.clock.nowMs();
+      const loop = this.newLoop(job, now + this.random() * this.opts.intervalMs);
       this.loops.set(key, loop);
-      this.arm(loop);
+      this.arm(loop, now);
       if (existing === undefined) added.push(key);
     }
     return { added, removed };
@@ -142,93 +195,185 @@ export class Scheduler<J extends ScheduledJob = Job, R = ProbeResult> {
 
   stats(): SchedulerStats {
     let inFlight = 0;
-    for (const l of this.loops.values()) if (l.running !== undefined) inFlight++;
+    for (const l of this.loops.values()) if (l.state !== 'idle') inFlight++;
     return { jobs: this.loops.size, inFlight, skipped: this.skipped, started: this.started };
   }
 
   /**
-   * Stops every loop, drops runs still queued behind the concurrency bound, and waits for the
-   * runs already on the wire (each settles by its deadline at the latest).
+   * Stops every loop, drops runs still waiting for a slot, and waits for the runs already on
+   * the wire (each settles, or is cut off, by timeout + grace at the latest).
    */
   async stop(): Promise<void> {
     this.stopping = true;
     for (const loop of this.loops.values()) this.stopLoop(loop);
     this.loops.clear();
-    this.limit.clearQueue();
-    await Promise.all([...this.active]);
+    // The run at the head of the line, if any, waits for a slot: it is let go, unstarted, when
+    // the runs on the wire finish.
+    this.line.clearQueue();
+    if (this.inFlight === 0) {
+      this.stopSweep();
+      return;
+    }
+    if (this.drained === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.drained = { promise, resolve };
+    }
+    await this.drained.promise;
   }
 
-  private stopLoop(loop: Loop<J>): void {
+  private newLoop(job: J, dueMs: number): Loop<J, R> {
+    const loop: Loop<J, R> = {
+      job,
+      dueMs,
+      timer: undefined,
+      fire: () => this.fire(loop),
+      state: 'idle',
+      stopped: false,
+      runDueMs: 0,
+      startMs: 0,
+      epoch: 0,
+      onValue: noop,
+      onError: noop,
+      prev: undefined,
+      next: undefined,
+    };
+    this.newHandlers(loop);
+    return loop;
+  }
+
+  private newHandlers(loop: Loop<J, R>): void {
+    const epoch = ++loop.epoch;
+    loop.onValue = (r) => {
+      if (loop.epoch === epoch) this.finish(loop, r);
+    };
+    loop.onError = (e) => {
+      // Runs must not reject; if one does, it is a bug reported as a typed result.
+      if (loop.epoch === epoch)
+        this.finish(
+          loop,
+          this.opts.overran(loop.job, loop.startMs, `probe rejected: ${String(e)}`),
+        );
+    };
+  }
+
+  private stopLoop(loop: Loop<J, R>): void {
     loop.stopped = true;
     if (loop.timer !== undefined) this.opts.clock.clearTimeout(loop.timer);
     loop.timer = undefined;
   }
 
-  private arm(loop: Loop<J>): void {
-    const delay = loop.dueMs - this.opts.clock.nowMs();
-    loop.timer = this.opts.clock.setTimeout(() => this.fire(loop), delay);
+  private arm(loop: Loop<J, R>, nowMs: number): void {
+    loop.timer = this.opts.clock.setTimeout(loop.fire, loop.dueMs - nowMs);
   }
 
-  private fire(loop: Loop<J>): void {
+  private fire(loop: Loop<J, R>): void {
     loop.timer = undefined;
     if (loop.stopped || this.stopping) return;
     const due = loop.dueMs;
-    const { intervalMs, jitter } = this.opts;
+    const { intervalMs, jitter, concurrency } = this.opts;
     let next = due + intervalMs * (1 + jitter * (2 * this.random() - 1));
     const now = this.opts.clock.nowMs();
     // After a long stall, resume on the interval rather than firing a burst of missed runs.
     if (next < now) next = now + intervalMs * this.random();
     loop.dueMs = next;
-    if (loop.running !== undefined) {
+    if (loop.state !== 'idle') {
       this.skipped++;
     } else {
-      loop.running = this.limit(() => this.runOnce(loop, due)).finally(() => {
-        loop.running = undefined;
-      });
-    }
-    this.arm(loop);
-  }
-
-  private async runOnce(loop: Loop<J>, dueMs: number): Promise<void> {
-    if (loop.stopped) return;
-    const startMs = this.opts.clock.nowMs();
-    this.started++;
-    const pending = this.withDeadline(loop.job, startMs);
-    this.active.add(pending);
-    const result = await pending;
-    this.active.delete(pending);
-    // A result for a job that was removed meanwhile is dropped: its series are already gone.
-    if (!loop.stopped) this.opts.onResult(result, Math.max(0, startMs - dueMs), loop.job);
-  }
-
-  private withDeadline(job: J, startMs: number): Promise<R> {
-    const { clock, timeoutMs, execute, overran } = this.opts;
-    return new Promise<R>((resolve) => {
-      let done = false;
-      const timer = clock.setTimeout(() => {
-        if (done) return;
-        done = true;
-        resolve(overran(job, startMs, 'probe overran its deadline'));
-      }, timeoutMs + DEADLINE_GRACE_MS);
-      const settle = (r: R): void => {
-        if (done) return;
-        done = true;
-        clock.clearTimeout(timer);
-        resolve(r);
-      };
-      let running: Promise<R>;
-      try {
-        running = execute(job, timeoutMs);
-      } catch (e) {
-        running = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      loop.runDueMs = due;
+      if (this.inFlight < concurrency && this.waiting === 0) {
+        this.begin(loop, now);
+      } else {
+        loop.state = 'waiting';
+        this.waiting++;
+        void this.line(() => this.admit(loop));
       }
-      running.then(settle, (e: unknown) => {
-        // Runs must not reject; if one does, it is a bug reported as a typed result.
-        settle(overran(job, startMs, `probe rejected: ${String(e)}`));
-      });
-    });
+    }
+    this.arm(loop, now);
+  }
+
+  /** Called by the line for the waiter at its head; resolves once that waiter got a slot. */
+  private admit(loop: Loop<J, R>): Promise<void> | undefined {
+    if (this.inFlight < this.opts.concurrency || loop.stopped || this.stopping) {
+      this.begin(loop, this.opts.clock.nowMs());
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    }).then(() => this.begin(loop, this.opts.clock.nowMs()));
+  }
+
+  private begin(loop: Loop<J, R>, nowMs: number): void {
+    if (loop.state === 'waiting') this.waiting--;
+    if (loop.stopped || this.stopping) {
+      loop.state = 'idle';
+      return;
+    }
+    const { clock, execute, timeoutMs } = this.opts;
+    loop.state = 'running';
+    loop.startMs = nowMs;
+    this.started++;
+    this.inFlight++;
+    loop.prev = this.newest;
+    loop.next = undefined;
+    if (this.newest !== undefined) this.newest.next = loop;
+    else this.oldest = loop;
+    this.newest = loop;
+    this.sweepTimer ??= clock.setTimeout(this.sweep, DEADLINE_SWEEP_MS);
+    // The probe's own promise carries the run: no wrapper, no per-run closure.
+    try {
+      execute(loop.job, timeoutMs).then(loop.onValue, loop.onError);
+    } catch (e) {
+      // A synchronous throw (or something that is not a promise) is reported like a rejection,
+      // and asynchronously like every other result.
+      const onError = loop.onError;
+      queueMicrotask(() => onError(e));
+    }
+  }
+
+  /** The run of `loop` is over (settled, rejected or cut off): free its slot, report it. */
+  private finish(loop: Loop<J, R>, result: R): void {
+    if (loop.state !== 'running') return;
+    loop.state = 'idle';
+    if (loop.prev !== undefined) loop.prev.next = loop.next;
+    else this.oldest = loop.next;
+    if (loop.next !== undefined) loop.next.prev = loop.prev;
+    else this.newest = loop.prev;
+    loop.prev = loop.next = undefined;
+    this.inFlight--;
+    const wake = this.wake;
+    if (wake !== undefined) {
+      this.wake = undefined;
+      wake();
+    }
+    if (this.inFlight === 0 && this.drained !== undefined) {
+      this.stopSweep();
+      this.drained.resolve();
+    }
+    // A result for a job that was removed meanwhile is dropped: its series are already gone.
+    if (!loop.stopped)
+      this.opts.onResult(result, Math.max(0, loop.startMs - loop.runDueMs), loop.job);
+  }
+
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined;
+    const { clock, timeoutMs, overran } = this.opts;
+    const cutoff = clock.nowMs() - (timeoutMs + DEADLINE_GRACE_MS - DEADLINE_SWEEP_MS);
+    for (let l = this.oldest; l !== undefined && l.startMs <= cutoff; l = this.oldest) {
+      // Whatever the cut-off run does later lands on the old handlers and is ignored.
+      this.newHandlers(l);
+      this.finish(l, overran(l.job, l.startMs, 'probe overran its deadline'));
+    }
+    if (this.inFlight > 0) this.sweepTimer = clock.setTimeout(this.sweep, DEADLINE_SWEEP_MS);
+  };
+
+  private stopSweep(): void {
+    if (this.sweepTimer !== undefined) this.opts.clock.clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 }
+
+function noop(): void {}
 
 function sameTarget(a: Job, b: Job): boolean {
   const pa = a.target.peer;
