@@ -16,6 +16,10 @@
 //   - Transmit timestamps are kept in a small ring inside the socket and looked up with
 //     txTime(id): no JavaScript runs for them.
 //
+// It also makes TCP connect probes (TcpConnect, below): a handshake through net.Socket costs
+// ~400 µs of CPU (TCPWrap, streams, several event-loop turns); done here it is a few syscalls and
+// one callback, and TCP_INFO gives the kernel's own SYN to SYN-ACK time.
+//
 // JavaScript API (typed in timestamping.ts):
 //   realtimeNs() -> bigint
 //   new Socket(kind, bindAddress, port, stamps, onEvent)     kind 0 udp, 1 icmp ping, 2 raw icmp;
@@ -28,6 +32,9 @@
 //   onEvent(0, buffer, address, port, rxNs | undefined, ttl)   a datagram (ttl -1: unknown)
 //   onEvent(1, buffer, destination, offender, type, code, info) an ICMP error for a sent packet
 //   onEvent(2, errnoName, message)                            the poll itself failed
+//   new TcpConnect(address, port, bindAddress | "", onDone)  one non-blocking IPv4 connect
+//     .cancel()                                              stop and close; no onDone after it
+//   onDone(errnoName | null, elapsedNs, tcpiRttUs | undefined)
 
 #include <node_api.h>
 #include <uv.h>
@@ -37,6 +44,7 @@
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -604,6 +612,278 @@ static napi_value Getter(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// TCP connect probe.
+//
+// new TcpConnect(address, port, bindAddress | "", onDone) starts one non-blocking connect and
+// onDone(errnoName | null, elapsedNs, tcpiRttUs | undefined) says how it went, exactly once,
+// unless cancel() comes first:
+//   - synchronously, inside the constructor, when the outcome is known by the time connect()
+//     returns: a failure before the handshake (socket, bind, or connect() with anything but
+//     EINPROGRESS: ENETUNREACH, EADDRNOTAVAIL...), or a handshake the kernel completed or had
+//     refused inside connect() (loopback, often pods of one node: the SYN and its answer are
+//     processed in softirq before the syscall returns);
+//   - otherwise from the poll callback once the socket is writable (connected) or has an error
+//     (SO_ERROR: ECONNREFUSED, EHOSTUNREACH, ETIMEDOUT...).
+// elapsedNs is CLOCK_MONOTONIC nanoseconds (a double) from just before connect() to the moment
+// the outcome was seen (connect() returning, or the poll event). tcpiRttUs is TCP_INFO's
+// tcpi_rtt on success: the kernel's handshake sample (SYN sent to SYN-ACK processed), which
+// leaves out our own wake-up; undefined when the kernel has none. Bad arguments throw a
+// TypeError (EINVAL). A pending connect is polled on the calling thread's loop; a thread that
+// ends mid-connect closes it through an async cleanup hook.
+//
+// The descriptor is closed before onDone runs, always with SO_LINGER {1, 0}: an established
+// connection ends with a RST, never a FIN, so neither end keeps a TIME_WAIT socket (thousands
+// of them at 1,000 probes/s; see src/probes/tcp.ts).
+
+typedef struct {
+  napi_env env;
+  int fd;
+  int handle_state;  // 0: no poll handle, 1: polling, 2: uv_close called
+  int done;          // onDone called, failed synchronously, or cancelled
+  int handle_closed;
+  int finalized;
+  uint64_t start_ns;
+  uv_poll_t poll;
+  napi_ref callback;
+  napi_async_context async;
+  napi_async_cleanup_hook_handle cleanup;
+} conn_t;
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts_ns(&ts);
+}
+
+static void conn_maybe_free(conn_t* c) {
+  if (c->handle_closed && c->finalized) free(c);
+}
+
+static void conn_on_closed(uv_handle_t* h) {
+  conn_t* c = (conn_t*)h->data;
+  c->handle_closed = 1;
+  if (c->cleanup != NULL) {
+    napi_remove_async_cleanup_hook(c->cleanup);
+    c->cleanup = NULL;
+  }
+  conn_maybe_free(c);
+}
+
+// Closes the descriptor now, so the reset leaves at once, and the handle through libuv. uv_close
+// comes first: it takes the fd out of epoll by number, which must happen before the number can be
+// reused by the next connect. Safe to call twice.
+static void conn_close(conn_t* c) {
+  if (c->handle_state == 1) {
+    c->handle_state = 2;
+    uv_close((uv_handle_t*)&c->poll, conn_on_closed);
+  } else if (c->handle_state == 0) {
+    c->handle_closed = 1;
+  }
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+}
+
+// Drops what only JavaScript needed; only from JavaScript's thread while the env is alive.
+static void conn_release(conn_t* c) {
+  if (c->callback != NULL) napi_delete_reference(c->env, c->callback);
+  if (c->async != NULL) napi_async_destroy(c->env, c->async);
+  c->callback = NULL;
+  c->async = NULL;
+}
+
+// The thread is going away mid-connect: close without calling JavaScript.
+static void conn_on_cleanup(napi_async_cleanup_hook_handle handle, void* arg) {
+  conn_t* c = (conn_t*)arg;
+  (void)handle;
+  c->done = 1;
+  conn_close(c);
+}
+
+static void conn_on_finalize(napi_env env, void* data, void* hint) {
+  conn_t* c = (conn_t*)data;
+  (void)env;
+  (void)hint;
+  c->finalized = 1;
+  conn_maybe_free(c);
+}
+
+static void conn_args(napi_env env, int err, uint64_t elapsed, int64_t rtt_us, napi_value* argv) {
+  if (err != 0)
+    napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &argv[0]);
+  else
+    napi_get_null(env, &argv[0]);
+  napi_create_double(env, (double)elapsed, &argv[1]);
+  if (rtt_us > 0)
+    napi_create_int64(env, rtt_us, &argv[2]);
+  else
+    napi_get_undefined(env, &argv[2]);
+}
+
+static void conn_on_poll(uv_poll_t* h, int status, int events) {
+  conn_t* c = (conn_t*)h->data;
+  uint64_t now = monotonic_ns();
+  if (c->done) return;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  // libuv reports a failed connect (POLLERR) as UV_EBADF; SO_ERROR above has the real reason.
+  if (err == 0 && status < 0) err = -status;
+  if (err == 0 && !(events & UV_WRITABLE)) return;  // not connected yet
+  int64_t rtt_us = 0;
+  if (err == 0) {
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    // 0 means no sample: the handshake needed a retransmitted SYN and no TCP timestamps.
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) rtt_us = ti.tcpi_rtt;
+  }
+  c->done = 1;
+  conn_close(c);  // c stays allocated until the close callback, which runs on a later turn
+
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  napi_value argv[3], cb, recv, result;
+  bool pending = false;
+  napi_open_handle_scope(env, &scope);
+  conn_args(env, err, now - c->start_ns, rtt_us, argv);
+  // napi_make_callback, not napi_call_function: the probe's promise continuations must run
+  // before control goes back to libuv, as after Node's own I/O callbacks.
+  if (napi_get_reference_value(env, c->callback, &cb) == napi_ok && cb != NULL) {
+    napi_get_global(env, &recv);
+    napi_make_callback(env, c->async, recv, cb, 3, argv, &result);
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value e;
+      napi_get_and_clear_last_exception(env, &e);
+      napi_fatal_exception(env, e);
+    }
+  }
+  conn_release(c);
+  napi_close_handle_scope(env, scope);
+}
+
+// new TcpConnect(address, port, bindAddress | "", onDone)
+static napi_value TcpConnectNew(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], self;
+  int32_t port;
+  char bind_text[64];
+  size_t bind_len = 0;
+  struct sockaddr_in to, from;
+  napi_valuetype cbtype = napi_undefined;
+  memset(&to, 0, sizeof to);
+  memset(&from, 0, sizeof from);
+  to.sin_family = from.sin_family = AF_INET;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+  if (argc < 4 || !parse_ipv4(env, argv[0], &to.sin_addr) ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok || port < 0 || port > 65535 ||
+      napi_get_value_string_utf8(env, argv[2], bind_text, sizeof bind_text, &bind_len) !=
+          napi_ok ||
+      (bind_len > 0 && inet_pton(AF_INET, bind_text, &from.sin_addr) != 1) ||
+      napi_typeof(env, argv[3], &cbtype) != napi_ok || cbtype != napi_function) {
+    napi_throw_type_error(env, "EINVAL",
+                          "TcpConnect(ipv4, port 0-65535, ipv4 or \"\", onDone function)");
+    return NULL;
+  }
+  to.sin_port = htons((uint16_t)port);
+
+  int err = 0;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    err = errno;
+  } else {
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    if (bind_len > 0 && bind(fd, (struct sockaddr*)&from, sizeof from) != 0) err = errno;
+  }
+  uint64_t start = monotonic_ns();
+  // A non-blocking connect returns EINPROGRESS even on loopback; EINTR leaves it in progress too.
+  if (err == 0 && connect(fd, (struct sockaddr*)&to, sizeof to) != 0 && errno != EINPROGRESS &&
+      errno != EINTR)
+    err = errno;
+  uint64_t now = monotonic_ns();
+  int64_t rtt_us = 0;
+  int answered = err != 0;
+  if (!answered) {
+    // On loopback, and often between pods of one node, the kernel runs the whole handshake (or
+    // the refusal) inside connect(). Then the answer is already here: no poll handle, no loop
+    // turn, no cleanup hook. One getsockopt when it isn't.
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state != TCP_SYN_SENT) {
+      socklen_t el = sizeof err;
+      if (ti.tcpi_state == TCP_ESTABLISHED) {
+        rtt_us = ti.tcpi_rtt;
+        answered = 1;
+      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err != 0) {
+        answered = 1;
+      }
+    }
+  }
+  if (answered) {
+    // Report it now, through onDone like every other outcome. Nothing is wrapped: cancel() on
+    // this object finds nothing to cancel.
+    if (fd >= 0) close(fd);
+    napi_value args[3], recv;
+    conn_args(env, err, now - start, rtt_us, args);
+    napi_get_global(env, &recv);
+    napi_call_function(env, recv, argv[3], 3, args, NULL);  // an exception propagates to `new`
+    return self;
+  }
+
+  conn_t* c = (conn_t*)calloc(1, sizeof(conn_t));
+  if (c == NULL) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "calloc");
+  }
+  c->env = env;
+  c->fd = fd;
+  c->start_ns = start;
+  c->poll.data = c;
+  uv_loop_t* loop;
+  if (napi_wrap(env, self, c, conn_on_finalize, NULL, NULL) != napi_ok) {
+    close(fd);
+    free(c);
+    napi_throw_error(env, "EADDON", "napi_wrap failed");
+    return NULL;
+  }
+  // From here on the finalizer frees c, once the handle (if any) is closed too.
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &c->poll, fd) != 0) {
+    c->done = 1;
+    conn_close(c);
+    napi_throw_error(env, "EADDON", "cannot poll the socket on this thread's event loop");
+    return NULL;
+  }
+  c->handle_state = 1;
+  if (uv_poll_start(&c->poll, UV_WRITABLE, conn_on_poll) != 0) {
+    c->done = 1;
+    conn_close(c);
+    napi_throw_error(env, "EADDON", "cannot poll the socket on this thread's event loop");
+    return NULL;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "podmesh:tcpConnect", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, self, name, &c->async);
+  napi_create_reference(env, argv[3], 1, &c->callback);
+  napi_add_async_cleanup_hook(env, conn_on_cleanup, c, &c->cleanup);
+  return self;
+}
+
+static napi_value TcpConnectCancel(napi_env env, napi_callback_info info) {
+  napi_value self;
+  size_t argc = 0;
+  conn_t* c = NULL;
+  // Not wrapped: answered inside `new`, nothing left to cancel.
+  if (napi_get_cb_info(env, info, &argc, NULL, &self, NULL) != napi_ok ||
+      napi_unwrap(env, self, (void**)&c) != napi_ok || c == NULL || c->done)
+    return NULL;
+  c->done = 1;
+  conn_close(c);
+  conn_release(c);
+  return NULL;
+}
+
 static napi_value RealtimeNs(napi_env env, napi_callback_info info) {
   napi_value out;
   (void)info;
@@ -622,10 +902,16 @@ NAPI_MODULE_INIT() {
       {"rxKernel", NULL, NULL, Getter, NULL, NULL, napi_default, (void*)2},
       {"txKernel", NULL, NULL, Getter, NULL, NULL, napi_default, (void*)3},
   };
-  napi_value cls, now;
+  napi_property_descriptor tcp_props[] = {
+      {"cancel", NULL, TcpConnectCancel, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value cls, tcp, now;
   if (napi_define_class(env, "Socket", NAPI_AUTO_LENGTH, New, NULL, sizeof props / sizeof props[0],
                         props, &cls) != napi_ok ||
       napi_set_named_property(env, exports, "Socket", cls) != napi_ok ||
+      napi_define_class(env, "TcpConnect", NAPI_AUTO_LENGTH, TcpConnectNew, NULL, 1, tcp_props,
+                        &tcp) != napi_ok ||
+      napi_set_named_property(env, exports, "TcpConnect", tcp) != napi_ok ||
       napi_create_function(env, "realtimeNs", NAPI_AUTO_LENGTH, RealtimeNs, NULL, &now) != napi_ok ||
       napi_set_named_property(env, exports, "realtimeNs", now) != napi_ok)
     return NULL;

@@ -2,14 +2,20 @@
 // inside what JavaScript saw (after the call that sent, before the callback that received, all
 // on CLOCK_REALTIME); the addon works on a worker thread and survives one ending with a socket
 // open; errors come back as Errors with an errno code; and every way the loader can decline
-// says why. On Linux the addon must be built (`npm ci` does it): a missing build fails here
-// rather than quietly testing only the fallback, unless PODMESH_TIMESTAMPS=userspace.
+// says why. TcpConnect (the native TCP connect probe) reports each outcome once, with its errno
+// name, a CLOCK_MONOTONIC duration and the kernel's handshake RTT, synchronously for failures
+// before the handshake, never after cancel(), and on worker threads too. On Linux the addon must
+// be built (`npm ci` does it): a missing build fails here rather than quietly testing only the
+// fallback, unless PODMESH_TIMESTAMPS=userspace.
 
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import {
   EventType,
   SocketKind,
@@ -19,6 +25,8 @@ import {
   loadTimestamping,
   nativeErrno,
   type NativeSocket,
+  type NativeTcpConnect,
+  type TcpConnectDone,
   type TimestampingAddon,
 } from './timestamping.ts';
 
@@ -228,6 +236,271 @@ kernelTest(
     const s = new addon.Socket(0, '127.0.0.1', 0, 2, () => { s.close(); throw new Error('boom'); });
     s.send(Buffer.from('x'), '127.0.0.1', s.port);`);
     t.is(msg, 'boom');
+  },
+);
+
+type TcpConnectClass = NonNullable<TimestampingAddon['TcpConnect']>;
+
+function tcpConnect(): TcpConnectClass {
+  const c = addon().TcpConnect;
+  if (c === undefined) throw new Error('this build of the addon has no TcpConnect');
+  return c;
+}
+
+interface Done {
+  readonly error: string | null;
+  readonly elapsedNs: number;
+  readonly rttUs: number | undefined;
+}
+
+/** One TcpConnect; resolves with what onDone said. */
+function connectOnce(port: number, bind = ''): { done: Promise<Done>; hrStart: bigint } {
+  const TcpConnect = tcpConnect();
+  const hrStart = process.hrtime.bigint();
+  const done = new Promise<Done>((resolve) => {
+    new TcpConnect('127.0.0.1', port, bind, (error, elapsedNs, rttUs) =>
+      resolve({ error, elapsedNs, rttUs }),
+    );
+  });
+  return { done, hrStart };
+}
+
+async function tcpServer(
+  t: ExecutionContext,
+): Promise<{ port: number; ends: string[]; server: net.Server }> {
+  const ends: string[] = [];
+  const server = net.createServer((s) => {
+    s.on('error', (e: NodeJS.ErrnoException) => ends.push(e.code ?? e.message));
+    s.on('end', () => ends.push('FIN'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as net.AddressInfo).port, ends, server };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+const tick = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+kernelTest('TcpConnect: connects, times it on the monotonic clock, and resets', async (t) => {
+  const { port, ends } = await tcpServer(t);
+  const { done, hrStart } = connectOnce(port);
+  const r = await done;
+  const hrEnd = process.hrtime.bigint();
+  t.is(r.error, null);
+  // CLOCK_MONOTONIC is process.hrtime's clock: the C duration fits inside JavaScript's.
+  t.true(r.elapsedNs > 0 && r.elapsedNs <= Number(hrEnd - hrStart), `${r.elapsedNs} ns`);
+  // The kernel's handshake sample, in µs, within that duration.
+  t.true(r.rttUs !== undefined && Number.isInteger(r.rttUs) && r.rttUs > 0);
+  t.true((r.rttUs ?? 0) * 1000 <= r.elapsedNs, `rtt ${r.rttUs} µs, elapsed ${r.elapsedNs} ns`);
+  for (let i = 0; i < 100 && ends.length === 0; i++) await tick(10);
+  t.deepEqual(ends, ['ECONNRESET']);
+});
+
+kernelTest('TcpConnect: a refused connect reports ECONNREFUSED and no RTT', async (t) => {
+  const r = await connectOnce(await freePort()).done;
+  t.is(r.error, 'ECONNREFUSED');
+  t.is(r.rttUs, undefined);
+  t.true(r.elapsedNs > 0);
+});
+
+kernelTest('TcpConnect: a failure before the handshake calls back inside `new`', (t) => {
+  const TcpConnect = tcpConnect();
+  const calls: Parameters<TcpConnectDone>[] = [];
+  // 10.255.255.1 is no address of this host: bind() fails with EADDRNOTAVAIL.
+  const c = new TcpConnect('127.0.0.1', 9, '10.255.255.1', (...args) => calls.push(args));
+  t.is(calls.length, 1);
+  t.is(calls[0]?.[0], 'EADDRNOTAVAIL');
+  t.is(calls[0]?.[2], undefined);
+  c.cancel();
+  t.is(calls.length, 1);
+});
+
+kernelTest('TcpConnect: bad arguments throw EINVAL', (t) => {
+  const TcpConnect = tcpConnect();
+  const cb = (): void => undefined;
+  for (const make of [
+    () => new TcpConnect('localhost', 80, '', cb),
+    () => new TcpConnect('127.0.0.1', 70_000, '', cb),
+    () => new TcpConnect('127.0.0.1', -1, '', cb),
+    () => new TcpConnect('127.0.0.1', 80, 'nope', cb),
+    () => new TcpConnect('127.0.0.1', 80, '', 'cb' as unknown as TcpConnectDone),
+  ])
+    t.is(nativeErrno(t.throws(make)), 'EINVAL');
+});
+
+kernelTest('TcpConnect: an exception in an onDone called inside `new` is thrown by `new`', (t) => {
+  const TcpConnect = tcpConnect();
+  const e = t.throws(
+    () =>
+      new TcpConnect('127.0.0.1', 9, '10.255.255.1', () => {
+        throw new Error('sync boom');
+      }),
+  );
+  t.is(e.message, 'sync boom');
+});
+
+kernelTest('TcpConnect: cancel() after the answer does nothing', async (t) => {
+  const TcpConnect = tcpConnect();
+  const { port } = await tcpServer(t);
+  let calls = 0;
+  const c = await new Promise<NativeTcpConnect>((resolve) => {
+    const conn: NativeTcpConnect = new TcpConnect('127.0.0.1', port, '', () => {
+      calls++;
+      // Inside `new` (loopback usually answers there) `conn` isn't assigned yet.
+      setImmediate(() => resolve(conn));
+    });
+  });
+  t.notThrows(() => c.cancel());
+  t.notThrows(() => c.cancel());
+  await tick(20);
+  t.is(calls, 1);
+});
+
+kernelTest('TcpConnect works on a worker thread', async (t) => {
+  const { port, ends } = await tcpServer(t);
+  const msg = await onWorker(`
+    new addon.TcpConnect('127.0.0.1', ${port}, '', (error, elapsedNs, rttUs) =>
+      parentPort.postMessage({ error, elapsed: typeof elapsedNs, rtt: typeof rttUs }));`);
+  t.deepEqual(msg, { error: null, elapsed: 'number', rtt: 'number' });
+  for (let i = 0; i < 100 && ends.length === 0; i++) await tick(10);
+  t.deepEqual(ends, ['ECONNRESET']);
+});
+
+// Connects the kernel can't answer inside connect(): SYNs to a random 127/8 address that an
+// nftables rule of the test drops. Deleting the rule lets the SYN retransmitted after the
+// initial RTO (1 s) through, so the answer comes later, from the poll callback.
+const isRoot = process.getuid?.() === 0;
+const pendingTest = !forcedOff && isRoot ? test : test.skip;
+const pendingSerial = !forcedOff && isRoot ? test.serial : test.serial.skip;
+
+function randomLoopback(): string {
+  const b = randomBytes(3);
+  return `127.${100 + ((b[0] ?? 0) % 100)}.${b[1] ?? 0}.${1 + ((b[2] ?? 0) % 254)}`;
+}
+
+function droppedSyns(
+  t: ExecutionContext,
+  port: number,
+  dst = randomLoopback(),
+): { dst: string; lift: () => void } {
+  const name = `podmesh_test_${randomBytes(4).toString('hex')}`;
+  execFileSync('/usr/sbin/nft', ['-f', '-'], {
+    input: `table inet ${name} {
+  chain input {
+    type filter hook input priority -10; policy accept;
+    ip daddr ${dst} tcp dport ${port} drop
+  }
+}
+`,
+  });
+  let lifted = false;
+  const lift = (): void => {
+    if (lifted) return;
+    lifted = true;
+    execFileSync('/usr/sbin/nft', ['delete', 'table', 'inet', name]);
+  };
+  t.teardown(lift);
+  return { dst, lift };
+}
+
+/** Our handshakes to dst:port still in SYN_SENT (02 in /proc/net/tcp). */
+function synSent(dst: string, port: number): number {
+  // /proc/net/tcp prints the address as the host-order hex of its network-order bytes.
+  const bytes = Buffer.from(dst.split('.').map(Number));
+  const ip = (os.endianness() === 'LE' ? bytes.readUInt32LE(0) : bytes.readUInt32BE(0))
+    .toString(16)
+    .toUpperCase()
+    .padStart(8, '0');
+  const remote = `${ip}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const f = line.trim().split(/\s+/);
+      return f[2] === remote && f[3] === '02';
+    }).length;
+}
+
+pendingSerial('TcpConnect: no callback after cancel(); the socket is gone', async (t) => {
+  const TcpConnect = tcpConnect();
+  const port = await freePort();
+  const { dst } = droppedSyns(t, port);
+  const fdsBefore = readdirSync('/proc/self/fd').length;
+  let called = 0;
+  const conns = Array.from({ length: 50 }, () => new TcpConnect(dst, port, '', () => called++));
+  t.is(synSent(dst, port), 50);
+  t.is(readdirSync('/proc/self/fd').length, fdsBefore + 50);
+  for (const c of conns) c.cancel();
+  for (const c of conns) c.cancel();
+  t.is(synSent(dst, port), 0);
+  t.is(readdirSync('/proc/self/fd').length, fdsBefore);
+  await tick(100);
+  t.is(called, 0);
+});
+
+pendingTest('TcpConnect: a handshake answered later is reported from the poll', async (t) => {
+  const ends: string[] = [];
+  const server = net.createServer((s) => {
+    s.on('error', (e: NodeJS.ErrnoException) => ends.push(e.code ?? e.message));
+  });
+  const address = randomLoopback();
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as net.AddressInfo).port;
+  const { lift } = droppedSyns(t, port, address);
+  const TcpConnect = tcpConnect();
+  let insideNew = true;
+  const done = new Promise<Done & { insideNew: boolean }>((resolve) => {
+    new TcpConnect(address, port, '', (error, elapsedNs, rttUs) =>
+      resolve({ error, elapsedNs, rttUs, insideNew }),
+    );
+  });
+  insideNew = false;
+  await tick(100);
+  lift();
+  const r = await done;
+  t.like(r, { error: null, insideNew: false });
+  // The first SYN was dropped; the retransmission after the initial RTO (1 s) got through.
+  t.true(r.elapsedNs >= 0.9e9 && r.elapsedNs < 5e9, `${r.elapsedNs} ns`);
+  for (let i = 0; i < 100 && ends.length === 0; i++) await tick(10);
+  t.deepEqual(ends, ['ECONNRESET']);
+});
+
+pendingTest(
+  'TcpConnect: an exception in an onDone from the poll reaches uncaughtException',
+  async (t) => {
+    const port = await freePort();
+    const { dst, lift } = droppedSyns(t, port);
+    const path = load.ok ? load.path : '';
+    // Refused (nothing listens) once the rule is gone: answered by the poll, not inside `new`.
+    const code = `import { parentPort } from 'node:worker_threads';
+      import { createRequire } from 'node:module';
+      const addon = createRequire(${JSON.stringify(path)})(${JSON.stringify(path)});
+      process.on('uncaughtException', (e) => parentPort.postMessage(String(e.message)));
+      let insideNew = true;
+      new addon.TcpConnect('${dst}', ${port}, '', () => {
+        throw new Error(insideNew ? 'answered inside new' : 'tcp boom');
+      });
+      insideNew = false;
+      parentPort.postMessage('connecting');`;
+    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
+    t.teardown(() => w.terminate());
+    const messages: unknown[] = [];
+    const next = (): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    messages.push(await next());
+    lift();
+    messages.push(await next());
+    t.deepEqual(messages, ['connecting', 'tcp boom']);
   },
 );
 

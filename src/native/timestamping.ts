@@ -2,7 +2,8 @@
 // its API. Loading never throws: on another platform, without a built addon, or when
 // PODMESH_TIMESTAMPS=userspace forces it, loadTimestamping() says why, and the probes fall back
 // to user-space timestamps (Node's dgram and the process clock). docs/timestamps.md explains
-// the whole mechanism.
+// the whole mechanism. The addon also carries the tcp probe's connect (TcpConnect: a cheap
+// native connect and the kernel's handshake RTT; docs/timestamps.md, "TCP").
 //
 // Every timestamp from the addon is CLOCK_REALTIME in nanoseconds: the kernel stamps packets
 // with that clock, and realtimeNs() reads it, so user-space readings compare with kernel ones.
@@ -65,7 +66,34 @@ export interface NativeSocket {
   readonly txKernel: boolean;
 }
 
+/**
+ * How a TcpConnect ended: `error` is the errno name (ECONNREFUSED...) or null when connected;
+ * `elapsedNs` is CLOCK_MONOTONIC ns from just before connect() to the poll event; `rttUs` is the
+ * kernel's handshake RTT (TCP_INFO tcpi_rtt) on success, undefined when it has no sample.
+ */
+export type TcpConnectDone = (
+  error: string | null,
+  elapsedNs: number,
+  rttUs: number | undefined,
+) => void;
+
+export interface NativeTcpConnect {
+  /** Stops waiting and closes the socket; onDone is not called after it. Safe to repeat. */
+  cancel(): void;
+}
+
 export interface TimestampingAddon {
+  /**
+   * One non-blocking IPv4 connect, closed with a RST once it is known how it went. A failure
+   * before the handshake (bind, ENETUNREACH...) calls onDone synchronously, inside `new`; bad
+   * arguments throw. Absent from addons built before it existed.
+   */
+  readonly TcpConnect?: new (
+    address: string,
+    port: number,
+    bindAddress: string,
+    onDone: TcpConnectDone,
+  ) => NativeTcpConnect;
   readonly Socket: new (
     kind: SocketKind,
     bindAddress: string,
