@@ -245,7 +245,7 @@ export class Agent {
     this.metrics.setTimestampSources(this.timestamps);
     // Once, at start: user-space times carry this process's scheduling noise in every RTT.
     for (const [kind, ts] of Object.entries(this.timestamps))
-      if (ts.source === 'userspace' && kind !== 'tcp')
+      if (ts.source === 'userspace')
         log.warn(
           { protocol: kind, timestamps: ts.source, why: ts.detail },
           `${kind} RTTs use user-space timestamps: they include this agent's own scheduling delays`,

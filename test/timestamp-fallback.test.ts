@@ -58,7 +58,7 @@ test('without the addon: user-space timestamps, labelled, logged once per kind',
   );
   t.true(samples.length >= 2);
   t.true(samples.every((m) => m.labels['source'] === 'userspace' && m.value === 1));
-  // One warning per kind that would have had kernel times; none for tcp, which never does.
+  // One warning per kind, each saying why.
   const warned = logged.filter((l) => l.level === 40 && /user-space timestamps/.test(l.msg));
-  t.deepEqual(warned.map((l) => l.protocol).sort(), root ? ['icmp', 'udp'] : ['udp']);
+  t.deepEqual(warned.map((l) => l.protocol).sort(), root ? ['icmp', 'tcp', 'udp'] : ['tcp', 'udp']);
 });

@@ -231,7 +231,7 @@ export const CATALOGUE = {
     name: 'podmesh_timestamp_source',
     type: 'gauge',
     labels: ['source_node', 'network', 'protocol', 'source'],
-    help: "1 per running probe kind, labelled with where its RTT timestamps come from: `kernel` (software TX/RX stamps, docs/timestamps.md) or `userspace` (the addon could not load: RTTs include the agent's own scheduling).",
+    help: "1 per running probe kind, labelled with where its RTT timestamps come from: `kernel` (software TX/RX stamps for udp and icmp, the handshake RTT from TCP_INFO for tcp; docs/timestamps.md) or `userspace` (the addon could not load: RTTs include the agent's own scheduling).",
   }),
   eventLoopDelay: def({
     name: 'podmesh_event_loop_delay_seconds',
