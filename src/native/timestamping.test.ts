@@ -10,11 +10,12 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { synSentTo } from '../../test/support/proc-net.ts';
 import test, { type ExecutionContext } from 'ava';
 import {
   EventType,
@@ -410,23 +411,6 @@ function droppedSyns(
   return { dst, lift };
 }
 
-/** Our handshakes to dst:port still in SYN_SENT (02 in /proc/net/tcp). */
-function synSent(dst: string, port: number): number {
-  // /proc/net/tcp prints the address as the host-order hex of its network-order bytes.
-  const bytes = Buffer.from(dst.split('.').map(Number));
-  const ip = (os.endianness() === 'LE' ? bytes.readUInt32LE(0) : bytes.readUInt32BE(0))
-    .toString(16)
-    .toUpperCase()
-    .padStart(8, '0');
-  const remote = `${ip}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .filter((line) => {
-      const f = line.trim().split(/\s+/);
-      return f[2] === remote && f[3] === '02';
-    }).length;
-}
-
 pendingSerial('TcpConnect: no callback after cancel(); the socket is gone', async (t) => {
   const TcpConnect = tcpConnect();
   const port = await freePort();
@@ -434,11 +418,11 @@ pendingSerial('TcpConnect: no callback after cancel(); the socket is gone', asyn
   const fdsBefore = readdirSync('/proc/self/fd').length;
   let called = 0;
   const conns = Array.from({ length: 50 }, () => new TcpConnect(dst, port, '', () => called++));
-  t.is(synSent(dst, port), 50);
+  t.is(synSentTo(dst, port), 50);
   t.is(readdirSync('/proc/self/fd').length, fdsBefore + 50);
   for (const c of conns) c.cancel();
   for (const c of conns) c.cancel();
-  t.is(synSent(dst, port), 0);
+  t.is(synSentTo(dst, port), 0);
   t.is(readdirSync('/proc/self/fd').length, fdsBefore);
   await tick(100);
   t.is(called, 0);

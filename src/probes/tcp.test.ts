@@ -8,8 +8,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { synSentTo } from '../../test/support/proc-net.ts';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import pLimit from 'p-limit';
@@ -169,23 +169,6 @@ function socketsInState(port: number, state: string): number {
     if (f[1]?.endsWith(`:${hex}`) === true || f[2]?.endsWith(`:${hex}`) === true) n++;
   }
   return n;
-}
-
-/** Our handshakes to dst:port still in SYN_SENT (matched on the whole remote address). */
-function synSentTo(dst: string, port: number): number {
-  // /proc/net/tcp prints the address as the host-order hex of its network-order bytes.
-  const bytes = Buffer.from(dst.split('.').map(Number));
-  const ip = (os.endianness() === 'LE' ? bytes.readUInt32LE(0) : bytes.readUInt32BE(0))
-    .toString(16)
-    .toUpperCase()
-    .padStart(8, '0');
-  const remote = `${ip}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .filter((line) => {
-      const f = line.trim().split(/\s+/);
-      return f[2] === remote && f[3] === '02';
-    }).length;
 }
 
 test('on Linux the native connect path is available (npm ci builds the addon)', (t) => {
