@@ -7,6 +7,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { inTsWorker } from '../../test/support/ts-worker.ts';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import fc from 'fast-check';
@@ -406,15 +407,9 @@ rootOnly('without the timestamping addon ICMP uses raw-socket, labelled userspac
 });
 
 /** Opens an IcmpProbe on a worker thread, probes 127.0.0.1 once if it opened, reports back. */
-async function icmpInWorker(options: Record<string, unknown>): Promise<Record<string, unknown>> {
-  const { Worker } = await import('node:worker_threads');
-  // Node 20 doesn't carry tsx's loader into workers: register it there first (by absolute URL,
-  // as a data: module has no base to resolve a package name from).
-  const code = `
-    import { parentPort, workerData } from 'node:worker_threads';
-    import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))};
-    register();
-    const { IcmpProbe } = await import(workerData.icmp);
+function icmpInWorker(options: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return inTsWorker(
+    `const { IcmpProbe } = await import(workerData.icmp);
     const { SystemClock } = await import(workerData.clock);
     const p = await IcmpProbe.open({ clock: new SystemClock(), ...workerData.options });
     if (!(p instanceof IcmpProbe)) {
@@ -424,22 +419,13 @@ async function icmpInWorker(options: Record<string, unknown>): Promise<Record<st
       const result = await p.run({ peer, size: 'small', bytes: 64 }, 2000);
       await p.close();
       parentPort.postMessage({ mode: p.mode, source: p.timestamps.source, result });
-    }`;
-  const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
-    workerData: {
+    }`,
+    {
       icmp: new URL('./icmp.ts', import.meta.url).href,
       clock: new URL('../core/clock.ts', import.meta.url).href,
       options,
     },
-  });
-  try {
-    return await new Promise<Record<string, unknown>>((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
-  } finally {
-    await w.terminate();
-  }
+  );
 }
 
 test('no addon and not on the main thread: unavailable, naming both reasons', async (t) => {

@@ -8,8 +8,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import { Worker } from 'node:worker_threads';
 import { synSentTo } from '../../test/support/proc-net.ts';
+import { inTsWorker } from '../../test/support/ts-worker.ts';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import pLimit from 'p-limit';
@@ -462,31 +462,17 @@ for (const path of PATHS) {
 }
 
 /** Runs `body` on a worker thread with probeTcpPort, TcpProbe and a clock in scope. */
-async function inWorker(body: string): Promise<Record<string, unknown>> {
-  // Node 20 doesn't carry tsx's loader into workers: register it there first (by absolute URL,
-  // as a data: module has no base to resolve a package name from).
-  const code = `
-    import { parentPort, workerData } from 'node:worker_threads';
-    import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))};
-    register();
-    const { probeTcpPort, TcpProbe } = await import(workerData.tcp);
+function inWorker(body: string): Promise<Record<string, unknown>> {
+  return inTsWorker(
+    `const { probeTcpPort, TcpProbe } = await import(workerData.tcp);
     const { SystemClock } = await import(workerData.clock);
     const clock = new SystemClock();
-    ${body}`;
-  const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
-    workerData: {
+    ${body}`,
+    {
       tcp: new URL('./tcp.ts', import.meta.url).href,
       clock: new URL('../core/clock.ts', import.meta.url).href,
     },
-  });
-  try {
-    return await new Promise<Record<string, unknown>>((resolve, reject) => {
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
-  } finally {
-    await w.terminate();
-  }
+  );
 }
 
 test('listener resets connections left idle', async (t) => {
