@@ -16,6 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { synSentTo } from '../../test/support/proc-net.ts';
+import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
 import test, { type ExecutionContext } from 'ava';
 import {
   EventType,
@@ -34,6 +35,7 @@ import {
 const load = loadTimestamping();
 const forcedOff = process.env[TIMESTAMPS_ENV] === 'userspace';
 const kernelTest = forcedOff ? test.skip : test;
+holdKernelRxStamps(test);
 
 function addon(): TimestampingAddon {
   if (!load.ok) throw new Error(`the timestamping addon did not load: ${load.reason}`);

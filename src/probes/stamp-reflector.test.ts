@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import dgram from 'node:dgram';
 import { FakeClock, SystemClock } from '../core/clock.ts';
 import { EventType, SocketKind, Stamps, loadTimestamping } from '../native/timestamping.ts';
+import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
 import {
   decodeReflectorPacket,
   encodeSenderPacket,
@@ -475,6 +476,7 @@ test('start rejects when the port is taken, and the reflector port is reported',
 
 const addon = loadTimestamping();
 const kernelTest = addon.ok ? test : test.skip;
+holdKernelRxStamps(test);
 
 /**
  * A sender on the addon's own socket: sends one packet, then (after `holdMs` of this thread

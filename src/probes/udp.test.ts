@@ -19,10 +19,12 @@ import {
 import { StampReflector } from './stamp-reflector.ts';
 import { UdpStampProbe, payloadLength } from './udp.ts';
 import { loadTimestamping } from '../native/timestamping.ts';
+import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
 
 const KEY = Buffer.from('udp-probe-test-key');
 const clock = new SystemClock();
 const addon = loadTimestamping();
+holdKernelRxStamps(test);
 
 function peer(port: number, id = 'node-b/pod'): Peer {
   const [node = 'node-b', network = 'pod'] = id.split('/');
