@@ -1,6 +1,8 @@
 // Window math on a fake clock: loss ratio, STAMP direction counts, quantiles, expiry, removal.
 
 import test from 'ava';
+import fc from 'fast-check';
+import assert from 'node:assert/strict';
 import { FakeClock } from '../core/clock.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { WindowStore, quantile, windowKey } from './window-store.ts';
@@ -127,4 +129,100 @@ test('a window with no success has null RTT and full loss', (t) => {
   t.is(w.rtt, null);
   t.is(w.lossRatio, 1);
   t.is(w.lastSuccessMs, null);
+});
+
+test('the ring of samples: any sequence, wrapping and growing, sums as a plain list would', async (t) => {
+  // Samples live in typed-array rings that start at 64 and double; this checks every summary
+  // against a list kept the obvious way, across wrap-arounds, growth and expiry.
+  const step = fc.record({
+    gapMs: fc.integer({ min: 0, max: 400 }),
+    ok: fc.boolean(),
+    rttUs: fc.integer({ min: 1, max: 5000 }),
+    fwd: fc.nat(3),
+    rev: fc.nat(3),
+    dup: fc.nat(2),
+    reo: fc.nat(2),
+  });
+  await t.notThrowsAsync(
+    fc.assert(
+      // Phases of sparse and dense sending, so the ring also has to grow after it has wrapped.
+      fc.asyncProperty(
+        fc.array(fc.array(step, { minLength: 1, maxLength: 150, size: 'max' }), {
+          minLength: 1,
+          maxLength: 6,
+          size: 'max',
+        }),
+        fc.boolean(),
+        async (phases, denseFirst) => {
+          const steps = phases.flatMap((p, k) =>
+            p.map((s) => ((k % 2 === 0) === denseFirst ? { ...s, gapMs: s.gapMs % 25 } : s)),
+          );
+          const clock = new FakeClock();
+          const windowMs = 5_000;
+          const store = new WindowStore(clock, windowMs);
+          const all: {
+            atMs: number;
+            ok: boolean;
+            rtt: number;
+            fwd: number;
+            rev: number;
+            dup: number;
+            reo: number;
+          }[] = [];
+          for (const s of steps) {
+            await clock.advance(s.gapMs);
+            const stamp = {
+              forwardLost: s.fwd,
+              reverseLost: s.rev,
+              duplicates: s.dup,
+              reordered: s.reo,
+              reflectorDwellSeconds: 0,
+            };
+            const rtt = s.rttUs / 1e6;
+            store.record(
+              s.ok ? ok(clock, 'b/pod', rtt, stamp) : { ...lost(clock, 'b/pod'), stamp },
+            );
+            all.push({
+              atMs: clock.nowMs(),
+              ok: s.ok,
+              rtt,
+              fwd: s.fwd,
+              rev: s.rev,
+              dup: s.dup,
+              reo: s.reo,
+            });
+            // Checked after every step: a bad ring would heal itself as it expires.
+            const inWindow = all.filter((x) => x.atMs >= clock.nowMs() - windowMs);
+            const w = store.get(K)!;
+            const sum = (f: (x: (typeof all)[number]) => number): number =>
+              inWindow.reduce((a, x) => a + f(x), 0);
+            const rtts = inWindow.filter((x) => x.ok).map((x) => x.rtt);
+            assert.deepStrictEqual(
+              {
+                sent: w.sent,
+                lost: w.lost,
+                fwd: w.forwardLost,
+                rev: w.reverseLost,
+                dup: w.duplicates,
+                reo: w.reordered,
+                min: w.rtt?.min,
+                max: w.rtt?.max,
+              },
+              {
+                sent: inWindow.length,
+                lost: inWindow.filter((x) => !x.ok).length,
+                fwd: sum((x) => x.fwd),
+                rev: sum((x) => x.rev),
+                dup: sum((x) => x.dup),
+                reo: sum((x) => x.reo),
+                min: rtts.length === 0 ? undefined : Math.min(...rtts),
+                max: rtts.length === 0 ? undefined : Math.max(...rtts),
+              },
+            );
+          }
+        },
+      ),
+      { numRuns: 60 },
+    ),
+  );
 });

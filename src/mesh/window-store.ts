@@ -6,16 +6,6 @@
 import type { Clock } from '../core/clock.ts';
 import type { FailureReason, ProbeKind, ProbeResult, SizeClass } from '../core/types.ts';
 
-interface Sample {
-  readonly atMs: number;
-  readonly ok: boolean;
-  readonly rtt: number;
-  readonly forwardLost: number;
-  readonly reverseLost: number;
-  readonly duplicates: number;
-  readonly reordered: number;
-}
-
 export interface RttSummary {
   readonly min: number;
   readonly p50: number;
@@ -46,9 +36,27 @@ export interface PairWindow {
   readonly lastFailure: FailureReason | null;
 }
 
+/** Counter columns kept per sample, besides the send time and the RTT. */
+const OK = 0;
+const FWD = 1;
+const REV = 2;
+const DUP = 3;
+const REO = 4;
+const COUNTERS = 5;
+const INITIAL_CAPACITY = 64;
+
+/**
+ * One (peer, kind, size) window as a ring of samples in typed arrays: a thousand windows of a
+ * minute each are ~60,000 samples, and as objects they were the largest thing the main thread's
+ * garbage collector had to trace. Here they are three off-heap arrays per window.
+ */
 class Series {
-  readonly samples: Sample[] = [];
-  head = 0;
+  private atMs = new Float64Array(INITIAL_CAPACITY);
+  private rtt = new Float64Array(INITIAL_CAPACITY);
+  private counters = new Uint32Array(INITIAL_CAPACITY * COUNTERS);
+  /** Index of the oldest sample in the ring, and how many there are. */
+  private head = 0;
+  private count = 0;
   lastSuccessMs: number | null = null;
   lastResultMs = 0;
   lastFailure: FailureReason | null = null;
@@ -58,13 +66,60 @@ class Series {
     readonly size: SizeClass,
   ) {}
 
+  push(atMs: number, ok: boolean, rtt: number, st: ProbeResult['stamp']): void {
+    if (this.count === this.atMs.length) this.grow();
+    const i = (this.head + this.count) % this.atMs.length;
+    this.atMs[i] = atMs;
+    this.rtt[i] = rtt;
+    const c = i * COUNTERS;
+    this.counters[c + OK] = ok ? 1 : 0;
+    this.counters[c + FWD] = st?.forwardLost ?? 0;
+    this.counters[c + REV] = st?.reverseLost ?? 0;
+    this.counters[c + DUP] = st?.duplicates ?? 0;
+    this.counters[c + REO] = st?.reordered ?? 0;
+    this.count++;
+  }
+
+  /** Drops samples from the oldest end while they are older than the cutoff. */
   prune(cutoffMs: number): void {
-    while (this.head < this.samples.length && this.samples[this.head]!.atMs < cutoffMs) this.head++;
-    // Compact occasionally instead of shifting on every prune: O(1) amortised.
-    if (this.head > 64 && this.head * 2 > this.samples.length) {
-      this.samples.splice(0, this.head);
-      this.head = 0;
+    const cap = this.atMs.length;
+    while (this.count > 0 && this.atMs[this.head]! < cutoffMs) {
+      this.head = (this.head + 1) % cap;
+      this.count--;
     }
+  }
+
+  /** Calls `f` with the ring index of every sample, oldest first. */
+  forEach(f: (i: number) => void): void {
+    const cap = this.atMs.length;
+    for (let k = 0; k < this.count; k++) f((this.head + k) % cap);
+  }
+
+  isOk(i: number): boolean {
+    return this.counters[i * COUNTERS + OK] === 1;
+  }
+  rttAt(i: number): number {
+    return this.rtt[i]!;
+  }
+  counter(i: number, which: typeof FWD | typeof REV | typeof DUP | typeof REO): number {
+    return this.counters[i * COUNTERS + which]!;
+  }
+
+  private grow(): void {
+    const cap = this.atMs.length;
+    const atMs = new Float64Array(cap * 2);
+    const rtt = new Float64Array(cap * 2);
+    const counters = new Uint32Array(cap * 2 * COUNTERS);
+    for (let k = 0; k < this.count; k++) {
+      const from = (this.head + k) % cap;
+      atMs[k] = this.atMs[from]!;
+      rtt[k] = this.rtt[from]!;
+      counters.set(this.counters.subarray(from * COUNTERS, (from + 1) * COUNTERS), k * COUNTERS);
+    }
+    this.atMs = atMs;
+    this.rtt = rtt;
+    this.counters = counters;
+    this.head = 0;
   }
 }
 
@@ -87,16 +142,7 @@ export class WindowStore {
       s = new Series(r.peerId, r.kind, r.size);
       this.series.set(key, s);
     }
-    const st = r.stamp;
-    s.samples.push({
-      atMs: r.sentAtMs,
-      ok: r.ok,
-      rtt: r.ok ? r.rttSeconds : 0,
-      forwardLost: st?.forwardLost ?? 0,
-      reverseLost: st?.reverseLost ?? 0,
-      duplicates: st?.duplicates ?? 0,
-      reordered: st?.reordered ?? 0,
-    });
+    s.push(r.sentAtMs, r.ok, r.ok ? r.rttSeconds : 0, r.stamp);
     s.lastResultMs = Math.max(s.lastResultMs, r.sentAtMs);
     if (r.ok) s.lastSuccessMs = Math.max(s.lastSuccessMs ?? 0, r.sentAtMs);
     else s.lastFailure = r.reason;
@@ -137,16 +183,15 @@ export class WindowStore {
     let dup = 0;
     let reo = 0;
     const rtts: number[] = [];
-    for (let i = s.head; i < s.samples.length; i++) {
-      const x = s.samples[i]!;
+    s.forEach((i) => {
       sent++;
-      if (x.ok) rtts.push(x.rtt);
+      if (s.isOk(i)) rtts.push(s.rttAt(i));
       else lost++;
-      fwd += x.forwardLost;
-      rev += x.reverseLost;
-      dup += x.duplicates;
-      reo += x.reordered;
-    }
+      fwd += s.counter(i, FWD);
+      rev += s.counter(i, REV);
+      dup += s.counter(i, DUP);
+      reo += s.counter(i, REO);
+    });
     return {
       key,
       peerId: s.peerId,
