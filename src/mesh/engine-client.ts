@@ -17,6 +17,7 @@ import {
   type ResultSink,
 } from './engine.ts';
 import type { FromWorker, ToWorker } from './engine-worker.ts';
+import { unpackResults } from './result-batch.ts';
 import type { Job } from './scheduler.ts';
 
 export interface EngineHandle {
@@ -94,6 +95,8 @@ export class RemoteEngine implements EngineHandle {
   private restartTimer: NodeJS.Timeout | undefined;
   /** Times the engine thread died and was started again. */
   restarts = 0;
+  /** Probe results dropped because their batch could not be read (a bug if ever non-zero). */
+  unreadResults = 0;
   status: EngineStatus = { kinds: [], timestamps: {} };
 
   private constructor(
@@ -150,13 +153,18 @@ export class RemoteEngine implements EngineHandle {
             void worker.terminate();
             reject(new Error(m.message));
             break;
-          case 'results':
-            for (const [r, late] of m.batch) this.onResult(r, late);
+          case 'results': {
+            const unread = unpackResults(m.batch, this.onResult);
+            if (unread > 0) {
+              this.unreadResults += unread;
+              this.log('error', `dropped ${unread} probe results the engine thread sent garbled`);
+            }
             if (this.onDnsResult !== undefined)
               for (const [r, late] of m.dns) this.onDnsResult(r, late);
             if (this.onPortResult !== undefined)
               for (const [r, late] of m.ports) this.onPortResult(r, late);
             break;
+          }
           case 'health':
             this.lastHealth = m.health;
             break;
