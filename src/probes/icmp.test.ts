@@ -15,6 +15,7 @@ import { SystemClock } from '../core/clock.ts';
 import type { Peer, ProbeResult, ProbeTarget, SizeClass } from '../core/types.ts';
 import {
   IcmpProbe,
+  echoRequestInto,
   internetChecksum,
   parseIcmpPacket,
   parsePingReply,
@@ -413,6 +414,49 @@ rootOnly('without the timestamping addon ICMP uses raw-socket, labelled userspac
   t.like(r.results?.[0], { ok: true });
 });
 
+for (const variant of VARIANTS) {
+  rootOnly(`${variant.name}: other probers' echo requests never reach the raw socket`, (t) => {
+    // In a namespace of its own, so the only ICMP is ours and one iputils ping's: 20 requests
+    // and 20 replies. The kernel's ICMP_FILTER keeps the requests away from our raw socket; the
+    // replies (not ours: another identifier) still arrive and are counted as ignored.
+    const ns = netns(t, '1 0');
+    const code = `
+      import { execFileSync } from 'node:child_process';
+      import { IcmpProbe } from ${JSON.stringify(`${REPO}src/probes/icmp.ts`)};
+      import { SystemClock } from ${JSON.stringify(`${REPO}src/core/clock.ts`)};
+      const probe = await IcmpProbe.open({ clock: new SystemClock(), ...JSON.parse(process.argv[1]) });
+      execFileSync('ping', ['-q', '-c', '20', '-i', '0.01', '127.0.0.3']);
+      await new Promise((r) => setTimeout(r, 200));
+      console.log(JSON.stringify({ mode: probe.mode, stats: probe.stats() }));
+      await probe.close();`;
+    const r = spawnSync(
+      IP,
+      [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        code,
+        '--',
+        JSON.stringify(variant.options),
+      ],
+      { cwd: REPO, encoding: 'utf8', timeout: 30_000 },
+    );
+    const report = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as {
+      mode: string;
+      stats: { ignored: number; malformed: number };
+    } | null;
+    t.truthy(report, r.stderr);
+    t.is(report?.mode, variant.mode);
+    t.is(report?.stats.ignored, 20);
+    t.is(report?.stats.malformed, 0);
+  });
+}
+
 /** Opens an IcmpProbe on a worker thread, probes 127.0.0.1 once if it opened, reports back. */
 function icmpInWorker(options: Record<string, unknown>): Promise<Record<string, unknown>> {
   return inTsWorker(
@@ -612,6 +656,37 @@ test('internetChecksum matches the RFC 1071 example and verifies to zero', (t) =
   t.is(internetChecksum(Buffer.from('0001f203f4f5f6f7', 'hex')), 0x220d);
   const m = echo(8, 0x1234, 7, Buffer.from('hello, odd'));
   t.is(internetChecksum(m), 0);
+});
+
+test('echo requests from the stored pattern are byte for byte the ones built in full', (t) => {
+  // The reference: header, ping-like pattern, checksum summed over every byte.
+  const reference = (length: number, ident: number, seq: number): Buffer => {
+    const m = Buffer.alloc(length);
+    m[0] = 8;
+    m.writeUInt16BE(ident, 4);
+    m.writeUInt16BE(seq, 6);
+    for (let i = 8; i < length; i++) m[i] = i & 0xff;
+    m.writeUInt16BE(internetChecksum(m), 2);
+    return m;
+  };
+  const property = fc.property(
+    fc.integer({ min: 8, max: 9000 }),
+    fc.integer({ min: 0, max: 0xffff }),
+    fc.integer({ min: 0, max: 0xffff }),
+    fc.nat(40),
+    (length, ident, seq, offset) => {
+      // Written at an offset (after an IP header) into a buffer full of leftovers.
+      const packet = Buffer.alloc(offset + length, 0xa5);
+      echoRequestInto(packet, offset, ident, seq);
+      // Buffer.equals, not t.deepEqual: this runs beside the socket tests of this file, and
+      // diffing hundreds of large buffers would hold up their event loop.
+      return (
+        packet.subarray(offset).equals(reference(length, ident, seq)) &&
+        internetChecksum(packet, offset) === 0
+      );
+    },
+  );
+  t.notThrows(() => fc.assert(property, { numRuns: 300 }));
 });
 
 test('parser: random bytes never throw and give a known kind', (t) => {

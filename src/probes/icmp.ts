@@ -57,6 +57,17 @@ const IPPROTO_IP_LEVEL = 0;
 const IP_MTU_DISCOVER = 10;
 const IP_PMTUDISC_DO = 2;
 const SOL_SOCKET_LEVEL = 1;
+/** Raw ICMP sockets only: a bitmask of ICMP types the kernel should NOT deliver (linux/icmp.h). */
+const SOL_RAW_LEVEL = 255;
+const ICMP_FILTER = 1;
+/**
+ * Everything but echo replies, destination unreachable and time exceeded. A raw ICMP socket
+ * otherwise gets a copy of every ICMP packet the node handles, other probers' echo requests
+ * included; on a busy node those fill its receive buffer and crowd out our own replies.
+ */
+// Unsigned: raw-socket's setOption takes only a uint32 (the addon's takes the same 32 bits).
+const ICMP_FILTER_MASK =
+  ~((1 << ICMP_ECHO_REPLY) | (1 << ICMP_DEST_UNREACHABLE) | (1 << ICMP_TIME_EXCEEDED)) >>> 0;
 const SO_RCVBUF = 8;
 const IP_HDRINCL = 3;
 
@@ -132,6 +143,49 @@ export function internetChecksum(p: Uint8Array, offset = 0, length = p.length - 
   if (i < end) sum += (p[i] ?? 0) << 8;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
+}
+
+/** Asks the kernel to keep from a raw socket the ICMP types a prober never reads. */
+function filterIcmpTypes(
+  socket: { setOption(level: number, option: number, value: number): void },
+  log: (msg: string) => void,
+): void {
+  try {
+    socket.setOption(SOL_RAW_LEVEL, ICMP_FILTER, ICMP_FILTER_MASK);
+  } catch (err) {
+    log(`icmp: cannot filter ICMP types, other traffic may crowd out replies: ${messageOf(err)}`);
+  }
+}
+
+/** Echo request bodies by ICMP length, identifier and sequence 0, with their one's-complement sum. */
+const echoTemplates = new Map<number, { readonly bytes: Buffer; readonly sum: number }>();
+const MAX_ECHO_TEMPLATES = 16;
+
+/**
+ * Writes an ICMP echo request (header and a ping-like byte pattern) filling `packet` from
+ * `offset` to its end. The pattern and its checksum are worked out once per size: at hundreds
+ * of echoes a second, most of them MTU-sized, filling and summing every byte each time was the
+ * probe's largest cost in JavaScript. Only the identifier and sequence number change, and they
+ * are added to the stored sum (RFC 1071 one's-complement addition is associative).
+ */
+export function echoRequestInto(packet: Buffer, offset: number, ident: number, seq: number): void {
+  const length = packet.length - offset;
+  let t = echoTemplates.get(length);
+  if (t === undefined) {
+    const bytes = Buffer.alloc(length);
+    bytes[0] = ICMP_ECHO_REQUEST;
+    // A recognisable pattern, like ping's, so captures are easy to read.
+    for (let i = ICMP_HEADER_BYTES; i < length; i++) bytes[i] = i & 0xff;
+    t = { bytes, sum: ~internetChecksum(bytes) & 0xffff };
+    if (echoTemplates.size >= MAX_ECHO_TEMPLATES) echoTemplates.clear();
+    echoTemplates.set(length, t);
+  }
+  t.bytes.copy(packet, offset);
+  packet.writeUInt16BE(ident & 0xffff, offset + 4);
+  packet.writeUInt16BE(seq & 0xffff, offset + 6);
+  let sum = t.sum + (ident & 0xffff) + (seq & 0xffff);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  packet.writeUInt16BE(~sum & 0xffff, offset + 2);
 }
 
 /**
@@ -529,6 +583,7 @@ export class IcmpProbe implements Probe {
           `icmp: cannot enlarge the receive buffer, replies may drop under load: ${messageOf(err)}`,
         );
       }
+      if (opener.mode === 'raw') filterIcmpTypes(socket, log);
       try {
         // Don't-Fragment, so an mtu-sized probe is lost (or refused locally) on a smaller path
         // instead of being silently fragmented. The socket is bound, so no IP_HDRINCL needed.
@@ -555,6 +610,7 @@ export class IcmpProbe implements Probe {
         `icmp: cannot enlarge the receive buffer, replies may drop under load: ${messageOf(err)}`,
       );
     }
+    filterIcmpTypes(socket, log);
     if (options.bindAddress !== undefined) {
       try {
         socket.setOption(IPPROTO_IP_LEVEL, IP_HDRINCL, 1);
@@ -800,7 +856,8 @@ export class IcmpProbe implements Probe {
    */
   private buildPacket(address: string, total: number, seq: number, rawSocket: boolean): Buffer {
     const withHeader = rawSocket && this.bindAddress !== undefined;
-    const packet = Buffer.alloc(withHeader ? total : total - IP_HEADER_BYTES);
+    const packet = Buffer.allocUnsafe(withHeader ? total : total - IP_HEADER_BYTES);
+    if (withHeader) packet.fill(0, 0, IP_HEADER_BYTES);
     const icmp = withHeader ? IP_HEADER_BYTES : 0;
     if (withHeader) {
       packet[0] = 0x45;
@@ -811,13 +868,8 @@ export class IcmpProbe implements Probe {
       writeIpv4(packet, 12, this.bindAddress ?? '0.0.0.0');
       writeIpv4(packet, 16, address);
     }
-    packet[icmp] = ICMP_ECHO_REQUEST;
-    // A ping socket writes its own identifier over this one (and the checksum with it).
-    packet.writeUInt16BE(this.ident, icmp + 4);
-    packet.writeUInt16BE(seq, icmp + 6);
-    // A recognisable pattern, like ping's, so captures are easy to read.
-    for (let i = icmp + ICMP_HEADER_BYTES; i < packet.length; i++) packet[i] = (i - icmp) & 0xff;
-    packet.writeUInt16BE(internetChecksum(packet, icmp), icmp + 2);
+    // A ping socket writes its own identifier over ours (and the checksum with it).
+    echoRequestInto(packet, icmp, this.ident, seq);
     return packet;
   }
 
