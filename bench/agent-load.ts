@@ -1,11 +1,20 @@
 // One load scenario of the benchmark, in a fresh process so its CPU and RSS are its own (the
 // bench's other phases would otherwise inflate the RSS high-water mark):
 //
-//   agent    the real Agent (udp + tcp engine on a worker thread, icmp on the main thread,
-//            window store, Prometheus metrics, HTTP server), peers from the static list;
-//            one /metrics render per 15 s inside the measured window, like a Prometheus scrape
-//   engines  only the probe engines the Agent starts (RemoteEngine for udp/tcp, LocalEngine for
-//            icmp) with the same jobs; results are just counted
+//   agent      the real Agent (udp + tcp engine on a worker thread, icmp on the main thread,
+//              window store, Prometheus metrics, HTTP server), peers from the static list;
+//              one /metrics render per 15 s inside the measured window, like a Prometheus scrape
+//   agent-k8s  the same Agent with `discovery: kubernetes`, as deployed: the peers are agent Pods
+//              and their Nodes, listed and watched by @kubernetes/client-node from an API
+//              server the parent runs (spec.kubeconfig); this process never serves it, so its
+//              CPU and RSS are the agent's alone
+//   engines    only the probe engines the Agent starts (RemoteEngine for udp/tcp, LocalEngine for
+//              icmp) with the same jobs; results are just counted
+//
+// Main-loop delay: the agent scenarios report the Agent's own monitor (resolution 50 ms, read
+// from podmesh_event_loop_delay_seconds in the /metrics render) rather than adding a second,
+// finer one whose wake-ups would count as agent CPU; `engines` has no Agent, so it runs one at
+// the same 50 ms resolution.
 //
 //   node --import tsx bench/agent-load.ts '<json LoadSpec>'   -> {"type":"result",...}
 
@@ -26,9 +35,20 @@ import { assertLoopback, exitWhenParentGoes, meter, send, sleep } from './lib.ts
 
 const rssAfterImport = process.memoryUsage().rss;
 
+export type LoadScenario = 'agent' | 'agent-k8s' | 'engines';
+
 export interface LoadSpec {
-  readonly scenario: 'agent' | 'engines';
+  readonly scenario: LoadScenario;
+  /** The responders to probe: the static list, or (agent-k8s) what the API server's Pods say. */
   readonly peers: readonly StaticPeer[];
+  /** agent-k8s only: kubeconfig file of the API server the parent runs. */
+  readonly kubeconfig?: string;
+  /** agent-k8s only: namespace of the agent Pods there. */
+  readonly namespace?: string;
+  /** agent-k8s only: this agent's node name (its own Pod and Node are in the API server). */
+  readonly selfNode?: string;
+  /** agent-k8s only: peers.limit (default: all of them); BENCH_PEERS_LIMIT in the parent. */
+  readonly peersLimit?: number;
   readonly bindAddress: string;
   readonly intervalMs: number;
   readonly timeoutMs: number;
@@ -42,8 +62,12 @@ export interface LoadSpec {
 
 export interface LoadResult {
   readonly type: 'result';
-  readonly scenario: 'agent' | 'engines';
+  readonly scenario: LoadScenario;
   readonly peers: number;
+  /** Peers the Agent selected and probes (engines: all of spec.peers). */
+  readonly peersProbed: number;
+  /** agent-k8s: time from Agent.start until the first peer list arrived (list of Pods + Nodes). */
+  readonly discoveryMs: number | null;
   readonly jobs: number;
   readonly kinds: string[];
   readonly scheduledPerSec: number;
@@ -66,6 +90,8 @@ export interface LoadResult {
   readonly rssPeakMB: number;
   readonly heapUsedMaxMB: number;
   readonly mainLoopDelayP99Ms: number;
+  /** Where mainLoopDelayP99Ms comes from. */
+  readonly mainLoopDelaySource: 'agent-metrics' | 'bench-monitor-50ms';
   readonly scrapes: number;
 }
 
@@ -76,6 +102,8 @@ interface Counts {
   completed: number;
   failed: number;
   failures: Record<string, number>;
+  /** The Agent's main-loop delay p99 since the previous render, seconds (agent scenarios). */
+  mainP99S?: number;
 }
 
 /** Sums every series of one metric in Prometheus text, keyed by the values of `byLabels`. */
@@ -98,10 +126,13 @@ function countsFromMetrics(text: string): Counts {
   const failures = Object.fromEntries(
     sumMetric(text, 'podmesh_probe_failures_total', ['protocol', 'reason']),
   );
+  const delay = sumMetric(text, 'podmesh_event_loop_delay_seconds', ['thread', 'quantile']);
+  const mainP99S = delay.get('main:0.99');
   return {
     completed: sumMetric(text, 'podmesh_probes_sent_total').get('') ?? 0,
     failed: sumMetric(text, 'podmesh_probes_lost_total').get('') ?? 0,
     failures,
+    ...(mainP99S !== undefined ? { mainP99S } : {}),
   };
 }
 
@@ -130,7 +161,9 @@ async function main(): Promise<void> {
     rssPeak = Math.max(rssPeak, m.rss);
     heapMax = Math.max(heapMax, m.heapUsed);
   }, 100);
-  const delay = monitorEventLoopDelay({ resolution: 10 });
+  const isAgent = spec.scenario === 'agent' || spec.scenario === 'agent-k8s';
+  // Only without an Agent: the Agent's own monitor (50 ms) is read from its metrics instead.
+  const delay = isAgent ? undefined : monitorEventLoopDelay({ resolution: 50 });
 
   const mtu = {
     mtu: true,
@@ -139,15 +172,26 @@ async function main(): Promise<void> {
   };
   let stopAll: () => Promise<void>;
   let readCounts: () => Promise<Counts>;
-  let scrape: () => Promise<void>;
+  let scrape: () => Promise<Counts | undefined>;
   let kinds: ProbeKind[];
+  let peersProbed = spec.peers.length;
+  let discoveryMs: number | null = null;
 
-  if (spec.scenario === 'agent') {
+  if (isAgent) {
+    const k8s = spec.scenario === 'agent-k8s';
+    if (k8s) {
+      if (spec.kubeconfig === undefined) throw new Error('agent-k8s needs spec.kubeconfig');
+      // As outside a cluster: the client reads KUBECONFIG. Never the service account of a
+      // cluster this bench might itself run in.
+      delete process.env['KUBERNETES_SERVICE_HOST'];
+      process.env['KUBECONFIG'] = spec.kubeconfig;
+    }
     const config = loadConfig({
       overrides: {
-        node: 'bench-self',
+        node: k8s ? (spec.selfNode ?? 'bench-self') : 'bench-self',
         network: 'pod',
-        zone: 'zone-a',
+        // Kubernetes discovery learns the zone from this node's labels, as in a cluster.
+        zone: k8s ? '' : 'zone-a',
         address: spec.bindAddress,
         advertiseAddress: spec.bindAddress,
         httpAddress: spec.bindAddress,
@@ -158,22 +202,37 @@ async function main(): Promise<void> {
         'probes.intervalMs': spec.intervalMs,
         'probes.timeoutMs': spec.timeoutMs,
         'probes.mtuBytes': spec.mtuBytes,
-        'peers.limit': spec.peers.length,
-        'peers.static': spec.peers,
+        'peers.limit': spec.peersLimit ?? spec.peers.length,
+        ...(k8s
+          ? { 'discovery.mode': 'kubernetes', 'kubernetes.namespace': spec.namespace ?? 'podmesh' }
+          : { 'peers.static': spec.peers }),
         // DNS load is measured on its own; never query the machine's resolver from a bench.
         'dns.enabled': false,
       },
     });
+    const t0 = performance.now();
     const agent = await Agent.start({ config, log, version: 'bench' });
+    if (k8s) {
+      // The warm-up starts once the informers have listed Pods and Nodes.
+      while (!agent.isReady()) {
+        if (performance.now() - t0 > 30_000)
+          throw new Error(`no peer list from the API server in 30 s (${agent.notReadyReason()})`);
+        await sleep(20);
+      }
+      discoveryMs = performance.now() - t0;
+    }
     const res = agent.results();
+    peersProbed = res.peers.length;
+    const want = Math.min(spec.peersLimit ?? spec.peers.length, spec.peers.length);
+    if (peersProbed !== want)
+      throw new Error(`the Agent selected ${peersProbed} peers, expected ${want}`);
+    for (const p of res.peers) assertLoopback(p.address);
     kinds = (['udp', 'tcp', 'icmp'] as const).filter(
       (k) => (res.probes[k] as { enabled: boolean }).enabled,
     );
     stopAll = () => agent.stop();
     readCounts = async () => countsFromMetrics(await agent.renderMetrics());
-    scrape = async () => {
-      await agent.renderMetrics();
-    };
+    scrape = async () => countsFromMetrics(await agent.renderMetrics());
   } else {
     const counts: Counts = { completed: 0, failed: 0, failures: {} };
     const onResult = (r: ProbeResult): void => {
@@ -211,28 +270,38 @@ async function main(): Promise<void> {
       await Promise.all(engines.map((e) => e.stop()));
     };
     readCounts = () => Promise.resolve({ ...counts, failures: { ...counts.failures } });
-    scrape = () => Promise.resolve();
+    scrape = () => Promise.resolve(undefined);
   }
-  const jobs = planJobs(spec.peers.map(peerFromStatic), { kinds: new Set(kinds), ...mtu }).length;
+  // Job count for the peers actually probed (the first peersProbed of the list: all of them
+  // unless peers.limit is below the list; which ones doesn't change the count).
+  const jobs = planJobs(spec.peers.slice(0, peersProbed).map(peerFromStatic), {
+    kinds: new Set(kinds),
+    ...mtu,
+  }).length;
 
   await sleep(spec.warmupMs);
   rssMax = process.memoryUsage().rss;
   heapMax = process.memoryUsage().heapUsed;
-  delay.enable();
+  delay?.enable();
   const m = meter();
+  // This render also resets the Agent's main-loop monitor: what later renders report is the
+  // measured window's.
   const c0 = await readCounts();
   // The first scrape is the counter reading above; more follow while a whole period fits.
   let scrapes = 1;
+  let mainP99S = 0;
   const runStart = performance.now();
   for (let next = spec.scrapeEveryMs; next < spec.runMs; next += spec.scrapeEveryMs) {
     await sleep(next - (performance.now() - runStart));
-    await scrape();
+    mainP99S = Math.max(mainP99S, (await scrape())?.mainP99S ?? 0);
     scrapes++;
   }
   await sleep(spec.runMs - (performance.now() - runStart));
   const { wallS, cpuS, systemS } = m.stop();
-  delay.disable();
+  delay?.disable();
   const c1 = await readCounts();
+  // Each render reports the p99 since the one before; the window's is the worst of them.
+  mainP99S = Math.max(mainP99S, c1.mainP99S ?? 0);
   clearInterval(sampler);
   const last = process.memoryUsage();
   rssMax = Math.max(rssMax, last.rss);
@@ -243,6 +312,8 @@ async function main(): Promise<void> {
     type: 'result',
     scenario: spec.scenario,
     peers: spec.peers.length,
+    peersProbed,
+    discoveryMs,
     jobs,
     kinds,
     scheduledPerSec: jobs / (spec.intervalMs / 1000),
@@ -260,7 +331,8 @@ async function main(): Promise<void> {
     rssMaxMB: rssMax / MB,
     rssPeakMB: Math.max(rssPeak, rssMax) / MB,
     heapUsedMaxMB: heapMax / MB,
-    mainLoopDelayP99Ms: delay.percentile(99) / 1e6,
+    mainLoopDelayP99Ms: delay !== undefined ? delay.percentile(99) / 1e6 : mainP99S * 1000,
+    mainLoopDelaySource: delay !== undefined ? 'bench-monitor-50ms' : 'agent-metrics',
     scrapes,
   } satisfies LoadResult);
 }
