@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { loopDelayMonitor, loopDelayQuantiles, loopDelaySeconds } from './core/loop-delay.ts';
 import { SystemClock, type Clock } from './core/clock.ts';
 import { defaultAdvertiseAddress, interfaceMtu } from './core/netif.ts';
 import {
@@ -77,7 +77,7 @@ export class Agent {
   private readonly store: WindowStore;
   private readonly metrics: AgentMetrics;
   private readonly engines: { name: string; handle: EngineHandle; worker: boolean }[] = [];
-  private readonly mainDelay = monitorEventLoopDelay({ resolution: 50 });
+  private readonly mainDelay = loopDelayMonitor();
   private server: Server | undefined;
   private peerSource: PeerSource | undefined;
   private selected: readonly Peer[] = [];
@@ -480,8 +480,7 @@ export class Agent {
     }
     const sync = this.peerSource?.syncStats?.();
     if (sync !== undefined) this.metrics.setDiscovery(sync);
-    const q = (p: number): number => this.mainDelay.percentile(p) / 1e9;
-    this.metrics.setMainLoopDelay({ p50: q(50), p90: q(90), p99: q(99) });
+    this.metrics.setMainLoopDelay(loopDelayQuantiles(this.mainDelay));
     this.mainDelay.reset();
     return this.metrics.render();
   }
@@ -576,7 +575,7 @@ export class Agent {
 
   private selfHealth(): AgentResults['self'] {
     const p = this.late.summary();
-    const main = this.mainDelay.count > 0 ? this.mainDelay.percentile(99) / 1e9 : null;
+    const main = this.mainDelay.count > 0 ? loopDelaySeconds(this.mainDelay, 99) : null;
     let engine = this.lastEngineLoopP99;
     if (engine === null)
       for (const e of this.engines) {

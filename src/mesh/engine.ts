@@ -5,8 +5,8 @@
 // icmp go to a second engine on the main thread: its fallback, the raw-socket package, polls
 // on the main thread's event loop and can't live in a worker.
 
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SlottedClock, type Clock } from '../core/clock.ts';
+import { loopDelayQuantiles, loopDelayMonitor } from '../core/loop-delay.ts';
 import type { ProbeKind, ProbeResult } from '../core/types.ts';
 import type { EngineHealth } from '../metrics/recorder.ts';
 import type { TimestampInfo } from '../native/timestamping.ts';
@@ -91,7 +91,7 @@ export type LogSink = (
 ) => void;
 
 export class ProbeEngine {
-  private readonly delay = monitorEventLoopDelay({ resolution: 50 });
+  private readonly delay = loopDelayMonitor();
 
   private constructor(
     private readonly scheduler: Scheduler,
@@ -246,7 +246,6 @@ export class ProbeEngine {
 
   health(): EngineHealth {
     const r = this.reflector?.stats();
-    const q = (p: number): number => this.delay.percentile(p) / 1e9;
     const h: EngineHealth = {
       ...(r !== undefined
         ? {
@@ -273,7 +272,7 @@ export class ProbeEngine {
             },
           }
         : {}),
-      loopDelay: { p50: q(50), p90: q(90), p99: q(99) },
+      loopDelay: loopDelayQuantiles(this.delay),
     };
     this.delay.reset();
     return h;

@@ -237,7 +237,7 @@ export const CATALOGUE = {
     name: 'podmesh_event_loop_delay_seconds',
     type: 'gauge',
     labels: ['source_node', 'network', 'thread', 'quantile'],
-    help: 'Event-loop delay quantiles of the main thread (HTTP, metrics) and the probe engine thread.',
+    help: 'Event-loop delay quantiles of the main thread (HTTP, metrics) and the probe engine thread: how late the loop came round, beyond its 50 ms sampling tick.',
   }),
   lateness: def({
     name: 'podmesh_probe_lateness_seconds',

@@ -1,0 +1,43 @@
+// Event-loop delay as podmesh reports it: how much later than asked the loop came round, not
+// counting the sampling tick itself. Node's monitorEventLoopDelay records the whole interval
+// between its timer's firings, so an idle loop sampled every 50 ms reads 50 ms; exported as is,
+// that put a permanent 50 ms floor under podmesh_event_loop_delay_seconds and under the
+// "prober starved" check (threshold 250 ms), which then fired on 200 ms of real delay.
+
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
+/** How often the loop is sampled: rare enough to cost nothing, often enough for a p99. */
+export const LOOP_DELAY_RESOLUTION_MS = 50;
+
+export interface LoopDelayQuantiles {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+}
+
+/** A monitor of this thread's event loop, not yet enabled (see loopDelayQuantiles). */
+export function loopDelayMonitor(): IntervalHistogram {
+  return monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+}
+
+/** One quantile (0-100) in seconds, the tick taken out; 0 before any sample. */
+export function loopDelaySeconds(
+  h: Pick<IntervalHistogram, 'percentile' | 'count'>,
+  percentile: number,
+  resolutionMs = LOOP_DELAY_RESOLUTION_MS,
+): number {
+  if (h.count === 0) return 0;
+  return Math.max(0, h.percentile(percentile) / 1e9 - resolutionMs / 1000);
+}
+
+/** p50, p90 and p99 in seconds, the tick taken out. */
+export function loopDelayQuantiles(
+  h: Pick<IntervalHistogram, 'percentile' | 'count'>,
+  resolutionMs = LOOP_DELAY_RESOLUTION_MS,
+): LoopDelayQuantiles {
+  return {
+    p50: loopDelaySeconds(h, 50, resolutionMs),
+    p90: loopDelaySeconds(h, 90, resolutionMs),
+    p99: loopDelaySeconds(h, 99, resolutionMs),
+  };
+}
