@@ -1411,7 +1411,7 @@ async function main(): Promise<void> {
       );
       if (k8sNote !== '') out(k8sNote);
       out(
-        `main-loop delay p99: ${loads.map((l) => `${l.scenario}${l.runner === 'source' ? ' (tsx)' : ''} ${fmt(l.mainLoopDelayP99Ms, 1)} ms`).join(', ')} (agents: their own 50 ms monitor from /metrics; engines: the bench's, 50 ms; Node's histogram counts the 50 ms tick itself, so 50 ms means no delay)`,
+        `main-loop delay p99: ${loads.map((l) => `${l.scenario}${l.runner === 'source' ? ' (tsx)' : ''} ${fmt(l.mainLoopDelayP99Ms, 1)} ms`).join(', ')} (agents: their own 50 ms monitor from /metrics; engines: the bench's, 50 ms; both beyond the monitor's 50 ms tick, so 0 means no delay)`,
       );
 
       // targets
