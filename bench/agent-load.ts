@@ -1,15 +1,16 @@
 // One load scenario of the benchmark, in a fresh process so its CPU and RSS are its own (the
 // bench's other phases would otherwise inflate the RSS high-water mark):
 //
-//   agent      the real Agent (udp + tcp engine on a worker thread, icmp on the main thread,
-//              window store, Prometheus metrics, HTTP server), peers from the static list;
+//   agent      the real Agent (every probe kind on the engine's worker thread, icmp on the main
+//              thread only if the timestamping addon can't load; window store, Prometheus
+//              metrics, HTTP server), peers from the static list;
 //              one /metrics render per 15 s inside the measured window, like a Prometheus scrape
 //   agent-k8s  the same Agent with `discovery: kubernetes`, as deployed: the peers are agent Pods
 //              and their Nodes, listed and watched by @kubernetes/client-node from an API
 //              server the parent runs (spec.kubeconfig); this process never serves it, so its
 //              CPU and RSS are the agent's alone
-//   engines    only the probe engines the Agent starts (RemoteEngine for udp/tcp, LocalEngine for
-//              icmp) with the same jobs; results are just counted
+//   engines    only the probe engines the Agent starts, placed as it places them, with the same
+//              jobs; results are just counted
 //
 // Main-loop delay: the agent scenarios report the Agent's own monitor (resolution 50 ms, read
 // from podmesh_event_loop_delay_seconds in the /metrics render) rather than adding a second,
