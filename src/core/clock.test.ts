@@ -1,5 +1,6 @@
 // FakeClock ordering and SlottedClock's promise: timers share slots, fire early by less than
-// one slot and never late, and can be cleared.
+// one slot and never late (or, rounding 'late', late by less than one slot and never early),
+// and can be cleared.
 
 import test from 'ava';
 import { FakeClock, SlottedClock } from './clock.ts';
@@ -48,4 +49,18 @@ test('SlottedClock passes time readings through untouched', (t) => {
   const c = new SlottedClock(base, 10);
   t.is(c.nowMs(), 1234.5678);
   t.is(c.monoNs(), base.monoNs());
+});
+
+test("SlottedClock 'late' fires each timer within one slot late, never early", async (t) => {
+  const base = new FakeClock(1000);
+  const c = new SlottedClock(base, 10, 'late');
+  const fired: [number, number][] = [];
+  for (const ms of [0, 1, 3, 9, 10, 11, 19, 25]) {
+    const due = base.nowMs() + ms;
+    c.setTimeout(() => fired.push([due, base.nowMs()]), ms);
+  }
+  t.is(base.pending(), 4, 'eight timers, four underlying ones (1000, 1010, 1020, 1030)');
+  await base.advance(40);
+  t.is(fired.length, 8);
+  for (const [due, at] of fired) t.true(at >= due && at - due < 10, `due ${due}, fired ${at}`);
 });

@@ -75,11 +75,12 @@ export interface EngineStatus {
 }
 
 /**
- * Timers within this many milliseconds share one wake-up. Probes still start up to one slot
- * early (never late) and timeouts may end up to one slot early: both far below what a probe
- * interval or timeout means, while the prober's CPU at a thousand probes a second drops.
+ * Timers within this many milliseconds share one wake-up. Probes start up to one slot early
+ * (never late) and time out up to one slot late (never early): both far below what a probe
+ * interval or timeout means. 50 ms rather than 20 took the agent from ~12% to ~10% of a core at
+ * 1,000 probes/s (docs/benchmarks.md); a slot's probes leave together, some 50 at that rate.
  */
-export const DEFAULT_TIMER_SLOT_MS = 20;
+export const DEFAULT_TIMER_SLOT_MS = 50;
 
 export type ResultSink = (result: ProbeResult, latenessMs: number) => void;
 export type DnsResultSink = (result: DnsJobResult, latenessMs: number) => void;
@@ -116,7 +117,9 @@ export class ProbeEngine {
     onPortResult?: PortResultSink,
   ): Promise<ProbeEngine> {
     const slot = spec.timerSlotMs ?? DEFAULT_TIMER_SLOT_MS;
-    const clock = slot > 0 ? new SlottedClock(exactClock, slot) : exactClock;
+    // Starts are rounded early (never counted late), probes' timeouts late (never shortened).
+    const clock = slot > 0 ? new SlottedClock(exactClock, slot, 'early') : exactClock;
+    const timeouts = slot > 0 ? new SlottedClock(exactClock, slot, 'late') : exactClock;
     const probes = new Map<ProbeKind, Probe>();
     const authKey = spec.authKey === undefined ? undefined : Buffer.from(spec.authKey);
     let icmp: EngineStatus['icmp'];
@@ -140,12 +143,12 @@ export class ProbeEngine {
         if (kind === 'udp')
           probes.set(
             'udp',
-            await SizedUdpProbe.open({ clock, bindAddress: spec.bindAddress, authKey }),
+            await SizedUdpProbe.open({ clock: timeouts, bindAddress: spec.bindAddress, authKey }),
           );
         if (kind === 'tcp')
-          probes.set('tcp', new TcpProbe({ clock, bindAddress: spec.bindAddress }));
+          probes.set('tcp', new TcpProbe({ clock: timeouts, bindAddress: spec.bindAddress }));
         if (kind === 'icmp') {
-          const opened = await IcmpProbe.open({ clock, log: (m) => log('info', m) });
+          const opened = await IcmpProbe.open({ clock: timeouts, log: (m) => log('info', m) });
           if (opened instanceof IcmpProbe) {
             probes.set('icmp', opened);
             icmp = {
@@ -164,7 +167,7 @@ export class ProbeEngine {
       }
       if (spec.dns !== undefined)
         dnsProbe = await DnsProbe.open({
-          clock,
+          clock: timeouts,
           ...(spec.bindAddress !== '0.0.0.0' ? { bindAddress: spec.bindAddress } : {}),
         });
     } catch (e) {
@@ -208,7 +211,7 @@ export class ProbeEngine {
         timeoutMs: spec.ports.timeoutMs,
         jitter: spec.jitter,
         concurrency: spec.concurrency,
-        ...portExecutor(clock, spec.bindAddress !== '0.0.0.0' ? spec.bindAddress : undefined),
+        ...portExecutor(timeouts, spec.bindAddress !== '0.0.0.0' ? spec.bindAddress : undefined),
         onResult: (r, late) => sink(r, late),
       });
     }
