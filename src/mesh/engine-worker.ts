@@ -1,12 +1,12 @@
 // Worker-thread entry point: hosts one ProbeEngine off the main thread and speaks a small
 // message protocol with RemoteEngine (engine-client.ts). Results (probe results and DNS lookups
-// alike) go out in batches every 200 ms, so the main thread wakes for a batch, not for every
+// alike) go out in batches (every 200 ms at the default interval), so the main thread wakes for a batch, not for every
 // answer; probe results travel packed in a transferred buffer (result-batch.ts).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { SystemClock } from '../core/clock.ts';
 import type { ProbeResult } from '../core/types.ts';
-import { ProbeEngine, type EngineSpec } from './engine.ts';
+import { ProbeEngine, resultFlushFor, type EngineSpec } from './engine.ts';
 import type { DnsJob, DnsJobResult } from './dns-plan.ts';
 import type { PortJob, PortJobResult } from './port-plan.ts';
 import { packResults, type PackedResults } from './result-batch.ts';
@@ -37,18 +37,16 @@ export type FromWorker =
   | { type: 'stopped' };
 
 const HEALTH_EVERY_MS = 1000;
-/**
- * Results reach the main thread at most this late. Every flush wakes the main thread, and on a
- * small VM a wake-up costs 100-200 µs of CPU; the results carry their own times, so waiting costs
- * only freshness, and a Prometheus scrape or the controller's pull comes seconds apart anyway.
- */
-const RESULT_FLUSH_MS = 200;
 
 async function main(): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error('engine-worker.ts must run as a worker thread');
   const post = (m: FromWorker): void => port.postMessage(m);
   const spec = (workerData as { spec: EngineSpec }).spec;
+  // Results reach the main thread at most this late. Every flush wakes the main thread, and on a
+  // small VM a wake-up costs 100-200 µs of CPU; results carry their own times, so holding them
+  // costs only freshness, kept within a fifth of a probe interval.
+  const flushMs = resultFlushFor(spec.intervalMs);
   let batch: [ProbeResult, number][] = [];
   let dnsBatch: [DnsJobResult, number][] = [];
   let portBatch: [PortJobResult, number][] = [];
@@ -71,18 +69,18 @@ async function main(): Promise<void> {
       spec,
       new SystemClock(),
       (r, late) => {
-        // One message per 200 ms instead of one per result: the main thread wakes 5 times a
-        // second, not a thousand. Timestamps are taken here, so the delay costs no accuracy.
-        if (!pending()) setTimeout(flush, RESULT_FLUSH_MS);
+        // One message per flush instead of one per result: at the default interval the main
+        // thread wakes 5 times a second, not a thousand. Timestamps are taken here, so the delay costs no accuracy.
+        if (!pending()) setTimeout(flush, flushMs);
         batch.push([r, late]);
       },
       (level, msg, fields) => post({ type: 'log', level, msg, fields }),
       (r, late) => {
-        if (!pending()) setTimeout(flush, RESULT_FLUSH_MS);
+        if (!pending()) setTimeout(flush, flushMs);
         dnsBatch.push([r, late]);
       },
       (r, late) => {
-        if (!pending()) setTimeout(flush, RESULT_FLUSH_MS);
+        if (!pending()) setTimeout(flush, flushMs);
         portBatch.push([r, late]);
       },
     );

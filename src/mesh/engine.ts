@@ -32,7 +32,7 @@ export interface EngineSpec {
   /**
    * Round probe and scheduler timers to this many milliseconds (see SlottedClock): far fewer
    * event-loop wake-ups at a thousand probes a second. 0 keeps exact timers. Default
-   * DEFAULT_TIMER_SLOT_MS.
+   * timerSlotFor(intervalMs).
    */
   readonly timerSlotMs?: number;
   /** Raw bytes of the STAMP key, when authenticated mode is on. */
@@ -82,6 +82,23 @@ export interface EngineStatus {
  */
 export const DEFAULT_TIMER_SLOT_MS = 50;
 
+/**
+ * The slot for a probe interval: DEFAULT_TIMER_SLOT_MS at the default 1 s, a twentieth of the
+ * interval when that is shorter (at least 5 ms), so a fast schedule keeps its precision.
+ */
+export function timerSlotFor(intervalMs: number): number {
+  return Math.min(DEFAULT_TIMER_SLOT_MS, Math.max(5, Math.floor(intervalMs / 20)));
+}
+
+/**
+ * How long the engine thread may hold results before sending them to the main thread: 200 ms at
+ * the default 1 s interval, a fifth of the interval when that is shorter (at least 20 ms), so
+ * loss shows in the metrics within the same number of intervals at any cadence.
+ */
+export function resultFlushFor(intervalMs: number): number {
+  return Math.min(200, Math.max(20, Math.floor(intervalMs / 5)));
+}
+
 export type ResultSink = (result: ProbeResult, latenessMs: number) => void;
 export type DnsResultSink = (result: DnsJobResult, latenessMs: number) => void;
 export type PortResultSink = (result: PortJobResult, latenessMs: number) => void;
@@ -116,7 +133,7 @@ export class ProbeEngine {
     onDnsResult?: DnsResultSink,
     onPortResult?: PortResultSink,
   ): Promise<ProbeEngine> {
-    const slot = spec.timerSlotMs ?? DEFAULT_TIMER_SLOT_MS;
+    const slot = spec.timerSlotMs ?? timerSlotFor(spec.intervalMs);
     // Starts are rounded early (never counted late), probes' timeouts late (never shortened).
     const clock = slot > 0 ? new SlottedClock(exactClock, slot, 'early') : exactClock;
     const timeouts = slot > 0 ? new SlottedClock(exactClock, slot, 'late') : exactClock;
