@@ -19,6 +19,7 @@
 //
 //   node --import tsx bench/agent-load.ts '<json LoadSpec>'   -> {"type":"result",...}
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { loopDelayMonitor, loopDelaySeconds } from '../src/core/loop-delay.ts';
 import { Agent } from '../src/agent.ts';
@@ -85,10 +86,11 @@ export interface LoadResult {
   readonly cpuUsPerProbe: number;
   readonly rssAfterImportMB: number;
   readonly rssBeforeStartMB: number;
-  /** High-water mark over the measured window (after warm-up). */
+  /** High-water mark over the measured window (after warm-up): the kernel's VmHWM. */
   readonly rssMaxMB: number;
   /** High-water mark since start, warm-up included. */
   readonly rssPeakMB: number;
+  /** Main thread's heap in use, the most of its readings after warm-up, at each render, at the end. */
   readonly heapUsedMaxMB: number;
   readonly mainLoopDelayP99Ms: number;
   /** Where mainLoopDelayP99Ms comes from. */
@@ -97,6 +99,18 @@ export interface LoadResult {
 }
 
 const MB = 1024 * 1024;
+
+/** The kernel's RSS high-water mark of this process (VmHWM), bytes. */
+function peakRss(): number {
+  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  if (kb === undefined) throw new Error('no VmHWM in /proc/self/status');
+  return Number(kb) * 1024;
+}
+
+/** Starts a new high-water mark from the current RSS (proc(5): clear_refs, "5"). */
+function resetPeakRss(): void {
+  writeFileSync('/proc/self/clear_refs', '5');
+}
 const IPV4_UDP_HEADERS = 28;
 
 interface Counts {
@@ -153,15 +167,12 @@ async function main(): Promise<void> {
   const log = pino({ level: 'warn' }, pino.destination(2));
   const sink: LogSink = (level, msg, fields) => log[level](fields ?? {}, msg);
   const rssBeforeStart = process.memoryUsage().rss;
-  let rssMax = rssBeforeStart;
-  let rssPeak = rssBeforeStart;
+  // RSS peaks come from the kernel's high-water mark, not from a sampling timer: a timer would
+  // wake the measured process (its wake-ups counted as agent CPU) and miss short peaks.
   let heapMax = process.memoryUsage().heapUsed;
-  const sampler = setInterval(() => {
-    const m = process.memoryUsage();
-    rssMax = Math.max(rssMax, m.rss);
-    rssPeak = Math.max(rssPeak, m.rss);
-    heapMax = Math.max(heapMax, m.heapUsed);
-  }, 100);
+  const noteHeap = (): void => {
+    heapMax = Math.max(heapMax, process.memoryUsage().heapUsed);
+  };
   const isAgent = spec.scenario === 'agent' || spec.scenario === 'agent-k8s';
   // Only without an Agent: the Agent's own monitor (50 ms) is read from its metrics instead.
   const delay = isAgent ? undefined : loopDelayMonitor();
@@ -281,7 +292,8 @@ async function main(): Promise<void> {
   }).length;
 
   await sleep(spec.warmupMs);
-  rssMax = process.memoryUsage().rss;
+  const rssPeakWarmup = peakRss();
+  resetPeakRss();
   heapMax = process.memoryUsage().heapUsed;
   delay?.enable();
   const m = meter();
@@ -295,18 +307,17 @@ async function main(): Promise<void> {
   for (let next = spec.scrapeEveryMs; next < spec.runMs; next += spec.scrapeEveryMs) {
     await sleep(next - (performance.now() - runStart));
     mainP99S = Math.max(mainP99S, (await scrape())?.mainP99S ?? 0);
+    noteHeap();
     scrapes++;
   }
   await sleep(spec.runMs - (performance.now() - runStart));
   const { wallS, cpuS, systemS } = m.stop();
   delay?.disable();
+  noteHeap();
   const c1 = await readCounts();
   // Each render reports the p99 since the one before; the window's is the worst of them.
   mainP99S = Math.max(mainP99S, c1.mainP99S ?? 0);
-  clearInterval(sampler);
-  const last = process.memoryUsage();
-  rssMax = Math.max(rssMax, last.rss);
-  rssPeak = Math.max(rssPeak, last.rss);
+  const rssMax = peakRss();
   const d = diff(c0, c1);
   await stopAll();
   send({
@@ -330,7 +341,7 @@ async function main(): Promise<void> {
     rssAfterImportMB: rssAfterImport / MB,
     rssBeforeStartMB: rssBeforeStart / MB,
     rssMaxMB: rssMax / MB,
-    rssPeakMB: Math.max(rssPeak, rssMax) / MB,
+    rssPeakMB: Math.max(rssPeakWarmup, rssMax) / MB,
     heapUsedMaxMB: heapMax / MB,
     mainLoopDelayP99Ms: (delay !== undefined ? loopDelaySeconds(delay, 99) : mainP99S) * 1000,
     mainLoopDelaySource: delay !== undefined ? 'bench-monitor-50ms' : 'agent-metrics',

@@ -28,6 +28,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
+import { parseAllDocuments } from 'yaml';
 import type { Registry } from 'prom-client';
 import type { StaticPeer } from '../src/config/settings.ts';
 import { SystemClock } from '../src/core/clock.ts';
@@ -608,7 +609,6 @@ async function startFakeCluster(
   selfAddress: string,
 ): Promise<FakeCluster> {
   const { FakeApiServer, nodeObject } = await import('../test/support/fake-apiserver.ts');
-  const { parseAllDocuments } = await import('yaml');
   const api = await FakeApiServer.start({ host: assertLoopback(K8S.apiHost) });
   const ds = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/agent-pod.yaml'), 'utf8'))
     .map((d) => d.toJS() as Record<string, unknown>)
@@ -806,7 +806,7 @@ async function load(
     ...extra,
   };
   const arg = JSON.stringify(spec);
-  // The same V8 flag the shipped entry points use (deploy/Dockerfile, npm start, the bin).
+  // The Node flags a deployed agent runs with (deploy/Dockerfile ENTRYPOINT + the DaemonSet NODE_OPTIONS).
   const child =
     runner.kind === 'dist'
       ? spawnNode(
@@ -829,13 +829,25 @@ async function load(
   }
 }
 
-/** Node flags podmesh's own entry points run with; deploy/Dockerfile's ENTRYPOINT is checked. */
-const SHIPPED_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
-{
+/**
+ * The Node flags a deployed agent runs with, read from where they ship: the image's ENTRYPOINT
+ * (deploy/Dockerfile) and the agent DaemonSet's NODE_OPTIONS (deploy/base/agent-pod.yaml).
+ */
+const SHIPPED_NODE_FLAGS: readonly string[] = shippedAgentNodeFlags();
+
+function shippedAgentNodeFlags(): string[] {
   const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
-  for (const f of SHIPPED_NODE_FLAGS)
-    if (!dockerfile.includes(`"${f}"`))
-      throw new Error(`deploy/Dockerfile no longer runs node with ${f}: update SHIPPED_NODE_FLAGS`);
+  const entry = /^ENTRYPOINT (\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  if (entry === undefined) throw new Error('deploy/Dockerfile has no ENTRYPOINT ["node", ...]');
+  const flags = (JSON.parse(entry) as string[]).filter((a) => a.startsWith('--'));
+  const ds = parseAllDocuments(readFileSync(join(ROOT, 'deploy/base/agent-pod.yaml'), 'utf8'))
+    .map((d) => d.toJS() as { kind?: string; spec?: { template?: { spec?: unknown } } })
+    .find((d) => d.kind === 'DaemonSet');
+  const containers =
+    (ds?.spec?.template?.spec as { containers?: { env?: { name: string; value?: string }[] }[] })
+      ?.containers ?? [];
+  const nodeOptions = containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  return [...flags, ...nodeOptions.split(/\s+/).filter((f) => f !== '')];
 }
 
 // ---- 4. dns ----------------------------------------------------------------------------------

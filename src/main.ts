@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1
 // podmesh's command line: `podmesh agent`, `podmesh demo`, and help that lists every setting
 // with its default. Config problems are reported all at once and exit non-zero before any
 // port is bound.

@@ -1127,6 +1127,25 @@ test('every container has requests and limits, and agents fit the README budget'
   }
 });
 
+test('both agents run Node with the same heap cap, below their memory limit', (t) => {
+  const caps = agentDaemonSets().map((ds) => {
+    const c = ds.spec!.template.spec!.containers[0]!;
+    const opts = envOf(c)['NODE_OPTIONS'] ?? '';
+    const mb = /(?:^|\s)--max-old-space-size=(\d+)(?:\s|$)/.exec(opts)?.[1];
+    t.truthy(mb, `${ds.metadata.name}: NODE_OPTIONS sets --max-old-space-size (got "${opts}")`);
+    // Old space alone must fit under the limit with room for Node itself, the worker thread's
+    // heap and the young generations (~60 MB measured), or the kernel kills before V8 says why.
+    const limit = quantity(c.resources!.limits!['memory']);
+    t.true(
+      Number(mb) * 1024 ** 2 + 60 * 1024 ** 2 <= limit,
+      `${ds.metadata.name}: heap cap ${mb} MB + 60 MB over the ${limit / 1024 ** 2} MiB limit`,
+    );
+    return opts;
+  });
+  t.is(caps.length, 2);
+  t.is(caps[0], caps[1], 'the pod and host agents run with the same NODE_OPTIONS');
+});
+
 test('PODMESH_* env vars and flags in every container are real settings, and take effect', (t) => {
   const byEnv = new Map(SETTINGS.filter((s) => s.scalar).map((s) => [envName(s.key), s.key]));
   t.true(byEnv.has('PODMESH_NODE')); // the table is the real one
