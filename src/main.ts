@@ -5,10 +5,8 @@
 
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
-import { Agent } from './agent.ts';
 import { ConfigError, loadConfig, type Config, type ConfigSources } from './config/load.ts';
 import { SETTINGS, envName, flagName } from './config/settings.ts';
-import { startDemo } from './demo.ts';
 import { DIAGNOSE_EXIT, diagnose } from './diagnose.ts';
 import { VERSION } from './version.ts';
 
@@ -123,6 +121,9 @@ addSettingFlags(
     ),
 ).action((_opts, cmd: Command) =>
   runService(cmd, 'agent', async (config, log) => {
+    // Each command imports only what it runs (here and below): an agent never loads the
+    // controller's triage or the demo, which would cost every agent Pod memory for nothing.
+    const { Agent } = await import('./agent.ts');
     const agent = await Agent.start({ config, log, version: VERSION });
     return () => agent.stop(config.shutdown.drainMs);
   }),
@@ -195,6 +196,7 @@ addSettingFlags(
     }
     const log = makeLogger(level === 'info' ? 'warn' : level);
     try {
+      const { startDemo } = await import('./demo.ts');
       const demo = await startDemo({ nodes, httpPort: basePort, controllerPort, sources, log });
       const lines = [
         '',

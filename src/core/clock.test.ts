@@ -3,7 +3,7 @@
 // and can be cleared.
 
 import test from 'ava';
-import { FakeClock, SlottedClock } from './clock.ts';
+import { FakeClock, SlottedClock, SystemClock } from './clock.ts';
 
 test('FakeClock fires timers in time order', async (t) => {
   const c = new FakeClock(0);
@@ -63,4 +63,35 @@ test("SlottedClock 'late' fires each timer within one slot late, never early", a
   await base.advance(40);
   t.is(fired.length, 8);
   for (const [due, at] of fired) t.true(at >= due && at - due < 10, `due ${due}, fired ${at}`);
+});
+
+test('withRound: early and late timers of one slot share one underlying timer', async (t) => {
+  const base = new FakeClock(1000);
+  const early = new SlottedClock(base, 10, 'early');
+  const late = early.withRound('late');
+  const fired: string[] = [];
+  early.setTimeout(() => fired.push('start'), 15); // slot 1010
+  late.setTimeout(() => fired.push('timeout'), 5); // slot 1010
+  t.is(base.pending(), 1, 'one wake-up for the slot, whichever rounding asked for it');
+  const lone = new SlottedClock(base, 10, 'late');
+  lone.setTimeout(() => fired.push('separate'), 5);
+  t.is(base.pending(), 2, 'a clock with a table of its own sets its own timer');
+  await base.advance(20);
+  t.deepEqual(fired.sort(), ['separate', 'start', 'timeout']);
+});
+
+test('onFire is told how late each slot fired: the event loop delay, from timers already set', async (t) => {
+  const lateness: number[] = [];
+  const c = new SlottedClock(new SystemClock(), 10, 'early', (ms) => lateness.push(ms));
+  await new Promise<void>((resolve) => {
+    c.setTimeout(resolve, 20);
+    const until = Date.now() + 150; // block the loop past the slot
+    while (Date.now() < until);
+  });
+  t.is(lateness.length, 1);
+  t.true(lateness[0]! >= 120, `fired ${lateness[0]} ms late`);
+  // A quiet loop: the next slot fires close to its time.
+  await new Promise<void>((resolve) => c.setTimeout(resolve, 20));
+  t.is(lateness.length, 2);
+  t.true(lateness[1]! < lateness[0]!, `fired ${lateness[1]} ms late with nothing blocking`);
 });

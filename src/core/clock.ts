@@ -127,38 +127,76 @@ async function flushMicrotasks(): Promise<void> {
  * starting probes, so rounding never shows as scheduling lateness. 'late' fires them late by
  * less than one slot, never early: for timeouts, so a probe is never given less time to answer
  * than configured.
+ *
+ * `onFire(lateMs)` is told, each time a slot's timer fires, how long after the slot's time it
+ * did: the event loop's delay, measured by timers the engine wakes for anyway (no sampling timer
+ * of its own, whose wake-ups would cost as much as the probes'; see ProbeEngine).
  */
 export class SlottedClock implements Clock {
+  private readonly table: SlotTable;
+
+  constructor(
+    base: Clock,
+    slotMs: number,
+    private readonly round: 'early' | 'late' = 'early',
+    onFire?: (lateMs: number) => void,
+    table?: SlotTable,
+  ) {
+    this.table = table ?? new SlotTable(base, slotMs, onFire);
+  }
+
+  /**
+   * The same slots rounded the other way: timers of both share one real timer per slot. Two
+   * clocks with tables of their own would each set a timer for the same instant, and as the
+   * event loop reads time in whole milliseconds the two can land in separate wake-ups.
+   */
+  withRound(round: 'early' | 'late'): SlottedClock {
+    return new SlottedClock(this.table.base, this.table.slotMs, round, undefined, this.table);
+  }
+
+  nowMs(): number {
+    return this.table.base.nowMs();
+  }
+
+  monoNs(): bigint {
+    return this.table.base.monoNs();
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const { slotMs } = this.table;
+    const now = this.table.base.nowMs();
+    const due = now + Math.max(0, ms);
+    const slot =
+      this.round === 'late'
+        ? Math.ceil(due / slotMs) * slotMs
+        : Math.max(Math.floor(due / slotMs) * slotMs, Math.ceil(now));
+    return { id: this.table.add(slot, now, fn) };
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.table.remove(handle.id);
+  }
+}
+
+/** One real timer per slot for every SlottedClock that shares it. */
+class SlotTable {
   private readonly slots = new Map<number, { timer: TimerHandle; fns: Map<number, () => void> }>();
   private readonly where = new Map<number, number>();
   private nextId = 1;
 
   constructor(
-    private readonly base: Clock,
-    private readonly slotMs: number,
-    private readonly round: 'early' | 'late' = 'early',
+    readonly base: Clock,
+    readonly slotMs: number,
+    private readonly onFire?: (lateMs: number) => void,
   ) {}
 
-  nowMs(): number {
-    return this.base.nowMs();
-  }
-
-  monoNs(): bigint {
-    return this.base.monoNs();
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
+  add(slot: number, now: number, fn: () => void): number {
     const id = this.nextId++;
-    const now = this.base.nowMs();
-    const due = now + Math.max(0, ms);
-    const slot =
-      this.round === 'late'
-        ? Math.ceil(due / this.slotMs) * this.slotMs
-        : Math.max(Math.floor(due / this.slotMs) * this.slotMs, Math.ceil(now));
     let s = this.slots.get(slot);
     if (s === undefined) {
       const fns = new Map<number, () => void>();
       const timer = this.base.setTimeout(() => {
+        this.onFire?.(Math.max(0, this.base.nowMs() - slot));
         this.slots.delete(slot);
         for (const [fid, f] of fns) {
           this.where.delete(fid);
@@ -170,16 +208,16 @@ export class SlottedClock implements Clock {
     }
     s.fns.set(id, fn);
     this.where.set(id, slot);
-    return { id };
+    return id;
   }
 
-  clearTimeout(handle: TimerHandle): void {
-    const slot = this.where.get(handle.id);
+  remove(id: number): void {
+    const slot = this.where.get(id);
     if (slot === undefined) return;
-    this.where.delete(handle.id);
+    this.where.delete(id);
     const s = this.slots.get(slot);
     if (s === undefined) return;
-    s.fns.delete(handle.id);
+    s.fns.delete(id);
     if (s.fns.size === 0) {
       this.base.clearTimeout(s.timer);
       this.slots.delete(slot);

@@ -8,6 +8,7 @@ import {
   loopDelayQuantiles,
   loopDelaySeconds,
   loopDelayMonitor,
+  timerLateness,
 } from './loop-delay.ts';
 
 /** A histogram whose percentile p is `values[p]` nanoseconds. */
@@ -38,4 +39,18 @@ test('a real monitor: a 300 ms block of the loop shows as at least 250 ms at p99
   t.true(q.p99 >= 0.25, `p99 ${q.p99}`);
   // The raw histogram would have said at least the tick even for the quiet samples.
   t.true(q.p50 < h.percentile(50) / 1e9);
+});
+
+test('timerLateness: recorded lateness reads back as quantiles in seconds, no tick to remove', (t) => {
+  const l = timerLateness();
+  t.is(loopDelayQuantiles(l.histogram, 0).p99, 0, 'nothing recorded: 0');
+  for (let i = 0; i < 98; i++) l.record(0); // on time (recorded as 1 ns)
+  l.record(2);
+  l.record(300);
+  const q = loopDelayQuantiles(l.histogram, 0);
+  t.true(q.p50 < 1e-6, `p50 ${q.p50}`);
+  t.true(Math.abs(q.p99 - 0.002) < 0.0002, `p99 ${q.p99}`);
+  t.true(Math.abs(loopDelaySeconds(l.histogram, 100, 0) - 0.3) < 0.01);
+  l.histogram.reset();
+  t.is(loopDelayQuantiles(l.histogram, 0).p99, 0, 'reset: nothing again');
 });

@@ -4,7 +4,12 @@
 // that put a permanent 50 ms floor under podmesh_event_loop_delay_seconds and under the
 // "prober starved" check (threshold 250 ms), which then fired on 200 ms of real delay.
 
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import {
+  createHistogram,
+  monitorEventLoopDelay,
+  type IntervalHistogram,
+  type RecordableHistogram,
+} from 'node:perf_hooks';
 
 /** How often the loop is sampled: rare enough to cost nothing, often enough for a p99. */
 export const LOOP_DELAY_RESOLUTION_MS = 50;
@@ -39,5 +44,26 @@ export function loopDelayQuantiles(
     p50: loopDelaySeconds(h, 50, resolutionMs),
     p90: loopDelaySeconds(h, 90, resolutionMs),
     p99: loopDelaySeconds(h, 99, resolutionMs),
+  };
+}
+
+/**
+ * Loop delay from timers the thread sets anyway: `record(lateMs)` for each timer, with how long
+ * after its due time it fired. The probe engine's slot timers fire every slot while it probes,
+ * so this sees what a monitor would without a timer of its own (a monitor's 20 wake-ups a
+ * second cost as much CPU as the engine's own). Read it like a monitor with no tick:
+ * loopDelayQuantiles(h, 0).
+ */
+export interface TimerLateness {
+  readonly histogram: RecordableHistogram;
+  readonly record: (lateMs: number) => void;
+}
+
+export function timerLateness(): TimerLateness {
+  const histogram = createHistogram();
+  return {
+    histogram,
+    // The histogram takes whole numbers >= 1: nanoseconds, 1 ns standing for "on time".
+    record: (lateMs) => histogram.record(Math.max(1, Math.round(lateMs * 1e6))),
   };
 }

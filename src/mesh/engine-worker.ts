@@ -63,24 +63,27 @@ async function main(): Promise<void> {
     ]);
   };
   const pending = (): boolean => batch.length > 0 || dnsBatch.length > 0 || portBatch.length > 0;
-  let engine: ProbeEngine;
+  const exact = new SystemClock();
+  let engine: ProbeEngine | undefined;
+  // On the engine's slotted clock, so a flush rides on a wake-up the probes cause anyway.
+  const scheduleFlush = (): void => void (engine?.timers ?? exact).setTimeout(flush, flushMs);
   try {
     engine = await ProbeEngine.start(
       spec,
-      new SystemClock(),
+      exact,
       (r, late) => {
         // One message per flush instead of one per result: at the default interval the main
         // thread wakes 5 times a second, not a thousand. Timestamps are taken here, so the delay costs no accuracy.
-        if (!pending()) setTimeout(flush, flushMs);
+        if (!pending()) scheduleFlush();
         batch.push([r, late]);
       },
       (level, msg, fields) => post({ type: 'log', level, msg, fields }),
       (r, late) => {
-        if (!pending()) setTimeout(flush, flushMs);
+        if (!pending()) scheduleFlush();
         dnsBatch.push([r, late]);
       },
       (r, late) => {
-        if (!pending()) setTimeout(flush, flushMs);
+        if (!pending()) scheduleFlush();
         portBatch.push([r, late]);
       },
     );

@@ -6,7 +6,13 @@
 // on the main thread's event loop and can't live in a worker.
 
 import { SlottedClock, type Clock } from '../core/clock.ts';
-import { loopDelayQuantiles, loopDelayMonitor } from '../core/loop-delay.ts';
+import {
+  loopDelayMonitor,
+  loopDelayQuantiles,
+  timerLateness,
+  type LoopDelayQuantiles,
+  type TimerLateness,
+} from '../core/loop-delay.ts';
 import type { ProbeKind, ProbeResult } from '../core/types.ts';
 import type { EngineHealth } from '../metrics/recorder.ts';
 import type { TimestampInfo } from '../native/timestamping.ts';
@@ -108,9 +114,35 @@ export type LogSink = (
   fields?: Record<string, unknown>,
 ) => void;
 
-export class ProbeEngine {
-  private readonly delay = loopDelayMonitor();
+/** The engine's event-loop delay, read and reset at each health report. */
+interface LoopDelayReader {
+  quantiles(): LoopDelayQuantiles;
+  reset(): void;
+  stop(): void;
+}
 
+/**
+ * With slotted timers, the delay is their lateness: the engine wakes every slot while it probes
+ * anyway, and a monitor's own 20 wake-ups a second would cost about as much CPU as the slots'
+ * (docs/benchmarks.md). Exact timers (timerSlotMs 0) keep a monitor.
+ */
+function loopDelayReader(lateness: TimerLateness | undefined): LoopDelayReader {
+  if (lateness !== undefined)
+    return {
+      quantiles: () => loopDelayQuantiles(lateness.histogram, 0),
+      reset: () => lateness.histogram.reset(),
+      stop: () => undefined,
+    };
+  const h = loopDelayMonitor();
+  h.enable();
+  return {
+    quantiles: () => loopDelayQuantiles(h),
+    reset: () => h.reset(),
+    stop: () => h.disable(),
+  };
+}
+
+export class ProbeEngine {
   private constructor(
     private readonly scheduler: Scheduler,
     private readonly probes: ReadonlyMap<ProbeKind, Probe>,
@@ -120,9 +152,13 @@ export class ProbeEngine {
       { probe: DnsProbe; scheduler: Scheduler<DnsJob, DnsJobResult> } | undefined,
     private readonly ports: Scheduler<PortJob, PortJobResult> | undefined,
     readonly status: EngineStatus,
-  ) {
-    this.delay.enable();
-  }
+    private readonly delay: LoopDelayReader,
+    /**
+     * The engine's timers, rounded late to its slots: a timer set here (the worker's result
+     * flush) shares the probes' wake-ups instead of adding its own.
+     */
+    readonly timers: Clock,
+  ) {}
 
   /** Opens sockets and responders; throws (with the address and port) only if a bind fails. */
   static async start(
@@ -135,8 +171,10 @@ export class ProbeEngine {
   ): Promise<ProbeEngine> {
     const slot = spec.timerSlotMs ?? timerSlotFor(spec.intervalMs);
     // Starts are rounded early (never counted late), probes' timeouts late (never shortened).
-    const clock = slot > 0 ? new SlottedClock(exactClock, slot, 'early') : exactClock;
-    const timeouts = slot > 0 ? new SlottedClock(exactClock, slot, 'late') : exactClock;
+    const lateness = slot > 0 ? timerLateness() : undefined;
+    const clock =
+      slot > 0 ? new SlottedClock(exactClock, slot, 'early', lateness?.record) : exactClock;
+    const timeouts = clock instanceof SlottedClock ? clock.withRound('late') : exactClock;
     const probes = new Map<ProbeKind, Probe>();
     const authKey = spec.authKey === undefined ? undefined : Buffer.from(spec.authKey);
     let icmp: EngineStatus['icmp'];
@@ -241,7 +279,17 @@ export class ProbeEngine {
       ...(dns !== undefined ? { dns: true } : {}),
       ...(ports !== undefined ? { ports: true } : {}),
     };
-    return new ProbeEngine(scheduler, probes, reflector, listener, dns, ports, status);
+    return new ProbeEngine(
+      scheduler,
+      probes,
+      reflector,
+      listener,
+      dns,
+      ports,
+      status,
+      loopDelayReader(lateness),
+      timeouts,
+    );
   }
 
   reconcile(jobs: readonly Job[]): void {
@@ -292,7 +340,7 @@ export class ProbeEngine {
             },
           }
         : {}),
-      loopDelay: loopDelayQuantiles(this.delay),
+      loopDelay: this.delay.quantiles(),
     };
     this.delay.reset();
     return h;
@@ -305,6 +353,6 @@ export class ProbeEngine {
     await this.dns?.probe.close();
     await this.reflector?.close();
     await this.listener?.close();
-    this.delay.disable();
+    this.delay.stop();
   }
 }

@@ -308,7 +308,14 @@ export class AgentMetrics {
   /** Renders /metrics, refreshing the windowed gauges first. */
   async render(): Promise<string> {
     this.refreshWindows();
-    return this.registry.metrics();
+    const text = await this.registry.metrics();
+    // The per-pair window gauges live only while a scrape renders them: between scrapes the
+    // window store holds their data, and keeping ~6 series per pair and probe kind in
+    // prom-client (an object, a labels object and a hash string each; 6,000 at 200 peers) cost
+    // 2-3 MB of heap for nothing (docs/benchmarks.md).
+    const { pairLossRatio, pairWindowProbes, pairRtt, pairLastSuccess } = this.m;
+    for (const g of [pairLossRatio, pairWindowProbes, pairRtt, pairLastSuccess]) g.reset();
+    return text;
   }
 
   private refreshWindows(): void {

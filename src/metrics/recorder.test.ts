@@ -1,0 +1,62 @@
+// AgentMetrics' per-pair window gauges: every render shows them fresh from the window store, and
+// between renders prom-client holds none of them (at 200 peers they were ~6,000 series kept in
+// memory only to be rebuilt at the next scrape).
+
+import test from 'ava';
+import { FakeClock } from '../core/clock.ts';
+import type { Peer, ProbeResult } from '../core/types.ts';
+import { WindowStore } from '../mesh/window-store.ts';
+import { AgentMetrics } from './recorder.ts';
+
+const peer: Peer = {
+  id: 'node-b/pod',
+  node: 'node-b',
+  network: 'pod',
+  zone: 'zone-a',
+  address: '198.18.0.2',
+  stampPort: 9862,
+  tcpPort: 9863,
+  httpPort: 9860,
+};
+
+const WINDOW_GAUGES = [
+  'podmesh_pair_loss_ratio',
+  'podmesh_pair_window_probes',
+  'podmesh_pair_rtt_seconds',
+  'podmesh_pair_last_success_timestamp_seconds',
+];
+
+test('window gauges appear in every render and are not kept between renders', async (t) => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const store = new WindowStore(clock, 60_000);
+  const self = { node: 'node-a', network: 'pod' as const, zone: 'zone-a', address: '198.18.0.1' };
+  const m = new AgentMetrics(self, store, 'test');
+  m.setPeers([peer]);
+  const record = (r: ProbeResult): void => {
+    store.record(r);
+    m.record(r, 0);
+  };
+  const base = { peerId: peer.id, kind: 'udp' as const, size: 'small' as const };
+  record({ ...base, ok: true, rttSeconds: 0.0004, sentAtMs: clock.nowMs() });
+  record({ ...base, ok: false, reason: 'timeout', sentAtMs: clock.nowMs() });
+
+  const first = await m.render();
+  const labels = 'source_node="node-a",target_node="node-b",path="pod-to-pod",protocol="udp"';
+  t.regex(first, new RegExp(`podmesh_pair_loss_ratio\\{${labels},size="small"\\} 0\\.5\\n`));
+  t.regex(first, new RegExp(`podmesh_pair_window_probes\\{${labels},size="small"\\} 2\\n`));
+  t.regex(first, /podmesh_pair_rtt_seconds\{[^}]*quantile="0.99"\} 0.0004\n/);
+
+  for (const name of WINDOW_GAUGES) {
+    const metric = m.registry.getSingleMetric(name);
+    t.truthy(metric, name);
+    t.deepEqual((await metric!.get()).values, [], `${name} holds no series between renders`);
+  }
+  // Counters are not window gauges: they stay.
+  const sent = await m.registry.getSingleMetric('podmesh_probes_sent_total')!.get();
+  t.is(sent.values.length, 1);
+
+  record({ ...base, ok: true, rttSeconds: 0.0004, sentAtMs: clock.nowMs() });
+  const second = await m.render();
+  t.regex(second, new RegExp(`podmesh_pair_window_probes\\{${labels},size="small"\\} 3\\n`));
+  t.regex(second, /podmesh_pair_loss_ratio\{[^}]*\} 0\.333/);
+});
