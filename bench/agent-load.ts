@@ -34,6 +34,7 @@ import { planJobs } from '../src/mesh/plan.ts';
 import { loadTimestamping } from '../src/native/timestamping.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { assertLoopback, exitWhenParentGoes, meter, send, sleep } from './lib.ts';
+import { diff, type Counts } from './metrics-counts.ts';
 
 const rssAfterImport = process.memoryUsage().rss;
 
@@ -113,51 +114,25 @@ function resetPeakRss(): void {
 }
 const IPV4_UDP_HEADERS = 28;
 
-interface Counts {
-  completed: number;
-  failed: number;
-  failures: Record<string, number>;
-  /** The Agent's main-loop delay p99 since the previous render, seconds (agent scenarios). */
-  mainP99S?: number;
+/** Scrapes the parent is making for us, by id: {"type":"scrape"} out, {"type":"scraped"} back. */
+const scrapes = new Map<number, { resolve: (c: Counts) => void; reject: (e: Error) => void }>();
+let scrapeId = 0;
+
+function scrapedByParent(url: string): Promise<Counts> {
+  const id = ++scrapeId;
+  return new Promise((resolve, reject) => {
+    scrapes.set(id, { resolve, reject });
+    send({ type: 'scrape', id, url });
+  });
 }
 
-/** Sums every series of one metric in Prometheus text, keyed by the values of `byLabels`. */
-function sumMetric(
-  text: string,
-  name: string,
-  byLabels: readonly string[] = [],
-): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-    const key = byLabels.map((l) => new RegExp(`${l}="([^"]*)"`).exec(line)?.[1] ?? '').join(':');
-    out.set(key, (out.get(key) ?? 0) + value);
-  }
-  return out;
-}
-
-function countsFromMetrics(text: string): Counts {
-  const failures = Object.fromEntries(
-    sumMetric(text, 'podmesh_probe_failures_total', ['protocol', 'reason']),
-  );
-  const delay = sumMetric(text, 'podmesh_event_loop_delay_seconds', ['thread', 'quantile']);
-  const mainP99S = delay.get('main:0.99');
-  return {
-    completed: sumMetric(text, 'podmesh_probes_sent_total').get('') ?? 0,
-    failed: sumMetric(text, 'podmesh_probes_lost_total').get('') ?? 0,
-    failures,
-    ...(mainP99S !== undefined ? { mainP99S } : {}),
-  };
-}
-
-function diff(a: Counts, b: Counts): Counts {
-  const failures: Record<string, number> = {};
-  for (const [k, v] of Object.entries(b.failures)) {
-    const d = v - (a.failures[k] ?? 0);
-    if (d > 0) failures[k] = d;
-  }
-  return { completed: b.completed - a.completed, failed: b.failed - a.failed, failures };
+function onParentLine(line: string): void {
+  const m = JSON.parse(line) as { type?: string; id?: number; counts?: Counts; error?: string };
+  if (m.type !== 'scraped' || m.id === undefined) return;
+  const waiter = scrapes.get(m.id);
+  scrapes.delete(m.id);
+  if (m.counts !== undefined) waiter?.resolve(m.counts);
+  else waiter?.reject(new Error(`the parent could not scrape /metrics: ${m.error ?? '?'}`));
 }
 
 async function main(): Promise<void> {
@@ -243,8 +218,11 @@ async function main(): Promise<void> {
       (k) => (res.probes[k] as { enabled: boolean }).enabled,
     );
     stopAll = () => agent.stop();
-    readCounts = async () => countsFromMetrics(await agent.renderMetrics());
-    scrape = async () => countsFromMetrics(await agent.renderMetrics());
+    // Scraped over HTTP by the parent, as Prometheus would: the render and the response are the
+    // agent's work, parsing the text is not (and it held on to the 1 MB text between scrapes).
+    const url = `http://${spec.bindAddress}:${agent.httpPort}/metrics`;
+    readCounts = () => scrapedByParent(url);
+    scrape = () => scrapedByParent(url);
   } else {
     const counts: Counts = { completed: 0, failed: 0, failures: {} };
     const onResult = (r: ProbeResult): void => {
@@ -349,7 +327,7 @@ async function main(): Promise<void> {
   } satisfies LoadResult);
 }
 
-exitWhenParentGoes();
+exitWhenParentGoes(onParentLine);
 main().then(
   () => process.exit(0),
   (e: unknown) => {

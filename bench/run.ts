@@ -42,6 +42,7 @@ import { baseLength } from '../src/probes/stamp-codec.ts';
 import { TcpProbe } from '../src/probes/tcp.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
 import type { LoadResult, LoadSpec } from './agent-load.ts';
+import { countsFromMetrics } from './metrics-counts.ts';
 import { agentRegistry } from './big-registry.ts';
 import {
   BENCH_DNS_NAME,
@@ -819,13 +820,37 @@ async function load(
           ROOT,
           'bench/agent-load.ts',
         );
+  // The agent asks for each scrape; this process makes it over HTTP, as Prometheus would, and
+  // answers with the counts, so parsing the text is not counted as the agent's CPU or memory.
+  let measuring = true;
+  const scraper = (async () => {
+    while (measuring) {
+      let ask: { id: number; url: string };
+      try {
+        ask = await child.next('scrape', LOAD.warmupMs + runMs + 60_000);
+      } catch {
+        return; // the child is gone or finished: nothing more to scrape
+      }
+      try {
+        assertLoopback(new URL(ask.url).hostname);
+        const res = await fetch(ask.url, { headers: { accept: 'text/plain;version=0.0.4' } });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const counts = countsFromMetrics(await res.text());
+        child.send(JSON.stringify({ type: 'scraped', id: ask.id, counts }));
+      } catch (e) {
+        child.send(JSON.stringify({ type: 'scraped', id: ask.id, error: (e as Error).message }));
+      }
+    }
+  })();
   try {
     return {
       ...(await child.next<LoadResult>('result', LOAD.warmupMs + runMs + 60_000)),
       runner: runner.kind,
     };
   } finally {
+    measuring = false;
     await child.stop();
+    await scraper;
   }
 }
 
