@@ -23,7 +23,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,7 @@ import { TcpProbe } from '../src/probes/tcp.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
 import type { LoadResult, LoadSpec } from './agent-load.ts';
 import { countsFromMetrics } from './metrics-counts.ts';
+import { PODMESH_ENTRIES, bundle } from '../src/bundle.ts';
 import { agentRegistry } from './big-registry.ts';
 import {
   BENCH_DNS_NAME,
@@ -531,38 +532,33 @@ async function rtt(groups: Record<string, Endpoint[]>): Promise<RttReport> {
 // ---- 3. load ---------------------------------------------------------------------------------
 
 /**
- * Compiles the project (tsc, the same as `npm run build`) into a temporary directory, so the
- * load scenarios run the JavaScript a deployment runs: from source, tsx's loader costs ~30 MB
- * of RSS in the main thread and again in the engine's worker thread. Type errors elsewhere in
- * the tree don't stop tsc from emitting; a missing output file does stop this.
+ * Bundles the load driver with the agent the way `npm run build` bundles podmesh (src/bundle.ts:
+ * same esbuild options, same externals, the addon beside the bundle) into a temporary
+ * directory, so the load scenarios run what the image runs. From source, tsx's loader would cost
+ * ~30 MB of RSS in the main thread and again in the engine's worker thread.
  */
-function buildDist(): { dir: string; note: string } | { error: string } {
+async function buildDist(): Promise<{ dir: string; note: string } | { error: string }> {
   const dir = mkdtempSync(join(os.tmpdir(), 'podmesh-bench-'));
   const t0 = performance.now();
-  const r = spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--outDir', dir],
-    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
-  );
-  const needed = ['bench/agent-load.js', 'src/mesh/engine-worker.js', 'src/agent.js'];
-  const missing = needed.filter((f) => !existsSync(join(dir, f)));
-  if (missing.length > 0) {
-    rmSync(dir, { recursive: true, force: true });
+  try {
+    const r = await bundle(
+      ROOT,
+      {
+        'agent-load': join(ROOT, 'bench/agent-load.ts'),
+        'engine-worker': join(ROOT, PODMESH_ENTRIES['engine-worker']),
+      },
+      join(dir, 'bundle'),
+    );
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
     return {
-      error: `tsc did not produce ${missing.join(', ')} (exit ${r.status}): ${(r.stdout + r.stderr).split('\n').slice(0, 3).join(' | ')}`,
+      dir,
+      note: `bundled with esbuild as \`npm run build\` does in ${fmt((performance.now() - t0) / 1000, 1)} s (${r.files} files, ${fmt(r.bytes / 1024, 0)} KiB; timestamping addon ${r.addon ? 'beside it' : 'NOT built: user-space timestamps'})`,
     };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    return { error: `esbuild failed: ${(e as Error).message.split('\n').slice(0, 3).join(' | ')}` };
   }
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  // The timestamping addon where the compiled timestamping.js looks for it (as the image ships
-  // it): without it the load scenarios would measure the user-space fallback, not podmesh.
-  const addonBuild = join(ROOT, 'src/native/build');
-  if (existsSync(addonBuild)) symlinkSync(addonBuild, join(dir, 'src/native/build'), 'dir');
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
-  const errors = (r.stdout.match(/error TS/g) ?? []).length;
-  return {
-    dir,
-    note: `built with tsc in ${fmt((performance.now() - t0) / 1000, 1)} s${errors > 0 ? ` (${errors} type errors elsewhere in the tree; emitted anyway)` : ''}`,
-  };
 }
 
 const LOAD_LABEL: Record<LoadSpec['scenario'], string> = {
@@ -811,9 +807,9 @@ async function load(
   const child =
     runner.kind === 'dist'
       ? spawnNode(
-          [...SHIPPED_NODE_FLAGS, join(runner.dir, 'bench/agent-load.js'), arg],
+          [...SHIPPED_NODE_FLAGS, join(runner.dir, 'bundle/agent-load.js'), arg],
           runner.dir,
-          'bench/agent-load.js',
+          'bundle/agent-load.js',
         )
       : spawnNode(
           [...SHIPPED_NODE_FLAGS, '--import', 'tsx', 'bench/agent-load.ts', arg],
@@ -1372,11 +1368,11 @@ async function main(): Promise<void> {
         ),
         zone: k % 2 === 0 ? 'zone-a' : 'zone-b',
       }));
-      const built = buildDist();
+      const built = await buildDist();
       if ('dir' in built) distDir = built.dir;
       const buildNote =
         'dir' in built
-          ? `compiled JS: ${built.note}`
+          ? `build: ${built.note}`
           : `could not compile (${built.error}); load runs from source only`;
       const primary: Runner =
         'dir' in built ? { kind: 'dist', dir: built.dir } : { kind: 'source' };
@@ -1430,7 +1426,7 @@ async function main(): Promise<void> {
           ],
           loads.map((l) => [
             LOAD_LABEL[l.scenario],
-            l.runner === 'dist' ? 'compiled' : 'tsx src',
+            l.runner === 'dist' ? 'bundle' : 'tsx src',
             String(l.jobs),
             fmt(l.scheduledPerSec, 0),
             fmt(l.completedPerSec, 0),
@@ -1458,13 +1454,13 @@ async function main(): Promise<void> {
       if (agent !== undefined)
         targets.push(
           check(
-            `Agent (${agent.runner === 'dist' ? 'compiled' : 'tsx source'}) at ${fmt(agent.completedPerSec, 0)} probes/s: CPU under ${TARGETS.cpuPct}% of one core`,
+            `Agent (${agent.runner === 'dist' ? 'bundle' : 'tsx source'}) at ${fmt(agent.completedPerSec, 0)} probes/s: CPU under ${TARGETS.cpuPct}% of one core`,
             agent.cpuPctOfOneCore,
             TARGETS.cpuPct,
             '%',
           ),
           check(
-            `Agent (${agent.runner === 'dist' ? 'compiled' : 'tsx source'}) at ${fmt(agent.completedPerSec, 0)} probes/s: RSS under ${TARGETS.rssMB} MB`,
+            `Agent (${agent.runner === 'dist' ? 'bundle' : 'tsx source'}) at ${fmt(agent.completedPerSec, 0)} probes/s: RSS under ${TARGETS.rssMB} MB`,
             agent.rssMaxMB,
             TARGETS.rssMB,
             'MB',
@@ -1490,7 +1486,7 @@ async function main(): Promise<void> {
       if (k8s !== undefined)
         targets.push({
           ...check(
-            `Agent, Kubernetes discovery (${k8s.runner === 'dist' ? 'compiled' : 'tsx source'}) at ${fmt(k8s.completedPerSec, 0)} probes/s: RSS under ${TARGETS.rssMB} MB`,
+            `Agent, Kubernetes discovery (${k8s.runner === 'dist' ? 'bundle' : 'tsx source'}) at ${fmt(k8s.completedPerSec, 0)} probes/s: RSS under ${TARGETS.rssMB} MB`,
             k8s.rssMaxMB,
             TARGETS.rssMB,
             'MB',

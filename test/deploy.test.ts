@@ -39,6 +39,7 @@ import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
+import { PODMESH_ENTRIES } from '../src/bundle.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { SETTINGS, envName, flagName } from '../src/config/settings.ts';
 
@@ -1318,7 +1319,10 @@ test('images are the release in package.json, and the Dockerfile starts what npm
     argv.slice(1, -1).every((a) => a.startsWith('--')),
     'only node flags between node and the script',
   );
-  // tsc (rootDir ".", outDir "dist") turns src/main.ts into the file the image starts.
-  t.is(pkg.bin['podmesh'], 'dist/src/main.js');
+  // `npm run build` (src/bundle.ts) bundles src/main.ts into the file the image starts.
+  t.is(pkg.bin['podmesh'], `dist/bundle/${Object.keys(PODMESH_ENTRIES)[0]}.js`);
+  t.is(PODMESH_ENTRIES.main, 'src/main.ts');
+  t.regex(dockerfile, /^COPY --from=build \/src\/dist\/bundle \.\/dist\/bundle$/m);
+  t.regex(dockerfile, /^COPY --from=build \/src\/dist\/ui \.\/dist\/ui$/m);
   t.regex(dockerfile, /^USER 65532:65532$/m);
 });

@@ -59,11 +59,15 @@ export interface TimerLateness {
   readonly record: (lateMs: number) => void;
 }
 
+/** Up to an hour late, in ns; two significant digits (1%) is all a p99 of lateness needs. */
+const LATENESS_MAX_NS = 3_600e9;
+
 export function timerLateness(): TimerLateness {
-  const histogram = createHistogram();
+  const histogram = createHistogram({ lowest: 1, highest: LATENESS_MAX_NS, figures: 2 });
   return {
     histogram,
     // The histogram takes whole numbers >= 1: nanoseconds, 1 ns standing for "on time".
-    record: (lateMs) => histogram.record(Math.max(1, Math.round(lateMs * 1e6))),
+    record: (lateMs) =>
+      histogram.record(Math.min(LATENESS_MAX_NS, Math.max(1, Math.round(lateMs * 1e6)))),
   };
 }

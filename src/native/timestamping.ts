@@ -115,7 +115,8 @@ export function addonCandidates(moduleUrl: string = import.meta.url): string[] {
   return [
     // Running from source: node-gyp's output next to this file.
     here(`./build/Release/${ADDON_FILE}`),
-    // A compiled build that had the addon copied next to timestamping.js.
+    // The bundle (dist/bundle/, src/bundle.ts copies the addon there) or a compiled build
+    // that had it copied next to timestamping.js.
     here(`./${ADDON_FILE}`),
     // dist/src/native/timestamping.js in a checkout where `npm ci` built src/native.
     here(`../../../src/native/build/Release/${ADDON_FILE}`),

@@ -49,8 +49,8 @@ interface Asset {
 }
 
 /**
- * Candidate UI directories: beside the module (src/ui when run from source, dist/src/ui when the
- * build copied it there), then the checkout's src/ui when run from dist/ without that copy.
+ * Candidate UI directories: beside the module's directory (src/ui when run from source, dist/ui
+ * for the bundle in dist/bundle/), then the checkout's src/ui when run from a compiled dist/src/.
  */
 export function uiDirCandidates(moduleUrl: string = import.meta.url): string[] {
   return [
