@@ -561,6 +561,30 @@ async function buildDist(): Promise<{ dir: string; note: string } | { error: str
   }
 }
 
+/** BENCH_AGENT_RUNS: how many times the Agent scenario runs (the targets read the medians). */
+const AGENT_RUNS = Math.max(1, Number(process.env['BENCH_AGENT_RUNS'] ?? (QUICK ? 1 : 3)));
+
+/** Each measured column's median over `runs`; the rest from the run with the median CPU. */
+function medianRun(runs: readonly LoadResult[]): LoadResult {
+  const med = (f: (r: LoadResult) => number): number => {
+    const v = runs.map(f).sort((a, b) => a - b);
+    const m = Math.floor(v.length / 2);
+    return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+  };
+  const byCpu = [...runs].sort((a, b) => a.cpuPctOfOneCore - b.cpuPctOfOneCore);
+  return {
+    ...byCpu[Math.floor(byCpu.length / 2)]!,
+    cpuPctOfOneCore: med((r) => r.cpuPctOfOneCore),
+    cpuUsPerProbe: med((r) => r.cpuUsPerProbe),
+    systemShare: med((r) => r.systemShare),
+    completedPerSec: med((r) => r.completedPerSec),
+    rssMaxMB: med((r) => r.rssMaxMB),
+    rssPeakMB: med((r) => r.rssPeakMB),
+    heapUsedMaxMB: med((r) => r.heapUsedMaxMB),
+    mainLoopDelayP99Ms: med((r) => r.mainLoopDelayP99Ms),
+  };
+}
+
 const LOAD_LABEL: Record<LoadSpec['scenario'], string> = {
   engines: 'engines only (placed as the Agent places them)',
   agent: 'Agent (engines+store+metrics+HTTP)',
@@ -1357,7 +1381,7 @@ async function main(): Promise<void> {
     }
 
     // 3
-    let loads: (LoadResult & { runner: Runner['kind'] })[] | null = null;
+    let loads: (LoadResult & { runner: Runner['kind']; runs?: number })[] | null = null;
     if (ONLY.has('load')) {
       const loadPeers = groups.load!.map((e, k) => ({
         ...peer(
@@ -1382,8 +1406,16 @@ async function main(): Promise<void> {
       const only = process.env['BENCH_LOAD']?.split(',');
       const want = (s: LoadSpec['scenario']): boolean => only === undefined || only.includes(s);
       if (want('engines')) loads.push(await load('engines', loadPeers, '127.0.80.2', primary));
+      let agentRunsNote = '';
       if (want('agent')) {
-        loads.push(await load('agent', loadPeers, '127.0.80.1', primary));
+        // The Agent's CPU moves by ±1 point between 15 s runs on this VM (other tenants, timer
+        // phase): the targets read the median of several runs, and every run is printed.
+        const runs: LoadResult[] = [];
+        for (let i = 0; i < AGENT_RUNS; i++)
+          runs.push(await load('agent', loadPeers, '127.0.80.1', primary));
+        loads.push({ ...medianRun(runs), runner: primary.kind, runs: runs.length });
+        if (runs.length > 1)
+          agentRunsNote = `agent (${primary.kind === 'dist' ? 'bundle' : 'tsx src'}), ${runs.length} runs: CPU ${runs.map((r) => fmt(r.cpuPctOfOneCore, 2)).join(', ')} %; RSS max ${runs.map((r) => fmt(r.rssMaxMB, 1)).join(', ')} MB; the table and the targets show each column's median`;
         if (primary.kind === 'dist')
           loads.push(await load('agent', loadPeers, '127.0.80.3', { kind: 'source' }));
       }
@@ -1426,7 +1458,7 @@ async function main(): Promise<void> {
           ],
           loads.map((l) => [
             LOAD_LABEL[l.scenario],
-            l.runner === 'dist' ? 'bundle' : 'tsx src',
+            `${l.runner === 'dist' ? 'bundle' : 'tsx src'}${(l.runs ?? 1) > 1 ? ` ×${l.runs}` : ''}`,
             String(l.jobs),
             fmt(l.scheduledPerSec, 0),
             fmt(l.completedPerSec, 0),
@@ -1442,6 +1474,7 @@ async function main(): Promise<void> {
       out(
         `${buildNote}; kinds running: ${loads.map((l) => `${l.scenario}=${l.kinds.join('+')}`).join(', ')}; "RSS idle" = after the imports, before any engine started (agent-k8s: before the client library's lazy import)`,
       );
+      if (agentRunsNote !== '') out(agentRunsNote);
       if (k8sNote !== '') out(k8sNote);
       out(
         `main-loop delay p99: ${loads.map((l) => `${l.scenario}${l.runner === 'source' ? ' (tsx)' : ''} ${fmt(l.mainLoopDelayP99Ms, 1)} ms`).join(', ')} (agents: their own 50 ms monitor from /metrics; engines: the bench's, 50 ms; both beyond the monitor's 50 ms tick, so 0 means no delay)`,

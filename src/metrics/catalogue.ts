@@ -237,7 +237,7 @@ export const CATALOGUE = {
     name: 'podmesh_event_loop_delay_seconds',
     type: 'gauge',
     labels: ['source_node', 'network', 'thread', 'quantile'],
-    help: 'Event-loop delay quantiles of the main thread (HTTP, metrics) and the probe engine thread: how late the loop came round, beyond its 50 ms sampling tick.',
+    help: 'Event-loop delay quantiles: how late the loop came round. Main thread (HTTP, metrics): a 50 ms sampling timer, its tick taken out. Probe engine thread: how late its timer slots fired, measured only while it probes.',
   }),
   lateness: def({
     name: 'podmesh_probe_lateness_seconds',
