@@ -326,6 +326,43 @@ labSuite(
      * even before the expected one appears (windows crossing thresholds at different moments
      * are the rules' business: see PodmeshDNSFailureRatioHigh's min_over_time).
      */
+    /**
+     * When an alert other than the expected one shows up, logs what its expression saw, so a
+     * failure says why (the lab's Prometheus is gone once the test ends).
+     */
+    async function explain(
+      t: ExecutionContext,
+      name: string,
+      a: PromAlert,
+      ms: number,
+    ): Promise<void> {
+      if (a.labels['alertname'] !== 'PodmeshDNSFailureRatioHigh') return;
+      const sel = `{source_node="${a.labels['source_node'] ?? ''}",network="${a.labels['network'] ?? ''}",server_kind="service"}`;
+      const exprs = [
+        `podmesh:dns_failure_ratio:by_server${sel}`,
+        `count_over_time(podmesh:dns_failure_ratio:by_server${sel}[90s])`,
+        `min_over_time(podmesh:dns_failure_ratio:by_server${sel}[1m])`,
+        `max_over_time(podmesh:dns_failure_ratio:by_server${sel}[1m])`,
+        `count_over_time(podmesh:dns_failure_ratio:by_server${sel}[1m] offset 30s)`,
+        `sum by (query) (podmesh_dns_window_requests${sel})`,
+        `podmesh:dns_replica_failing_sources:ratio`,
+        `podmesh_dns_answered_ratio{source_node="${a.labels['source_node'] ?? ''}",network="${a.labels['network'] ?? ''}"}`,
+        `sum by (query, transport, server_kind, result) (increase(podmesh_dns_requests_total{source_node="${a.labels['source_node'] ?? ''}",network="${a.labels['network'] ?? ''}",result!="noerror"}[2m]))`,
+        ...[0, 15, 30, 45, 60, 75, 90, 105].map(
+          (o) =>
+            `max_over_time(podmesh:dns_failure_ratio:by_server${sel}[15s]${o === 0 ? '' : ` offset ${o}s`})`,
+        ),
+      ];
+      for (const e of exprs) {
+        const r = await P()
+          .query(e)
+          .catch((err: Error) => err.message);
+        t.log(
+          `${name}: at ${ms} ms ${e} = ${typeof r === 'string' ? r : JSON.stringify(r.map((x) => [x.metric, x.value[1]]))}`,
+        );
+      }
+    }
+
     async function faultPhase(
       t: ExecutionContext,
       name: string,
@@ -354,6 +391,7 @@ labSuite(
         }
         for (const a of active.filter((x) => !expected(x))) {
           const k = alertKey(a);
+          if (!others.has(k)) await explain(t, name, a, ms);
           const s = others.get(k) ?? { firstMs: ms, lastMs: ms, states: new Set<string>() };
           s.lastMs = ms;
           s.states.add(a.state);

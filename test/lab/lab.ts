@@ -714,6 +714,14 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
         `--local=/${DNS_EXTERNAL}/`,
         '--bind-interfaces',
         `--listen-address=${r.ip}`,
+        // dnsmasq serves each TCP connection in a child process and stops accepting new ones
+        // at 20 children (CoreDNS has no such limit and drops idle connections in seconds). A
+        // child whose client's reset was lost waits out dnsmasq's 150 s child lifetime, so
+        // under the lab's random loss the stuck children reached 20 within a minute and every
+        // agent's TCP lookups to that replica timed out for minutes after the loss was gone:
+        // PodmeshDNSFailureRatioHigh, rightly, in the phase after. A limit well above what a
+        // fault phase can strand keeps the replica a CoreDNS-like server.
+        '--max-tcp-connections=1000',
         '--port=53',
         '--user=root',
         '--pid-file=',
