@@ -11,9 +11,9 @@
 
 import dgram from 'node:dgram';
 import { SystemClock } from '../src/core/clock.ts';
-import { DnsServer } from '../src/probes/dns-server.ts';
-import { StampReflector } from '../src/probes/stamp-reflector.ts';
-import { TcpListener } from '../src/probes/tcp-listener.ts';
+import { DnsServer } from '../src/demo/dns-server.ts';
+import { StampReflector } from '../src/responders/stamp-reflector.ts';
+import { TcpListener } from '../src/responders/tcp-listener.ts';
 import {
   BENCH_DNS_RECORDS,
   BENCH_DNS_ZONE,

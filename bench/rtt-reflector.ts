@@ -10,7 +10,7 @@
 // "stats" (answers {"type":"stats",...}) on stdin; exits when stdin closes.
 
 import { SystemClock } from '../src/core/clock.ts';
-import { StampReflector } from '../src/probes/stamp-reflector.ts';
+import { StampReflector } from '../src/responders/stamp-reflector.ts';
 import { exitWhenParentGoes, send } from './lib.ts';
 
 interface ReflectorSpec {

@@ -196,7 +196,7 @@ addSettingFlags(
     }
     const log = makeLogger(level === 'info' ? 'warn' : level);
     try {
-      const { startDemo } = await import('./demo.ts');
+      const { startDemo } = await import('./demo/demo.ts');
       const demo = await startDemo({ nodes, httpPort: basePort, controllerPort, sources, log });
       const lines = [
         '',

@@ -3,7 +3,7 @@
 // demo's own DNS servers (VIP and two replicas on 127.0.40.x) answer noerror.
 
 import test from 'ava';
-import { startDemo } from '../src/demo.ts';
+import { startDemo } from '../src/demo/demo.ts';
 import { scrape, silent, until } from './support/agents.ts';
 
 test('every demo pair shows in /metrics with 0 loss within 5 seconds', async (t) => {

@@ -7,7 +7,7 @@ import test from 'ava';
 import type { AgentResults } from '../src/agent.ts';
 import type { DnsReplica } from '../src/discovery/kubernetes.ts';
 import { StaticPeerSource } from '../src/discovery/peer-source.ts';
-import { DnsServer } from '../src/probes/dns-server.ts';
+import { DnsServer } from '../src/demo/dns-server.ts';
 import { connect, scrape, startAgent, until, type Running } from './support/agents.ts';
 
 const SERVICE = 'kubernetes.default.svc.cluster.local';

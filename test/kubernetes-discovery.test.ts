@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { FakeClock } from '../src/core/clock.ts';
+import { FakeClock } from './support/fake-clock.ts';
 import type { Peer } from '../src/core/types.ts';
 import {
   DEFAULT_POD_SELECTOR,

@@ -12,7 +12,7 @@ import test from 'ava';
 import type { Browser } from 'playwright-core';
 import type { Finding, FindingsReport } from '../src/analysis/types.ts';
 import type { Cell, DnsCell, Matrix, PortCell } from '../src/controller/matrix.ts';
-import { startDemo } from '../src/demo.ts';
+import { startDemo } from '../src/demo/demo.ts';
 import { createControllerApp, type ControllerView } from '../src/server/controller-app.ts';
 import { closeServer, listen } from '../src/server/http.ts';
 import { silent } from './support/agents.ts';

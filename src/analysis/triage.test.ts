@@ -6,7 +6,7 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { cluster, type PortTargetSpec } from './fixtures.ts';
+import { cluster, type PortTargetSpec } from '../../test/support/fixtures.ts';
 import { compareFindings, triage, type TriageOptions } from './triage.ts';
 import { FINDING_KINDS, type Finding, type Snapshot } from './types.ts';
 

@@ -3,7 +3,8 @@
 // and can be cleared.
 
 import test from 'ava';
-import { FakeClock, SlottedClock, SystemClock } from './clock.ts';
+import { SlottedClock, SystemClock } from './clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 
 test('FakeClock fires timers in time order', async (t) => {
   const c = new FakeClock(0);

@@ -2,7 +2,7 @@
 // glibc rules for going on to the next candidate, against a scripted probe on a fake clock.
 
 import test from 'ava';
-import { FakeClock } from '../core/clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { DnsOutcome, DnsQuery, DnsResult } from '../probes/dns.ts';
 import { planDnsJobs, replicaTargets, runDnsLookup, type DnsJob } from './dns-plan.ts';
 

@@ -1,7 +1,7 @@
 // LateWindow on a fake clock: ratio of late runs, the coarse p99, and ageing out.
 
 import test from 'ava';
-import { FakeClock } from '../core/clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import { LateWindow } from './late-window.ts';
 
 test('counts runs later than lateMs and ages them out after the window', async (t) => {

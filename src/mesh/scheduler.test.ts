@@ -1,7 +1,8 @@
 // Scheduler on a fake clock: cadence, jitter bounds, bounded concurrency, deadlines, reconcile.
 
 import test from 'ava';
-import { FakeClock, type Clock } from '../core/clock.ts';
+import { type Clock } from '../core/clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { Peer, ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { Probe } from '../probes/probe.ts';
 import {

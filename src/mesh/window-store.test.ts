@@ -3,7 +3,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { FakeClock } from '../core/clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { WindowStore, quantile, windowKey } from './window-store.ts';
 

@@ -3,7 +3,7 @@
 // memory only to be rebuilt at the next scrape).
 
 import test from 'ava';
-import { FakeClock } from '../core/clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { Peer, ProbeResult } from '../core/types.ts';
 import { WindowStore } from '../mesh/window-store.ts';
 import { AgentMetrics } from './recorder.ts';

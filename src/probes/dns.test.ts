@@ -12,7 +12,7 @@ import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
 import { SystemClock } from '../core/clock.ts';
-import { DnsServer } from './dns-server.ts';
+import { DnsServer } from '../demo/dns-server.ts';
 import {
   DnsProbe,
   answeredCorrectly,

@@ -16,7 +16,7 @@ import pLimit from 'p-limit';
 import { SystemClock } from '../core/clock.ts';
 import type { Peer, ProbeTarget } from '../core/types.ts';
 import { TIMESTAMPS_ENV } from '../native/timestamping.ts';
-import { TcpListener } from './tcp-listener.ts';
+import { TcpListener } from '../responders/tcp-listener.ts';
 import { TcpProbe, nativeTcp, probeTcpPort, type TcpPortResult } from './tcp.ts';
 import type { TimestampMode } from './timestamped-udp.ts';
 

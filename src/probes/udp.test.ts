@@ -8,7 +8,8 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { FakeClock, SystemClock } from '../core/clock.ts';
+import { SystemClock } from '../core/clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { Peer, ProbeResult, ProbeTarget, SizeClass, StampDetail } from '../core/types.ts';
 import {
   decodeSenderPacket,
@@ -16,7 +17,7 @@ import {
   ntpFromUnixMs,
   type SenderPacket,
 } from './stamp-codec.ts';
-import { StampReflector } from './stamp-reflector.ts';
+import { StampReflector } from '../responders/stamp-reflector.ts';
 import { UdpStampProbe, payloadLength } from './udp.ts';
 import { loadTimestamping } from '../native/timestamping.ts';
 import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
@@ -317,7 +318,7 @@ test('PODMESH_TIMESTAMPS=userspace: probe and reflector fall back, and say so', 
   const code = `
     import { SystemClock } from ${JSON.stringify(new URL('../core/clock.ts', import.meta.url).href)};
     import { SizedUdpProbe } from ${JSON.stringify(new URL('./udp.ts', import.meta.url).href)};
-    import { StampReflector } from ${JSON.stringify(new URL('./stamp-reflector.ts', import.meta.url).href)};
+    import { StampReflector } from ${JSON.stringify(new URL('../responders/stamp-reflector.ts', import.meta.url).href)};
     const clock = new SystemClock();
     const r = await StampReflector.start({ clock, address: '127.0.0.1', port: 0 });
     const p = await SizedUdpProbe.open({ clock, bindAddress: '127.0.0.1' });

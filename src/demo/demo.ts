@@ -8,17 +8,17 @@
 
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { Agent } from './agent.ts';
-import { triage } from './analysis/triage.ts';
-import { loadConfig, type ConfigSources } from './config/load.ts';
-import { StaticPeerSource, peerFromStatic } from './discovery/peer-source.ts';
-import type { StaticPeer } from './config/settings.ts';
-import { Controller, StaticDirectory } from './controller/controller.ts';
-import { SystemClock } from './core/clock.ts';
-import { DnsServer } from './probes/dns-server.ts';
-import { serveController } from './server/controller-app.ts';
-import { closeServer } from './server/http.ts';
-import { VERSION } from './version.ts';
+import { Agent } from '../agent.ts';
+import { triage } from '../analysis/triage.ts';
+import { loadConfig, type ConfigSources } from '../config/load.ts';
+import { StaticPeerSource, peerFromStatic } from '../discovery/peer-source.ts';
+import type { StaticPeer } from '../config/settings.ts';
+import { Controller, StaticDirectory } from '../controller/controller.ts';
+import { SystemClock } from '../core/clock.ts';
+import { DnsServer } from './dns-server.ts';
+import { serveController } from '../server/controller-app.ts';
+import { closeServer } from '../server/http.ts';
+import { VERSION } from '../version.ts';
 
 export interface DemoOptions {
   readonly nodes: number;

@@ -8,7 +8,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import dgram from 'node:dgram';
-import { FakeClock, SystemClock } from '../core/clock.ts';
+import { SystemClock } from '../core/clock.ts';
+import { FakeClock } from '../../test/support/fake-clock.ts';
 import { EventType, SocketKind, Stamps, loadTimestamping } from '../native/timestamping.ts';
 import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
 import {
@@ -17,7 +18,7 @@ import {
   ntpDiffNs,
   ntpFromUnixMs,
   unixNsFromNtp,
-} from './stamp-codec.ts';
+} from '../probes/stamp-codec.ts';
 import {
   StampReflector,
   UNKNOWN_TTL,

@@ -32,14 +32,14 @@ import {
   ntpFromUnixNs,
   type ErrorEstimate,
   type NtpTimestamp,
-} from './stamp-codec.ts';
+} from '../probes/stamp-codec.ts';
 import type { TimestampInfo } from '../native/timestamping.ts';
 import {
   openTimestampedUdp,
   type DatagramInfo,
   type TimestampMode,
   type TimestampedUdpSocket,
-} from './timestamped-udp.ts';
+} from '../probes/timestamped-udp.ts';
 
 /**
  * Session-Sender TTL we report when we can't read it. RFC 8762 wants the TTL the test packet
