@@ -1,11 +1,11 @@
 // podmesh's layering, checked by dependency-cruiser in `npm run lint` (docs/architecture.md has the
-// same table in prose). Each layer names the layers it may import; everything else in src/ is
-// forbidden to it, so adding a layer to a `may` list is a visible design decision, not an accident.
-// Type-only imports count: importing another layer's types is what ties a layer to its shapes, and
-// a cycle of types is as hard to untangle as a cycle of code. Tests (*.test.ts) are outside the
-// layer rules (a test may import whatever it exercises), but never part of a cycle and never
-// imported by production code. Paths are relative to the base directory, so the same rules run on
-// test/fixtures/layers in test/layers.test.ts.
+// same table). Each layer names the layers it may import; everything else in src/ is forbidden to
+// it, so adding a layer to a `may` list is a visible design decision, not an accident. Type-only
+// imports count: importing another layer's types is what ties a layer to its shapes, and a cycle
+// of types is as hard to untangle as a cycle of code. Tests (*.test.ts) are outside the layer
+// rules (a test may import whatever it exercises), but the cycle rule covers them and production
+// code never imports them or test/. Paths are relative to the base directory, so the same rules
+// run on test/fixtures/layers in test/layers.test.ts.
 
 /** @typedef {{ name: string, path: string, may: string[], why: string }} Layer */
 
@@ -173,6 +173,5 @@ export default {
     // types of src/ui/app.js.
     tsPreCompilationDeps: true,
     detectJSDocImports: true,
-    reporterOptions: { text: { highlightFocused: true } },
   },
 };
