@@ -156,7 +156,7 @@ export default {
       comment:
         'production code never imports test/ (tests and their support stay out of the build)',
       from: { path: '^src/', pathNot: TEST_FILE },
-      to: { path: '^test/' },
+      to: { path: ['^test/', TEST_FILE] },
     },
     {
       name: 'no-circular',
