@@ -43,8 +43,8 @@ const LAYERS = [
   {
     name: 'metrics',
     path: '^src/metrics/',
-    may: ['core', 'store', 'probes', 'config', 'api'],
-    why: 'Prometheus catalogue and recorder, read from the windows',
+    may: ['core', 'store', 'probes', 'config', 'api', 'native'],
+    why: 'Prometheus catalogue and recorder, read from the windows (native: timestamp sources)',
   },
   {
     name: 'mesh',
@@ -80,8 +80,8 @@ const LAYERS = [
   {
     name: 'controller',
     path: '^src/controller/',
-    may: ['api', 'analysis', 'core', 'config', 'discovery', 'server'],
-    why: 'pulls agent rows into the matrix and runs triage',
+    may: ['api', 'analysis', 'core', 'config', 'discovery', 'server', 'metrics'],
+    why: 'pulls agent rows into the matrix and runs triage (metrics: the catalogue of its own /metrics)',
   },
   {
     name: 'ui',
