@@ -15,7 +15,7 @@ export interface ControllerView {
   matrix(): unknown;
   /** Triage's report; undefined before the first round. Absent: this controller has no triage. */
   findings?(): unknown;
-  /** The coverage report. */
+  /** The coverage report (there is always one; its `nodes` is null when nobody can tell). */
   coverage(): unknown;
   renderMetrics(): Promise<string>;
   isReady(): boolean;
