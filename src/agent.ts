@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { AgentRow } from './api/agent-row.ts';
 import { loopDelayMonitor, loopDelayQuantiles, loopDelaySeconds } from './core/loop-delay.ts';
 import { SystemClock, type Clock } from './core/clock.ts';
 import { defaultAdvertiseAddress, interfaceMtu } from './core/netif.ts';
@@ -41,7 +42,6 @@ import { selectPeers } from './mesh/select.ts';
 import { WindowStore } from './mesh/window-store.ts';
 import { AgentMetrics } from './metrics/recorder.ts';
 import { loadTimestamping, type TimestampInfo } from './native/timestamping.ts';
-import type { DnsOutcome } from './probes/dns.ts';
 import { expandName, parseResolvConf, type ResolverConfig } from './probes/resolv-conf.ts';
 import { baseLength } from './probes/stamp-codec.ts';
 import { closeServer, createApp, listen } from './server/http.ts';
@@ -486,7 +486,7 @@ export class Agent {
   }
 
   /** This agent's row of the matrix (format in docs/api.md). */
-  results(): AgentResults {
+  results(): AgentRow {
     const cfg = this.opts.config;
     const windows = this.store.all();
     return {
@@ -551,7 +551,7 @@ export class Agent {
     };
   }
 
-  private portResults(): AgentResults['ports'] {
+  private portResults(): AgentRow['ports'] {
     return this.portJobs.map((j) => {
       const w = this.portStore.get(j.key);
       return {
@@ -573,7 +573,7 @@ export class Agent {
     });
   }
 
-  private selfHealth(): AgentResults['self'] {
+  private selfHealth(): AgentRow['self'] {
     const p = this.late.summary();
     const main = this.mainDelay.count > 0 ? loopDelaySeconds(this.mainDelay, 99) : null;
     let engine = this.lastEngineLoopP99;
@@ -589,7 +589,7 @@ export class Agent {
     };
   }
 
-  private dnsResults(): AgentResults['dns'] {
+  private dnsResults(): AgentRow['dns'] {
     const names = new Map(this.dnsQueries.map((q) => [q.kind, q.name]));
     return this.dnsJobs.map((j) => {
       const w = this.dnsStore.get(j.key);
@@ -639,99 +639,5 @@ export class Agent {
   }
 }
 
-/** What runs and how: the `probes` section of the results row (docs/api.md). */
-export interface AgentProbesInfo {
-  udp: { enabled: boolean; reason: string };
-  tcp: { enabled: boolean; reason: string };
-  icmp: { enabled: boolean; reason: string; detail: string; thread: 'engine' | 'main' | null };
-  mtuBytes: number | null;
-  timestamps: Partial<Record<ProbeKind, TimestampInfo>>;
-  dns: {
-    enabled: boolean;
-    reason: string;
-    detail: string;
-    nameserver: string | null;
-    search: readonly string[];
-    ndots: number | null;
-  };
-}
-
-export interface AgentResults {
-  apiVersion: 'podmesh.io/v1';
-  kind: 'AgentResults';
-  source: { node: string; network: string; zone: string; address: string };
-  generatedAt: string;
-  windowSeconds: number;
-  intervalMs: number;
-  probes: AgentProbesInfo;
-  peers: {
-    node: string;
-    network: string;
-    zone: string;
-    address: string;
-    path: string;
-    scope: string;
-    results: {
-      protocol: string;
-      size: string;
-      sent: number;
-      lost: number;
-      lossRatio: number | null;
-      forwardLost: number;
-      reverseLost: number;
-      duplicates: number;
-      reordered: number;
-      rttSeconds: {
-        min: number;
-        p50: number;
-        p90: number;
-        p99: number;
-        max: number;
-        mean: number;
-      } | null;
-      lastSuccess: string | null;
-      lastFailure: string | null;
-    }[];
-  }[];
-  /** One entry per (server, query, transport) DNS check; see docs/api.md. */
-  dns: {
-    serverKind: string;
-    server: string;
-    address: string;
-    port: number;
-    query: string;
-    name: string;
-    candidates: string[];
-    transport: string;
-    sent: number;
-    failed: number;
-    answeredRatio: number | null;
-    outcomes: Partial<Record<DnsOutcome, number>>;
-    lastOutcome: DnsOutcome | null;
-    lastDetail: string | null;
-    latencySeconds: { p50: number; p99: number; max: number } | null;
-    answeredBy: string | null;
-    lastTried: number;
-    lastSuccess: string | null;
-  }[];
-  /** One entry per configured port target; see docs/api.md. */
-  ports: {
-    target: string;
-    address: string;
-    port: number;
-    expected: 'open' | 'closed';
-    sent: number;
-    open: number;
-    openRatio: number | null;
-    outcomes: Partial<Record<string, number>>;
-    lastOutcome: string | null;
-    lastDetail: string | null;
-    connectSeconds: { p50: number; p99: number; max: number } | null;
-  }[];
-  /** The prober's own health over the window. */
-  self: {
-    lateRatio: number | null;
-    latenessP99Seconds: number | null;
-    eventLoopP99Seconds: { main: number | null; engine: number | null };
-  };
-}
+/** The row's former name, still used by tests and the lab; declared in src/api/agent-row.ts. */
+export type { AgentRow as AgentResults } from './api/agent-row.ts';

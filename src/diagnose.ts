@@ -2,7 +2,8 @@
 // 3 a.m. — what is wrong, the evidence, and the commands to confirm and fix it — or as JSON.
 // Reads only the controller's HTTP API; imports no controller code.
 
-import type { FindingsReport } from './analysis/types.ts';
+import type { FindingsReport } from './api/findings.ts';
+import type { Matrix } from './api/matrix.ts';
 
 export interface DiagnoseOptions {
   readonly url: string;
@@ -14,10 +15,8 @@ export interface DiagnoseOptions {
 /** Exit codes, documented in --help: scripts can tell "healthy" from "findings" from "can't tell". */
 export const DIAGNOSE_EXIT = { healthy: 0, findings: 1, usage: 2, unreachable: 3 } as const;
 
-interface MatrixSummary {
-  agents?: { node: string; network: string; state: string; detail?: string }[];
-  nodes?: string[];
-}
+/** The part of the matrix the summary line reads; either may be missing from what is served. */
+type MatrixSummary = Partial<Pick<Matrix, 'agents' | 'nodes'>>;
 
 async function getJson(url: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });

@@ -3,7 +3,7 @@
 // clears (once each, not every round), and the report /api/v1/findings serves.
 
 import test from 'ava';
-import type { Finding } from '../src/analysis/types.ts';
+import type { Finding } from '../src/api/findings.ts';
 import { SystemClock } from '../src/core/clock.ts';
 import { Controller, StaticDirectory, type EventSink } from '../src/controller/controller.ts';
 import { parseMetrics } from './support/agents.ts';

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import type { FindingsReport } from '../src/analysis/types.ts';
+import type { FindingsReport } from '../src/api/findings.ts';
 
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 

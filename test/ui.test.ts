@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Browser } from 'playwright-core';
-import type { Finding, FindingsReport } from '../src/analysis/types.ts';
-import type { Cell, DnsCell, Matrix, PortCell } from '../src/controller/matrix.ts';
+import type { Finding, FindingsReport } from '../src/api/findings.ts';
+import type { Cell, DnsCell, Matrix, PortCell } from '../src/api/matrix.ts';
 import { startDemo } from '../src/demo/demo.ts';
 import { createControllerApp, type ControllerView } from '../src/server/controller-app.ts';
 import { closeServer, listen } from '../src/server/http.ts';
@@ -192,7 +192,7 @@ function fakeView(m: unknown, f: unknown, withFindings = true): FakeView {
     m,
     f,
     matrix: () => v.m,
-    coverage: () => null,
+    coverage: () => ({ apiVersion: 'podmesh.io/v1', kind: 'Coverage', nodes: null }),
     renderMetrics: () => Promise.resolve(''),
     isReady: () => v.m !== undefined,
   };

@@ -4,7 +4,7 @@
 // (dns-all for those sources), every server failing (dns-all), one replica (dns-replica), the
 // Service VIP while replicas answer (dns-service), and only the external name (dns-upstream).
 
-import type { DnsCell } from '../controller/matrix.ts';
+import type { DnsCell } from '../api/matrix.ts';
 import {
   addExplains,
   agentKey,

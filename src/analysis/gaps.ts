@@ -2,7 +2,7 @@
 // coverage (no Ready agent, with the reason) and from agents it can't read. An agent that
 // can't be read because its node is cut off is the isolation finding's symptom, not a gap.
 
-import type { AgentCoverage } from '../controller/coverage.ts';
+import type { AgentCoverage } from '../api/coverage.ts';
 import { addExplains, agentKey, cmp, draft, type Ctx, type Draft } from './model.ts';
 import { coverageSteps } from './next-steps.ts';
 import type { Evidence } from './types.ts';

@@ -3,8 +3,8 @@
 // rules use to hand symptoms to the cause that explains them. Also the small helpers every
 // rule file needs (keys, evidence lines, finding drafts), so those files read as rules only.
 
-import type { AgentStatus, Cell } from '../controller/matrix.ts';
-import type { NodeCoverage } from '../controller/coverage.ts';
+import type { AgentStatus, Cell } from '../api/matrix.ts';
+import type { NodeCoverage } from '../api/coverage.ts';
 import type { TriageOptions } from './options.ts';
 import {
   FINDING_KINDS,

@@ -2,7 +2,7 @@
 // is refused (nothing listening, or a reject rule), and an expected-closed one that accepts.
 // Sources whose IP paths fail are held back: their connects say nothing about the port.
 
-import type { PortCell } from '../controller/matrix.ts';
+import type { PortCell } from '../api/matrix.ts';
 import {
   addExplains,
   agentKey,

@@ -42,7 +42,7 @@ import {
   overlaySteps,
   zoneSteps,
 } from './next-steps.ts';
-import type { Cell } from '../controller/matrix.ts';
+import type { Cell } from '../api/matrix.ts';
 
 type Pair = readonly [string, string];
 

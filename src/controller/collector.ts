@@ -4,13 +4,9 @@
 
 import pLimit from 'p-limit';
 import type { Clock } from '../core/clock.ts';
-import {
-  agentResultsSchema,
-  assembleMatrix,
-  type AgentEndpoint,
-  type Fetched,
-  type Matrix,
-} from './matrix.ts';
+import { acceptedAgentRowSchema } from '../api/agent-row.ts';
+import type { Matrix } from '../api/matrix.ts';
+import { assembleMatrix, type AgentEndpoint, type Fetched } from './matrix.ts';
 
 export interface CollectorOptions {
   readonly clock: Clock;
@@ -87,7 +83,7 @@ export class MatrixCollector {
     } catch {
       return { endpoint, state: 'invalid', detail: 'response is not JSON' };
     }
-    const parsed = agentResultsSchema.safeParse(json);
+    const parsed = acceptedAgentRowSchema.safeParse(json);
     if (!parsed.success) {
       const first = parsed.error.issues[0];
       return {

@@ -4,13 +4,16 @@
 // it, so monitoring goes on while it is down.
 
 import { Registry } from 'prom-client';
-import type { Finding, FindingsReport, Snapshot } from '../analysis/types.ts';
+import type { Snapshot } from '../analysis/types.ts';
+import { API_VERSION } from '../api/agent-row.ts';
+import type { CoverageReport, NodeCoverage } from '../api/coverage.ts';
+import type { Finding, FindingsReport } from '../api/findings.ts';
+import { AGENT_STATES, type Matrix } from '../api/matrix.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
 import { FindingTracker } from './findings.ts';
-import type { NodeCoverage } from './coverage.ts';
-import type { AgentEndpoint, AgentState, Matrix } from './matrix.ts';
+import type { AgentEndpoint } from './matrix.ts';
 
 /** Where the controller learns which agents exist and whether nodes are covered. */
 export interface AgentDirectory {
@@ -41,8 +44,6 @@ export interface ControllerOptions {
   readonly triage?: TriageFn;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
-
-const STATES: readonly AgentState[] = ['ok', 'unreachable', 'timeout', 'http-error', 'invalid'];
 
 export class Controller {
   readonly registry = new Registry();
@@ -79,6 +80,11 @@ export class Controller {
     return this.latestCoverage;
   }
 
+  /** What /api/v1/coverage serves: the last round's coverage, null when nobody can tell. */
+  coverageReport(): CoverageReport {
+    return { apiVersion: API_VERSION, kind: 'Coverage', nodes: this.latestCoverage ?? null };
+  }
+
   /** The findings of the last round, or undefined before the first round ends. */
   findings(): FindingsReport | undefined {
     return this.latestFindings;
@@ -89,7 +95,7 @@ export class Controller {
     const started = this.opts.clock.nowMs();
     const matrix = await this.collector.collect(this.opts.directory.endpoints());
     this.latest = matrix;
-    for (const s of STATES)
+    for (const s of AGENT_STATES)
       this.m.controllerAgents.set({ state: s }, matrix.agents.filter((a) => a.state === s).length);
     const ended = this.opts.clock.nowMs();
     this.m.controllerLastCollection.set(ended / 1000);
@@ -139,7 +145,7 @@ export class Controller {
         1,
       );
     this.latestFindings = {
-      apiVersion: 'podmesh.io/v1',
+      apiVersion: API_VERSION,
       kind: 'Findings',
       generatedAt: new Date(nowMs).toISOString(),
       matrixAt: matrix.generatedAt,

@@ -1,9 +1,9 @@
 // Coverage reasons as a table of named cases, plus near misses.
 
 import test from 'ava';
+import type { CoverageReason } from '../api/coverage.ts';
 import {
   coverage,
-  type CoverageReason,
   podVerdict,
   type AgentPodSnapshot,
   type EventSnapshot,

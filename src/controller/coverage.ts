@@ -1,7 +1,9 @@
 // Coverage: does every schedulable node have a Ready agent of each kind, and if not, why?
 // Pure functions over plain snapshots of Nodes, agent Pods and Events, so the reasons (the
 // first things the troubleshooting guide checks: Pod status, CrashLoopBackOff, sandbox and CNI
-// errors) are tested as tables.
+// errors) are tested as tables. What it produces is declared in src/api/coverage.ts.
+
+import type { AgentCoverage, CoverageReason, NodeCoverage } from '../api/coverage.ts';
 
 export type AgentNetwork = 'pod' | 'host';
 
@@ -38,34 +40,6 @@ export interface EventSnapshot {
   readonly reason: string;
   readonly message: string;
   readonly lastMs: number;
-}
-
-/** Closed set, used as a label value; `detail` carries the free text. */
-export const COVERAGE_REASONS = [
-  'ready',
-  'missing',
-  'unschedulable',
-  'pending',
-  'sandbox-error',
-  'crash-loop',
-  'image-pull',
-  'config-error',
-  'not-ready',
-  'terminating',
-] as const;
-export type CoverageReason = (typeof COVERAGE_REASONS)[number];
-
-export interface AgentCoverage {
-  readonly covered: boolean;
-  readonly reason: CoverageReason;
-  readonly detail: string;
-  readonly pod: string | null;
-}
-
-export interface NodeCoverage {
-  readonly node: string;
-  readonly pod: AgentCoverage;
-  readonly host: AgentCoverage;
 }
 
 /** Nodes that are expected to run agents: Ready and not cordoned. */

@@ -1,7 +1,7 @@
 // FindingTracker: open on first report, keep `since`, clear only after the grace rounds.
 
 import test from 'ava';
-import type { Finding } from '../analysis/types.ts';
+import type { Finding } from '../api/findings.ts';
 import { FindingTracker } from './findings.ts';
 
 function finding(subject: string, title = `${subject} is isolated`): Finding {

@@ -4,7 +4,7 @@
 // threshold writes one Event pair, not one per round. Pure bookkeeping: no I/O, no clock of its
 // own (the caller passes the round's time).
 
-import type { Finding } from '../analysis/types.ts';
+import type { Finding } from '../api/findings.ts';
 
 export interface TrackedFinding {
   readonly finding: Finding;

@@ -3,14 +3,14 @@
 // sandbox/CNI errors), and Kubernetes Events written when a node loses or regains coverage.
 
 import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
-import type { Finding } from '../analysis/types.ts';
+import type { NodeCoverage } from '../api/coverage.ts';
+import type { Finding } from '../api/findings.ts';
 import type { Clock } from '../core/clock.ts';
 import { KubernetesPeerSource, nodeInfo } from '../discovery/kubernetes.ts';
 import {
   coverage,
   type AgentPodSnapshot,
   type EventSnapshot,
-  type NodeCoverage,
   type NodeSnapshot,
 } from './coverage.ts';
 import type { AgentDirectory, EventSink } from './controller.ts';

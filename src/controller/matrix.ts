@@ -1,205 +1,21 @@
-// The matrix: every agent's row (its /api/v1/results) put side by side, plus which agents
-// answered. Pure functions only, so triage and the UI can be tested on hand-made snapshots.
+// Assembles the matrix (its shape: src/api/matrix.ts): every agent's row (its /api/v1/results)
+// put side by side, plus which agents answered. A pure function: no I/O, no clock of its own.
 
-import { z } from 'zod';
+import { API_VERSION, type AcceptedAgentRow } from '../api/agent-row.ts';
+import type { AgentState, AgentStatus, Cell, DnsCell, Matrix, PortCell } from '../api/matrix.ts';
 
-const rtt = z.object({
-  min: z.number(),
-  p50: z.number(),
-  p90: z.number(),
-  p99: z.number(),
-  max: z.number(),
-  mean: z.number(),
-});
-
-/** What an agent's /api/v1/results must look like; anything else is an invalid response. */
-export const agentResultsSchema = z.object({
-  apiVersion: z.literal('podmesh.io/v1'),
-  kind: z.literal('AgentResults'),
-  source: z.object({
-    node: z.string(),
-    network: z.enum(['pod', 'host']),
-    zone: z.string(),
-    address: z.string(),
-  }),
-  generatedAt: z.string(),
-  windowSeconds: z.number(),
-  intervalMs: z.number(),
-  probes: z.record(z.string(), z.unknown()),
-  peers: z
-    .array(
-      z.object({
-        node: z.string(),
-        network: z.enum(['pod', 'host']),
-        zone: z.string(),
-        address: z.string(),
-        path: z.string(),
-        scope: z.string(),
-        results: z
-          .array(
-            z.object({
-              protocol: z.enum(['udp', 'icmp', 'tcp']),
-              size: z.enum(['small', 'mtu']),
-              sent: z.number().int().nonnegative(),
-              lost: z.number().int().nonnegative(),
-              lossRatio: z.number().min(0).max(1).nullable(),
-              forwardLost: z.number().int().nonnegative(),
-              reverseLost: z.number().int().nonnegative(),
-              duplicates: z.number().int().nonnegative(),
-              reordered: z.number().int().nonnegative(),
-              rttSeconds: rtt.nullable(),
-              lastSuccess: z.string().nullable(),
-              lastFailure: z.string().nullable(),
-            }),
-          )
-          .max(64),
-      }),
-    )
-    .max(10_000),
-  dns: z
-    .array(
-      z.object({
-        serverKind: z.enum(['service', 'replica']),
-        server: z.string(),
-        query: z.string(),
-        name: z.string(),
-        transport: z.enum(['udp', 'tcp']),
-        sent: z.number().int().nonnegative(),
-        failed: z.number().int().nonnegative(),
-        answeredRatio: z.number().min(0).max(1).nullable(),
-        outcomes: z.record(z.string(), z.number()),
-        lastOutcome: z.string().nullable(),
-        lastDetail: z.string().nullable(),
-        latencySeconds: z.object({ p50: z.number(), p99: z.number(), max: z.number() }).nullable(),
-      }),
-    )
-    .max(10_000)
-    .default([]),
-  ports: z
-    .array(
-      z.object({
-        target: z.string(),
-        address: z.string(),
-        port: z.number().int(),
-        expected: z.enum(['open', 'closed']),
-        sent: z.number().int().nonnegative(),
-        open: z.number().int().nonnegative(),
-        openRatio: z.number().min(0).max(1).nullable(),
-        outcomes: z.record(z.string(), z.number()),
-        lastOutcome: z.string().nullable(),
-        lastDetail: z.string().nullable(),
-        connectSeconds: z.object({ p50: z.number(), p99: z.number(), max: z.number() }).nullable(),
-      }),
-    )
-    .max(10_000)
-    .default([]),
-  /** The prober's own health: a starved agent's latency numbers can't be trusted. */
-  self: z
-    .object({
-      lateRatio: z.number().min(0).max(1).nullable(),
-      latenessP99Seconds: z.number().nullable(),
-      eventLoopP99Seconds: z.object({ main: z.number().nullable(), engine: z.number().nullable() }),
-    })
-    .optional(),
-});
-export type AgentRow = z.infer<typeof agentResultsSchema>;
-
+/** Where the controller pulls one agent's row from (its directory lists these). */
 export interface AgentEndpoint {
   readonly node: string;
   readonly network: 'pod' | 'host';
   readonly url: string;
 }
 
-export type AgentState = 'ok' | 'unreachable' | 'timeout' | 'http-error' | 'invalid';
-
-export interface AgentStatus {
-  readonly node: string;
-  readonly network: 'pod' | 'host';
-  readonly url: string;
-  readonly state: AgentState;
-  readonly detail?: string;
-  /** The agent's zone, from its last valid row ('' when unknown). */
-  readonly zone: string;
-  /** The prober's own health from its last valid row, if any. */
-  readonly self?: AgentRow['self'];
-  /** When a valid row was last received from this agent (ISO time), or null. */
-  readonly lastSeen: string | null;
-}
-
-export interface Cell {
-  readonly sourceNode: string;
-  readonly sourceNetwork: 'pod' | 'host';
-  readonly targetNode: string;
-  readonly targetNetwork: 'pod' | 'host';
-  readonly path: string;
-  readonly scope: string;
-  readonly protocol: 'udp' | 'icmp' | 'tcp';
-  readonly size: 'small' | 'mtu';
-  readonly sent: number;
-  readonly lost: number;
-  readonly lossRatio: number | null;
-  readonly forwardLost: number;
-  readonly reverseLost: number;
-  readonly rttSeconds: AgentRow['peers'][number]['results'][number]['rttSeconds'];
-  readonly lastFailure: string | null;
-}
-
-/** One DNS check of one agent: (source agent, server, query, transport). */
-export interface DnsCell {
-  readonly sourceNode: string;
-  readonly sourceNetwork: 'pod' | 'host';
-  readonly serverKind: 'service' | 'replica';
-  readonly server: string;
-  readonly query: string;
-  readonly name: string;
-  readonly transport: 'udp' | 'tcp';
-  readonly sent: number;
-  readonly failed: number;
-  readonly answeredRatio: number | null;
-  readonly outcomes: Readonly<Record<string, number>>;
-  readonly lastOutcome: string | null;
-  readonly lastDetail: string | null;
-  readonly latencySeconds: {
-    readonly p50: number;
-    readonly p99: number;
-    readonly max: number;
-  } | null;
-}
-
-/** One port target as one agent sees it. */
-export interface PortCell {
-  readonly sourceNode: string;
-  readonly sourceNetwork: 'pod' | 'host';
-  readonly target: string;
-  readonly address: string;
-  readonly port: number;
-  readonly expected: 'open' | 'closed';
-  readonly sent: number;
-  readonly open: number;
-  readonly openRatio: number | null;
-  readonly outcomes: Readonly<Record<string, number>>;
-  readonly lastOutcome: string | null;
-  readonly lastDetail: string | null;
-}
-
-export interface Matrix {
-  readonly apiVersion: 'podmesh.io/v1';
-  readonly kind: 'Matrix';
-  readonly generatedAt: string;
-  readonly agents: readonly AgentStatus[];
-  readonly nodes: readonly string[];
-  /** Zone of each node, as its agents report it. */
-  readonly zones: Readonly<Record<string, string>>;
-  readonly cells: readonly Cell[];
-  readonly dns: readonly DnsCell[];
-  readonly ports: readonly PortCell[];
-}
-
 export interface Fetched {
   readonly endpoint: AgentEndpoint;
   readonly state: AgentState;
   readonly detail?: string;
-  readonly row?: AgentRow;
+  readonly row?: AcceptedAgentRow;
 }
 
 /** Flattens fetched rows into cells; `lastSeen` carries what earlier rounds knew. */
@@ -287,7 +103,7 @@ export function assembleMatrix(
   }
   agents.sort((a, b) => a.node.localeCompare(b.node) || a.network.localeCompare(b.network));
   return {
-    apiVersion: 'podmesh.io/v1',
+    apiVersion: API_VERSION,
     kind: 'Matrix',
     generatedAt: new Date(nowMs).toISOString(),
     agents,

@@ -8,10 +8,14 @@ import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { listen } from './http.ts';
 
+// The bodies come from the controller, which builds them to their declarations in src/api/
+// (matrix.ts, findings.ts, coverage.ts); this module only serves them.
 export interface ControllerView {
+  /** The matrix; undefined before the first round. */
   matrix(): unknown;
   /** Triage's report; undefined before the first round. Absent: this controller has no triage. */
   findings?(): unknown;
+  /** The coverage report (there is always one; its `nodes` is null when nobody can tell). */
   coverage(): unknown;
   renderMetrics(): Promise<string>;
   isReady(): boolean;
@@ -140,7 +144,7 @@ export function createControllerApp(
     else res.json(f);
   });
   app.get('/api/v1/coverage', (_req, res) => {
-    res.json({ apiVersion: 'podmesh.io/v1', kind: 'Coverage', nodes: view.coverage() ?? null });
+    res.json(view.coverage());
   });
   app.get('/metrics', (_req, res) => {
     view.renderMetrics().then(
@@ -175,7 +179,7 @@ export function createControllerApp(
 export interface ServableController {
   matrix(): unknown;
   findings?(): unknown;
-  coverage(): unknown;
+  coverageReport(): unknown;
   readonly registry: { metrics(): Promise<string> };
   start(): void;
 }
@@ -193,7 +197,7 @@ export async function serveController(
     createControllerApp({
       matrix: () => controller.matrix(),
       ...(controller.findings !== undefined ? { findings: () => controller.findings?.() } : {}),
-      coverage: () => controller.coverage(),
+      coverage: () => controller.coverageReport(),
       renderMetrics: () => controller.registry.metrics(),
       isReady: () => controller.matrix() !== undefined,
     }),

@@ -5,35 +5,17 @@
 // come from the cluster. Tests select on the data-* attributes set here (data-source,
 // data-target, data-state, data-finding-kind ...), so keep them stable.
 
+// The shapes it reads are declared once, in src/api/ (zod schemas, types by z.infer): these
+// typedefs import them for `npm run typecheck` (tsconfig.ui.json), and vanish at run time.
 /**
- * @typedef {{ min: number, p50: number, p90: number, p99: number, max: number, mean: number }} Rtt
- * @typedef {{ sourceNode: string, sourceNetwork: string, targetNode: string, targetNetwork: string,
- *   path: string, scope: string, protocol: string, size: string, sent: number, lost: number,
- *   lossRatio: number | null, forwardLost: number, reverseLost: number, rttSeconds: Rtt | null,
- *   lastFailure: string | null }} Cell
- * @typedef {{ sourceNode: string, sourceNetwork: string, serverKind: string, server: string,
- *   query: string, name: string, transport: string, sent: number, failed: number,
- *   answeredRatio: number | null, outcomes: Record<string, number>, lastOutcome: string | null,
- *   lastDetail: string | null, latencySeconds: { p50: number, p99: number, max: number } | null
- * }} DnsCell
- * @typedef {{ sourceNode: string, sourceNetwork: string, target: string, address: string,
- *   port: number, expected: string, sent: number, open: number, openRatio: number | null,
- *   outcomes: Record<string, number>, lastOutcome: string | null, lastDetail: string | null
- * }} PortCell
- * @typedef {{ lateRatio: number | null, latenessP99Seconds: number | null,
- *   eventLoopP99Seconds: { main: number | null, engine: number | null } }} SelfHealth
- * @typedef {{ node: string, network: string, url: string, state: string, detail?: string,
- *   zone: string, self?: SelfHealth, lastSeen: string | null }} AgentStatus
- * @typedef {{ generatedAt: string, agents: AgentStatus[], nodes: string[],
- *   zones: Record<string, string>, cells: Cell[], dns: DnsCell[], ports: PortCell[] }} Matrix
- * @typedef {{ text: string, command?: string }} NextStep
- * @typedef {{ id: string, kind: string, severity: string, subject: string, nodes: string[],
- *   title: string, summary: string, evidence: { text: string }[], confidence: number,
- *   nextSteps: NextStep[], since?: string }} Finding
- * @typedef {{ generatedAt: string, matrixAt: string | null, triage?: boolean,
- *   findings: Finding[] }} FindingsReport
- * @typedef {{ covered: boolean, reason: string, detail: string, pod: string | null }} AgentCoverage
- * @typedef {{ node: string, pod: AgentCoverage, host: AgentCoverage }} NodeCoverage
+ * @typedef {import('../api/matrix.ts').Cell} Cell
+ * @typedef {import('../api/matrix.ts').DnsCell} DnsCell
+ * @typedef {import('../api/matrix.ts').PortCell} PortCell
+ * @typedef {import('../api/matrix.ts').Matrix} Matrix
+ * @typedef {import('../api/findings.ts').OpenFinding} Finding
+ * @typedef {import('../api/findings.ts').FindingsReport} FindingsReport
+ * @typedef {import('../api/coverage.ts').AgentCoverage} AgentCoverage
+ * @typedef {import('../api/coverage.ts').NodeCoverage} NodeCoverage
  * @typedef {'ok' | 'warn' | 'bad' | 'nodata' | 'self'} CellState
  * @typedef {{ ok: true, status: number, body: unknown } | { ok: false, status: number,
  *   error: string }} ApiAnswer
@@ -249,7 +231,7 @@ function cellTooltip(c) {
 /**
  * Cloud node names share a long domain ("ip-10-0-1-17.eu-west-1.compute.internal"); the headers
  * drop what all nodes have in common after a dot, so the part that tells them apart shows.
- * @param {string[]} nodes
+ * @param {readonly string[]} nodes
  * @returns {{ label: (n: string) => string, suffix: string }}
  */
 function shortener(nodes) {
@@ -659,6 +641,8 @@ function renderDns() {
     );
   }
   querySel.value = state.dnsQuery;
+  // As plain strings: the select's option values are checked against it.
+  /** @type {Set<string>} */
   const transports = new Set(
     m.dns.filter((d) => d.query === state.dnsQuery).map((d) => d.transport),
   );

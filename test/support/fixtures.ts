@@ -3,14 +3,8 @@
 // methods that break it the way real faults do: a node cut off, one node's overlay, one pair's
 // loss, an MTU black hole, a DNS replica down, a port dropped... Used by the triage tests only.
 
-import type { AgentCoverage, CoverageReason, NodeCoverage } from '../../src/controller/coverage.ts';
-import type {
-  AgentState,
-  AgentStatus,
-  Cell,
-  DnsCell,
-  PortCell,
-} from '../../src/controller/matrix.ts';
+import type { AgentCoverage, CoverageReason, NodeCoverage } from '../../src/api/coverage.ts';
+import type { AgentState, AgentStatus, Cell, DnsCell, PortCell } from '../../src/api/matrix.ts';
 import type { Snapshot } from '../../src/analysis/types.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
