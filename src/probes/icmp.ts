@@ -17,294 +17,54 @@
 // Every raw ICMP socket in the host sees every ICMP packet, including the replies meant for
 // other probe instances in the same process (the demo runs several agents in one process), so
 // replies are matched strictly on identifier, sequence number and addresses.
+//
+// The parts: icmp-packet.ts is the packet codec, icmp-transport.ts the little a socket must do
+// for the probe, icmp-addon.ts the addon's ping and raw sockets, icmp-raw-socket.ts raw-socket.
 
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
 import { isMainThread } from 'node:worker_threads';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { FailureReason, ProbeResult, ProbeTarget, SizeClass } from '../core/types.ts';
 import {
-  EventType,
-  SocketKind,
-  Stamps,
   loadTimestamping,
   type AddonLoad,
-  type NativeEventHandler,
-  type NativeSocket,
   type TimestampInfo,
   type TimestampingAddon,
 } from '../native/timestamping.ts';
+import { openAddonTransport, pingGroupRangeText } from './icmp-addon.ts';
+import {
+  ICMP_MAX_PACKET_BYTES,
+  ICMP_MIN_PACKET_BYTES,
+  describeIcmpError,
+  type IcmpParse,
+} from './icmp-packet.ts';
+import {
+  openRawSocketTransport,
+  rawSocketErrno,
+  requireRawSocket,
+  type RawSocketModule,
+} from './icmp-raw-socket.ts';
+import {
+  messageOf,
+  type IcmpSocketMode,
+  type IcmpTransport,
+  type IcmpTransportOptions,
+} from './icmp-transport.ts';
 import { reasonFromErrno } from './probe.ts';
 import type { Probe } from './probe.ts';
 import type { TimestampMode } from './timestamped-udp.ts';
 
-const IP_HEADER_BYTES = 20;
-const ICMP_HEADER_BYTES = 8;
-/** The smallest packet we can send: an IP header plus a bare echo header. */
-export const ICMP_MIN_PACKET_BYTES = IP_HEADER_BYTES + ICMP_HEADER_BYTES;
-/** The largest IPv4 packet (the total-length field is 16 bits). */
-export const ICMP_MAX_PACKET_BYTES = 65_535;
-
-const ICMP_ECHO_REPLY = 0;
-const ICMP_DEST_UNREACHABLE = 3;
-const ICMP_ECHO_REQUEST = 8;
-const ICMP_TIME_EXCEEDED = 11;
-const IPPROTO_ICMP = 1;
-
-// Linux values; raw-socket does not export them.
-const IPPROTO_IP_LEVEL = 0;
-const IP_MTU_DISCOVER = 10;
-const IP_PMTUDISC_DO = 2;
-const SOL_SOCKET_LEVEL = 1;
-/** Raw ICMP sockets only: a bitmask of ICMP types the kernel should NOT deliver (linux/icmp.h). */
-const SOL_RAW_LEVEL = 255;
-const ICMP_FILTER = 1;
-/**
- * Everything but echo replies, destination unreachable and time exceeded. A raw ICMP socket
- * otherwise gets a copy of every ICMP packet the node handles, other probers' echo requests
- * included; on a busy node those fill its receive buffer and crowd out our own replies.
- */
-// Unsigned: raw-socket's setOption takes only a uint32 (the addon's takes the same 32 bits).
-const ICMP_FILTER_MASK =
-  ~((1 << ICMP_ECHO_REPLY) | (1 << ICMP_DEST_UNREACHABLE) | (1 << ICMP_TIME_EXCEEDED)) >>> 0;
-const SO_RCVBUF = 8;
-const IP_HDRINCL = 3;
-
-/** Big enough for any IPv4 packet, so large (mtu) replies are never truncated on receive. */
-const RECV_BUFFER_BYTES = 65_536;
-const SOCKET_RCVBUF_BYTES = 1 << 20;
-
-// ---------------------------------------------------------------------------------------------
-// The parts of raw-socket we use. Typed here because the package ships no types.
-
-export interface RawSocket {
-  on(event: 'message', listener: (buffer: Buffer, source: string) => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  on(event: 'close', listener: () => void): unknown;
-  send(
-    buffer: Buffer,
-    offset: number,
-    length: number,
-    address: string,
-    beforeCallback: () => void,
-    afterCallback: (error: Error | null, bytes: number) => void,
-  ): unknown;
-  setOption(level: number, option: number, value: number): void;
-  close(): unknown;
-}
-
-export interface RawSocketModule {
-  createSocket(options: { protocol: number; bufferSize?: number }): RawSocket;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Packet parsing: pure, total over all inputs (hostile packets must never throw).
-
-export type IcmpParse =
-  | {
-      readonly kind: 'echo-reply';
-      readonly source: string;
-      readonly destination: string;
-      readonly id: number;
-      readonly seq: number;
-    }
-  | {
-      readonly kind: 'error';
-      /** The router (or host) that reported the error. */
-      readonly source: string;
-      readonly destination: string;
-      readonly icmpType: number;
-      readonly icmpCode: number;
-      /** Destination of the echo request quoted inside the error. */
-      readonly quotedDestination: string;
-      readonly id: number;
-      readonly seq: number;
-      /** Next-hop MTU from a "fragmentation needed" error (RFC 1191), when given. */
-      readonly nextHopMtu?: number;
-    }
-  | { readonly kind: 'ignore'; readonly why: string }
-  | { readonly kind: 'malformed'; readonly why: string };
-
-function ipv4At(p: Uint8Array, offset: number): string {
-  return `${p[offset]}.${p[offset + 1]}.${p[offset + 2]}.${p[offset + 3]}`;
-}
-
-function u16At(p: Uint8Array, offset: number): number {
-  return ((p[offset] ?? 0) << 8) | (p[offset + 1] ?? 0);
-}
-
-/** RFC 1071 Internet checksum of p[offset, offset+length). */
-export function internetChecksum(p: Uint8Array, offset = 0, length = p.length - offset): number {
-  let sum = 0;
-  const end = offset + length;
-  let i = offset;
-  for (; i + 1 < end; i += 2) sum += ((p[i] ?? 0) << 8) | (p[i + 1] ?? 0);
-  if (i < end) sum += (p[i] ?? 0) << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
-/** Asks the kernel to keep from a raw socket the ICMP types a prober never reads. */
-function filterIcmpTypes(
-  socket: { setOption(level: number, option: number, value: number): void },
-  log: (msg: string) => void,
-): void {
-  try {
-    socket.setOption(SOL_RAW_LEVEL, ICMP_FILTER, ICMP_FILTER_MASK);
-  } catch (err) {
-    log(`icmp: cannot filter ICMP types, other traffic may crowd out replies: ${messageOf(err)}`);
-  }
-}
-
-/** Echo request bodies by ICMP length, identifier and sequence 0, with their one's-complement sum. */
-const echoTemplates = new Map<number, { readonly bytes: Buffer; readonly sum: number }>();
-const MAX_ECHO_TEMPLATES = 16;
-
-/**
- * Writes an ICMP echo request (header and a ping-like byte pattern) filling `packet` from
- * `offset` to its end. The pattern and its checksum are worked out once per size: at hundreds
- * of echoes a second, most of them MTU-sized, filling and summing every byte each time was the
- * probe's largest cost in JavaScript. Only the identifier and sequence number change, and they
- * are added to the stored sum (RFC 1071 one's-complement addition is associative).
- */
-export function echoRequestInto(packet: Buffer, offset: number, ident: number, seq: number): void {
-  const length = packet.length - offset;
-  let t = echoTemplates.get(length);
-  if (t === undefined) {
-    const bytes = Buffer.alloc(length);
-    bytes[0] = ICMP_ECHO_REQUEST;
-    // A recognisable pattern, like ping's, so captures are easy to read.
-    for (let i = ICMP_HEADER_BYTES; i < length; i++) bytes[i] = i & 0xff;
-    t = { bytes, sum: ~internetChecksum(bytes) & 0xffff };
-    if (echoTemplates.size >= MAX_ECHO_TEMPLATES) echoTemplates.clear();
-    echoTemplates.set(length, t);
-  }
-  t.bytes.copy(packet, offset);
-  packet.writeUInt16BE(ident & 0xffff, offset + 4);
-  packet.writeUInt16BE(seq & 0xffff, offset + 6);
-  let sum = t.sum + (ident & 0xffff) + (seq & 0xffff);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  packet.writeUInt16BE(~sum & 0xffff, offset + 2);
-}
-
-/**
- * Reads an IPv4 packet as delivered by a Linux raw ICMP socket (IP header included). Never
- * throws: anything that is not a well-formed echo reply or a well-formed error quoting an
- * echo request comes back as 'ignore' (valid but not for a prober) or 'malformed'.
- */
-export function parseIcmpPacket(packet: Uint8Array): IcmpParse {
-  if (packet.length < IP_HEADER_BYTES)
-    return { kind: 'malformed', why: 'shorter than an IP header' };
-  const b0 = packet[0] ?? 0;
-  if (b0 >> 4 !== 4) return { kind: 'malformed', why: 'not IPv4' };
-  const ihl = (b0 & 0x0f) * 4;
-  if (ihl < IP_HEADER_BYTES) return { kind: 'malformed', why: 'IP header length below 20' };
-  if (packet.length < ihl + ICMP_HEADER_BYTES)
-    return { kind: 'malformed', why: 'truncated ICMP header' };
-  if (packet[9] !== IPPROTO_ICMP) return { kind: 'malformed', why: 'not ICMP' };
-  const source = ipv4At(packet, 12);
-  const destination = ipv4At(packet, 16);
-  const type = packet[ihl] ?? 0;
-  const code = packet[ihl + 1] ?? 0;
-
-  if (type === ICMP_ECHO_REPLY) {
-    if (internetChecksum(packet, ihl) !== 0) return { kind: 'malformed', why: 'bad ICMP checksum' };
-    return {
-      kind: 'echo-reply',
-      source,
-      destination,
-      id: u16At(packet, ihl + 4),
-      seq: u16At(packet, ihl + 6),
-    };
-  }
-  if (type !== ICMP_DEST_UNREACHABLE && type !== ICMP_TIME_EXCEEDED) {
-    return { kind: 'ignore', why: `ICMP type ${type}` };
-  }
-
-  // An error quotes the offending IP header plus at least the first 8 bytes of its payload.
-  const inner = ihl + ICMP_HEADER_BYTES;
-  if (packet.length < inner + IP_HEADER_BYTES)
-    return { kind: 'malformed', why: 'error without quoted header' };
-  const ib0 = packet[inner] ?? 0;
-  if (ib0 >> 4 !== 4) return { kind: 'malformed', why: 'quoted packet not IPv4' };
-  const innerIhl = (ib0 & 0x0f) * 4;
-  if (innerIhl < IP_HEADER_BYTES)
-    return { kind: 'malformed', why: 'quoted IP header length below 20' };
-  if (packet.length < inner + innerIhl + ICMP_HEADER_BYTES) {
-    return { kind: 'malformed', why: 'quoted payload shorter than 8 bytes' };
-  }
-  if (packet[inner + 9] !== IPPROTO_ICMP)
-    return { kind: 'ignore', why: 'error quotes a non-ICMP packet' };
-  const quoted = inner + innerIhl;
-  if (packet[quoted] !== ICMP_ECHO_REQUEST)
-    return { kind: 'ignore', why: 'error quotes a non-echo packet' };
-  const mtu = u16At(packet, ihl + 6);
-  const fragNeeded = type === ICMP_DEST_UNREACHABLE && code === 4 && mtu > 0;
-  return {
-    kind: 'error',
-    source,
-    destination,
-    icmpType: type,
-    icmpCode: code,
-    quotedDestination: ipv4At(packet, inner + 16),
-    id: u16At(packet, quoted + 4),
-    seq: u16At(packet, quoted + 6),
-    ...(fragNeeded ? { nextHopMtu: mtu } : {}),
-  };
-}
-
-const UNREACHABLE_CODES: Record<number, string> = {
-  0: 'network unreachable',
-  1: 'host unreachable',
-  2: 'protocol unreachable',
-  3: 'port unreachable',
-  4: 'fragmentation needed',
-  9: 'network administratively prohibited',
-  10: 'host administratively prohibited',
-  13: 'communication administratively prohibited',
-};
-
-function describeIcmpError(e: Extract<IcmpParse, { kind: 'error' }>): string {
-  if (e.icmpType === ICMP_TIME_EXCEEDED)
-    return `ICMP time exceeded (code ${e.icmpCode}) from ${e.source}`;
-  const what = UNREACHABLE_CODES[e.icmpCode] ?? `code ${e.icmpCode}`;
-  const mtu = e.nextHopMtu === undefined ? '' : `, next-hop MTU ${e.nextHopMtu}`;
-  return `ICMP destination unreachable (${what}${mtu}) from ${e.source}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Error mapping. raw-socket throws plain Errors carrying strerror() text and no code.
-
-const STRERROR_TO_CODE: Record<string, string> = {
-  'Operation not permitted': 'EPERM',
-  'Permission denied': 'EACCES',
-  'Message too long': 'EMSGSIZE',
-  'Network is unreachable': 'ENETUNREACH',
-  'No route to host': 'EHOSTUNREACH',
-  'Host is down': 'EHOSTDOWN',
-  'Network is down': 'ENETDOWN',
-  'Cannot assign requested address': 'EADDRNOTAVAIL',
-  'No buffer space available': 'ENOBUFS',
-  'Invalid argument': 'EINVAL',
-  'Protocol not supported': 'EPROTONOSUPPORT',
-  'Address family not supported by protocol': 'EAFNOSUPPORT',
-};
-
-/** The errno name behind an error from raw-socket (or from Node, which sets `code`). */
-export function rawSocketErrno(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    const message = (err as { message?: unknown }).message;
-    if (typeof message === 'string') return STRERROR_TO_CODE[message.trim()];
-  }
-  return undefined;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export {
+  ICMP_MAX_PACKET_BYTES,
+  ICMP_MIN_PACKET_BYTES,
+  echoRequestInto,
+  internetChecksum,
+  parseIcmpPacket,
+  parsePingReply,
+  type IcmpParse,
+} from './icmp-packet.ts';
+export { rawSocketErrno, type RawSocket, type RawSocketModule } from './icmp-raw-socket.ts';
+export type { IcmpSocketMode } from './icmp-transport.ts';
 
 /** Maps a failed send onto the closed reason set, with a detail worth logging. */
 export function sendFailure(err: unknown): { reason: FailureReason; detail: string } {
@@ -314,17 +74,11 @@ export function sendFailure(err: unknown): { reason: FailureReason; detail: stri
   return { reason: reasonFromErrno(code), detail: `send failed: ${code ?? messageOf(err)}` };
 }
 
-// ---------------------------------------------------------------------------------------------
-// The probe.
-
 export interface IcmpUnavailable {
   readonly unavailable: true;
   readonly reason: 'permission' | 'error';
   readonly detail: string;
 }
-
-/** Which socket carries the echoes: see the header comment. */
-export type IcmpSocketMode = 'ping' | 'raw' | 'raw-socket';
 
 export interface IcmpProbeOptions {
   readonly clock: Clock;
@@ -391,32 +145,19 @@ function isPermissionError(err: unknown): boolean {
   return code === 'EPERM' || code === 'EACCES';
 }
 
-/** A socket the probe sends on: the timestamping addon's, or raw-socket's. */
-type Transport =
-  | { readonly kind: 'raw-socket'; readonly socket: RawSocket }
-  | {
-      readonly kind: 'native';
-      readonly mode: 'ping' | 'raw';
-      readonly socket: NativeSocket;
-      readonly realtimeNs: () => bigint;
-      /** The socket's event callback forwards here; attach() points it at the probe. */
-      readonly relay: { fn: NativeEventHandler };
-    };
-
 /** What open() settled on; reopening after a socket failure makes the same choice. */
 type Opener =
   | { readonly kind: 'raw-socket'; readonly module: RawSocketModule }
   | { readonly kind: 'native'; readonly mode: 'ping' | 'raw'; readonly addon: TimestampingAddon };
 
-/** Why unprivileged ICMP was refused, for the log: the sysctl and this process's group. */
-function pingGroupRangeText(): string {
-  let range = 'unknown';
-  try {
-    range = readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim().replace(/\s+/, ' ');
-  } catch {
-    // not Linux, or /proc not mounted
-  }
-  return `net.ipv4.ping_group_range is "${range}", this process's group is ${process.getgid?.() ?? '?'}`;
+/** Opens the socket `opener` names. Throws when it can't be opened. */
+function openTransport(
+  opener: Opener,
+  options: IcmpTransportOptions & { readonly clock: Clock },
+): IcmpTransport {
+  return opener.kind === 'native'
+    ? openAddonTransport(opener.mode, opener.addon, options)
+    : openRawSocketTransport(opener.module, options);
 }
 
 export class IcmpProbe implements Probe {
@@ -429,7 +170,7 @@ export class IcmpProbe implements Probe {
   private readonly bindAddress: string | undefined;
   private readonly log: (msg: string) => void;
   private readonly opener: Opener;
-  private transport: Transport | undefined;
+  private transport: IcmpTransport | undefined;
   /** Ours for raw sockets; a ping socket's is the kernel's (its "port"), new on every reopen. */
   private ident: number;
   private readonly ownsIdent: boolean;
@@ -494,7 +235,7 @@ export class IcmpProbe implements Probe {
         };
       }
       try {
-        module = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+        module = requireRawSocket();
       } catch (err) {
         return {
           unavailable: true,
@@ -504,9 +245,9 @@ export class IcmpProbe implements Probe {
       }
     }
     const opener: Opener = { kind: 'raw-socket', module };
-    let transport: Transport;
+    let transport: IcmpTransport;
     try {
-      transport = IcmpProbe.createTransport(opener, options);
+      transport = openTransport(opener, IcmpProbe.transportOptions(options));
     } catch (err) {
       if (isPermissionError(err)) {
         return {
@@ -538,7 +279,7 @@ export class IcmpProbe implements Probe {
     for (const mode of modes) {
       const opener: Opener = { kind: 'native', mode, addon };
       try {
-        const transport = IcmpProbe.createTransport(opener, options);
+        const transport = openTransport(opener, IcmpProbe.transportOptions(options));
         const probe = new IcmpProbe(options, opener, '');
         probe.attach(transport);
         if (refusals.length > 0) probe.log(`icmp: using a raw socket: ${refusals.join('; ')}`);
@@ -560,159 +301,33 @@ export class IcmpProbe implements Probe {
     };
   }
 
-  private static createTransport(
-    opener: Opener,
-    options: Pick<IcmpProbeOptions, 'bindAddress' | 'log'>,
-  ): Transport {
-    const log = options.log ?? (() => {});
-    if (opener.kind === 'native') {
-      const kind = opener.mode === 'ping' ? SocketKind.icmpDgram : SocketKind.icmpRaw;
-      // The handler is swapped in by attach(); until then nothing has been sent to answer.
-      const relay: { fn: NativeEventHandler } = { fn: () => undefined };
-      const socket = new opener.addon.Socket(
-        kind,
-        options.bindAddress ?? '0.0.0.0',
-        0,
-        Stamps.both,
-        (type, a, b, c, d, e, f) => relay.fn(type, a, b, c, d, e, f),
-      );
-      try {
-        socket.setOption(SOL_SOCKET_LEVEL, SO_RCVBUF, SOCKET_RCVBUF_BYTES);
-      } catch (err) {
-        log(
-          `icmp: cannot enlarge the receive buffer, replies may drop under load: ${messageOf(err)}`,
-        );
-      }
-      if (opener.mode === 'raw') filterIcmpTypes(socket, log);
-      try {
-        // Don't-Fragment, so an mtu-sized probe is lost (or refused locally) on a smaller path
-        // instead of being silently fragmented. The socket is bound, so no IP_HDRINCL needed.
-        socket.setOption(IPPROTO_IP_LEVEL, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
-      } catch (err) {
-        log(`icmp: cannot set Don't-Fragment, mtu probes may be fragmented: ${messageOf(err)}`);
-      }
-      return {
-        kind: 'native',
-        mode: opener.mode,
-        socket,
-        realtimeNs: opener.addon.realtimeNs,
-        relay,
-      };
-    }
-    const socket = opener.module.createSocket({
-      protocol: IPPROTO_ICMP,
-      bufferSize: RECV_BUFFER_BYTES,
-    });
-    try {
-      socket.setOption(SOL_SOCKET_LEVEL, SO_RCVBUF, SOCKET_RCVBUF_BYTES);
-    } catch (err) {
-      log(
-        `icmp: cannot enlarge the receive buffer, replies may drop under load: ${messageOf(err)}`,
-      );
-    }
-    filterIcmpTypes(socket, log);
-    if (options.bindAddress !== undefined) {
-      try {
-        socket.setOption(IPPROTO_IP_LEVEL, IP_HDRINCL, 1);
-      } catch (err) {
-        socket.close();
-        throw err;
-      }
-    } else {
-      try {
-        socket.setOption(IPPROTO_IP_LEVEL, IP_MTU_DISCOVER, IP_PMTUDISC_DO);
-      } catch (err) {
-        log(`icmp: cannot set Don't-Fragment, mtu probes may be fragmented: ${messageOf(err)}`);
-      }
-    }
-    return { kind: 'raw-socket', socket };
+  private static transportOptions(
+    options: IcmpProbeOptions,
+  ): IcmpTransportOptions & { readonly clock: Clock } {
+    return {
+      bindAddress: options.bindAddress,
+      log: options.log ?? (() => {}),
+      clock: options.clock,
+    };
   }
 
-  private attach(transport: Transport): void {
+  private attach(transport: IcmpTransport): void {
     this.transport = transport;
-    if (transport.kind === 'native') {
-      if (transport.mode === 'ping') this.ident = transport.socket.port;
-      transport.relay.fn = (type, a, b, c, d, e, f) => {
-        try {
-          this.onNativeEvent(transport, type, a, b, c, d, e, f);
-        } catch (err) {
-          // Nothing here should throw for any packet; if it does, the packet is dropped.
-          this.counters.malformed++;
-          this.log(`icmp: packet handling failed: ${messageOf(err)}`);
-        }
-      };
-      return;
-    }
-    const socket = transport.socket;
-    socket.on('message', (buffer, _source) =>
-      this.onPacket(this.clock.monoNs(), buffer, undefined),
-    );
-    socket.on('error', (err) => this.socketFailed(transport, messageOf(err)));
-    socket.on('close', () => {});
+    if (transport.kernelIdentifier !== undefined) this.ident = transport.kernelIdentifier;
+    transport.attach({
+      packet: (receivedNs, parsed) => this.onMatched(receivedNs, parsed, transport),
+      handlerFailed: (err) => {
+        this.counters.malformed++;
+        this.log(`icmp: packet handling failed: ${messageOf(err)}`);
+      },
+      failed: (why) => this.socketFailed(transport, why),
+    });
   }
 
-  private onNativeEvent(
-    transport: Transport & { kind: 'native' },
-    type: number,
-    a: unknown,
-    b: unknown,
-    c: unknown,
-    d: unknown,
-    e: unknown,
-    f: unknown,
-  ): void {
-    if (this.transport !== transport) return;
-    if (type === EventType.message) {
-      const rx = typeof d === 'bigint' ? d : transport.realtimeNs();
-      if (transport.mode === 'raw') {
-        this.onPacket(rx, a as Buffer, transport);
-        return;
-      }
-      this.onMatched(rx, parsePingReply(a as Buffer, b as string, this.bindAddress), transport);
-      return;
-    }
-    if (type === EventType.icmpError) {
-      const sent = a as Buffer;
-      if (sent.length < ICMP_HEADER_BYTES || sent[0] !== ICMP_ECHO_REQUEST) {
-        this.counters.ignored++;
-        return;
-      }
-      const icmpType = d as number;
-      const icmpCode = e as number;
-      const info = f as number;
-      const fragNeeded = icmpType === ICMP_DEST_UNREACHABLE && icmpCode === 4 && info > 0;
-      this.onMatched(
-        transport.realtimeNs(),
-        {
-          kind: 'error',
-          source: c as string,
-          destination: this.bindAddress ?? '',
-          icmpType,
-          icmpCode,
-          quotedDestination: b as string,
-          id: sent.readUInt16BE(4),
-          seq: sent.readUInt16BE(6),
-          ...(fragNeeded ? { nextHopMtu: info } : {}),
-        },
-        transport,
-      );
-      return;
-    }
-    if (type === EventType.pollError) this.socketFailed(transport, `${String(a)}: ${String(b)}`);
-  }
-
-  /** The socket is unusable: fail what is in flight; the next run() opens a fresh one. */
-  private socketFailed(transport: Transport, why: string): void {
+  /** The socket is unusable (and closed): fail what is in flight; the next run() opens a fresh one. */
+  private socketFailed(transport: IcmpTransport, why: string): void {
     if (this.transport !== transport) return;
     this.transport = undefined;
-    if (transport.kind === 'native') {
-      try {
-        transport.socket.close();
-      } catch {
-        // already closed
-      }
-    }
-    // raw-socket closes the socket itself after emitting 'error'.
     this.log(`icmp: socket failed and was closed: ${why}`);
     for (const p of [...this.pending.values()]) {
       this.finish(p, { ok: false, reason: 'error', detail: `socket failed: ${why}` });
@@ -743,9 +358,10 @@ export class IcmpProbe implements Probe {
       let transport = this.transport;
       if (transport === undefined) {
         try {
-          transport = IcmpProbe.createTransport(this.opener, {
+          transport = openTransport(this.opener, {
             bindAddress: this.bindAddress,
             log: this.log,
+            clock: this.clock,
           });
         } catch (err) {
           const code = rawSocketErrno(err);
@@ -755,7 +371,7 @@ export class IcmpProbe implements Probe {
       }
       const seq = this.takeSeq();
       if (seq === undefined) return fail('error', 'too many ICMP probes in flight');
-      const packet = this.buildPacket(address, total, seq, transport.kind === 'raw-socket');
+      const packet = transport.packet(address, total, this.ident, seq);
 
       return new Promise<ProbeResult>((resolve) => {
         const p: Pending = {
@@ -781,33 +397,17 @@ export class IcmpProbe implements Probe {
             }),
           );
         }, timeoutMs);
-        if (transport.kind === 'native') {
-          try {
-            p.sentNs = transport.realtimeNs();
-            p.ticket = transport.socket.send(packet, address, 0);
-            this.counters.sent++;
-          } catch (err) {
-            this.finish(p, { ok: false, ...sendFailure(err) });
-          }
-          return;
-        }
         try {
-          transport.socket.send(
-            packet,
-            0,
-            packet.length,
-            address,
-            () => {
-              p.sentNs = this.clock.monoNs();
+          transport.send(packet, address, {
+            stamped: (sentNs) => {
+              p.sentNs = sentNs;
             },
-            (err) => {
-              if (err) {
-                this.finish(p, { ok: false, ...sendFailure(err) });
-              } else {
-                this.counters.sent++;
-              }
+            sent: (ticket) => {
+              p.ticket = ticket;
+              this.counters.sent++;
             },
-          );
+            failed: (err) => this.finish(p, { ok: false, ...sendFailure(err) }),
+          });
         } catch (err) {
           this.finish(p, { ok: false, ...sendFailure(err) });
         }
@@ -832,7 +432,7 @@ export class IcmpProbe implements Probe {
       const transport = this.transport;
       this.transport = undefined;
       try {
-        transport?.socket.close();
+        transport?.close();
       } catch (err) {
         this.log(`icmp: closing the socket failed: ${messageOf(err)}`);
       }
@@ -850,41 +450,7 @@ export class IcmpProbe implements Probe {
     }
   }
 
-  /**
-   * A fresh buffer per send (raw-socket queues it until the socket is writable). The IP header
-   * is ours only on raw-socket with a bind address; the addon's sockets are bound instead.
-   */
-  private buildPacket(address: string, total: number, seq: number, rawSocket: boolean): Buffer {
-    const withHeader = rawSocket && this.bindAddress !== undefined;
-    const packet = Buffer.allocUnsafe(withHeader ? total : total - IP_HEADER_BYTES);
-    if (withHeader) packet.fill(0, 0, IP_HEADER_BYTES);
-    const icmp = withHeader ? IP_HEADER_BYTES : 0;
-    if (withHeader) {
-      packet[0] = 0x45;
-      packet.writeUInt16BE(total, 2);
-      packet.writeUInt16BE(0x4000, 6); // Don't-Fragment; the kernel fills id and checksum.
-      packet[8] = 64;
-      packet[9] = IPPROTO_ICMP;
-      writeIpv4(packet, 12, this.bindAddress ?? '0.0.0.0');
-      writeIpv4(packet, 16, address);
-    }
-    // A ping socket writes its own identifier over ours (and the checksum with it).
-    echoRequestInto(packet, icmp, this.ident, seq);
-    return packet;
-  }
-
-  /** A whole IP packet from a raw socket (raw-socket's or the addon's). */
-  private onPacket(receivedNs: bigint, buffer: Buffer, transport: Transport | undefined): void {
-    let parsed: IcmpParse;
-    try {
-      parsed = parseIcmpPacket(buffer);
-    } catch {
-      parsed = { kind: 'malformed', why: 'parser failed' };
-    }
-    this.onMatched(receivedNs, parsed, transport);
-  }
-
-  private onMatched(receivedNs: bigint, parsed: IcmpParse, transport: Transport | undefined): void {
+  private onMatched(receivedNs: bigint, parsed: IcmpParse, transport: IcmpTransport): void {
     if (parsed.kind === 'malformed') {
       this.counters.malformed++;
       return;
@@ -908,8 +474,8 @@ export class IcmpProbe implements Probe {
       }
       this.counters.received++;
       let sentNs = p.sentNs;
-      if (transport?.kind === 'native' && p.ticket !== undefined) {
-        const tx = transport.socket.txTime(p.ticket);
+      if (p.ticket !== undefined) {
+        const tx = transport.txTime(p.ticket);
         if (tx !== undefined) sentNs = tx;
         else this.counters.txStampMissing++;
       }
@@ -940,31 +506,4 @@ export class IcmpProbe implements Probe {
         : { ...base, ok: false, reason: outcome.reason, detail: outcome.detail },
     );
   }
-}
-
-/**
- * An echo reply as a ping socket delivers it: the ICMP message alone (the kernel already
- * checked the checksum and that the identifier is this socket's).
- */
-export function parsePingReply(
-  message: Uint8Array,
-  source: string,
-  boundAddress: string | undefined,
-): IcmpParse {
-  if (message.length < ICMP_HEADER_BYTES)
-    return { kind: 'malformed', why: 'shorter than an ICMP header' };
-  if (message[0] !== ICMP_ECHO_REPLY) return { kind: 'ignore', why: `ICMP type ${message[0]}` };
-  return {
-    kind: 'echo-reply',
-    source,
-    // The socket only receives what is addressed to its bound address.
-    destination: boundAddress ?? '',
-    id: u16At(message, 4),
-    seq: u16At(message, 6),
-  };
-}
-
-function writeIpv4(buffer: Buffer, offset: number, address: string): void {
-  const parts = address.split('.');
-  for (let i = 0; i < 4; i++) buffer[offset + i] = Number(parts[i] ?? 0) & 0xff;
 }
