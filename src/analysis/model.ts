@@ -73,6 +73,8 @@ export interface Ctx {
 }
 
 export const agentKey = (node: string, net: string): string => `${node}/${net}`;
+/** The node of an agent key (`node-1/pod` → node-1). */
+export const agentNode = (key: string): string => key.slice(0, key.lastIndexOf('/'));
 export const linkKeyOf = (sn: string, snet: string, tn: string, tnet: string): string =>
   `${sn}/${snet}>${tn}/${tnet}`;
 export const pairKey = (a: string, b: string): string => (a < b ? `${a}<->${b}` : `${b}<->${a}`);

@@ -6,7 +6,7 @@
 // name (dns-upstream, or the replicas or VIP that fail it).
 
 import { addExplains, draft } from '../drafts.ts';
-import { cmp, type Ctx, type Draft } from '../model.ts';
+import { agentNode, cmp, type Ctx, type Draft } from '../model.ts';
 import {
   dnsAllSteps,
   dnsReplicaSteps,
@@ -30,8 +30,6 @@ import {
 /** A DNS rule: reads the trusted lookups, hands on what it accounted for through the state. */
 export type DnsRule = (ctx: Ctx, st: DnsState) => Draft[];
 
-const nodeOf = (source: string): string => source.slice(0, source.lastIndexOf('/'));
-
 // dns-all from some sources: needs cluster-name lookups from each source to at least two
 // servers (or the only one), all failing, while most sources are fine. Then DNS is fine and
 // something on those sources' node drops it; they are excluded from the server rules below so
@@ -51,11 +49,12 @@ export const dnsFromSources: DnsRule = (ctx, st) => {
   const globalAll = sourceCount > 0 && allFailSources.length / sourceCount >= ctx.opts.sourceShare;
   if (globalAll || allFailSources.length === 0) return [];
   const byNode = new Map<string, string[]>();
-  for (const s of allFailSources) byNode.set(nodeOf(s), [...(byNode.get(nodeOf(s)) ?? []), s]);
+  for (const s of allFailSources)
+    byNode.set(agentNode(s), [...(byNode.get(agentNode(s)) ?? []), s]);
   const out: Draft[] = [];
   for (const [node, srcs] of [...byNode].sort((a, b) => cmp(a[0], b[0]))) {
     for (const s of srcs) st.excluded.add(s);
-    const agentsOnNode = [...clusterBySource.keys()].filter((s) => nodeOf(s) === node);
+    const agentsOnNode = [...clusterBySource.keys()].filter((s) => agentNode(s) === node);
     const subject = srcs.length === agentsOnNode.length ? node : srcs[0]!;
     const js = st.trusted.filter((j) => srcs.includes(j.source) && j.failing);
     out.push(
@@ -197,18 +196,16 @@ export const dnsUpstream: DnsRule = (ctx, st) => {
 };
 
 // dns-replica (external): needs some replicas, not all, failing the external name from most
-// sources while they answer cluster names: those replicas can't reach their upstream. Then the
-// VIP's failing external lookups are the first such replica's; alone, the VIP's own finding.
-export const dnsExternalByServer: DnsRule = (ctx, st) => {
+// sources while they answer cluster names: those replicas can't reach their upstream.
+export const dnsReplicaUpstream: DnsRule = (ctx, st) => {
   const { ext, extDown, upstream } = externalView(ctx.opts, st);
   if (upstream) return [];
   const out: Draft[] = [];
-  let firstReplica: string | undefined;
   for (const s of extDown.filter((x) => x !== 'service')) {
     const e = ext.get(s)!;
     const name = e.cells[0]?.c.name ?? 'example.com';
     const node = replicaNode(ctx, s);
-    firstReplica ??= `dns-replica:${s}`;
+    st.firstExternalReplica ??= `dns-replica:${s}`;
     out.push(
       draft(ctx, {
         kind: 'dns-replica',
@@ -224,18 +221,26 @@ export const dnsExternalByServer: DnsRule = (ctx, st) => {
       }),
     );
   }
+  return out;
+};
+
+// dns-service (external): needs VIP lookups of the external name failing from most sources
+// while not every server fails them. With a replica failing them, the VIP's failures are that
+// replica's (the VIP forwards to it); alone, the Service's endpoints or kube-proxy.
+export const dnsServiceUpstream: DnsRule = (ctx, st) => {
+  const { ext, extDown, upstream } = externalView(ctx.opts, st);
   const vip = ext.get('service');
-  if (vip === undefined || !extDown.includes('service')) return out;
+  if (upstream || vip === undefined || !extDown.includes('service')) return [];
   const name = vip.cells[0]?.c.name ?? 'example.com';
-  if (firstReplica !== undefined) {
+  if (st.firstExternalReplica !== undefined) {
     addExplains(
       ctx,
-      firstReplica,
+      st.firstExternalReplica,
       'dns-service:service (VIP lookups of external names that land on it)',
     );
-    return out;
+    return [];
   }
-  out.push(
+  return [
     draft(ctx, {
       kind: 'dns-service',
       subject: 'service',
@@ -248,8 +253,7 @@ export const dnsExternalByServer: DnsRule = (ctx, st) => {
       confidence: 0.5,
       nextSteps: dnsServiceSteps(name),
     }),
-  );
-  return out;
+  ];
 };
 
 /** Every DNS rule in order; each one sees what the earlier ones accounted for. */
@@ -259,7 +263,8 @@ export const DNS_RULES: readonly DnsRule[] = [
   dnsReplicas,
   dnsServiceVip,
   dnsUpstream,
-  dnsExternalByServer,
+  dnsReplicaUpstream,
+  dnsServiceUpstream,
 ];
 
 export function dnsFindings(ctx: Ctx): Draft[] {

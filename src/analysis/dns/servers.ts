@@ -18,6 +18,8 @@ export interface DnsState {
   readonly reported: Set<string>;
   /** The finding the first failing replica went to: VIP lookups landing on it are its. */
   firstReplicaId: string | undefined;
+  /** The first replica failing external names only: VIP lookups of them landing on it are its. */
+  firstExternalReplica: string | undefined;
 }
 
 export function dnsState(trusted: readonly Judged[]): DnsState {
@@ -28,6 +30,7 @@ export function dnsState(trusted: readonly Judged[]): DnsState {
     excluded: new Set(),
     reported: new Set(),
     firstReplicaId: undefined,
+    firstExternalReplica: undefined,
   };
 }
 
