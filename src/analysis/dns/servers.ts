@@ -111,6 +111,18 @@ export function serverStates(
 export const isDown = (opts: TriageOptions, e: ServerState): boolean =>
   e.known > 0 && e.failing.length / e.known >= opts.sourceShare;
 
+/** The servers down, sorted, leaving out `skip`. */
+function downOf(
+  opts: TriageOptions,
+  states: ReadonlyMap<string, ServerState>,
+  skip: ReadonlySet<string>,
+): string[] {
+  return [...states]
+    .filter(([s, e]) => !skip.has(s) && isDown(opts, e))
+    .map(([s]) => s)
+    .sort(cmp);
+}
+
 /** The cluster-name view the server rules share (judged without the excluded sources). */
 export interface ClusterView {
   readonly servers: ReadonlyMap<string, ServerState>;
@@ -123,10 +135,7 @@ export interface ClusterView {
 
 export function clusterView(opts: TriageOptions, st: DnsState): ClusterView {
   const servers = serverStates(opts, st, st.cluster);
-  const down = [...servers]
-    .filter(([, e]) => isDown(opts, e))
-    .map(([s]) => s)
-    .sort(cmp);
+  const down = downOf(opts, servers, new Set());
   const replicas = [...servers.keys()].filter((s) => s !== 'service');
   const everyDown = servers.size > 0 && down.length === servers.size && replicas.length > 0;
   return { servers, down, replicas, everyDown };
@@ -143,10 +152,7 @@ export interface ExternalView {
 
 export function externalView(opts: TriageOptions, st: DnsState): ExternalView {
   const ext = serverStates(opts, st, st.external);
-  const extDown = [...ext]
-    .filter(([s, e]) => !st.reported.has(s) && isDown(opts, e))
-    .map(([s]) => s)
-    .sort(cmp);
+  const extDown = downOf(opts, ext, st.reported);
   const extKnown = [...ext.keys()].filter((s) => !st.reported.has(s));
   const upstream =
     extDown.length > 0 && extDown.length === extKnown.length && extKnown.length === ext.size;
