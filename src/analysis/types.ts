@@ -2,13 +2,12 @@
 // the agents' own health) and what it says (Findings). Plain data only, so the controller, the
 // web UI, `podmesh diagnose` and the table tests all share one shape.
 
-// The data model triage reads is imported here only, and the analysis takes it from this file,
-// so where the matrix and coverage shapes live is named on two lines.
-import type { NodeCoverage } from '../controller/coverage.ts';
-import type { Matrix } from '../controller/matrix.ts';
+// The data model triage reads is imported here only, and the rest of the analysis takes it from
+// this file, so where the matrix and coverage shapes live is named on these two lines.
+import type { AgentCoverage, NodeCoverage } from '../controller/coverage.ts';
+import type { AgentStatus, Cell, DnsCell, Matrix, PortCell } from '../controller/matrix.ts';
 
-export type { AgentCoverage, NodeCoverage } from '../controller/coverage.ts';
-export type { AgentStatus, Cell, DnsCell, Matrix, PortCell } from '../controller/matrix.ts';
+export type { AgentCoverage, AgentStatus, Cell, DnsCell, Matrix, NodeCoverage, PortCell };
 
 /** Everything triage looks at, taken at one moment. */
 export interface Snapshot {

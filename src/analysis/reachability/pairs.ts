@@ -1,6 +1,7 @@
 // What the IP-path rules share: node pairs (unordered, sorted), the evidence of a pair's failing
 // links and of a node's own pod ↔ host pair, the peers a node can be judged against, and how a
-// grouping (group.ts: one node, the cluster, or single pairs) becomes one draft per scope.
+// grouping (group.ts: one node, the cluster, or single pairs) becomes one draft per scope, for
+// pairs (emitGrouped) or for cell symptoms on links (groupSymptoms: MTU and loss).
 
 import { linkEvidence, type Ranked } from '../drafts.ts';
 import { addKnown, groupPairs, type Grouping } from '../group.ts';
