@@ -2,10 +2,10 @@
 // coverage (no Ready agent, with the reason) and from agents it can't read. An agent that
 // can't be read because its node is cut off is the isolation finding's symptom, not a gap.
 
-import type { AgentCoverage } from '../api/coverage.ts';
-import { addExplains, agentKey, cmp, draft, type Ctx, type Draft } from './model.ts';
-import { coverageSteps } from './next-steps.ts';
-import type { Evidence } from './types.ts';
+import { addExplains, draft } from './drafts.ts';
+import { agentKey, cmp, type Ctx, type Draft } from './model.ts';
+import { coverageSteps } from './next-steps/agents.ts';
+import type { AgentCoverage, Evidence } from './types.ts';
 
 interface Gap {
   readonly net: 'pod' | 'host';
@@ -24,7 +24,8 @@ function reachExplained(ctx: Ctx, node: string, net: 'pod' | 'host'): string | u
   return id;
 }
 
-export function coverageGaps(ctx: Ctx): Draft[] {
+/** Every gap by node: agents coverage says are missing, then agents the controller can't read. */
+function gapsByNode(ctx: Ctx): Map<string, Gap[]> {
   const gaps = new Map<string, Gap[]>();
   const add = (node: string, g: Gap): void => {
     gaps.set(node, [...(gaps.get(node) ?? []), g]);
@@ -63,34 +64,39 @@ export function coverageGaps(ctx: Ctx): Draft[] {
       fromCoverage: false,
     });
   }
-  const out: Draft[] = [];
-  for (const [node, gs] of [...gaps].sort((a, b) => cmp(a[0], b[0]))) {
-    const both = gs.length >= 2;
-    const subject = both ? node : agentKey(node, gs[0]!.net);
-    const evidence: Evidence[] = gs.map((g) => ({
-      text: `${node}/${g.net}: ${g.reason}${g.detail !== '' ? ` — ${g.detail}` : ''}`,
-      sourceNode: node,
-    }));
-    const reasons = [...new Set(gs.map((g) => g.reason))].join(', ');
-    const fromCoverage = gs.some((g) => g.fromCoverage);
-    out.push(
-      draft(ctx, {
-        kind: 'coverage-gap',
-        subject,
-        severity: 'warning',
-        nodes: [node],
-        title: both
-          ? `${node} has no working podmesh agents (${reasons})`
-          : `${subject} has no working podmesh agent (${reasons})`,
-        summary: fromCoverage
-          ? `podmesh is blind on ${subject}: ${gs.map((g) => `the ${g.net} agent is ${g.reason}`).join(' and ')}. Paths to and from it are not measured, so no finding about them means nothing; this is not reported as a network failure.`
-          : `The controller can't read ${subject}'s results (${reasons}), so what it measures is missing from the matrix; its peers' probes to it still count.`,
-        lead: evidence,
-        evidence: [],
-        confidence: fromCoverage ? 0.9 : 0.6,
-        nextSteps: coverageSteps(node, both ? undefined : gs[0]!.net, gs[0]!.reason, gs[0]!.pod),
-      }),
-    );
-  }
-  return out;
+  return gaps;
+}
+
+/** One node's gaps as one finding: the whole node when both agents are missing. */
+function gapDraft(ctx: Ctx, node: string, gs: readonly Gap[]): Draft {
+  const both = gs.length >= 2;
+  const subject = both ? node : agentKey(node, gs[0]!.net);
+  const evidence: Evidence[] = gs.map((g) => ({
+    text: `${node}/${g.net}: ${g.reason}${g.detail !== '' ? ` — ${g.detail}` : ''}`,
+    sourceNode: node,
+  }));
+  const reasons = [...new Set(gs.map((g) => g.reason))].join(', ');
+  const fromCoverage = gs.some((g) => g.fromCoverage);
+  return draft(ctx, {
+    kind: 'coverage-gap',
+    subject,
+    severity: 'warning',
+    nodes: [node],
+    title: both
+      ? `${node} has no working podmesh agents (${reasons})`
+      : `${subject} has no working podmesh agent (${reasons})`,
+    summary: fromCoverage
+      ? `podmesh is blind on ${subject}: ${gs.map((g) => `the ${g.net} agent is ${g.reason}`).join(' and ')}. Paths to and from it are not measured, so no finding about them means nothing; this is not reported as a network failure.`
+      : `The controller can't read ${subject}'s results (${reasons}), so what it measures is missing from the matrix; its peers' probes to it still count.`,
+    lead: evidence,
+    evidence: [],
+    confidence: fromCoverage ? 0.9 : 0.6,
+    nextSteps: coverageSteps(node, both ? undefined : gs[0]!.net, gs[0]!.reason, gs[0]!.pod),
+  });
+}
+
+export function coverageGaps(ctx: Ctx): Draft[] {
+  return [...gapsByNode(ctx)]
+    .sort((a, b) => cmp(a[0], b[0]))
+    .map(([node, gs]) => gapDraft(ctx, node, gs));
 }

@@ -18,6 +18,47 @@ export interface Grouping {
   readonly pairs: readonly (readonly [string, string])[];
 }
 
+/** What the hub search reads: the nodes, their bad and judged peers, and the thresholds. */
+interface HubSearch {
+  readonly nodes: readonly string[];
+  readonly badPeers: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly knownOf: (x: string) => ReadonlySet<string>;
+  readonly hubShare: number;
+  readonly minHubPeers: number;
+}
+
+/**
+ * The next hub: the node whose bad pairs not yet explained make the largest share of its judged
+ * peers (ties: more bad pairs, then the name), at least hubShare of them; undefined when none.
+ */
+function pickHub(
+  { nodes, badPeers, knownOf, hubShare, minHubPeers }: HubSearch,
+  hubs: readonly string[],
+  remaining: ReadonlySet<string>,
+): { x: string; share: number; rb: number } | undefined {
+  let best: { x: string; share: number; rb: number } | undefined;
+  for (const x of nodes) {
+    if (hubs.includes(x)) continue;
+    const orig = badPeers.get(x)?.size ?? 0;
+    const k = knownOf(x);
+    if (orig < minHubPeers || orig / k.size < hubShare) continue;
+    // Judged again without the hubs already picked: a pair with a hub is already explained.
+    const rk = [...k].filter((y) => !hubs.includes(y));
+    const rb = rk.filter((y) => remaining.has(pairKey(x, y))).length;
+    if (rb === 0 || rk.length === 0) continue;
+    const share = rb / rk.length;
+    if (share < hubShare) continue;
+    if (
+      best === undefined ||
+      share > best.share ||
+      (share === best.share && rb > best.rb) ||
+      (share === best.share && rb === best.rb && cmp(x, best.x) < 0)
+    )
+      best = { x, share, rb };
+  }
+  return best;
+}
+
 /**
  * @param bad unordered bad pairs
  * @param known for each node, the peers whose pair with it could be judged (bad ones included)
@@ -52,27 +93,9 @@ export function groupPairs(
   const remaining = new Set(badSet);
   const hubs: string[] = [];
   const hubPeers = new Map<string, string[]>();
+  const search: HubSearch = { nodes, badPeers, knownOf, hubShare, minHubPeers };
   for (;;) {
-    let best: { x: string; share: number; rb: number } | undefined;
-    for (const x of nodes) {
-      if (hubs.includes(x)) continue;
-      const orig = badPeers.get(x)?.size ?? 0;
-      const k = knownOf(x);
-      if (orig < minHubPeers || orig / k.size < hubShare) continue;
-      // Judged again without the hubs already picked: a pair with a hub is already explained.
-      const rk = [...k].filter((y) => !hubs.includes(y));
-      const rb = rk.filter((y) => remaining.has(pairKey(x, y))).length;
-      if (rb === 0 || rk.length === 0) continue;
-      const share = rb / rk.length;
-      if (share < hubShare) continue;
-      if (
-        best === undefined ||
-        share > best.share ||
-        (share === best.share && rb > best.rb) ||
-        (share === best.share && rb === best.rb && cmp(x, best.x) < 0)
-      )
-        best = { x, share, rb };
-    }
+    const best = pickHub(search, hubs, remaining);
     if (best === undefined) break;
     hubs.push(best.x);
     hubPeers.set(best.x, [...(badPeers.get(best.x) ?? [])].sort(cmp));

@@ -2,22 +2,11 @@
 // is refused (nothing listening, or a reject rule), and an expected-closed one that accepts.
 // Sources whose IP paths fail are held back: their connects say nothing about the port.
 
-import type { PortCell } from '../api/matrix.ts';
-import {
-  addExplains,
-  agentKey,
-  cmp,
-  draft,
-  ipHeldBack,
-  isFindingId,
-  linkKeyOf,
-  pct,
-  smallTally,
-  type Ctx,
-  type Draft,
-  type Ranked,
-} from './model.ts';
-import { portSteps } from './next-steps.ts';
+import { addExplains, draft, isFindingId, outcomeCounts, pct, type Ranked } from './drafts.ts';
+import { ipHeldBack, smallTally } from './links.ts';
+import { agentKey, cmp, linkKeyOf, uniqSorted, type Ctx, type Draft } from './model.ts';
+import { portSteps } from './next-steps/ports.ts';
+import type { PortCell } from './types.ts';
 
 function valid(c: unknown): c is PortCell {
   if (c === null || typeof c !== 'object') return false;
@@ -37,11 +26,7 @@ function count(o: Readonly<Record<string, number>> | undefined, k: string): numb
 }
 
 function evidence(c: PortCell, ratio: number): Ranked {
-  const outcomes = Object.entries(c.outcomes ?? {})
-    .filter(([, n]) => typeof n === 'number' && n > 0)
-    .sort((a, b) => b[1] - a[1] || cmp(a[0], b[0]))
-    .map(([k, n]) => `${k} ${n}`)
-    .join(', ');
+  const outcomes = outcomeCounts(c.outcomes).join(', ');
   return {
     text: `${c.sourceNode}/${c.sourceNetwork} → ${c.target} (${c.address}:${c.port}, expected ${c.expected}): ${pct(ratio)} open over ${c.sent} connects${outcomes !== '' ? ` (${outcomes})` : ''}`,
     sourceNode: c.sourceNode,
@@ -51,18 +36,24 @@ function evidence(c: PortCell, ratio: number): Ranked {
   };
 }
 
-export function portFindings(ctx: Ctx): Draft[] {
+/** One port target as one expectation (open or closed), with the cells that judge it. */
+interface Group {
+  readonly target: string;
+  readonly expected: 'open' | 'closed';
+  /** Every judged cell, held back or not: held-back ones still tell where the target is. */
+  readonly all: { c: PortCell; bad: boolean }[];
+  readonly cells: { c: PortCell; ratio: number }[];
+}
+
+/**
+ * Judged cells grouped by target and expectation. Cells from a source whose IP paths fail are
+ * held back (credited to that IP finding): their connects say nothing about the port.
+ */
+function groupsOf(ctx: Ctx): Group[] {
   const opts = ctx.opts;
   const raw: readonly unknown[] = Array.isArray(ctx.snapshot.matrix?.ports)
     ? ctx.snapshot.matrix.ports
     : [];
-  interface Group {
-    readonly target: string;
-    readonly expected: 'open' | 'closed';
-    /** Every judged cell, held back or not: held-back ones still tell where the target is. */
-    readonly all: { c: PortCell; bad: boolean }[];
-    readonly cells: { c: PortCell; ratio: number }[];
-  }
   const groups = new Map<string, Group>();
   for (const c of raw) {
     if (!valid(c)) continue;
@@ -89,10 +80,98 @@ export function portFindings(ctx: Ctx): Draft[] {
     }
     g.cells.push({ c, ratio });
   }
-  const out: Draft[] = [];
-  for (const g of [...groups.values()].sort(
+  return [...groups.values()].sort(
     (a, b) => cmp(a.target, b.target) || cmp(a.expected, b.expected),
-  )) {
+  );
+}
+
+/** What every port finding says about the failing cells of one group. */
+interface Failing {
+  readonly bad: readonly { c: PortCell; ratio: number }[];
+  readonly first: PortCell;
+  readonly fromWhere: string;
+  readonly everywhere: boolean;
+  readonly nodes: readonly string[];
+  readonly evidence: readonly Ranked[];
+}
+
+function failingOf(g: Group, bad: readonly { c: PortCell; ratio: number }[]): Failing {
+  const sources = uniqSorted(bad.map(({ c }) => agentKey(c.sourceNode, c.sourceNetwork)));
+  const everywhere = bad.length === g.cells.length;
+  const fromWhere = everywhere
+    ? `from all ${g.cells.length} sources`
+    : `from ${sources.join(', ')} only (${g.cells.length - bad.length} other source${g.cells.length - bad.length === 1 ? '' : 's'} connect fine: look at those sources' egress)`;
+  return {
+    bad,
+    first: bad[0]!.c,
+    fromWhere,
+    everywhere,
+    nodes: bad.map(({ c }) => c.sourceNode),
+    evidence: bad.map(({ c, ratio }) => evidence(c, ratio)),
+  };
+}
+
+// port-unexpectedly-open needs an expected-closed target's connects that succeed: the policy
+// meant to keep it closed does not hold.
+function unexpectedlyOpen(ctx: Ctx, g: Group, f: Failing): Draft {
+  return draft(ctx, {
+    kind: 'port-unexpectedly-open',
+    subject: g.target,
+    severity: 'warning',
+    nodes: f.nodes,
+    targets: [g.target],
+    title: `${g.target} accepts connections it should refuse`,
+    summary: `${g.target} (${f.first.address}:${f.first.port}) is expected closed but accepts connects ${f.fromWhere}: the NetworkPolicy or firewall rule meant to keep it closed does not hold (not applied, selectors that miss, or a CNI that does not enforce policy).`,
+    evidence: f.evidence,
+    confidence: 0.9,
+    nextSteps: portSteps(g.target, f.first.address, f.first.port, 'open', f.nodes[0]),
+  });
+}
+
+// port-refused / port-blocked need an expected-open target's failing connects, told apart by
+// their outcomes: refusals (nothing listens, a reject rule) against timeouts (a drop).
+function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
+  let refused = 0;
+  let dropped = 0;
+  for (const { c } of f.bad) {
+    refused += count(c.outcomes, 'refused');
+    dropped +=
+      count(c.outcomes, 'timeout') + count(c.outcomes, 'unreachable') + count(c.outcomes, 'error');
+  }
+  const isRefused = refused > dropped;
+  const { first, fromWhere } = f;
+  return draft(ctx, {
+    kind: isRefused ? 'port-refused' : 'port-blocked',
+    subject: g.target,
+    severity: 'warning',
+    nodes: f.nodes,
+    targets: [g.target],
+    title: isRefused
+      ? `${g.target} refuses connections`
+      : `${g.target} is blocked (connects time out)`,
+    summary: isRefused
+      ? `Connects to ${g.target} (${first.address}:${first.port}) are refused ${fromWhere} while the IP paths work: nothing listens on the port (the process is down or bound elsewhere, a Service without endpoints), or a rule rejects with a reset.`
+      : `Connects to ${g.target} (${first.address}:${first.port}) get no answer ${fromWhere} while the IP paths work: a NetworkPolicy or a firewall silently drops them.`,
+    evidence: f.evidence,
+    confidence: f.everywhere ? 0.85 : 0.75,
+    nextSteps: portSteps(
+      g.target,
+      first.address,
+      first.port,
+      isRefused ? 'refused' : 'blocked',
+      f.nodes[0],
+    ),
+  });
+}
+
+/**
+ * Per target, in order: nothing failing is nothing; an expected-open target behind a failing
+ * IP path is that path's symptom; else it is unexpectedly open, refused or blocked.
+ */
+export function portFindings(ctx: Ctx): Draft[] {
+  const opts = ctx.opts;
+  const out: Draft[] = [];
+  for (const g of groupsOf(ctx)) {
     const bad = g.cells.filter(({ ratio }) =>
       g.expected === 'open' ? 1 - ratio >= opts.portFailRatio : ratio > opts.closedOpenRatio,
     );
@@ -104,66 +183,8 @@ export function portFindings(ctx: Ctx): Draft[] {
         continue;
       }
     }
-    const first = bad[0]!.c;
-    const sources = uniq(bad.map(({ c }) => agentKey(c.sourceNode, c.sourceNetwork)));
-    const everywhere = bad.length === g.cells.length;
-    const fromWhere = everywhere
-      ? `from all ${g.cells.length} sources`
-      : `from ${sources.join(', ')} only (${g.cells.length - bad.length} other source${g.cells.length - bad.length === 1 ? '' : 's'} connect fine: look at those sources' egress)`;
-    const nodes = bad.map(({ c }) => c.sourceNode);
-    const ev = bad.map(({ c, ratio }) => evidence(c, ratio));
-    const from = nodes[0];
-    if (g.expected === 'closed') {
-      out.push(
-        draft(ctx, {
-          kind: 'port-unexpectedly-open',
-          subject: g.target,
-          severity: 'warning',
-          nodes,
-          targets: [g.target],
-          title: `${g.target} accepts connections it should refuse`,
-          summary: `${g.target} (${first.address}:${first.port}) is expected closed but accepts connects ${fromWhere}: the NetworkPolicy or firewall rule meant to keep it closed does not hold (not applied, selectors that miss, or a CNI that does not enforce policy).`,
-          evidence: ev,
-          confidence: 0.9,
-          nextSteps: portSteps(g.target, first.address, first.port, 'open', from),
-        }),
-      );
-      continue;
-    }
-    let refused = 0;
-    let dropped = 0;
-    for (const { c } of bad) {
-      refused += count(c.outcomes, 'refused');
-      dropped +=
-        count(c.outcomes, 'timeout') +
-        count(c.outcomes, 'unreachable') +
-        count(c.outcomes, 'error');
-    }
-    const isRefused = refused > dropped;
-    out.push(
-      draft(ctx, {
-        kind: isRefused ? 'port-refused' : 'port-blocked',
-        subject: g.target,
-        severity: 'warning',
-        nodes,
-        targets: [g.target],
-        title: isRefused
-          ? `${g.target} refuses connections`
-          : `${g.target} is blocked (connects time out)`,
-        summary: isRefused
-          ? `Connects to ${g.target} (${first.address}:${first.port}) are refused ${fromWhere} while the IP paths work: nothing listens on the port (the process is down or bound elsewhere, a Service without endpoints), or a rule rejects with a reset.`
-          : `Connects to ${g.target} (${first.address}:${first.port}) get no answer ${fromWhere} while the IP paths work: a NetworkPolicy or a firewall silently drops them.`,
-        evidence: ev,
-        confidence: everywhere ? 0.85 : 0.75,
-        nextSteps: portSteps(
-          g.target,
-          first.address,
-          first.port,
-          isRefused ? 'refused' : 'blocked',
-          from,
-        ),
-      }),
-    );
+    const f = failingOf(g, bad);
+    out.push(g.expected === 'closed' ? unexpectedlyOpen(ctx, g, f) : blockedOrRefused(ctx, g, f));
   }
   return out;
 }
@@ -209,8 +230,4 @@ function behindBrokenPath(
     return id;
   }
   return undefined;
-}
-
-function uniq(xs: readonly string[]): string[] {
-  return [...new Set(xs)].sort(cmp);
 }

@@ -3,12 +3,14 @@
 // cause first and each takes the symptoms it explains, so a cut-off node is one finding and not
 // dozens of pair findings. The rules and thresholds are described in docs/triage.md.
 
+import { buildContext } from './context.ts';
+import { dnsFindings } from './dns/rules.ts';
 import { coverageGaps } from './gaps.ts';
-import { dnsFindings } from './dns.ts';
-import { buildContext, cmp, type Draft } from './model.ts';
+import { cmp, type Ctx, type Draft, type Rule } from './model.ts';
 import { resolveOptions, type TriageOptions } from './options.ts';
 import { portFindings } from './ports.ts';
-import { agentTcpPorts, reachability } from './reachability.ts';
+import { agentTcpPorts } from './reachability/agent-tcp-port.ts';
+import { reachability } from './reachability/rules.ts';
 import { starvedProbers } from './self.ts';
 import { FINDING_KINDS, type Finding, type Severity, type Snapshot } from './types.ts';
 
@@ -25,41 +27,52 @@ export function compareFindings(a: Finding, b: Finding): number {
   );
 }
 
+/**
+ * Every rule in order: each step only sees what the ones before left unexplained. A starved
+ * prober's cells count nowhere; an agent's TCP port takes its tcp cells; the IP paths take the
+ * links they explain; DNS and ports hold back what the IP findings explain; coverage gaps last.
+ */
+export const TRIAGE_RULES: readonly Rule[] = [
+  starvedProbers,
+  agentTcpPorts,
+  reachability,
+  dnsFindings,
+  portFindings,
+  coverageGaps,
+];
+
 const MAX_EXPLAINS = 30;
 
-export function triage(snapshot: Snapshot, options: Partial<TriageOptions> = {}): Finding[] {
-  const opts = resolveOptions(options);
-  const ctx = buildContext(snapshot, opts);
-  const drafts: Draft[] = [];
-  // Order matters: each step only sees what the ones before left unexplained.
-  drafts.push(...starvedProbers(ctx));
-  drafts.push(...agentTcpPorts(ctx));
-  ctx.smallTallies.clear();
-  drafts.push(...reachability(ctx));
-  drafts.push(...dnsFindings(ctx));
-  drafts.push(...portFindings(ctx));
-  drafts.push(...coverageGaps(ctx));
-
+/** Two rules reaching the same id describe the same thing: keep the first, note the second. */
+function mergeDrafts(drafts: readonly Draft[]): Draft[] {
   const byId = new Map<string, Draft>();
   for (const d of drafts) {
     const prev = byId.get(d.id);
-    // Two rules reaching the same id describe the same thing: keep the first, note the second.
     if (prev !== undefined) {
       if (!prev.explains.includes(d.title)) prev.explains.push(d.title);
       continue;
     }
     byId.set(d.id, d);
   }
-  const findings: Finding[] = [];
-  for (const d of byId.values()) {
-    const extra = ctx.extraExplains.get(d.id) ?? [];
-    const all = [...new Set([...d.explains, ...extra])];
-    const explains =
-      all.length > MAX_EXPLAINS
-        ? [...all.slice(0, MAX_EXPLAINS), `… and ${all.length - MAX_EXPLAINS} more`]
-        : all;
-    const { explains: _drop, ...rest } = d;
-    findings.push(explains.length > 0 ? { ...rest, explains } : rest);
-  }
-  return findings.sort(compareFindings);
+  return [...byId.values()];
+}
+
+/** A draft with the lines later rules credited to it, capped, as a finding. */
+function toFinding(ctx: Ctx, d: Draft): Finding {
+  const extra = ctx.extraExplains.get(d.id) ?? [];
+  const all = [...new Set([...d.explains, ...extra])];
+  const explains =
+    all.length > MAX_EXPLAINS
+      ? [...all.slice(0, MAX_EXPLAINS), `… and ${all.length - MAX_EXPLAINS} more`]
+      : all;
+  const { explains: _drop, ...rest } = d;
+  return explains.length > 0 ? { ...rest, explains } : rest;
+}
+
+export function triage(snapshot: Snapshot, options: Partial<TriageOptions> = {}): Finding[] {
+  const ctx = buildContext(snapshot, resolveOptions(options));
+  const drafts = TRIAGE_RULES.flatMap((rule) => rule(ctx));
+  return mergeDrafts(drafts)
+    .map((d) => toFinding(ctx, d))
+    .sort(compareFindings);
 }

@@ -2,8 +2,12 @@
 // the agents' own health) and what it says (Findings). Plain data only, so the controller, the
 // web UI, `podmesh diagnose` and the table tests all share one shape.
 
-import type { NodeCoverage } from '../api/coverage.ts';
-import type { Matrix } from '../api/matrix.ts';
+// The data model triage reads is imported here only (from the wire contract in src/api/), and
+// the rest of the analysis takes it from this file.
+import type { AgentCoverage, NodeCoverage } from '../api/coverage.ts';
+import type { AgentStatus, Cell, DnsCell, Matrix, PortCell } from '../api/matrix.ts';
+
+export type { AgentCoverage, AgentStatus, Cell, DnsCell, Matrix, NodeCoverage, PortCell };
 // What triage says is a wire shape (/api/v1/findings): declared once, in src/api/findings.ts.
 export {
   FINDING_KINDS,

@@ -1,0 +1,134 @@
+// Evidence lines and finding drafts: how a link, a cell or a list is put into words, capped to
+// the worst few, and how a rule's draft becomes a finding (ids, sorted names, confidence).
+
+import { cellRatio } from './links.ts';
+import { cmp, finite, uniqSorted, type Ctx, type Draft, type Link, type Tally } from './model.ts';
+import {
+  FINDING_KINDS,
+  type Cell,
+  type Evidence,
+  type FindingKind,
+  type NextStep,
+  type Severity,
+} from './types.ts';
+
+export const linkLabel = (l: Link): string =>
+  `${l.sourceNode} → ${l.targetNode} ${l.path}${l.cls === 'local' ? ' (same node)' : ''}`;
+
+export function pct(r: number): string {
+  const p = r * 100;
+  return p >= 10 || p === 0 ? `${Math.round(p)}%` : `${p.toFixed(1)}%`;
+}
+
+/** One line for a link's pooled small-probe result. */
+export function linkEvidence(l: Link, t: Tally): Evidence {
+  const lost = Math.round(t.lost);
+  return {
+    text: `${linkLabel(l)} ${t.protocols.join('/')} small: ${lost} of ${t.sent} lost${
+      t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''
+    }`,
+    sourceNode: l.sourceNode,
+    targetNode: l.targetNode,
+    path: l.path,
+    size: 'small',
+    value: t.ratio,
+  };
+}
+
+export function cellEvidence(c: Cell, note = ''): Evidence {
+  const r = cellRatio(c) ?? 0;
+  const sent = finite(c.sent);
+  const lost = Math.round(r * sent);
+  const local = c.sourceNode === c.targetNode ? ' (same node)' : '';
+  return {
+    text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${
+      c.lastFailure !== null && lost > 0 ? ` (${c.lastFailure})` : ''
+    }${note}`,
+    sourceNode: c.sourceNode,
+    targetNode: c.targetNode,
+    path: c.path,
+    protocol: c.protocol,
+    size: c.size,
+    value: r,
+  };
+}
+
+/** Evidence with an optional sort key, for lines whose stated value isn't "worse when higher". */
+export type Ranked = Evidence & { readonly rank?: number };
+
+const strip = ({ rank: _rank, ...e }: Ranked): Evidence => e;
+
+/** Worst first (by rank, else value), at most `max`, then one "... and N more" line. */
+export function capEvidence(list: readonly Ranked[], max: number): Evidence[] {
+  const key = (e: Ranked): number => e.rank ?? e.value ?? -1;
+  const sorted = [...list].sort((a, b) => key(b) - key(a) || cmp(a.text, b.text)).map(strip);
+  if (sorted.length <= max) return sorted;
+  const kept = sorted.slice(0, max);
+  kept.push({ text: `… and ${sorted.length - max} more` });
+  return kept;
+}
+
+/** An outcome count map as ["timeout 12", "refused 3"]: most first, empty and malformed left out. */
+export function outcomeCounts(o: unknown): string[] {
+  if (o === undefined || o === null || typeof o !== 'object') return [];
+  return Object.entries(o as Record<string, unknown>)
+    .filter((e): e is [string, number] => typeof e[1] === 'number' && e[1] > 0)
+    .sort((a, b) => b[1] - a[1] || cmp(a[0], b[0]))
+    .map(([k, n]) => `${k} ${n}`);
+}
+
+export function capList(list: readonly string[], max: number): string[] {
+  const u = uniqSorted(list);
+  if (u.length <= max) return u;
+  return [...u.slice(0, max), `… and ${u.length - max} more`];
+}
+
+export interface DraftInput {
+  readonly kind: FindingKind;
+  readonly subject: string;
+  readonly severity: Severity;
+  readonly nodes: Iterable<string>;
+  readonly zones?: Iterable<string>;
+  readonly servers?: Iterable<string>;
+  readonly targets?: Iterable<string>;
+  readonly title: string;
+  readonly summary: string;
+  /** Put first, never cut (context such as "same node still works"). */
+  readonly lead?: readonly Ranked[];
+  readonly evidence: readonly Ranked[];
+  readonly confidence: number;
+  readonly nextSteps: readonly NextStep[];
+  readonly explains?: Iterable<string>;
+}
+
+export function draft(ctx: Ctx, d: DraftInput): Draft {
+  const conf = Number.isFinite(d.confidence) ? Math.min(1, Math.max(0, d.confidence)) : 0.5;
+  return {
+    id: `${d.kind}:${d.subject}`,
+    kind: d.kind,
+    severity: d.severity,
+    subject: d.subject,
+    nodes: uniqSorted(d.nodes),
+    ...(d.zones !== undefined ? { zones: uniqSorted(d.zones) } : {}),
+    ...(d.servers !== undefined ? { servers: uniqSorted(d.servers) } : {}),
+    ...(d.targets !== undefined ? { targets: uniqSorted(d.targets) } : {}),
+    title: d.title,
+    summary: d.summary,
+    evidence: [...(d.lead ?? []).map(strip), ...capEvidence(d.evidence, ctx.opts.maxEvidence)],
+    confidence: Math.round(conf * 100) / 100,
+    nextSteps: d.nextSteps,
+    explains: [...(d.explains ?? [])],
+  };
+}
+
+/** Whether a reason string is a finding id (vs. a plain description). */
+export function isFindingId(s: string): boolean {
+  const i = s.indexOf(':');
+  return i > 0 && (FINDING_KINDS as readonly string[]).includes(s.slice(0, i));
+}
+
+export function addExplains(ctx: Ctx, id: string, line: string): void {
+  const list = ctx.extraExplains.get(id) ?? [];
+  if (!list.includes(line)) list.push(line);
+  ctx.extraExplains.set(id, list);
+}

@@ -1,0 +1,88 @@
+// What to check next for a port that is dropped, refused or unexpectedly open: podmesh's own
+// agent TCP port, or a configured port target.
+
+import type { Ctx } from '../model.ts';
+import type { NextStep } from '../types.ts';
+import { agentPods, inPod, NS, nodeIp, onNode, podIp, q } from './shell.ts';
+
+export function agentPortSteps(
+  ctx: Ctx,
+  node: string,
+  net: string,
+  refused: boolean,
+  peer: string | undefined,
+): NextStep[] {
+  const port = net === 'host' ? 9873 : 9863;
+  const ip = net === 'host' ? nodeIp(ctx, node) : podIp(ctx, node);
+  const probe = `nc -zv -w 3 ${ip} ${port}`;
+  return [
+    {
+      text: `Try podmesh's TCP probe port on ${node}/${net} by hand${peer !== undefined ? ` from ${peer}` : ''}.`,
+      command: peer !== undefined ? inPod(peer, probe) : probe,
+    },
+    refused
+      ? {
+          text: `Refused: is the agent's TCP listener up, or does a rule reject the port with a reset?`,
+          command: `${agentPods(node, net)} ; ${onNode(node, `sh -c "ss -lntp | grep ${port}; nft list ruleset | grep -n reject"`)}`,
+        }
+      : {
+          text: `Timed out: a NetworkPolicy or a firewall on ${node} drops TCP ${port} (UDP and ICMP to it still pass).`,
+          command: `kubectl -n ${NS} get networkpolicy ; ${onNode(node, `sh -c "nft list ruleset | grep -n ${port}; iptables-save | grep -n ${port}"`)}`,
+        },
+  ];
+}
+
+export function portSteps(
+  target: string,
+  address: string,
+  port: number,
+  mode: 'blocked' | 'refused' | 'open',
+  from: string | undefined,
+): NextStep[] {
+  const hostPort = `${address} ${port}`;
+  const probe =
+    from !== undefined
+      ? inPod(from, `nc -zv -w 3 ${q(address)} ${port}`)
+      : `nc -zv -w 3 ${q(address)} ${port}`;
+  if (mode === 'open')
+    return [
+      {
+        text: `${target} (${hostPort}) should be closed to these sources: find the NetworkPolicy meant to deny it and check its selectors match.`,
+        command: 'kubectl get networkpolicy -A -o wide',
+      },
+      {
+        text: 'NetworkPolicy is only enforced when the CNI supports it (flannel alone does not): check which policy engine runs.',
+        command: `kubectl get pods -A -o wide | grep -Ei 'calico|cilium|weave|antrea|kube-router'`,
+      },
+      { text: `Confirm by hand that the connection is accepted.`, command: probe },
+    ];
+  if (mode === 'refused')
+    return [
+      {
+        text: `Confirm by hand: "Connection refused" means nothing listens there, or a rule rejects it.`,
+        command: probe,
+      },
+      {
+        text: `On the host or Pod behind ${address}, check something listens on port ${port}.`,
+        command: `ss -lntp | grep ':${port} '`,
+      },
+      {
+        text: 'If it is a Service, check it has ready endpoints.',
+        command: `kubectl get endpointslices -A -o wide | grep -w ${port}`,
+      },
+    ];
+  return [
+    {
+      text: `Confirm by hand: a timeout means the SYN is dropped on the way (policy or firewall).`,
+      command: probe,
+    },
+    {
+      text: 'Check NetworkPolicies that select the target or the sources (ingress and egress, ports and protocol).',
+      command: 'kubectl get networkpolicy -A -o wide',
+    },
+    {
+      text: `On the node behind ${address}, look for firewall rules about port ${port}.`,
+      command: `nft list ruleset | grep -n ${port}; iptables-save | grep -n ${port}`,
+    },
+  ];
+}
