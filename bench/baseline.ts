@@ -215,6 +215,8 @@ interface Metric {
   readonly name: string;
   readonly better: 'lower' | 'higher';
   readonly decimals: number;
+  /** The smallest step its source prints (ping: 1 µs): no difference below it is judged. */
+  readonly resolution?: number;
   readonly get: (j: BenchJson) => number | undefined;
 }
 
@@ -253,7 +255,9 @@ function rttMetrics(
         what: mode,
         name: `${kind} ${p} µs`,
         better: 'lower',
-        decimals: 0,
+        decimals: 1,
+        // iputils prints `time=0.010 ms`: whole microseconds.
+        ...(kind === 'ping' ? { resolution: 1 } : {}),
         get: (j) => usOf(find(j, mode)?.[kind], p),
       })),
     ),
@@ -376,8 +380,9 @@ export interface Comparison {
   /** current median / baseline median. */
   readonly ratio: number | null;
   /**
-   * The larger of the two sides' min-max ranges (sides with two runs or more): how far the same
-   * code moved from one run to the next here. null with one run a side.
+   * The larger of the two sides' min-max ranges (sides with two runs or more), at least the
+   * number's resolution: how far the same code moved from one run to the next here. null with
+   * one run a side.
    */
   readonly noise: number | null;
   readonly verdict: string;
@@ -395,9 +400,13 @@ function side(values: readonly (number | undefined)[]): SideNumbers | null {
   return { runs, median: median(s), min: s[0]!, max: s[s.length - 1]! };
 }
 
-export function noiseOf(b: SideNumbers | null, c: SideNumbers | null): number | null {
+export function noiseOf(
+  b: SideNumbers | null,
+  c: SideNumbers | null,
+  resolution = 0,
+): number | null {
   const ranges = [b, c].flatMap((s) => (s !== null && s.runs.length > 1 ? [s.max - s.min] : []));
-  return ranges.length === 0 ? null : Math.max(...ranges);
+  return ranges.length === 0 ? null : Math.max(resolution, ...ranges);
 }
 
 /**
@@ -409,9 +418,10 @@ export function judge(
   b: SideNumbers | null,
   c: SideNumbers | null,
   better: 'lower' | 'higher',
+  resolution = 0,
 ): string {
   if (b === null || c === null) return `n/a (${b === null ? 'baseline' : 'current'}: no value)`;
-  const noise = noiseOf(b, c);
+  const noise = noiseOf(b, c, resolution);
   if (noise === null) return 'not judged (one run a side)';
   if (Math.abs(c.median - b.median) <= noise) return 'within noise';
   const up = c.median > b.median;
@@ -434,8 +444,8 @@ export function compare(
       baseline: b,
       current: c,
       ratio: b !== null && c !== null && b.median !== 0 ? c.median / b.median : null,
-      noise: noiseOf(b, c),
-      verdict: judge(b, c, m.better),
+      noise: noiseOf(b, c, m.resolution),
+      verdict: judge(b, c, m.better, m.resolution),
     };
   });
 }
@@ -561,9 +571,11 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
     );
     const beyond = comparison.filter((c) => c.verdict.endsWith('WORSE'));
     out(
-      beyond.length === 0
-        ? 'no key number is worse beyond noise'
-        : `worse beyond noise: ${beyond.map((c) => `${c.section} ${c.what} ${c.metric} ${fmt(c.ratio, 3)}×`).join('; ')}`,
+      comparison.length === 0
+        ? `nothing to compare: no section ran on both sides (${both.length === 0 ? 'the baseline has none of them' : 'no run printed its numbers'})`
+        : beyond.length === 0
+          ? 'no key number is worse beyond noise'
+          : `worse beyond noise: ${beyond.map((c) => `${c.section} ${c.what} ${c.metric} ${fmt(c.ratio, 3)}×`).join('; ')}`,
     );
     if (failures.length > 0) out(`failed runs: ${failures.join('; ')}`);
     const elapsedS = (performance.now() - started) / 1000;
