@@ -68,8 +68,8 @@ interface Checkout {
   remove(): void;
 }
 
-/** Set while a worktree exists or a child bench runs, for abortBaseline. */
-let checkout: Checkout | undefined;
+/** Set while a worktree exists (from before `git worktree add`) or a child bench runs. */
+let removeWorktree: (() => void) | undefined;
 let running: ChildProcess | undefined;
 
 function checkOut(root: string, ref: string): Checkout {
@@ -85,7 +85,10 @@ function checkOut(root: string, ref: string): Checkout {
     rmSync(dir, { recursive: true, force: true });
     if (added) git(root, ['worktree', 'prune']);
     added = false;
+    removeWorktree = undefined;
   };
+  // Before the worktree exists: a signal during the checkout or the addon's build removes it too.
+  removeWorktree = remove;
   try {
     const add = git(root, ['worktree', 'add', '--detach', dir, commit]);
     if (!add.ok) throw new Error(`git worktree add ${dir} ${commit}: ${add.err}`);
@@ -510,7 +513,6 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
   const dirty = git(o.root, ['status', '--porcelain', '--untracked-files=no']).out !== '';
   out(`baseline: checking out ${o.ref} into a temporary git worktree`);
   const co = checkOut(o.root, o.ref);
-  checkout = co;
   const baseRuns: (BenchJson | null)[] = [];
   const curRuns: (BenchJson | null)[] = [];
   const failures: string[] = [];
@@ -566,16 +568,18 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
       formatComparison(
         comparison,
         ms,
-        `Comparison: current (${sides[1]!.label}) / baseline (${sides[0]!.label}), medians of ${o.runs} interleaved runs a side; noise: the larger of the two sides' min-max ranges, as a share of the baseline's median; "within noise": the medians differ by no more than that`,
+        `Comparison: current (${sides[1]!.label}) / baseline (${sides[0]!.label}), medians of ${o.runs} interleaved run${o.runs === 1 ? '' : 's'} a side; noise: the larger of the two sides' min-max ranges, as a share of the baseline's median; "within noise": the medians differ by no more than that`,
       ),
     );
     const beyond = comparison.filter((c) => c.verdict.endsWith('WORSE'));
     out(
       comparison.length === 0
         ? `nothing to compare: no section ran on both sides (${both.length === 0 ? 'the baseline has none of them' : 'no run printed its numbers'})`
-        : beyond.length === 0
-          ? 'no key number is worse beyond noise'
-          : `worse beyond noise: ${beyond.map((c) => `${c.section} ${c.what} ${c.metric} ${fmt(c.ratio, 3)}×`).join('; ')}`,
+        : comparison.every((c) => c.noise === null)
+          ? 'nothing judged: one run a side gives no noise to judge by (--baseline-runs=3)'
+          : beyond.length === 0
+            ? 'no key number is worse beyond noise'
+            : `worse beyond noise: ${beyond.map((c) => `${c.section} ${c.what} ${c.metric} ${fmt(c.ratio, 3)}×`).join('; ')}`,
     );
     if (failures.length > 0) out(`failed runs: ${failures.join('; ')}`);
     const elapsedS = (performance.now() - started) / 1000;
@@ -603,7 +607,6 @@ export async function runBaseline(o: BaselineOptions): Promise<void> {
     if (failures.length > 0) throw new Error(`${failures.length} run(s) failed`);
   } finally {
     co.remove();
-    checkout = undefined;
   }
 }
 
@@ -620,6 +623,5 @@ export async function abortBaseline(): Promise<void> {
     await gone;
     clearTimeout(timer);
   }
-  checkout?.remove();
-  checkout = undefined;
+  removeWorktree?.();
 }
