@@ -19,7 +19,9 @@
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
 // to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), which it removes. Every
 // child is killed at the end, on error too. `--quick` shortens every phase (a smoke run; its
-// numbers are noisier). docs/benchmarks.md explains the method.
+// numbers are noisier). `--baseline=<git-ref>` runs the selected sections for that commit and for
+// this checkout, taking turns, and compares them (bench/baseline.ts). `--help` lists the options.
+// docs/benchmarks.md explains the method.
 
 import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -45,6 +47,7 @@ import type { LoadResult, LoadSpec } from './agent-load.ts';
 import { countsFromMetrics } from './metrics-counts.ts';
 import { PODMESH_ENTRIES, bundle } from '../src/bundle.ts';
 import { agentRegistry } from './big-registry.ts';
+import { abortBaseline, runBaseline } from './baseline.ts';
 import {
   BENCH_DNS_NAME,
   ROOT,
@@ -81,17 +84,37 @@ import {
   type RttLabReport,
 } from './rtt-lab.ts';
 
+const HELP = `usage: npm run bench -- [options]
+
+  --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab
+                          (default: all; rtt-lab needs root and is skipped with the reason otherwise)
+  --quick                 shorter phases: a smoke run, noisier numbers
+  --baseline=<git-ref>    also run the sections for <ref> (checked out in a temporary git worktree)
+                          and print a comparison, current / baseline, with a noise judgement:
+                            npm run bench -- --only=load,rtt --baseline=main
+  --baseline-runs=<n>     runs a side with --baseline, interleaved (default 3; --quick 2)
+
+environment: BENCH_AGENT_RUNS, BENCH_LOAD, BENCH_KINDS, BENCH_PEERS_LIMIT, BENCH_LOAD_RUN_MS
+(docs/benchmarks.md)`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+const argValue = (name: string): string | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const QUICK = process.argv.includes('--quick');
+/** `--baseline=main`: compare this checkout with that commit (bench/baseline.ts). */
+const BASELINE = argValue('baseline');
+/** Two runs at least: one run a side gives no noise to judge a difference against. */
+const BASELINE_RUNS = Number(argValue('baseline-runs') ?? (QUICK ? 2 : 3));
+if (!Number.isInteger(BASELINE_RUNS) || BASELINE_RUNS < 1)
+  throw new Error(`--baseline-runs: a whole number of runs, at least 1`);
+if (BASELINE === '') throw new Error('--baseline: name a git ref (e.g. --baseline=main)');
 /** The sections whose traffic stays on loopback, against the responder process. */
 const LOOPBACK_SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
 const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab'] as const;
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
-const ONLY: ReadonlySet<string> = new Set(
-  process.argv
-    .find((a) => a.startsWith('--only='))
-    ?.slice('--only='.length)
-    .split(',') ?? SECTIONS,
-);
+const ONLY: ReadonlySet<string> = new Set(argValue('only')?.split(',') ?? SECTIONS);
 for (const s of ONLY) {
   if (!(SECTIONS as readonly string[]).includes(s))
     throw new Error(`--only: unknown section ${s} (use ${SECTIONS.join(',')})`);
@@ -1652,13 +1675,27 @@ async function main(): Promise<void> {
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    killChildren();
-    labDown?.();
-    process.exit(130);
+    // With --baseline the running child bench gets to clean up first, then the worktree goes.
+    void abortBaseline().finally(() => {
+      killChildren();
+      labDown?.();
+      if (distDir !== undefined) rmSync(distDir, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 
-main().then(
+(BASELINE !== undefined
+  ? runBaseline({
+      ref: BASELINE,
+      runs: BASELINE_RUNS,
+      sections: [...ONLY],
+      quick: QUICK,
+      root: ROOT,
+      out,
+    })
+  : main()
+).then(
   () => process.exit(0),
   (e: unknown) => {
     process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
