@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { loopDelayMonitor, loopDelayQuantiles, loopDelaySeconds } from './core/loop-delay.ts';
 import { SystemClock, type Clock } from './core/clock.ts';
 import { defaultAdvertiseAddress, interfaceMtu } from './core/netif.ts';
+import { diffPeers, peersChanged } from './core/peer-diff.ts';
 import {
   pathOf,
   scopeOf,
@@ -424,15 +425,14 @@ export class Agent {
       const me = all.find((p) => p.node === this.self.node && p.network === this.self.network);
       if (me !== undefined && me.zone !== '') this.self.zone = me.zone;
     }
-    const before = new Set(this.selected.map((p) => p.id));
     const next = selectPeers(this.self, all, cfg.peers.limit);
-    const nextIds = new Set(next.map((p) => p.id));
-    const departed = [...before].filter((id) => !nextIds.has(id));
-    const arrived = next.filter((p) => !before.has(p.id)).map((p) => p.id);
+    // The one set difference of this change: store, metrics and engines all take it from here.
+    const diff = diffPeers(this.selected, next);
+    const departed = diff.departed.map((p) => p.id);
     this.selected = next;
-    this.selectedIds = nextIds;
+    this.selectedIds = new Set(next.map((p) => p.id));
     for (const id of departed) this.store.removePeer(id);
-    this.metrics.setPeers(next);
+    this.metrics.setPeers(diff);
     const kinds = new Set<ProbeKind>();
     for (const e of this.engines) for (const k of e.handle.status.kinds) kinds.add(k);
     const jobs = planJobs(next, {
@@ -441,10 +441,15 @@ export class Agent {
       mtuBytes: this.mtuBytes,
       udpSmallBytes: this.udpSmallBytes,
     });
-    for (const e of this.engines) e.handle.reconcile(jobs);
-    if (!this.gotPeers || departed.length > 0 || arrived.length > 0) {
+    for (const e of this.engines) e.handle.reconcile(jobs, departed);
+    if (!this.gotPeers || peersChanged(diff)) {
       this.opts.log.info(
-        { peers: next.length, candidates: all.length, arrived, departed },
+        {
+          peers: next.length,
+          candidates: all.length,
+          arrived: diff.arrived.map((p) => p.id),
+          departed,
+        },
         'peer set changed',
       );
     }

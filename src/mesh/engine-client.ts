@@ -22,7 +22,8 @@ import type { Job } from './scheduler.ts';
 
 export interface EngineHandle {
   readonly status: EngineStatus;
-  reconcile(jobs: readonly Job[]): void;
+  /** Peer probes to run; `departed` peers' probe state is dropped (see ProbeEngine.reconcile). */
+  reconcile(jobs: readonly Job[], departed?: readonly string[]): void;
   /** DNS lookups to run; only an engine started with `spec.dns` runs them. */
   reconcileDns(jobs: readonly DnsJob[]): void;
   /** Port targets to connect to; only an engine started with `spec.ports` runs them. */
@@ -49,8 +50,8 @@ export class LocalEngine implements EngineHandle {
   get status(): EngineStatus {
     return this.engine.status;
   }
-  reconcile(jobs: readonly Job[]): void {
-    this.engine.reconcile(jobs);
+  reconcile(jobs: readonly Job[], departed?: readonly string[]): void {
+    this.engine.reconcile(jobs, departed);
   }
   reconcileDns(jobs: readonly DnsJob[]): void {
     this.engine.reconcileDns(jobs);
@@ -215,9 +216,13 @@ export class RemoteEngine implements EngineHandle {
     }, delay);
   }
 
-  reconcile(jobs: readonly Job[]): void {
+  reconcile(jobs: readonly Job[], departed: readonly string[] = []): void {
     this.lastJobs = [...jobs];
-    this.worker?.postMessage({ type: 'reconcile', jobs: this.lastJobs } satisfies ToWorker);
+    this.worker?.postMessage({
+      type: 'reconcile',
+      jobs: this.lastJobs,
+      departed: [...departed],
+    } satisfies ToWorker);
   }
 
   reconcileDns(jobs: readonly DnsJob[]): void {

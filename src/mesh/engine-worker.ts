@@ -13,7 +13,7 @@ import { packResults, type PackedResults } from './result-batch.ts';
 import type { Job } from './scheduler.ts';
 
 export type ToWorker =
-  | { type: 'reconcile'; jobs: Job[] }
+  | { type: 'reconcile'; jobs: Job[]; departed: string[] }
   | { type: 'reconcileDns'; jobs: DnsJob[] }
   | { type: 'reconcilePorts'; jobs: PortJob[] }
   | { type: 'stop' };
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     HEALTH_EVERY_MS,
   );
   port.on('message', (m: ToWorker) => {
-    if (m.type === 'reconcile') engine.reconcile(m.jobs);
+    if (m.type === 'reconcile') engine.reconcile(m.jobs, m.departed);
     else if (m.type === 'reconcileDns') engine.reconcileDns(m.jobs);
     else if (m.type === 'reconcilePorts') engine.reconcilePorts(m.jobs);
     else if (m.type === 'stop') {

@@ -292,14 +292,13 @@ export class ProbeEngine {
     );
   }
 
-  reconcile(jobs: readonly Job[]): void {
-    const mine = jobs.filter((j) => this.probes.has(j.kind));
-    const { removed } = this.scheduler.reconcile(mine);
-    const stillThere = new Set(mine.map((j) => j.target.peer.id));
-    for (const key of removed) {
-      const peerId = key.split('|')[0]!;
-      if (!stillThere.has(peerId)) for (const p of this.probes.values()) p.forget(peerId);
-    }
+  /**
+   * Makes the running peer probes equal to `jobs`; `departed` (peer ids, from the agent's one
+   * diffPeers of this change) lets the probes drop those peers' sessions and sequence numbers.
+   */
+  reconcile(jobs: readonly Job[], departed: readonly string[] = []): void {
+    this.scheduler.reconcile(jobs.filter((j) => this.probes.has(j.kind)));
+    for (const id of departed) for (const p of this.probes.values()) p.forget(id);
   }
 
   /** Makes the running DNS lookups equal to `jobs` (ignored by an engine without DNS). */

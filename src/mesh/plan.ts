@@ -1,7 +1,8 @@
 // Which probes go to which selected peer: a pure function from peers and settings to jobs.
 
 import type { Peer, ProbeKind, SizeClass } from '../core/types.ts';
-import { jobKey, type Job } from './scheduler.ts';
+import { pairKey } from '../core/pair-key.ts';
+import type { Job } from './scheduler.ts';
 
 export interface PlanOptions {
   readonly kinds: ReadonlySet<ProbeKind>;
@@ -19,7 +20,7 @@ export const TCP_SYN_BYTES = 60;
 export function planJobs(peers: readonly Peer[], o: PlanOptions): Job[] {
   const jobs: Job[] = [];
   const add = (peer: Peer, kind: ProbeKind, size: SizeClass, bytes: number): void => {
-    jobs.push({ key: jobKey(peer.id, kind, size), kind, target: { peer, size, bytes } });
+    jobs.push({ key: pairKey(peer.id, kind, size), kind, target: { peer, size, bytes } });
   };
   for (const peer of peers) {
     if (o.kinds.has('udp')) {

@@ -9,10 +9,10 @@ import {
   DEADLINE_GRACE_MS,
   DEADLINE_SWEEP_MS,
   Scheduler,
-  jobKey,
   probeExecutor,
   type Job,
 } from './scheduler.ts';
+import { pairKey } from '../core/pair-key.ts';
 
 function peer(node: string): Peer {
   return {
@@ -29,7 +29,7 @@ function peer(node: string): Peer {
 
 function job(node: string, kind: ProbeKind = 'udp'): Job {
   const p = peer(node);
-  return { key: jobKey(p.id, kind, 'small'), kind, target: { peer: p, size: 'small', bytes: 72 } };
+  return { key: pairKey(p.id, kind, 'small'), kind, target: { peer: p, size: 'small', bytes: 72 } };
 }
 
 /** A probe that answers after `latencyMs` of fake time (or never, if undefined). */

@@ -18,14 +18,10 @@ export interface ScheduledJob {
   readonly key: string;
 }
 
-/** A peer probe job: one (peer, probe kind, size). */
+/** A peer probe job: one (peer, probe kind, size), keyed by pairKey(). */
 export interface Job extends ScheduledJob {
   readonly kind: ProbeKind;
   readonly target: ProbeTarget;
-}
-
-export function jobKey(peerId: string, kind: ProbeKind, size: string): string {
-  return `${peerId}|${kind}|${size}`;
 }
 
 /** How the scheduler runs jobs of type J into results of type R. */

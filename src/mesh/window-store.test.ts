@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { ProbeResult } from '../core/types.ts';
-import { WindowStore, quantile, windowKey } from './window-store.ts';
+import { pairKey } from '../core/pair-key.ts';
+import { WindowStore, quantile } from './window-store.ts';
 
 function ok(
   clock: FakeClock,
@@ -33,7 +34,7 @@ function lost(clock: FakeClock, peerId: string): ProbeResult {
     reason: 'timeout',
   };
 }
-const K = windowKey('b/pod', 'udp', 'small');
+const K = pairKey('b/pod', 'udp', 'small');
 
 test('nearest-rank quantiles return measured values', (t) => {
   const xs = Array.from({ length: 100 }, (_, i) => i + 1);

@@ -4,6 +4,7 @@
 // recorder both read from here, so they can never disagree.
 
 import type { Clock } from '../core/clock.ts';
+import { pairKey } from '../core/pair-key.ts';
 import type { FailureReason, ProbeKind, ProbeResult, SizeClass } from '../core/types.ts';
 
 export interface RttSummary {
@@ -123,10 +124,6 @@ class Series {
   }
 }
 
-export function windowKey(peerId: string, kind: ProbeKind, size: SizeClass): string {
-  return `${peerId}|${kind}|${size}`;
-}
-
 export class WindowStore {
   private readonly series = new Map<string, Series>();
 
@@ -136,7 +133,7 @@ export class WindowStore {
   ) {}
 
   record(r: ProbeResult): void {
-    const key = windowKey(r.peerId, r.kind, r.size);
+    const key = pairKey(r.peerId, r.kind, r.size);
     let s = this.series.get(key);
     if (s === undefined) {
       s = new Series(r.peerId, r.kind, r.size);

@@ -4,6 +4,7 @@
 
 import test from 'ava';
 import { FakeClock } from '../../test/support/fake-clock.ts';
+import { diffPeers } from '../core/peer-diff.ts';
 import type { Peer, ProbeResult } from '../core/types.ts';
 import { WindowStore } from '../mesh/window-store.ts';
 import { AgentMetrics } from './recorder.ts';
@@ -31,7 +32,7 @@ test('window gauges appear in every render and are not kept between renders', as
   const store = new WindowStore(clock, 60_000);
   const self = { node: 'node-a', network: 'pod' as const, zone: 'zone-a', address: '198.18.0.1' };
   const m = new AgentMetrics(self, store, 'test');
-  m.setPeers([peer]);
+  m.setPeers(diffPeers([], [peer]));
   const record = (r: ProbeResult): void => {
     store.record(r);
     m.record(r, 0);

@@ -14,6 +14,8 @@ import {
   type ProbeResult,
   type Self,
 } from '../core/types.ts';
+import { pairKey } from '../core/pair-key.ts';
+import type { PeerDiff } from '../core/peer-diff.ts';
 import { serverResponded, type DnsJob, type DnsJobResult } from '../mesh/dns-plan.ts';
 import type { DnsWindowStore } from '../mesh/dns-window.ts';
 import type { LateWindow } from '../mesh/late-window.ts';
@@ -105,18 +107,18 @@ export class AgentMetrics {
     this.m.peers.set(this.selfLabels, 0);
   }
 
-  /** The peers currently probed; departed ones lose every series. */
-  setPeers(peers: readonly Peer[]): void {
-    const next = new Map(peers.map((p) => [p.id, p]));
-    for (const [id, old] of this.peers) if (!next.has(id)) this.removePeer(old);
-    for (const [id, p] of next) this.peers.set(id, p);
-    this.m.peers.set(this.selfLabels, peers.length);
+  /** The peers currently probed, as a change (diffPeers); departed ones lose every series. */
+  setPeers(diff: PeerDiff<Peer>): void {
+    for (const p of diff.departed) this.removePeer(p);
+    for (const p of diff.kept) this.peers.set(p.id, p);
+    for (const p of diff.arrived) this.peers.set(p.id, p);
+    this.m.peers.set(this.selfLabels, diff.kept.length + diff.arrived.length);
   }
 
   record(r: ProbeResult, latenessMs: number): void {
     const peer = this.peers.get(r.peerId);
     if (peer === undefined) return; // a late result for a departed peer: its series are gone
-    const key = `${r.peerId}|${r.kind}|${r.size}`;
+    const key = pairKey(r.peerId, r.kind, r.size);
     let c = this.cache.get(key);
     if (c === undefined) {
       const labels: PairLabels = {
@@ -368,7 +370,7 @@ export class AgentMetrics {
     const path = pathOf(this.self.network, peer.network);
     for (const protocol of PROBE_KINDS) {
       for (const size of SIZE_CLASSES) {
-        this.cache.delete(`${peer.id}|${protocol}|${size}`);
+        this.cache.delete(pairKey(peer.id, protocol, size));
         const labels = {
           source_node: this.self.node,
           target_node: peer.node,
