@@ -25,21 +25,21 @@ import type { PeerSource } from './discovery/peer-source.ts';
 import {
   planDnsJobs,
   replicaTargets,
-  type DnsJob,
-  type DnsJobResult,
   type DnsQuerySpec,
   type DnsServerTarget,
   type ReplicaLike,
 } from './mesh/dns-plan.ts';
-import { DnsWindowStore } from './mesh/dns-window.ts';
-import { LateWindow } from './mesh/late-window.ts';
-import { planPortJobs, type PortJob, type PortJobResult } from './mesh/port-plan.ts';
-import { PortWindowStore } from './mesh/port-window.ts';
+import { planPortJobs } from './mesh/port-plan.ts';
+import type { DnsJob, DnsJobResult } from './probes/dns-job.ts';
+import type { PortJob, PortJobResult } from './probes/port-job.ts';
+import { DnsWindowStore } from './store/dns-window.ts';
+import { LateWindow } from './store/late-window.ts';
+import { PairWindowStore } from './store/pair-window.ts';
+import { PortWindowStore } from './store/port-window.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from './mesh/engine-client.ts';
 import type { EngineSpec, LogSink } from './mesh/engine.ts';
 import { planJobs } from './mesh/plan.ts';
 import { selectPeers } from './mesh/select.ts';
-import { WindowStore } from './mesh/window-store.ts';
 import { AgentMetrics } from './metrics/recorder.ts';
 import { loadTimestamping, type TimestampInfo } from './native/timestamping.ts';
 import type { DnsOutcome } from './probes/dns.ts';
@@ -75,7 +75,7 @@ export class Agent {
   /** Mutable only in `zone`, which Kubernetes discovery may fill in from this node's labels. */
   readonly self: { -readonly [K in keyof Self]: Self[K] };
   private readonly clock: Clock;
-  private readonly store: WindowStore;
+  private readonly store: PairWindowStore;
   private readonly metrics: AgentMetrics;
   private readonly engines: { name: string; handle: EngineHandle; worker: boolean }[] = [];
   private readonly mainDelay = loopDelayMonitor();
@@ -125,7 +125,7 @@ export class Agent {
     const advertise =
       cfg.advertiseAddress ?? (cfg.address === '0.0.0.0' ? defaultAdvertiseAddress() : cfg.address);
     this.self = { node: cfg.node, network: cfg.network, zone: cfg.zone, address: advertise };
-    this.store = new WindowStore(this.clock, cfg.window.seconds * 1000);
+    this.store = new PairWindowStore(this.clock, cfg.window.seconds * 1000);
     this.dnsStore = new DnsWindowStore(this.clock, cfg.window.seconds * 1000);
     this.portStore = new PortWindowStore(this.clock, cfg.window.seconds * 1000);
     this.late = new LateWindow(this.clock, cfg.window.seconds * 1000, cfg.probes.lateMs);
@@ -431,7 +431,7 @@ export class Agent {
     const departed = diff.departed.map((p) => p.id);
     this.selected = next;
     this.selectedIds = new Set(next.map((p) => p.id));
-    for (const id of departed) this.store.removePeer(id);
+    this.store.forget(departed);
     this.metrics.setPeers(diff);
     const kinds = new Set<ProbeKind>();
     for (const e of this.engines) for (const k of e.handle.status.kinds) kinds.add(k);

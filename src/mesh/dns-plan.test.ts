@@ -4,7 +4,8 @@
 import test from 'ava';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { DnsOutcome, DnsQuery, DnsResult } from '../probes/dns.ts';
-import { planDnsJobs, replicaTargets, runDnsLookup, type DnsJob } from './dns-plan.ts';
+import type { DnsJob } from '../probes/dns-job.ts';
+import { planDnsJobs, replicaTargets, runDnsLookup } from './dns-plan.ts';
 
 function scripted(clock: FakeClock, answers: Record<string, DnsOutcome>, latencyMs = 1) {
   const asked: string[] = [];

@@ -9,17 +9,16 @@ import {
   type DnsOutcome,
   type DnsProbe,
   type DnsResult,
-  type DnsTransport,
 } from '../probes/dns.ts';
+import {
+  dnsJobKey,
+  type DnsJob,
+  type DnsJobResult,
+  type DnsQueryKind,
+  type DnsServerKind,
+} from '../probes/dns-job.ts';
 import { searchContinues } from '../probes/resolv-conf.ts';
 import type { Executor } from './scheduler.ts';
-
-export const DNS_SERVER_KINDS = ['service', 'replica'] as const;
-/** service: the resolver's nameserver from resolv.conf (the DNS Service VIP); replica: one DNS Pod. */
-export type DnsServerKind = (typeof DNS_SERVER_KINDS)[number];
-
-export const DNS_QUERY_KINDS = ['service', 'short', 'pod', 'external'] as const;
-export type DnsQueryKind = (typeof DNS_QUERY_KINDS)[number];
 
 /** A DNS server to check. `name` is its label value: never an address. */
 export interface DnsServerTarget {
@@ -40,54 +39,6 @@ export interface DnsQuerySpec {
   readonly candidates: readonly string[];
   /** Also send it over TCP. */
   readonly tcp: boolean;
-}
-
-export interface DnsJob {
-  /** `${serverKind}|${server}|${query}|${transport}`. */
-  readonly key: string;
-  readonly serverKind: DnsServerKind;
-  readonly server: string;
-  readonly address: string;
-  readonly port: number;
-  readonly query: DnsQueryKind;
-  readonly candidates: readonly string[];
-  readonly transport: DnsTransport;
-}
-
-/** The outcome of one lookup (one job run); plain data for the trip back from the worker. */
-export interface DnsJobResult {
-  readonly key: string;
-  readonly outcome: DnsOutcome;
-  /** The server answered correctly: noerror, nodata or nxdomain. */
-  readonly answered: boolean;
-  /** Whole lookup time (every candidate tried), seconds. */
-  readonly seconds: number;
-  readonly sentAtMs: number;
-  /** Queries sent (more than one when the search list was walked). */
-  readonly tried: number;
-  /** The candidate that got a noerror answer with records, if any. */
-  readonly answeredBy: string | undefined;
-  readonly truncatedRetried: boolean;
-  readonly detail?: string;
-}
-
-/** The server sent a well-formed response (any rcode), so the lookup's time means something. */
-export function serverResponded(outcome: DnsOutcome): boolean {
-  return (
-    outcome !== 'timeout' &&
-    outcome !== 'unreachable' &&
-    outcome !== 'error' &&
-    outcome !== 'malformed'
-  );
-}
-
-export function dnsJobKey(
-  serverKind: DnsServerKind,
-  server: string,
-  query: DnsQueryKind,
-  transport: DnsTransport,
-): string {
-  return `${serverKind}|${server}|${query}|${transport}`;
 }
 
 /** Every (server, query, transport) job: UDP for every query, TCP too where the query asks. */

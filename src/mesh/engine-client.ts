@@ -4,9 +4,9 @@
 
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.ts';
-import type { EngineHealth } from '../metrics/recorder.ts';
-import type { DnsJob } from './dns-plan.ts';
-import type { PortJob } from './port-plan.ts';
+import type { EngineHealth } from '../core/engine-health.ts';
+import type { DnsJob } from '../probes/dns-job.ts';
+import type { PortJob } from '../probes/port-job.ts';
 import {
   ProbeEngine,
   type DnsResultSink,

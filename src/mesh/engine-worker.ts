@@ -7,8 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SystemClock } from '../core/clock.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { ProbeEngine, resultFlushFor, type EngineSpec } from './engine.ts';
-import type { DnsJob, DnsJobResult } from './dns-plan.ts';
-import type { PortJob, PortJobResult } from './port-plan.ts';
+import type { DnsJob, DnsJobResult } from '../probes/dns-job.ts';
+import type { PortJob, PortJobResult } from '../probes/port-job.ts';
 import { packResults, type PackedResults } from './result-batch.ts';
 import type { Job } from './scheduler.ts';
 

@@ -14,7 +14,7 @@ import {
   type TimerLateness,
 } from '../core/loop-delay.ts';
 import type { ProbeKind, ProbeResult } from '../core/types.ts';
-import type { EngineHealth } from '../metrics/recorder.ts';
+import type { EngineHealth } from '../core/engine-health.ts';
 import type { TimestampInfo } from '../native/timestamping.ts';
 import { DnsProbe } from '../probes/dns.ts';
 import { IcmpProbe } from '../probes/icmp.ts';
@@ -23,8 +23,10 @@ import { StampReflector } from '../responders/stamp-reflector.ts';
 import { TcpListener } from '../responders/tcp-listener.ts';
 import { TcpProbe } from '../probes/tcp.ts';
 import { SizedUdpProbe } from '../probes/udp.ts';
-import { dnsExecutor, type DnsJob, type DnsJobResult } from './dns-plan.ts';
-import { portExecutor, type PortJob, type PortJobResult } from './port-plan.ts';
+import type { DnsJob, DnsJobResult } from '../probes/dns-job.ts';
+import type { PortJob, PortJobResult } from '../probes/port-job.ts';
+import { dnsExecutor } from './dns-plan.ts';
+import { portExecutor } from './port-plan.ts';
 import { Scheduler, probeExecutor, type Job } from './scheduler.ts';
 
 /** Everything an engine needs; plain data so it can cross to a worker thread. */

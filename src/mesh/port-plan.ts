@@ -5,10 +5,9 @@
 // target never holds back the matrix.
 
 import type { Clock } from '../core/clock.ts';
-import { probeTcpPort, type TcpOutcome } from '../probes/tcp.ts';
+import type { PortExpectation, PortJob, PortJobResult } from '../probes/port-job.ts';
+import { probeTcpPort } from '../probes/tcp.ts';
 import type { Executor } from './scheduler.ts';
-
-export type PortExpectation = 'open' | 'closed';
 
 /** One port target as configured (ports.targets[]). */
 export interface PortTargetSpec {
@@ -19,23 +18,6 @@ export interface PortTargetSpec {
   readonly expect: PortExpectation;
 }
 
-export interface PortJob {
-  /** The target's name: unique within ports.targets. */
-  readonly key: string;
-  readonly address: string;
-  readonly port: number;
-  readonly expected: PortExpectation;
-}
-
-export interface PortJobResult {
-  readonly key: string;
-  readonly outcome: TcpOutcome;
-  /** Connect time when open; time until the failure was known otherwise. */
-  readonly seconds: number;
-  readonly sentAtMs: number;
-  readonly detail?: string;
-}
-
 export function planPortJobs(targets: readonly PortTargetSpec[]): PortJob[] {
   return targets.map((t) => ({
     key: t.name,
@@ -43,11 +25,6 @@ export function planPortJobs(targets: readonly PortTargetSpec[]): PortJob[] {
     port: t.port,
     expected: t.expect,
   }));
-}
-
-/** The outcome that matches what is expected of the target. */
-export function asExpected(expected: PortExpectation, outcome: TcpOutcome): boolean {
-  return expected === 'open' ? outcome === 'open' : outcome !== 'open';
 }
 
 /** The scheduler executor for port jobs: a fresh connect, closed with a reset. */

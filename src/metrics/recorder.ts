@@ -16,36 +16,16 @@ import {
 } from '../core/types.ts';
 import { pairKey } from '../core/pair-key.ts';
 import type { PeerDiff } from '../core/peer-diff.ts';
-import { serverResponded, type DnsJob, type DnsJobResult } from '../mesh/dns-plan.ts';
-import type { DnsWindowStore } from '../mesh/dns-window.ts';
-import type { LateWindow } from '../mesh/late-window.ts';
-import type { PortJob, PortJobResult } from '../mesh/port-plan.ts';
-import type { PortWindowStore } from '../mesh/port-window.ts';
-import type { WindowStore } from '../mesh/window-store.ts';
-import type { TimestampInfo } from '../native/timestamping.ts';
+import type { EngineHealth } from '../core/engine-health.ts';
 import { DNS_OUTCOMES } from '../probes/dns.ts';
+import { serverResponded, type DnsJob, type DnsJobResult } from '../probes/dns-job.ts';
+import { PORT_OUTCOMES, type PortJob, type PortJobResult } from '../probes/port-job.ts';
+import type { TimestampInfo } from '../probes/probe.ts';
+import type { DnsWindowStore } from '../store/dns-window.ts';
+import type { LateWindow } from '../store/late-window.ts';
+import type { PairWindowStore } from '../store/pair-window.ts';
+import type { PortWindowStore } from '../store/port-window.ts';
 import { createMetrics, type Metrics } from './catalogue.ts';
-
-export interface ReflectorCounts {
-  readonly reflected: number;
-  readonly malformed: number;
-  readonly authFailed: number;
-  readonly loop: number;
-  readonly rateLimited: number;
-  readonly sessions: number;
-}
-
-export interface EngineHealth {
-  readonly reflector?: ReflectorCounts;
-  readonly tcpAccepted?: number;
-  readonly skipped?: number;
-  /** Times a worker engine thread died and was restarted. */
-  readonly restarts?: number;
-  /** DNS answers the DNS probe threw away: not DNS (malformed) or for no query in flight. */
-  readonly dns?: { readonly malformed: number; readonly mismatched: number };
-  /** Event-loop delay quantiles of the engine thread, seconds. */
-  readonly loopDelay?: { readonly p50: number; readonly p90: number; readonly p99: number };
-}
 
 type PairLabels = {
   source_node: string;
@@ -76,8 +56,6 @@ type DnsLabels = {
 
 type PortLabels = { source_node: string; network: string; target: string; expected: string };
 
-const PORT_RESULTS = ['open', 'refused', 'timeout', 'unreachable', 'error'] as const;
-
 const QUANTILES = [
   ['0.5', 'p50'],
   ['0.9', 'p90'],
@@ -96,7 +74,7 @@ export class AgentMetrics {
 
   constructor(
     private readonly self: Self,
-    private readonly store: WindowStore,
+    private readonly store: PairWindowStore,
     version: string,
     private readonly dnsStore?: DnsWindowStore,
     private readonly extra: { ports?: PortWindowStore; late?: LateWindow } = {},
@@ -201,7 +179,7 @@ export class AgentMetrics {
       const j = next.get(key);
       if (j !== undefined && j.expected === labels.expected) continue;
       this.portLabels.delete(key);
-      for (const result of PORT_RESULTS) this.m.portChecks.remove({ ...labels, result });
+      for (const result of PORT_OUTCOMES) this.m.portChecks.remove({ ...labels, result });
       this.m.portOpenRatio.remove(labels);
       this.m.portWindowChecks.remove(labels);
       this.m.portConnectDuration.remove({ ...this.selfLabels, target: key });

@@ -4,6 +4,9 @@
 import type { ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { TimestampInfo } from '../native/timestamping.ts';
 
+/** Re-exported so layers above probes (metrics, store) need not reach into native for it. */
+export type { TimestampInfo } from '../native/timestamping.ts';
+
 export interface Probe {
   readonly kind: ProbeKind;
   /** Where this probe's RTT timestamps come from (exported as podmesh_timestamp_source). */

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { pairKey } from '../core/pair-key.ts';
-import { WindowStore, quantile } from './window-store.ts';
+import { PairWindowStore } from './pair-window.ts';
+import { quantile } from './summary.ts';
 
 function ok(
   clock: FakeClock,
@@ -47,7 +48,7 @@ test('nearest-rank quantiles return measured values', (t) => {
 
 test('loss ratio and RTT summary over the window', async (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   for (let i = 0; i < 10; i++) {
     store.record(i % 5 === 0 ? lost(clock, 'b/pod') : ok(clock, 'b/pod', (i + 1) / 1000));
     await clock.advance(1000);
@@ -64,7 +65,7 @@ test('loss ratio and RTT summary over the window', async (t) => {
 
 test('samples older than the window fall out', async (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 10_000);
+  const store = new PairWindowStore(clock, 10_000);
   for (let i = 0; i < 5; i++) {
     store.record(lost(clock, 'b/pod'));
     await clock.advance(1000);
@@ -82,7 +83,7 @@ test('samples older than the window fall out', async (t) => {
 
 test('STAMP forward/reverse loss, duplicates and reordering add up in the window', (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   store.record(lost(clock, 'b/pod'));
   store.record(lost(clock, 'b/pod'));
   store.record(
@@ -113,7 +114,7 @@ test('STAMP forward/reverse loss, duplicates and reordering add up in the window
 
 test('removing a peer forgets all its series and only its series', (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   store.record(ok(clock, 'b/pod', 0.001));
   store.record({ ...ok(clock, 'b/pod', 0.001), kind: 'tcp' });
   store.record(ok(clock, 'c/pod', 0.001));
@@ -124,7 +125,7 @@ test('removing a peer forgets all its series and only its series', (t) => {
 
 test('a window with no success has null RTT and full loss', (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   store.record(lost(clock, 'b/pod'));
   const w = store.get(K)!;
   t.is(w.rtt, null);
@@ -160,7 +161,7 @@ test('the ring of samples: any sequence, wrapping and growing, sums as a plain l
           );
           const clock = new FakeClock();
           const windowMs = 5_000;
-          const store = new WindowStore(clock, windowMs);
+          const store = new PairWindowStore(clock, windowMs);
           const all: {
             atMs: number;
             ok: boolean;

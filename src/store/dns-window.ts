@@ -5,8 +5,9 @@
 
 import type { Clock } from '../core/clock.ts';
 import type { DnsOutcome } from '../probes/dns.ts';
-import { serverResponded, type DnsJobResult } from './dns-plan.ts';
-import { summariseRtt, type RttSummary } from './window-store.ts';
+import { serverResponded, type DnsJobResult } from '../probes/dns-job.ts';
+import { summariseRtt, type RttSummary } from './summary.ts';
+import { SampleSeries, SlidingWindow } from './window.ts';
 
 interface Sample {
   readonly atMs: number;
@@ -35,92 +36,70 @@ export interface DnsWindow {
   readonly lastSuccessMs: number | null;
 }
 
-class Series {
-  readonly samples: Sample[] = [];
-  head = 0;
+class DnsSeries extends SampleSeries<Sample> {
   lastOutcome: DnsOutcome | null = null;
   lastDetail: string | null = null;
   answeredBy: string | null = null;
   lastTried = 0;
   lastSuccessMs: number | null = null;
-
-  prune(cutoffMs: number): void {
-    while (this.head < this.samples.length && this.samples[this.head]!.atMs < cutoffMs) this.head++;
-    if (this.head > 64 && this.head * 2 > this.samples.length) {
-      this.samples.splice(0, this.head);
-      this.head = 0;
-    }
-  }
 }
 
 export class DnsWindowStore {
-  private readonly series = new Map<string, Series>();
+  private readonly window: SlidingWindow<DnsSeries>;
 
-  constructor(
-    private readonly clock: Clock,
-    private readonly windowMs: number,
-  ) {}
+  constructor(clock: Clock, windowMs: number) {
+    this.window = new SlidingWindow(clock, windowMs);
+  }
 
   record(r: DnsJobResult): void {
-    let s = this.series.get(r.key);
-    if (s === undefined) {
-      s = new Series();
-      this.series.set(r.key, s);
-    }
-    s.samples.push({
-      atMs: r.sentAtMs,
-      outcome: r.outcome,
-      answered: r.answered,
-      seconds: r.seconds,
-    });
+    const s = this.window.peek(r.key) ?? this.window.add(r.key, new DnsSeries());
+    s.push({ atMs: r.sentAtMs, outcome: r.outcome, answered: r.answered, seconds: r.seconds });
     s.lastOutcome = r.outcome;
     s.lastDetail = r.detail ?? null;
     s.lastTried = r.tried;
     if (r.answeredBy !== undefined) s.answeredBy = r.answeredBy;
     if (r.answered) s.lastSuccessMs = Math.max(s.lastSuccessMs ?? 0, r.sentAtMs);
-    s.prune(this.clock.nowMs() - this.windowMs);
+    this.window.prune(s);
   }
 
   /** Forgets the series of jobs not in `keep`. */
   retain(keep: ReadonlySet<string>): void {
-    for (const key of this.series.keys()) if (!keep.has(key)) this.series.delete(key);
+    this.window.retain(keep);
   }
 
   get(key: string): DnsWindow | undefined {
-    const s = this.series.get(key);
-    return s === undefined ? undefined : this.summarise(key, s);
+    const s = this.window.get(key);
+    return s === undefined ? undefined : summarise(key, s);
   }
 
   all(): DnsWindow[] {
-    return [...this.series].map(([k, s]) => this.summarise(k, s));
+    return this.window.entries().map(([k, s]) => summarise(k, s));
   }
+}
 
-  private summarise(key: string, s: Series): DnsWindow {
-    s.prune(this.clock.nowMs() - this.windowMs);
-    let sent = 0;
-    let failed = 0;
-    const outcomes: Partial<Record<DnsOutcome, number>> = {};
-    const times: number[] = [];
-    for (let i = s.head; i < s.samples.length; i++) {
-      const x = s.samples[i]!;
-      sent++;
-      if (!x.answered) failed++;
-      outcomes[x.outcome] = (outcomes[x.outcome] ?? 0) + 1;
-      // Only a response's time means something; a timeout's is its deadline.
-      if (serverResponded(x.outcome)) times.push(x.seconds);
-    }
-    return {
-      key,
-      sent,
-      failed,
-      answeredRatio: sent === 0 ? null : (sent - failed) / sent,
-      outcomes,
-      latency: summariseRtt(times),
-      lastOutcome: s.lastOutcome,
-      lastDetail: s.lastDetail,
-      answeredBy: s.answeredBy,
-      lastTried: s.lastTried,
-      lastSuccessMs: s.lastSuccessMs,
-    };
-  }
+function summarise(key: string, s: DnsSeries): DnsWindow {
+  let sent = 0;
+  let failed = 0;
+  const outcomes: Partial<Record<DnsOutcome, number>> = {};
+  const times: number[] = [];
+  s.forEach((x) => {
+    sent++;
+    if (!x.answered) failed++;
+    outcomes[x.outcome] = (outcomes[x.outcome] ?? 0) + 1;
+    // Only a response's time means something; a timeout's is its deadline.
+    if (serverResponded(x.outcome)) times.push(x.seconds);
+  });
+  return {
+    key,
+    sent,
+    failed,
+    answeredRatio: sent === 0 ? null : (sent - failed) / sent,
+    outcomes,
+    latency: summariseRtt(times),
+    lastOutcome: s.lastOutcome,
+    lastDetail: s.lastDetail,
+    answeredBy: s.answeredBy,
+    lastTried: s.lastTried,
+    lastSuccessMs: s.lastSuccessMs,
+  };
 }

@@ -5,7 +5,7 @@
 // any probe rate.
 
 import type { Clock } from '../core/clock.ts';
-import { LATENESS_BUCKETS } from '../metrics/catalogue.ts';
+import { LATENESS_BUCKETS } from '../core/lateness.ts';
 
 interface Bucket {
   second: number;
