@@ -28,8 +28,8 @@ import {
   type DnsQuerySpec,
   type DnsServerTarget,
   type ReplicaLike,
-} from './mesh/dns-plan.ts';
-import { planPortJobs } from './mesh/port-plan.ts';
+} from './mesh/families/dns.ts';
+import { planPortJobs } from './mesh/families/port.ts';
 import type { DnsJob, DnsJobResult } from './probes/dns-job.ts';
 import type { PortJob, PortJobResult } from './probes/port-job.ts';
 import { DnsWindowStore } from './store/dns-window.ts';
@@ -37,8 +37,8 @@ import { LateWindow } from './store/late-window.ts';
 import { PairWindowStore } from './store/pair-window.ts';
 import { PortWindowStore } from './store/port-window.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from './mesh/engine-client.ts';
-import type { EngineSpec, LogSink } from './mesh/engine.ts';
-import { planJobs } from './mesh/plan.ts';
+import type { EngineSpec, LogSink, ResultSinks } from './mesh/family.ts';
+import { planJobs } from './mesh/families/peer.ts';
 import { selectPeers } from './mesh/select.ts';
 import { AgentMetrics } from './metrics/recorder.ts';
 import { loadTimestamping, type TimestampInfo } from './native/timestamping.ts';
@@ -160,15 +160,17 @@ export class Agent {
     const { config: cfg, log } = this.opts;
     this.mainDelay.enable();
     const sink: LogSink = (level, msg, fields) => log[level](fields ?? {}, msg);
-    const onResult = (r: ProbeResult, late: number): void => this.onResult(r, late);
     // Every scheduled run (probe, DNS lookup, port connect) tells how punctual the agent is.
-    const onDns = (r: DnsJobResult, late: number): void => {
-      this.late.record(late);
-      this.onDnsResult(r);
-    };
-    const onPort = (r: PortJobResult, late: number): void => {
-      this.late.record(late);
-      this.onPortResult(r);
+    const sinks: ResultSinks = {
+      peer: (r, late) => this.onResult(r, late),
+      dns: (r, late) => {
+        this.late.record(late);
+        this.onDnsResult(r);
+      },
+      port: (r, late) => {
+        this.late.record(late);
+        this.onPortResult(r);
+      },
     };
     const ports =
       this.portJobs.length > 0
@@ -205,13 +207,18 @@ export class Agent {
       const spec: EngineSpec = { ...base, kinds, responders, ...dns, ...ports };
       this.engines.push({
         name: 'worker',
-        handle: await RemoteEngine.start(spec, onResult, sink, onDns, onPort),
+        handle: await RemoteEngine.start(spec, sinks, sink),
         worker: true,
       });
       if (cfg.probes.icmp && !icmpOnWorker)
         this.engines.push({
           name: 'main',
-          handle: await LocalEngine.start({ ...base, kinds: ['icmp'] }, this.clock, onResult, sink),
+          handle: await LocalEngine.start(
+            { ...base, kinds: ['icmp'] },
+            this.clock,
+            { peer: sinks.peer },
+            sink,
+          ),
           worker: false,
         });
     } else {
@@ -221,10 +228,8 @@ export class Agent {
         handle: await LocalEngine.start(
           { ...base, kinds, responders, ...dns, ...ports },
           this.clock,
-          onResult,
+          sinks,
           sink,
-          onDns,
-          onPort,
         ),
         worker: false,
       });
@@ -279,7 +284,7 @@ export class Agent {
       'agent started',
     );
     for (const e of this.engines)
-      if (e.handle.status.ports === true) e.handle.reconcilePorts(this.portJobs);
+      if (e.handle.status.families.includes('port')) e.handle.reconcile('port', this.portJobs);
     this.peerSource ??= await createPeerSource(cfg, log);
     if (this.dnsState.enabled) {
       this.updateDns();
@@ -393,7 +398,7 @@ export class Agent {
     this.dnsStore.retain(this.dnsJobKeys);
     this.metrics.setDnsJobs(this.dnsJobs);
     for (const e of this.engines)
-      if (e.handle.status.dns === true) e.handle.reconcileDns(this.dnsJobs);
+      if (e.handle.status.families.includes('dns')) e.handle.reconcile('dns', this.dnsJobs);
     const arrived = [...after].filter((n) => !before.has(n));
     const departed = [...before].filter((n) => !after.has(n));
     if (arrived.length > 0 || departed.length > 0)
@@ -441,7 +446,7 @@ export class Agent {
       mtuBytes: this.mtuBytes,
       udpSmallBytes: this.udpSmallBytes,
     });
-    for (const e of this.engines) e.handle.reconcile(jobs, departed);
+    for (const e of this.engines) e.handle.reconcile('peer', jobs, departed);
     if (!this.gotPeers || peersChanged(diff)) {
       this.opts.log.info(
         {

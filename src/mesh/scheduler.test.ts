@@ -5,13 +5,9 @@ import { type Clock } from '../core/clock.ts';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { Peer, ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { Probe } from '../probes/probe.ts';
-import {
-  DEADLINE_GRACE_MS,
-  DEADLINE_SWEEP_MS,
-  Scheduler,
-  probeExecutor,
-  type Job,
-} from './scheduler.ts';
+import { DEADLINE_GRACE_MS, DEADLINE_SWEEP_MS, Scheduler } from './scheduler.ts';
+import { probeExecutor } from './families/peer.ts';
+import type { PeerJob as Job } from '../probes/peer-job.ts';
 import { pairKey } from '../core/pair-key.ts';
 
 function peer(node: string): Peer {

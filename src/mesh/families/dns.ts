@@ -1,24 +1,21 @@
-// What DNS checks an agent runs and how one check runs: the servers (the resolver's nameserver,
-// i.e. the DNS Service VIP, and every DNS replica directly) times the query kinds (service FQDN,
-// short name through the search list, Pod/headless name, external name) times the transports.
-// Jobs are plain data so they can cross to the engine's worker thread; a lookup is one job run.
+// The dns family: what DNS checks an agent runs and how one check runs: the servers (the
+// resolver's nameserver, i.e. the DNS Service VIP, and every DNS replica directly) times the query
+// kinds (service FQDN, short name through the search list, Pod/headless name, external name)
+// times the transports. Jobs are plain data (src/probes/dns-job.ts) so they can cross to the
+// engine's worker thread; a lookup is one job run. The engine opens one DnsProbe for them.
 
-import type { Clock } from '../core/clock.ts';
-import {
-  answeredCorrectly,
-  type DnsOutcome,
-  type DnsProbe,
-  type DnsResult,
-} from '../probes/dns.ts';
+import type { Clock } from '../../core/clock.ts';
+import { DnsProbe, answeredCorrectly, type DnsOutcome, type DnsResult } from '../../probes/dns.ts';
 import {
   dnsJobKey,
   type DnsJob,
   type DnsJobResult,
   type DnsQueryKind,
   type DnsServerKind,
-} from '../probes/dns-job.ts';
-import { searchContinues } from '../probes/resolv-conf.ts';
-import type { Executor } from './scheduler.ts';
+} from '../../probes/dns-job.ts';
+import { searchContinues } from '../../probes/resolv-conf.ts';
+import type { Family } from '../family.ts';
+import type { Executor } from '../scheduler.ts';
 
 /** A DNS server to check. `name` is its label value: never an address. */
 export interface DnsServerTarget {
@@ -209,3 +206,25 @@ export function dnsExecutor(
       a.candidates.some((c, i) => c !== b.candidates[i]),
   };
 }
+
+export const dnsFamily: Family<'dns'> = {
+  name: 'dns',
+  async open(ctx) {
+    const { spec, clock, timeouts } = ctx;
+    if (spec.dns === undefined) return undefined;
+    const probe = await DnsProbe.open({
+      clock: timeouts,
+      ...(spec.bindAddress !== '0.0.0.0' ? { bindAddress: spec.bindAddress } : {}),
+    });
+    return {
+      executor: dnsExecutor(probe, clock),
+      intervalMs: spec.dns.intervalMs,
+      timeoutMs: spec.dns.timeoutMs,
+      health: () => {
+        const st = probe.stats();
+        return { dns: { malformed: st.malformed, mismatched: st.mismatched } };
+      },
+      close: () => probe.close(),
+    };
+  },
+};
