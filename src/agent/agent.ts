@@ -102,7 +102,7 @@ export class Agent {
       ports: this.portStore,
       late: this.late,
     });
-    this.metrics.setPortJobs(this.portJobs);
+    this.metrics.ports.setJobs(this.portJobs);
     this.dns = new DnsChecks(cfg, DNS_OFF);
     this.peerSource = opts.peerSource;
     this.udpSmallBytes = baseLength(cfg.stamp.authKey) + IPV4_UDP_HEADERS;
@@ -157,8 +157,8 @@ export class Agent {
     this.engines = engines;
     this.stampPort = engines.stampPort;
     this.tcpPort = engines.tcpPort;
-    this.metrics.setIcmp(engines.icmp.enabled, engines.icmp.reason);
-    this.metrics.setTimestampSources(engines.timestamps);
+    this.metrics.health.setIcmp(engines.icmp.enabled, engines.icmp.reason);
+    this.metrics.health.setTimestampSources(engines.timestamps);
     // Once, at start: user-space times carry this process's scheduling noise in every RTT.
     for (const [kind, ts] of Object.entries(engines.timestamps))
       if (ts.source === 'userspace')
@@ -212,7 +212,7 @@ export class Agent {
     if (this.readiness.stopped || !this.dns.setup.state.enabled) return;
     const change = this.dns.update(this.discoveredReplicas);
     this.dnsStore.retain(this.dns.keys);
-    this.metrics.setDnsJobs(this.dns.jobs);
+    this.metrics.dns.setJobs(this.dns.jobs);
     this.engines?.reconcile('dns', this.dns.jobs);
     if (change.arrived.length > 0 || change.departed.length > 0)
       this.opts.log.info({ ...change, jobs: this.dns.jobs.length }, 'DNS replicas changed');
@@ -221,14 +221,14 @@ export class Agent {
   private onPortResult(r: PortJobResult): void {
     if (!this.portJobKeys.has(r.key)) return;
     this.portStore.record(r);
-    this.metrics.recordPort(r);
+    this.metrics.ports.record(r);
   }
 
   private onDnsResult(r: DnsJobResult): void {
     // A lookup of a job that is gone (a departed replica) is dropped: its series are gone too.
     if (!this.dns.keys.has(r.key)) return;
     this.dnsStore.record(r);
-    this.metrics.recordDns(r);
+    this.metrics.dns.record(r);
   }
 
   private onPeers(all: readonly Peer[]): void {
@@ -247,7 +247,7 @@ export class Agent {
     this.selected = next;
     this.selectedIds = new Set(next.map((p) => p.id));
     this.store.forget(departed);
-    this.metrics.setPeers(diff);
+    this.metrics.pairs.setPeers(diff);
     const engines = this.engines;
     if (engines !== undefined) {
       const jobs = planJobs(next, {
@@ -275,7 +275,7 @@ export class Agent {
     if (!this.selectedIds.has(r.peerId)) return;
     this.store.record(r);
     this.late.record(latenessMs);
-    this.metrics.record(r, latenessMs);
+    this.metrics.pairs.record(r, latenessMs);
   }
 
   /** For tests: kill the worker engine thread the way a crash would. */
@@ -293,10 +293,10 @@ export class Agent {
 
   renderMetrics(): Promise<string> {
     for (const e of this.engines?.health() ?? [])
-      this.metrics.setEngineHealth(e.health, e.name, e.worker);
+      this.metrics.health.setEngineHealth(e.health, e.name, e.worker);
     const sync = this.peerSource?.syncStats?.();
-    if (sync !== undefined) this.metrics.setDiscovery(sync);
-    this.metrics.setMainLoopDelay(loopDelayQuantiles(this.mainDelay));
+    if (sync !== undefined) this.metrics.health.setDiscovery(sync);
+    this.metrics.health.setMainLoopDelay(loopDelayQuantiles(this.mainDelay));
     this.mainDelay.reset();
     return this.metrics.render();
   }

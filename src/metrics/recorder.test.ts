@@ -32,10 +32,10 @@ test('window gauges appear in every render and are not kept between renders', as
   const store = new PairWindowStore(clock, 60_000);
   const self = { node: 'node-a', network: 'pod' as const, zone: 'zone-a', address: '198.18.0.1' };
   const m = new AgentMetrics(self, store, 'test');
-  m.setPeers(diffPeers([], [peer]));
+  m.pairs.setPeers(diffPeers([], [peer]));
   const record = (r: ProbeResult): void => {
     store.record(r);
-    m.record(r, 0);
+    m.pairs.record(r, 0);
   };
   const base = { peerId: peer.id, kind: 'udp' as const, size: 'small' as const };
   record({ ...base, ok: true, rttSeconds: 0.0004, sentAtMs: clock.nowMs() });
