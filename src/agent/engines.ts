@@ -1,12 +1,12 @@
 // Engine placement: which engine runs which probe kinds and families, and the agent's one handle
-// on all of them. Every kind and family runs on one worker thread; icmp joins it when the
-// timestamping addon loads, and otherwise falls back to raw-socket on a second, main-thread engine
-// (raw-socket polls on the main thread's event loop and can't live in a worker). With
-// engine.worker off, everything runs in one main-thread engine.
+// on all of them. Every kind the config turns on (probes.<kind>) and every family runs on one
+// worker thread, but a kind whose fallback needs the main thread (icmp: raw-socket polls on the
+// main thread's event loop) runs there, in a second engine, when the timestamping addon can't
+// load. With engine.worker off, everything runs in one main-thread engine.
 
 import type { Clock } from '../core/clock.ts';
 import type { EngineHealth } from '../core/engine-health.ts';
-import type { ProbeKind } from '../core/types.ts';
+import { PROBE_KINDS, type ProbeKind } from '../core/types.ts';
 import type { Config } from '../config/load.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from '../mesh/engine-client.ts';
 import type {
@@ -18,6 +18,7 @@ import type {
   ResultSinks,
 } from '../mesh/family.ts';
 import { loadTimestamping, type TimestampInfo } from '../native/timestamping.ts';
+import { PROBE_REGISTRY } from '../probes/registry.ts';
 
 /** Whether icmp runs and where: the engine thread, or the main thread for the raw-socket fallback. */
 export interface IcmpState {
@@ -94,27 +95,32 @@ export class Engines {
       maxSessions: cfg.stamp.maxSessions,
       maxRepliesPerSecond: cfg.stamp.maxRepliesPerSecond,
     };
-    const offMain: ProbeKind[] = [];
-    if (cfg.probes.udp) offMain.push('udp');
-    if (cfg.probes.tcp) offMain.push('tcp');
+    const wanted = PROBE_KINDS.filter((k) => cfg.probes[k]);
+    const anywhere = wanted.filter((k) => PROBE_REGISTRY[k].mainThreadWithoutAddon !== true);
+    // With the timestamping addon, these run on the worker too (icmp: ping or raw socket, kernel
+    // times); without it, their fallback only works on the main thread.
+    const mainOnly = wanted.filter((k) => PROBE_REGISTRY[k].mainThreadWithoutAddon === true);
+    const kinds = [...anywhere, ...mainOnly];
     const placed: Placed[] = [];
     try {
-      // With the timestamping addon, icmp runs on the worker too (ping or raw socket, kernel
-      // times). Without it, icmp falls back to raw-socket, which only works on the main thread.
-      const icmpOnWorker = cfg.probes.icmp && loadTimestamping().ok;
+      const addon = loadTimestamping().ok;
       if (cfg.engine.worker) {
-        const kinds: ProbeKind[] = icmpOnWorker ? [...offMain, 'icmp'] : offMain;
-        const spec: EngineSpec = { ...base, kinds, responders, ...families };
+        const spec: EngineSpec = {
+          ...base,
+          kinds: addon ? kinds : anywhere,
+          responders,
+          ...families,
+        };
         placed.push({
           name: 'worker',
           handle: await RemoteEngine.start(spec, sinks, log),
           worker: true,
         });
-        if (cfg.probes.icmp && !icmpOnWorker)
+        if (!addon && mainOnly.length > 0)
           placed.push({
             name: 'main',
             handle: await LocalEngine.start(
-              { ...base, kinds: ['icmp'] },
+              { ...base, kinds: mainOnly },
               clock,
               { peer: sinks.peer },
               log,
@@ -122,7 +128,6 @@ export class Engines {
             worker: false,
           });
       } else {
-        const kinds: ProbeKind[] = cfg.probes.icmp ? [...offMain, 'icmp'] : offMain;
         placed.push({
           name: 'main',
           handle: await LocalEngine.start(

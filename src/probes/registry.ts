@@ -40,6 +40,11 @@ export interface ProbeKindEntry {
   open(ctx: KindContext): Promise<KindOpened>;
   /** The (size class, IP packet bytes) this kind sends to every peer. */
   sizes(o: SizeOptions): readonly (readonly [SizeClass, number])[];
+  /**
+   * Without the timestamping addon, this kind's fallback only works on the main thread, so the
+   * agent runs it in a main-thread engine instead of the worker (src/agent/engines.ts).
+   */
+  readonly mainThreadWithoutAddon?: boolean;
 }
 
 /** ping's default: 56 bytes of payload, 64 bytes of ICMP, 84 bytes of IP packet. */
@@ -82,6 +87,8 @@ export const PROBE_REGISTRY: { readonly [K in ProbeKind]: ProbeKindEntry } = {
       return { probe: undefined, reason: opened.reason, detail: opened.detail };
     },
     sizes: (o) => smallAndMtu(ICMP_SMALL_BYTES, o),
+    // raw-socket polls on the main thread's event loop and can't live in a worker.
+    mainThreadWithoutAddon: true,
   },
   tcp: {
     open: (ctx) =>
