@@ -221,9 +221,11 @@ export class RemoteEngine implements EngineHandle {
   }
 
   health(): EngineHealth | undefined {
-    return this.lastHealth === undefined
-      ? undefined
-      : { ...this.lastHealth, restarts: this.restarts };
+    // Restarts are this thread's own count: reported even before any thread's first health push
+    // (a thread that crashed within its first second never sent one).
+    if (this.lastHealth === undefined)
+      return this.restarts > 0 ? { restarts: this.restarts } : undefined;
+    return { ...this.lastHealth, restarts: this.restarts };
   }
 
   /** For tests: kill the thread the way a crash would. */
