@@ -30,6 +30,11 @@ export class SampleSeries<S extends { readonly atMs: number }> implements Series
     }
   }
 
+  /** The newest sample, if any. */
+  last(): S | undefined {
+    return this.head < this.samples.length ? this.samples[this.samples.length - 1] : undefined;
+  }
+
   /** Samples in the window (as of the last prune). */
   get length(): number {
     return this.samples.length - this.head;
