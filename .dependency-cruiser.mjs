@@ -54,7 +54,7 @@ const LAYERS = [
   },
   {
     name: 'agent',
-    path: '^src/(agent/|agent\\.ts$)',
+    path: '^src/agent/',
     may: [
       'core',
       'config',

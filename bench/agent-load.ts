@@ -22,15 +22,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { loopDelayMonitor, loopDelaySeconds } from '../src/core/loop-delay.ts';
-import { Agent } from '../src/agent.ts';
+import { Agent } from '../src/agent/agent.ts';
 import { loadConfig } from '../src/config/load.ts';
 import type { StaticPeer } from '../src/config/settings.ts';
 import { SystemClock } from '../src/core/clock.ts';
 import type { ProbeKind, ProbeResult } from '../src/core/types.ts';
 import { peerFromStatic } from '../src/discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine-client.ts';
-import type { LogSink } from '../src/mesh/engine.ts';
-import { planJobs } from '../src/mesh/plan.ts';
+import type { LogSink } from '../src/mesh/family.ts';
+import { planJobs } from '../src/mesh/families/peer.ts';
 import { loadTimestamping } from '../src/native/timestamping.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { assertLoopback, exitWhenParentGoes, meter, send, sleep } from './lib.ts';
@@ -248,14 +248,19 @@ async function main(): Promise<void> {
     );
     const engines: EngineHandle[] = [];
     if (offMain.length > 0)
-      engines.push(await RemoteEngine.start({ ...base, kinds: offMain }, onResult, sink));
+      engines.push(await RemoteEngine.start({ ...base, kinds: offMain }, { peer: onResult }, sink));
     if (want.has('icmp') && !icmpOnWorker)
       engines.push(
-        await LocalEngine.start({ ...base, kinds: ['icmp'] }, new SystemClock(), onResult, sink),
+        await LocalEngine.start(
+          { ...base, kinds: ['icmp'] },
+          new SystemClock(),
+          { peer: onResult },
+          sink,
+        ),
       );
     kinds = engines.flatMap((e) => e.status.kinds);
     const jobs = planJobs(spec.peers.map(peerFromStatic), { kinds: new Set(kinds), ...mtu });
-    for (const e of engines) e.reconcile(jobs);
+    for (const e of engines) e.reconcile('peer', jobs);
     stopAll = async () => {
       await Promise.all(engines.map((e) => e.stop()));
     };

@@ -16,8 +16,8 @@ import { SystemClock } from '../src/core/clock.ts';
 import type { ProbeResult } from '../src/core/types.ts';
 import { peerFromStatic } from '../src/discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine-client.ts';
-import type { LogSink } from '../src/mesh/engine.ts';
-import { planJobs } from '../src/mesh/plan.ts';
+import type { LogSink } from '../src/mesh/family.ts';
+import { planJobs } from '../src/mesh/families/peer.ts';
 import { IcmpProbe } from '../src/probes/icmp.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
@@ -90,10 +90,14 @@ async function main(): Promise<void> {
   };
   const engines: EngineHandle[] = [];
   if (spec.phase === 'kernel') {
-    engines.push(await RemoteEngine.start({ ...base, kinds: ['udp', 'icmp'] }, onResult, log));
+    engines.push(
+      await RemoteEngine.start({ ...base, kinds: ['udp', 'icmp'] }, { peer: onResult }, log),
+    );
   } else {
-    engines.push(await RemoteEngine.start({ ...base, kinds: ['udp'] }, onResult, log));
-    engines.push(await LocalEngine.start({ ...base, kinds: ['icmp'] }, clock, onResult, log));
+    engines.push(await RemoteEngine.start({ ...base, kinds: ['udp'] }, { peer: onResult }, log));
+    engines.push(
+      await LocalEngine.start({ ...base, kinds: ['icmp'] }, clock, { peer: onResult }, log),
+    );
   }
   const where = {
     udp: 'worker thread',
@@ -122,7 +126,7 @@ async function main(): Promise<void> {
       await Promise.all(engines.map((e) => e.stop()));
     },
   );
-  for (const e of engines) e.reconcile(jobs);
+  for (const e of engines) e.reconcile('peer', jobs);
   send({ type: 'ready', sources, where, kinds, renderBytes: bytes });
 }
 

@@ -37,8 +37,8 @@ import { SystemClock } from '../src/core/clock.ts';
 import type { ProbeTarget, ProbeResult } from '../src/core/types.ts';
 import { peerFromStatic } from '../src/discovery/peer-source.ts';
 import { LocalEngine, RemoteEngine, type EngineHandle } from '../src/mesh/engine-client.ts';
-import type { LogSink } from '../src/mesh/engine.ts';
-import { planJobs } from '../src/mesh/plan.ts';
+import type { LogSink } from '../src/mesh/family.ts';
+import { planJobs } from '../src/mesh/families/peer.ts';
 import { DnsProbe, type DnsQuery, type DnsTransport } from '../src/probes/dns.ts';
 import { baseLength } from '../src/probes/stamp-codec.ts';
 import { TcpProbe } from '../src/probes/tcp.ts';
@@ -477,11 +477,11 @@ async function rtt(groups: Record<string, Endpoint[]>): Promise<RttReport> {
   const spinner = spawnNode(['-e', SPIN_SCRIPT], ROOT, 'spinner');
   let icmpNote: string;
   try {
-    engines.push(await RemoteEngine.start({ ...base, kinds: ['udp'] }, onResult, log));
+    engines.push(await RemoteEngine.start({ ...base, kinds: ['udp'] }, { peer: onResult }, log));
     const icmpEngine = await LocalEngine.start(
       { ...base, kinds: ['icmp'] },
       new SystemClock(),
-      onResult,
+      { peer: onResult },
       log,
     );
     engines.push(icmpEngine);
@@ -489,7 +489,7 @@ async function rtt(groups: Record<string, Endpoint[]>): Promise<RttReport> {
     if (icmpEngine.status.icmp?.enabled !== true)
       icmpNote = `skipped: ${icmpEngine.status.icmp?.detail ?? 'icmp unavailable'}`;
     else icmpNote = `main-thread engine (LocalEngine; ${icmpEngine.status.icmp.detail})`;
-    for (const e of engines) e.reconcile(jobs);
+    for (const e of engines) e.reconcile('peer', jobs);
     await sleep(RTT.settleMs);
     const sectionMs = RTT.rounds * MODES.length * (RTT.settleMs + RTT.windowMs);
     // At the probes' own pace for the whole section.

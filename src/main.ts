@@ -123,7 +123,7 @@ addSettingFlags(
   runService(cmd, 'agent', async (config, log) => {
     // Each command imports only what it runs (here and below): an agent never loads the
     // controller's triage or the demo, which would cost every agent Pod memory for nothing.
-    const { Agent } = await import('./agent.ts');
+    const { Agent } = await import('./agent/agent.ts');
     const agent = await Agent.start({ config, log, version: VERSION });
     return () => agent.stop(config.shutdown.drainMs);
   }),

@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { pino } from 'pino';
-import { Agent } from '../src/agent.ts';
+import { Agent } from '../src/agent/agent.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { KubernetesPeerSource } from '../src/discovery/kubernetes.ts';
 import { FakeApiServer, nodeObject, podObject } from './support/fake-apiserver.ts';

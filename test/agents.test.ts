@@ -3,7 +3,7 @@
 // departed peers' series leave /metrics.
 
 import test from 'ava';
-import type { AgentResults } from '../src/agent.ts';
+import type { AgentRow } from '../src/api/agent-row.ts';
 import { connect, scrape, startAgent, until, type Running } from './support/agents.ts';
 
 const INTERVAL = 200;
@@ -14,12 +14,12 @@ const fast = {
   'window.seconds': 5,
 };
 
-async function rowFor(url: string): Promise<AgentResults> {
+async function rowFor(url: string): Promise<AgentRow> {
   const res = await fetch(`${url}/api/v1/results`);
-  return (await res.json()) as AgentResults;
+  return (await res.json()) as AgentRow;
 }
 
-function cell(row: AgentResults, node: string, protocol: string, size = 'small') {
+function cell(row: AgentRow, node: string, protocol: string, size = 'small') {
   return row.peers
     .find((p) => p.node === node)
     ?.results.find((r) => r.protocol === protocol && r.size === size);

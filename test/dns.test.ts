@@ -4,7 +4,7 @@
 // Only servers this test started are ever queried.
 
 import test from 'ava';
-import type { AgentResults } from '../src/agent.ts';
+import type { AgentRow } from '../src/api/agent-row.ts';
 import type { DnsReplica } from '../src/discovery/kubernetes.ts';
 import { StaticPeerSource } from '../src/discovery/peer-source.ts';
 import { DnsServer } from '../src/demo/dns-server.ts';
@@ -149,8 +149,8 @@ function sum(c: Counts, pred: (server: string, query: string, result: string) =>
   return n;
 }
 
-async function row(url: string): Promise<AgentResults> {
-  return (await (await fetch(`${url}/api/v1/results`)).json()) as AgentResults;
+async function row(url: string): Promise<AgentRow> {
+  return (await (await fetch(`${url}/api/v1/results`)).json()) as AgentRow;
 }
 
 /** Scrape gently: every scrape costs the event loop the DNS servers answer on. */

@@ -5,7 +5,7 @@
 
 import net from 'node:net';
 import test from 'ava';
-import type { AgentResults } from '../src/agent.ts';
+import type { AgentRow } from '../src/api/agent-row.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { scrape, startAgent, until } from './support/agents.ts';
 
@@ -49,7 +49,7 @@ test('port targets: open, refused and expected-closed-but-open, in /metrics and 
   const row = await until(
     'every port target has at least 3 checks',
     async () => {
-      const r = (await (await fetch(`${a.url}/api/v1/results`)).json()) as AgentResults;
+      const r = (await (await fetch(`${a.url}/api/v1/results`)).json()) as AgentRow;
       return r.ports.length === 3 && r.ports.every((p) => p.sent >= 3) ? r : undefined;
     },
     10_000,

@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import test from 'ava';
 import { pino } from 'pino';
-import type { AgentResults } from '../src/agent.ts';
+import type { AgentRow } from '../src/api/agent-row.ts';
 import { TIMESTAMPS_ENV } from '../src/native/timestamping.ts';
 import { connect, scrape, startAgent, until, type Running } from './support/agents.ts';
 
@@ -35,7 +35,7 @@ test('without the addon: user-space timestamps, labelled, logged once per kind',
   const row = await until(
     'udp results answered',
     async () => {
-      const r = (await (await fetch(`${agents[0]!.url}/api/v1/results`)).json()) as AgentResults;
+      const r = (await (await fetch(`${agents[0]!.url}/api/v1/results`)).json()) as AgentRow;
       const ok = (p: string): boolean => {
         const c = r.peers[0]?.results.find((x) => x.protocol === p && x.size === 'small');
         return c !== undefined && c.sent - c.lost >= 3;

@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import type { AgentResults } from '../src/agent.ts';
+import type { AgentRow } from '../src/api/agent-row.ts';
 import { loadTimestamping } from '../src/native/timestamping.ts';
 import { connect, scrape, startAgent, until, type Running } from './support/agents.ts';
 
@@ -34,7 +34,7 @@ runIt(
     const row = await until(
       'icmp results answered',
       async () => {
-        const r = (await (await fetch(`${agents[0]!.url}/api/v1/results`)).json()) as AgentResults;
+        const r = (await (await fetch(`${agents[0]!.url}/api/v1/results`)).json()) as AgentRow;
         const icmp = r.peers[0]?.results.find((x) => x.protocol === 'icmp' && x.size === 'small');
         return icmp !== undefined && icmp.sent - icmp.lost >= 3 ? r : undefined;
       },

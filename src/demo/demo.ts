@@ -8,7 +8,7 @@
 
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { Agent } from '../agent.ts';
+import { Agent } from '../agent/agent.ts';
 import { triage } from '../analysis/triage.ts';
 import { loadConfig, type ConfigSources } from '../config/load.ts';
 import { StaticPeerSource, peerFromStatic } from '../discovery/peer-source.ts';

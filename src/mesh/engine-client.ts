@@ -4,29 +4,32 @@
 
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.ts';
-import type { EngineHealth } from '../metrics/recorder.ts';
-import type { DnsJob } from './dns-plan.ts';
-import type { PortJob } from './port-plan.ts';
+import type { EngineHealth } from '../core/engine-health.ts';
 import {
-  ProbeEngine,
-  type DnsResultSink,
-  type PortResultSink,
+  FAMILY_NAMES,
+  deliverQueued,
   type EngineSpec,
   type EngineStatus,
+  type FamilyName,
+  type JobOf,
   type LogSink,
-  type ResultSink,
-} from './engine.ts';
+  type ResultSinks,
+} from './family.ts';
+import { ProbeEngine } from './engine.ts';
 import type { FromWorker, ToWorker } from './engine-worker.ts';
 import { unpackResults } from './result-batch.ts';
-import type { Job } from './scheduler.ts';
 
 export interface EngineHandle {
   readonly status: EngineStatus;
-  reconcile(jobs: readonly Job[]): void;
-  /** DNS lookups to run; only an engine started with `spec.dns` runs them. */
-  reconcileDns(jobs: readonly DnsJob[]): void;
-  /** Port targets to connect to; only an engine started with `spec.ports` runs them. */
-  reconcilePorts(jobs: readonly PortJob[]): void;
+  /**
+   * The jobs of one family to run (an engine that doesn't run the family ignores them);
+   * `departed` peers' state is dropped (see ProbeEngine.reconcile).
+   */
+  reconcile<F extends FamilyName>(
+    family: F,
+    jobs: readonly JobOf<F>[],
+    departed?: readonly string[],
+  ): void;
   /** Latest health: pushed every second by a worker, read on demand from a local engine. */
   health(): EngineHealth | undefined;
   stop(): Promise<void>;
@@ -37,26 +40,20 @@ export class LocalEngine implements EngineHandle {
   static async start(
     spec: EngineSpec,
     clock: Clock,
-    onResult: ResultSink,
+    sinks: ResultSinks,
     log: LogSink,
-    onDnsResult?: DnsResultSink,
-    onPortResult?: PortResultSink,
   ): Promise<LocalEngine> {
-    return new LocalEngine(
-      await ProbeEngine.start(spec, clock, onResult, log, onDnsResult, onPortResult),
-    );
+    return new LocalEngine(await ProbeEngine.start(spec, clock, sinks, log));
   }
   get status(): EngineStatus {
     return this.engine.status;
   }
-  reconcile(jobs: readonly Job[]): void {
-    this.engine.reconcile(jobs);
-  }
-  reconcileDns(jobs: readonly DnsJob[]): void {
-    this.engine.reconcileDns(jobs);
-  }
-  reconcilePorts(jobs: readonly PortJob[]): void {
-    this.engine.reconcilePorts(jobs);
+  reconcile<F extends FamilyName>(
+    family: F,
+    jobs: readonly JobOf<F>[],
+    departed?: readonly string[],
+  ): void {
+    this.engine.reconcile(family, jobs, departed);
   }
   health(): EngineHealth {
     return this.engine.health();
@@ -81,14 +78,12 @@ const RESTART_MAX_MS = 30_000;
 
 /**
  * A ProbeEngine on a worker thread. If the thread dies (a bug, an addon crash), it is started
- * again with capped backoff and given the last job list, so one fault doesn't end monitoring.
+ * again with capped backoff and given the last job lists, so one fault doesn't end monitoring.
  */
 export class RemoteEngine implements EngineHandle {
   private worker: Worker | undefined;
   private lastHealth: EngineHealth | undefined;
-  private lastJobs: Job[] = [];
-  private lastDnsJobs: DnsJob[] = [];
-  private lastPortJobs: PortJob[] = [];
+  private readonly lastJobs: { [F in FamilyName]?: readonly JobOf<F>[] } = {};
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private backoffMs = RESTART_MIN_MS;
@@ -97,24 +92,16 @@ export class RemoteEngine implements EngineHandle {
   restarts = 0;
   /** Probe results dropped because their batch could not be read (a bug if ever non-zero). */
   unreadResults = 0;
-  status: EngineStatus = { kinds: [], timestamps: {} };
+  status: EngineStatus = { kinds: [], timestamps: {}, families: [] };
 
   private constructor(
     private spec: EngineSpec,
-    private readonly onResult: ResultSink,
+    private readonly sinks: ResultSinks,
     private readonly log: LogSink,
-    private readonly onDnsResult: DnsResultSink | undefined,
-    private readonly onPortResult: PortResultSink | undefined,
   ) {}
 
-  static async start(
-    spec: EngineSpec,
-    onResult: ResultSink,
-    log: LogSink,
-    onDnsResult?: DnsResultSink,
-    onPortResult?: PortResultSink,
-  ): Promise<RemoteEngine> {
-    const engine = new RemoteEngine(spec, onResult, log, onDnsResult, onPortResult);
+  static async start(spec: EngineSpec, sinks: ResultSinks, log: LogSink): Promise<RemoteEngine> {
+    const engine = new RemoteEngine(spec, sinks, log);
     await engine.spawn();
     return engine;
   }
@@ -154,15 +141,15 @@ export class RemoteEngine implements EngineHandle {
             reject(new Error(m.message));
             break;
           case 'results': {
-            const unread = unpackResults(m.batch, this.onResult);
-            if (unread > 0) {
-              this.unreadResults += unread;
-              this.log('error', `dropped ${unread} probe results the engine thread sent garbled`);
+            const peer = this.sinks.peer;
+            if (peer !== undefined) {
+              const unread = unpackResults(m.batch, peer);
+              if (unread > 0) {
+                this.unreadResults += unread;
+                this.log('error', `dropped ${unread} probe results the engine thread sent garbled`);
+              }
             }
-            if (this.onDnsResult !== undefined)
-              for (const [r, late] of m.dns) this.onDnsResult(r, late);
-            if (this.onPortResult !== undefined)
-              for (const [r, late] of m.ports) this.onPortResult(r, late);
+            deliverQueued(m.queued, this.sinks);
             break;
           }
           case 'health':
@@ -203,9 +190,8 @@ export class RemoteEngine implements EngineHandle {
           this.restarts++;
           this.backoffMs = RESTART_MIN_MS;
           this.log('warn', 'probe engine thread restarted', { restarts: this.restarts });
-          this.reconcile(this.lastJobs);
-          this.reconcileDns(this.lastDnsJobs);
-          this.reconcilePorts(this.lastPortJobs);
+          // A new thread has no per-peer state to drop: the job lists are all it needs.
+          for (const family of FAMILY_NAMES) this.resend(family);
         },
         (e: unknown) => {
           this.log('error', `probe engine thread failed to restart: ${String(e)}`);
@@ -215,28 +201,31 @@ export class RemoteEngine implements EngineHandle {
     }, delay);
   }
 
-  reconcile(jobs: readonly Job[]): void {
-    this.lastJobs = [...jobs];
-    this.worker?.postMessage({ type: 'reconcile', jobs: this.lastJobs } satisfies ToWorker);
+  reconcile<F extends FamilyName>(
+    family: F,
+    jobs: readonly JobOf<F>[],
+    departed: readonly string[] = [],
+  ): void {
+    (this.lastJobs as Record<F, readonly JobOf<F>[]>)[family] = [...jobs];
+    this.resend(family, departed);
   }
 
-  reconcileDns(jobs: readonly DnsJob[]): void {
-    this.lastDnsJobs = [...jobs];
-    this.worker?.postMessage({ type: 'reconcileDns', jobs: this.lastDnsJobs } satisfies ToWorker);
-  }
-
-  reconcilePorts(jobs: readonly PortJob[]): void {
-    this.lastPortJobs = [...jobs];
+  /** Posts the family's last job list (a ToWorker 'reconcile': family and jobs agree). */
+  private resend(family: FamilyName, departed: readonly string[] = []): void {
     this.worker?.postMessage({
-      type: 'reconcilePorts',
-      jobs: this.lastPortJobs,
-    } satisfies ToWorker);
+      type: 'reconcile',
+      family,
+      jobs: this.lastJobs[family] ?? [],
+      departed,
+    });
   }
 
   health(): EngineHealth | undefined {
-    return this.lastHealth === undefined
-      ? undefined
-      : { ...this.lastHealth, restarts: this.restarts };
+    // Restarts are this thread's own count: reported even before any thread's first health push
+    // (a thread that crashed within its first second never sent one).
+    if (this.lastHealth === undefined)
+      return this.restarts > 0 ? { restarts: this.restarts } : undefined;
+    return { ...this.lastHealth, restarts: this.restarts };
   }
 
   /** For tests: kill the thread the way a crash would. */

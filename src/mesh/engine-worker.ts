@@ -1,31 +1,39 @@
 // Worker-thread entry point: hosts one ProbeEngine off the main thread and speaks a small
-// message protocol with RemoteEngine (engine-client.ts). Results (probe results and DNS lookups
-// alike) go out in batches (every 200 ms at the default interval), so the main thread wakes for a batch, not for every
-// answer; probe results travel packed in a transferred buffer (result-batch.ts).
+// message protocol with RemoteEngine (engine-client.ts). Results of every family go out in
+// batches (every 200 ms at the default interval), so the main thread wakes for a batch, not for
+// every answer; peer probe results travel packed in a transferred buffer (result-batch.ts), the
+// other families' as plain data.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { SystemClock } from '../core/clock.ts';
 import type { ProbeResult } from '../core/types.ts';
-import { ProbeEngine, resultFlushFor, type EngineSpec } from './engine.ts';
-import type { DnsJob, DnsJobResult } from './dns-plan.ts';
-import type { PortJob, PortJobResult } from './port-plan.ts';
+import { ProbeEngine, resultFlushFor } from './engine.ts';
+import {
+  PLAIN_FAMILIES,
+  type EngineSpec,
+  type FamilyName,
+  type JobOf,
+  type PlainFamily,
+  type QueuedResults,
+  type ResultOf,
+  type ResultSinks,
+} from './family.ts';
 import { packResults, type PackedResults } from './result-batch.ts';
-import type { Job } from './scheduler.ts';
 
 export type ToWorker =
-  | { type: 'reconcile'; jobs: Job[] }
-  | { type: 'reconcileDns'; jobs: DnsJob[] }
-  | { type: 'reconcilePorts'; jobs: PortJob[] }
+  | {
+      [F in FamilyName]: { type: 'reconcile'; family: F; jobs: JobOf<F>[]; departed: string[] };
+    }[FamilyName]
   | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready'; status: ProbeEngine['status'] }
   | { type: 'failed'; message: string }
   | {
       type: 'results';
-      /** Probe results, packed (result-batch.ts): the bulk of what crosses, 1,000 a second. */
+      /** Peer probe results, packed (result-batch.ts): the bulk of what crosses, 1,000 a second. */
       batch: PackedResults;
-      dns: [DnsJobResult, number][];
-      ports: [PortJobResult, number][];
+      /** Every other family's results, as they are. */
+      queued: QueuedResults;
     }
   | { type: 'health'; health: ReturnType<ProbeEngine['health']> }
   | {
@@ -48,44 +56,46 @@ async function main(): Promise<void> {
   // costs only freshness, kept within a fifth of a probe interval.
   const flushMs = resultFlushFor(spec.intervalMs);
   let batch: [ProbeResult, number][] = [];
-  let dnsBatch: [DnsJobResult, number][] = [];
-  let portBatch: [PortJobResult, number][] = [];
+  let queued: QueuedResults = {};
+  let held = 0;
   const flush = (): void => {
     const out = batch;
-    const dns = dnsBatch;
-    const ports = portBatch;
+    const rest = queued;
     batch = [];
-    dnsBatch = [];
-    portBatch = [];
+    queued = {};
+    held = 0;
     const packed = packResults(out);
-    port.postMessage({ type: 'results', batch: packed, dns, ports } satisfies FromWorker, [
+    port.postMessage({ type: 'results', batch: packed, queued: rest } satisfies FromWorker, [
       packed.nums.buffer as ArrayBuffer,
     ]);
   };
-  const pending = (): boolean => batch.length > 0 || dnsBatch.length > 0 || portBatch.length > 0;
   const exact = new SystemClock();
   let engine: ProbeEngine | undefined;
   // On the engine's slotted clock, so a flush rides on a wake-up the probes cause anyway.
   const scheduleFlush = (): void => void (engine?.timers ?? exact).setTimeout(flush, flushMs);
+  // One message per flush instead of one per result: at the default interval the main thread
+  // wakes 5 times a second, not a thousand. Timestamps are taken here, so the delay costs no
+  // accuracy.
+  const hold = (): void => {
+    if (held++ === 0) scheduleFlush();
+  };
+  const queue = <F extends PlainFamily>(family: F) => {
+    return (r: ResultOf<F>, late: number): void => {
+      hold();
+      const list = (queued[family] ??= []) as [ResultOf<F>, number][];
+      list.push([r, late]);
+    };
+  };
+  const sinks: ResultSinks = {
+    peer: (r, late) => {
+      hold();
+      batch.push([r, late]);
+    },
+    ...Object.fromEntries(PLAIN_FAMILIES.map((f) => [f, queue(f)])),
+  };
   try {
-    engine = await ProbeEngine.start(
-      spec,
-      exact,
-      (r, late) => {
-        // One message per flush instead of one per result: at the default interval the main
-        // thread wakes 5 times a second, not a thousand. Timestamps are taken here, so the delay costs no accuracy.
-        if (!pending()) scheduleFlush();
-        batch.push([r, late]);
-      },
-      (level, msg, fields) => post({ type: 'log', level, msg, fields }),
-      (r, late) => {
-        if (!pending()) scheduleFlush();
-        dnsBatch.push([r, late]);
-      },
-      (r, late) => {
-        if (!pending()) scheduleFlush();
-        portBatch.push([r, late]);
-      },
+    engine = await ProbeEngine.start(spec, exact, sinks, (level, msg, fields) =>
+      post({ type: 'log', level, msg, fields }),
     );
   } catch (e) {
     post({ type: 'failed', message: (e as Error).message });
@@ -96,13 +106,11 @@ async function main(): Promise<void> {
     HEALTH_EVERY_MS,
   );
   port.on('message', (m: ToWorker) => {
-    if (m.type === 'reconcile') engine.reconcile(m.jobs);
-    else if (m.type === 'reconcileDns') engine.reconcileDns(m.jobs);
-    else if (m.type === 'reconcilePorts') engine.reconcilePorts(m.jobs);
+    if (m.type === 'reconcile') engine.reconcile(m.family, m.jobs, m.departed);
     else if (m.type === 'stop') {
       clearInterval(healthTimer);
       void engine.stop().then(() => {
-        if (pending()) flush();
+        if (held > 0) flush();
         post({ type: 'health', health: engine.health() });
         post({ type: 'stopped' });
         port.close();

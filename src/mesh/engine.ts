@@ -1,11 +1,12 @@
-// The probe engine: the probes of some kinds, the scheduler that drives them, (optionally) the
-// responders peers probe, and (optionally) the DNS probe and port connects, each on its own
-// scheduler. Thread-agnostic: the agent runs every kind on one worker thread (so a busy main
-// thread can't skew their timestamps). Only when podmesh's timestamping addon can't load does
-// icmp go to a second engine on the main thread: its fallback, the raw-socket package, polls
-// on the main thread's event loop and can't live in a worker.
+// The probe engine: the probe families' schedulers (peer probes, DNS lookups, port connects,
+// each on its own; see families/registry.ts) and (optionally) the responders peers probe.
+// Thread-agnostic: the agent runs every family on one worker thread (so a busy main thread can't
+// skew their timestamps). Only when podmesh's timestamping addon can't load does icmp go to a
+// second engine on the main thread: its fallback, the raw-socket package, polls on the main
+// thread's event loop and can't live in a worker.
 
 import { SlottedClock, type Clock } from '../core/clock.ts';
+import type { EngineHealth } from '../core/engine-health.ts';
 import {
   loopDelayMonitor,
   loopDelayQuantiles,
@@ -13,72 +14,24 @@ import {
   type LoopDelayQuantiles,
   type TimerLateness,
 } from '../core/loop-delay.ts';
-import type { ProbeKind, ProbeResult } from '../core/types.ts';
-import type { EngineHealth } from '../metrics/recorder.ts';
-import type { TimestampInfo } from '../native/timestamping.ts';
-import { DnsProbe } from '../probes/dns.ts';
-import { IcmpProbe } from '../probes/icmp.ts';
-import type { Probe } from '../probes/probe.ts';
+import type { ProbeResult } from '../core/types.ts';
 import { StampReflector } from '../responders/stamp-reflector.ts';
 import { TcpListener } from '../responders/tcp-listener.ts';
-import { TcpProbe } from '../probes/tcp.ts';
-import { SizedUdpProbe } from '../probes/udp.ts';
-import { dnsExecutor, type DnsJob, type DnsJobResult } from './dns-plan.ts';
-import { portExecutor, type PortJob, type PortJobResult } from './port-plan.ts';
-import { Scheduler, probeExecutor, type Job } from './scheduler.ts';
-
-/** Everything an engine needs; plain data so it can cross to a worker thread. */
-export interface EngineSpec {
-  readonly kinds: readonly ProbeKind[];
-  readonly bindAddress: string;
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  readonly jitter: number;
-  readonly concurrency: number;
-  /**
-   * Round probe and scheduler timers to this many milliseconds (see SlottedClock): far fewer
-   * event-loop wake-ups at a thousand probes a second. 0 keeps exact timers. Default
-   * timerSlotFor(intervalMs).
-   */
-  readonly timerSlotMs?: number;
-  /** Raw bytes of the STAMP key, when authenticated mode is on. */
-  readonly authKey?: Uint8Array | undefined;
-  readonly responders?: {
-    readonly stampPort: number;
-    readonly tcpPort: number;
-    readonly maxSessions: number;
-    readonly maxRepliesPerSecond: number;
-  };
-  /** Run DNS lookups too (see reconcileDns), on their own schedule. */
-  readonly dns?: {
-    readonly intervalMs: number;
-    readonly timeoutMs: number;
-  };
-  /** Connect to port targets too (see reconcilePorts), on their own schedule. */
-  readonly ports?: {
-    readonly intervalMs: number;
-    readonly timeoutMs: number;
-  };
-}
-
-export interface EngineStatus {
-  /** Kinds that actually run (icmp drops out without CAP_NET_RAW). */
-  readonly kinds: ProbeKind[];
-  readonly icmp?: {
-    readonly enabled: boolean;
-    readonly reason: 'ok' | 'permission' | 'error';
-    readonly detail: string;
-  };
-  /** Where each running kind's timestamps come from (kernel, or user space and why). */
-  readonly timestamps: Partial<Record<ProbeKind, TimestampInfo>>;
-  /** Bound ports of the responders (meaningful when 0 was asked for). */
-  readonly stampPort?: number;
-  readonly tcpPort?: number;
-  /** True when this engine runs DNS lookups. */
-  readonly dns?: boolean;
-  /** True when this engine connects to port targets. */
-  readonly ports?: boolean;
-}
+import {
+  FAMILY_NAMES,
+  type EngineSpec,
+  type EngineStatus,
+  type Family,
+  type FamilyContext,
+  type FamilyName,
+  type FamilyRun,
+  type JobOf,
+  type LogSink,
+  type ResultOf,
+  type ResultSinks,
+} from './family.ts';
+import { FAMILIES } from './families/registry.ts';
+import { Scheduler, type SchedulerStats } from './scheduler.ts';
 
 /**
  * Timers within this many milliseconds share one wake-up. Probes start up to one slot early
@@ -105,14 +58,8 @@ export function resultFlushFor(intervalMs: number): number {
   return Math.min(200, Math.max(20, Math.floor(intervalMs / 5)));
 }
 
+/** Where peer probe results go (the peer family's sink). */
 export type ResultSink = (result: ProbeResult, latenessMs: number) => void;
-export type DnsResultSink = (result: DnsJobResult, latenessMs: number) => void;
-export type PortResultSink = (result: PortJobResult, latenessMs: number) => void;
-export type LogSink = (
-  level: 'info' | 'warn' | 'error',
-  msg: string,
-  fields?: Record<string, unknown>,
-) => void;
 
 /** The engine's event-loop delay, read and reset at each health report. */
 interface LoopDelayReader {
@@ -142,15 +89,45 @@ function loopDelayReader(lateness: TimerLateness | undefined): LoopDelayReader {
   };
 }
 
+/** One family running in this engine: its scheduler and what it opened, types erased. */
+interface Running {
+  readonly run: FamilyRun<unknown, unknown>;
+  reconcile(jobs: readonly unknown[]): void;
+  stats(): SchedulerStats;
+  stop(): Promise<void>;
+}
+
+/** Starts `family`'s scheduler over what it opened, delivering results to its sink. */
+function runFamily<F extends FamilyName>(
+  run: FamilyRun<JobOf<F>, ResultOf<F>>,
+  ctx: FamilyContext,
+  sink: ((r: ResultOf<F>, latenessMs: number) => void) | undefined,
+): Running {
+  const scheduler = new Scheduler<JobOf<F>, ResultOf<F>>({
+    clock: ctx.clock,
+    intervalMs: run.intervalMs,
+    timeoutMs: run.timeoutMs,
+    jitter: ctx.spec.jitter,
+    concurrency: ctx.spec.concurrency,
+    ...run.executor,
+    // The sink itself, not a wrapper: nothing is allocated per result.
+    onResult: sink ?? noop,
+  });
+  return {
+    run: run as FamilyRun<unknown, unknown>,
+    reconcile: (jobs) => void scheduler.reconcile(jobs as readonly JobOf<F>[]),
+    stats: () => scheduler.stats(),
+    stop: () => scheduler.stop(),
+  };
+}
+
+function noop(): void {}
+
 export class ProbeEngine {
   private constructor(
-    private readonly scheduler: Scheduler,
-    private readonly probes: ReadonlyMap<ProbeKind, Probe>,
+    private readonly families: ReadonlyMap<FamilyName, Running>,
     private readonly reflector: StampReflector | undefined,
     private readonly listener: TcpListener | undefined,
-    private readonly dns:
-      { probe: DnsProbe; scheduler: Scheduler<DnsJob, DnsJobResult> } | undefined,
-    private readonly ports: Scheduler<PortJob, PortJobResult> | undefined,
     readonly status: EngineStatus,
     private readonly delay: LoopDelayReader,
     /**
@@ -164,10 +141,8 @@ export class ProbeEngine {
   static async start(
     spec: EngineSpec,
     exactClock: Clock,
-    onResult: ResultSink,
+    sinks: ResultSinks,
     log: LogSink,
-    onDnsResult?: DnsResultSink,
-    onPortResult?: PortResultSink,
   ): Promise<ProbeEngine> {
     const slot = spec.timerSlotMs ?? timerSlotFor(spec.intervalMs);
     // Starts are rounded early (never counted late), probes' timeouts late (never shortened).
@@ -175,12 +150,11 @@ export class ProbeEngine {
     const clock =
       slot > 0 ? new SlottedClock(exactClock, slot, 'early', lateness?.record) : exactClock;
     const timeouts = clock instanceof SlottedClock ? clock.withRound('late') : exactClock;
-    const probes = new Map<ProbeKind, Probe>();
     const authKey = spec.authKey === undefined ? undefined : Buffer.from(spec.authKey);
-    let icmp: EngineStatus['icmp'];
+    const ctx: FamilyContext = { spec, clock, timeouts, authKey, log };
     let reflector: StampReflector | undefined;
     let listener: TcpListener | undefined;
-    let dnsProbe: DnsProbe | undefined;
+    const opened: [FamilyName, FamilyRun<unknown, unknown>][] = [];
     try {
       if (spec.responders !== undefined) {
         const r = spec.responders;
@@ -194,126 +168,70 @@ export class ProbeEngine {
         });
         listener = await TcpListener.start({ address: spec.bindAddress, port: r.tcpPort });
       }
-      for (const kind of spec.kinds) {
-        if (kind === 'udp')
-          probes.set(
-            'udp',
-            await SizedUdpProbe.open({ clock: timeouts, bindAddress: spec.bindAddress, authKey }),
-          );
-        if (kind === 'tcp')
-          probes.set('tcp', new TcpProbe({ clock: timeouts, bindAddress: spec.bindAddress }));
-        if (kind === 'icmp') {
-          const opened = await IcmpProbe.open({ clock: timeouts, log: (m) => log('info', m) });
-          if (opened instanceof IcmpProbe) {
-            probes.set('icmp', opened);
-            icmp = {
-              enabled: true,
-              reason: 'ok',
-              detail:
-                opened.mode === 'ping'
-                  ? 'unprivileged ICMP ping socket open'
-                  : `raw ICMP socket open (${opened.mode})`,
-            };
-          } else {
-            icmp = { enabled: false, reason: opened.reason, detail: opened.detail };
-            log('warn', `ICMP probes are off: ${opened.detail}`, { reason: opened.reason });
-          }
-        }
+      for (const name of FAMILY_NAMES) {
+        const run = await (FAMILIES[name] as Family<FamilyName>).open(ctx);
+        if (run !== undefined) opened.push([name, run as FamilyRun<unknown, unknown>]);
       }
-      if (spec.dns !== undefined)
-        dnsProbe = await DnsProbe.open({
-          clock: timeouts,
-          ...(spec.bindAddress !== '0.0.0.0' ? { bindAddress: spec.bindAddress } : {}),
-        });
     } catch (e) {
-      await Promise.all([...probes.values()].map((p) => p.close()));
-      await dnsProbe?.close();
+      await Promise.all(opened.map(([, run]) => run.close()));
       await reflector?.close();
       await listener?.close();
       throw e;
     }
-    const scheduler = new Scheduler({
-      clock,
-      intervalMs: spec.intervalMs,
-      timeoutMs: spec.timeoutMs,
-      jitter: spec.jitter,
-      concurrency: spec.concurrency,
-      ...probeExecutor(probes),
-      onResult,
-    });
-    let dns: { probe: DnsProbe; scheduler: Scheduler<DnsJob, DnsJobResult> } | undefined;
-    if (dnsProbe !== undefined && spec.dns !== undefined) {
-      const sink = onDnsResult ?? (() => undefined);
-      dns = {
-        probe: dnsProbe,
-        scheduler: new Scheduler<DnsJob, DnsJobResult>({
-          clock,
-          intervalMs: spec.dns.intervalMs,
-          timeoutMs: spec.dns.timeoutMs,
-          jitter: spec.jitter,
-          concurrency: spec.concurrency,
-          ...dnsExecutor(dnsProbe, clock),
-          onResult: (r, late) => sink(r, late),
-        }),
-      };
-    }
-    let ports: Scheduler<PortJob, PortJobResult> | undefined;
-    if (spec.ports !== undefined) {
-      const sink = onPortResult ?? (() => undefined);
-      ports = new Scheduler<PortJob, PortJobResult>({
-        clock,
-        intervalMs: spec.ports.intervalMs,
-        timeoutMs: spec.ports.timeoutMs,
-        jitter: spec.jitter,
-        concurrency: spec.concurrency,
-        ...portExecutor(timeouts, spec.bindAddress !== '0.0.0.0' ? spec.bindAddress : undefined),
-        onResult: (r, late) => sink(r, late),
-      });
-    }
-    const status: EngineStatus = {
-      kinds: [...probes.keys()],
-      timestamps: Object.fromEntries([...probes].map(([k, p]) => [k, p.timestamps])),
-      ...(icmp !== undefined ? { icmp } : {}),
+    const families = new Map<FamilyName, Running>();
+    for (const [name, run] of opened)
+      families.set(
+        name,
+        runFamily(
+          run as FamilyRun<JobOf<FamilyName>, ResultOf<FamilyName>>,
+          ctx,
+          sinkOf(sinks, name),
+        ),
+      );
+    let status: EngineStatus = {
+      kinds: [],
+      timestamps: {},
       ...(reflector !== undefined ? { stampPort: reflector.port } : {}),
       ...(listener !== undefined ? { tcpPort: listener.port } : {}),
-      ...(dns !== undefined ? { dns: true } : {}),
-      ...(ports !== undefined ? { ports: true } : {}),
+      families: opened.map(([name]) => name),
     };
+    for (const [, run] of opened)
+      if (run.status !== undefined) status = { ...status, ...run.status };
     return new ProbeEngine(
-      scheduler,
-      probes,
+      families,
       reflector,
       listener,
-      dns,
-      ports,
       status,
       loopDelayReader(lateness),
       timeouts,
     );
   }
 
-  reconcile(jobs: readonly Job[]): void {
-    const mine = jobs.filter((j) => this.probes.has(j.kind));
-    const { removed } = this.scheduler.reconcile(mine);
-    const stillThere = new Set(mine.map((j) => j.target.peer.id));
-    for (const key of removed) {
-      const peerId = key.split('|')[0]!;
-      if (!stillThere.has(peerId)) for (const p of this.probes.values()) p.forget(peerId);
-    }
-  }
-
-  /** Makes the running DNS lookups equal to `jobs` (ignored by an engine without DNS). */
-  reconcileDns(jobs: readonly DnsJob[]): void {
-    this.dns?.scheduler.reconcile(jobs);
-  }
-
-  /** Makes the running port connects equal to `jobs` (ignored by an engine without ports). */
-  reconcilePorts(jobs: readonly PortJob[]): void {
-    this.ports?.reconcile(jobs);
+  /**
+   * Makes the running jobs of `family` equal to `jobs` (ignored by an engine without that
+   * family). `departed` (peer ids, from the agent's one diffPeers of this change) lets the
+   * family drop those peers' state (probe sessions, sequence numbers).
+   */
+  reconcile<F extends FamilyName>(
+    family: F,
+    jobs: readonly JobOf<F>[],
+    departed: readonly string[] = [],
+  ): void {
+    const f = this.families.get(family);
+    if (f === undefined) return;
+    f.reconcile(jobs);
+    if (departed.length > 0) f.run.forget?.(departed);
   }
 
   health(): EngineHealth {
     const r = this.reflector?.stats();
+    let skipped = 0;
+    let counts: EngineHealth = {};
+    for (const f of this.families.values()) {
+      skipped += f.stats().skipped;
+      const h = f.run.health?.();
+      if (h !== undefined) counts = { ...counts, ...h };
+    }
     const h: EngineHealth = {
       ...(r !== undefined
         ? {
@@ -328,18 +246,8 @@ export class ProbeEngine {
           }
         : {}),
       ...(this.listener !== undefined ? { tcpAccepted: this.listener.stats().accepted } : {}),
-      skipped:
-        this.scheduler.stats().skipped +
-        (this.dns?.scheduler.stats().skipped ?? 0) +
-        (this.ports?.stats().skipped ?? 0),
-      ...(this.dns !== undefined
-        ? {
-            dns: {
-              malformed: this.dns.probe.stats().malformed,
-              mismatched: this.dns.probe.stats().mismatched,
-            },
-          }
-        : {}),
+      skipped,
+      ...counts,
       loopDelay: this.delay.quantiles(),
     };
     this.delay.reset();
@@ -348,11 +256,19 @@ export class ProbeEngine {
 
   /** Stops probing first, then closes the responders (peers see us go only at the end). */
   async stop(): Promise<void> {
-    await Promise.all([this.scheduler.stop(), this.dns?.scheduler.stop(), this.ports?.stop()]);
-    await Promise.all([...this.probes.values()].map((p) => p.close()));
-    await this.dns?.probe.close();
+    const families = [...this.families.values()];
+    await Promise.all(families.map((f) => f.stop()));
+    await Promise.all(families.map((f) => f.run.close()));
     await this.reflector?.close();
     await this.listener?.close();
     this.delay.stop();
   }
+}
+
+/** The sink of one family, typed for it. */
+function sinkOf<F extends FamilyName>(
+  sinks: ResultSinks,
+  family: F,
+): ((r: ResultOf<F>, latenessMs: number) => void) | undefined {
+  return sinks[family];
 }

@@ -5,14 +5,10 @@ import { type Clock } from '../core/clock.ts';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { Peer, ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { Probe } from '../probes/probe.ts';
-import {
-  DEADLINE_GRACE_MS,
-  DEADLINE_SWEEP_MS,
-  Scheduler,
-  jobKey,
-  probeExecutor,
-  type Job,
-} from './scheduler.ts';
+import { DEADLINE_GRACE_MS, DEADLINE_SWEEP_MS, Scheduler } from './scheduler.ts';
+import { probeExecutor } from './families/peer.ts';
+import type { PeerJob as Job } from '../probes/peer-job.ts';
+import { pairKey } from '../core/pair-key.ts';
 
 function peer(node: string): Peer {
   return {
@@ -29,7 +25,7 @@ function peer(node: string): Peer {
 
 function job(node: string, kind: ProbeKind = 'udp'): Job {
   const p = peer(node);
-  return { key: jobKey(p.id, kind, 'small'), kind, target: { peer: p, size: 'small', bytes: 72 } };
+  return { key: pairKey(p.id, kind, 'small'), kind, target: { peer: p, size: 'small', bytes: 72 } };
 }
 
 /** A probe that answers after `latencyMs` of fake time (or never, if undefined). */

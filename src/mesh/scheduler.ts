@@ -1,31 +1,20 @@
 // Runs every job on its own jittered loop, with a deadline per run and a bound on runs in
 // flight. At 1,000 runs a second the scheduler's own cost matters, so a run costs one timer on
 // the (slotted) clock and the probe's own promise: deadlines are checked by one sweep per
-// scheduler and a run only meets p-limit when it has to wait for a slot. What a run does is injected (execute), so one scheduler drives peer probes
-// ((peer, probe kind, size) jobs) and another DNS lookups. reconcile() turns a new job list
-// into started and stopped loops, so discovery churn never restarts the loops of jobs that
-// stayed. Lateness (how far after its due time a run actually started) is reported with each
+// scheduler and a run only meets p-limit when it has to wait for a slot. What a run does is
+// injected (an Executor, declared by each probe family under families/), so one scheduler
+// drives peer probes ((peer, probe kind, size) jobs), another DNS lookups, another port
+// connects. reconcile() turns a new job list into started and stopped loops, so discovery churn
+// never restarts the loops of jobs that stayed. Lateness (how far after its due time a run actually started) is reported with each
 // result: it is the prober's own health, and triage holds back latency findings from a starved
 // prober.
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Clock, TimerHandle } from '../core/clock.ts';
-import type { ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
-import type { Probe } from '../probes/probe.ts';
 
 /** What the scheduler needs of any job: a stable key. */
 export interface ScheduledJob {
   readonly key: string;
-}
-
-/** A peer probe job: one (peer, probe kind, size). */
-export interface Job extends ScheduledJob {
-  readonly kind: ProbeKind;
-  readonly target: ProbeTarget;
-}
-
-export function jobKey(peerId: string, kind: ProbeKind, size: string): string {
-  return `${peerId}|${kind}|${size}`;
 }
 
 /** How the scheduler runs jobs of type J into results of type R. */
@@ -40,10 +29,7 @@ export interface Executor<J extends ScheduledJob, R> {
   readonly accepts?: (job: J) => boolean;
 }
 
-export interface SchedulerOptions<J extends ScheduledJob = Job, R = ProbeResult> extends Executor<
-  J,
-  R
-> {
+export interface SchedulerOptions<J extends ScheduledJob, R> extends Executor<J, R> {
   readonly clock: Clock;
   readonly intervalMs: number;
   readonly timeoutMs: number;
@@ -52,29 +38,6 @@ export interface SchedulerOptions<J extends ScheduledJob = Job, R = ProbeResult>
   readonly concurrency: number;
   readonly onResult: (result: R, latenessMs: number, job: J) => void;
   readonly random?: () => number;
-}
-
-/** The executor for peer probes: runs each job through the probe of its kind. */
-export function probeExecutor(probes: ReadonlyMap<ProbeKind, Probe>): Executor<Job, ProbeResult> {
-  const failure = (job: Job, startMs: number, detail: string): ProbeResult => ({
-    ok: false,
-    peerId: job.target.peer.id,
-    kind: job.kind,
-    size: job.target.size,
-    sentAtMs: startMs,
-    reason: 'error',
-    detail,
-  });
-  return {
-    execute: (job, timeoutMs) => {
-      const probe = probes.get(job.kind);
-      if (probe === undefined) return Promise.reject(new Error(`no ${job.kind} probe`));
-      return probe.run(job.target, timeoutMs);
-    },
-    overran: failure,
-    changed: (a, b) => !sameTarget(a, b),
-    accepts: (job) => probes.has(job.kind),
-  };
 }
 
 export interface SchedulerStats {
@@ -128,7 +91,7 @@ interface Loop<J, R> {
   next: Loop<J, R> | undefined;
 }
 
-export class Scheduler<J extends ScheduledJob = Job, R = ProbeResult> {
+export class Scheduler<J extends ScheduledJob, R> {
   private readonly loops = new Map<string, Loop<J, R>>();
   private readonly random: () => number;
   /**
@@ -374,15 +337,3 @@ export class Scheduler<J extends ScheduledJob = Job, R = ProbeResult> {
 }
 
 function noop(): void {}
-
-function sameTarget(a: Job, b: Job): boolean {
-  const pa = a.target.peer;
-  const pb = b.target.peer;
-  return (
-    a.target.bytes === b.target.bytes &&
-    pa.address === pb.address &&
-    pa.stampPort === pb.stampPort &&
-    pa.tcpPort === pb.tcpPort &&
-    pa.zone === pb.zone
-  );
-}

@@ -3,6 +3,7 @@
 // list (`npm run docs:metrics`), and dashboards and alert rules may use only names found here.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { LATENESS_BUCKETS } from '../core/lateness.ts';
 
 /** The closed set of label names. Node names only: never Pod IPs or Pod names. */
 export const LABEL_NAMES = [
@@ -69,10 +70,6 @@ const PORT_SERIES = [
   'target',
   'expected',
 ] as const satisfies readonly LabelName[];
-
-export const LATENESS_BUCKETS = [
-  0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-];
 
 interface Def<T extends 'counter' | 'gauge' | 'histogram', L extends readonly LabelName[]> {
   readonly name: string;

@@ -4,8 +4,9 @@
 
 import test from 'ava';
 import { FakeClock } from '../../test/support/fake-clock.ts';
+import { diffPeers } from '../core/peer-diff.ts';
 import type { Peer, ProbeResult } from '../core/types.ts';
-import { WindowStore } from '../mesh/window-store.ts';
+import { PairWindowStore } from '../store/pair-window.ts';
 import { AgentMetrics } from './recorder.ts';
 
 const peer: Peer = {
@@ -28,13 +29,13 @@ const WINDOW_GAUGES = [
 
 test('window gauges appear in every render and are not kept between renders', async (t) => {
   const clock = new FakeClock(1_700_000_000_000);
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   const self = { node: 'node-a', network: 'pod' as const, zone: 'zone-a', address: '198.18.0.1' };
   const m = new AgentMetrics(self, store, 'test');
-  m.setPeers([peer]);
+  m.pairs.setPeers(diffPeers([], [peer]));
   const record = (r: ProbeResult): void => {
     store.record(r);
-    m.record(r, 0);
+    m.pairs.record(r, 0);
   };
   const base = { peerId: peer.id, kind: 'udp' as const, size: 'small' as const };
   record({ ...base, ok: true, rttSeconds: 0.0004, sentAtMs: clock.nowMs() });

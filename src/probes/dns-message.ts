@@ -6,27 +6,9 @@
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket, Packet, RecordType } from 'dns-packet';
 
-export const DNS_OUTCOMES = [
-  'noerror',
-  'nodata',
-  'nxdomain',
-  'servfail',
-  'refused',
-  'other-rcode',
-  'timeout',
-  'unreachable',
-  'malformed',
-  'error',
-] as const;
-/**
- * noerror: NOERROR with at least one record of the asked type. nodata: NOERROR without one.
- * nxdomain, servfail, refused: those rcodes. other-rcode: any other rcode (FORMERR, NOTIMP...).
- * timeout: no acceptable answer in time. unreachable: the kernel said the server can't be
- * reached (TCP refused, no route, send blocked). malformed: the server answered with something
- * that is not a valid answer to the query. error: anything else (bad query, probe closed...).
- */
-export type DnsOutcome = (typeof DNS_OUTCOMES)[number];
-export type DnsTransport = 'udp' | 'tcp';
+// The outcome vocabulary is core's (src/core/outcomes.ts): the store and metrics count by it too.
+export { DNS_OUTCOMES, type DnsOutcome, type DnsTransport } from '../core/outcomes.ts';
+import type { DnsOutcome, DnsTransport } from '../core/outcomes.ts';
 export type DnsRecordType = RecordType;
 
 export interface DnsQuery {

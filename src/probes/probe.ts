@@ -1,8 +1,14 @@
-// The one interface every probe kind implements. A probe measures; it never discovers targets
-// and never exports metrics. run() always resolves to a typed ProbeResult and never rejects.
+// The one interface every peer probe kind (udp, icmp, tcp: src/probes/registry.ts) implements.
+// A probe measures; it never discovers targets and never exports metrics. run() always resolves
+// to a typed ProbeResult and never rejects. The other probe families (DNS lookups, port connects)
+// don't implement it: what every family implements is the scheduler's Executor, declared in its
+// family file (src/mesh/families/), and Probe is only the peer family's per-kind part.
 
 import type { ProbeKind, ProbeResult, ProbeTarget } from '../core/types.ts';
 import type { TimestampInfo } from '../native/timestamping.ts';
+
+/** Re-exported so layers above probes (metrics, store) need not reach into native for it. */
+export type { TimestampInfo } from '../native/timestamping.ts';
 
 export interface Probe {
   readonly kind: ProbeKind;

@@ -25,7 +25,8 @@ import { errnoOf, reasonFromErrno } from './probe.ts';
 import type { Probe } from './probe.ts';
 import type { TimestampMode } from './timestamped-udp.ts';
 
-export type TcpOutcome = 'open' | 'refused' | 'timeout' | 'unreachable' | 'error';
+export type { TcpOutcome } from '../core/outcomes.ts';
+import type { TcpOutcome } from '../core/outcomes.ts';
 
 export interface TcpPortResult {
   readonly outcome: TcpOutcome;

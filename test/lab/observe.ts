@@ -2,7 +2,7 @@
 // of two reads are free of the results API's sliding window), the /api/v1/results rows, a
 // small matrix table for people, and the binomial interval the loss estimates are judged by.
 
-import type { AgentResults } from '../../src/agent.ts';
+import type { AgentRow } from '../../src/api/agent-row.ts';
 import { parseMetrics } from '../support/agents.ts';
 import type { Lab, LabAgent } from './lab.ts';
 
@@ -168,14 +168,14 @@ export function binomialInterval(n: number, p: number, level = 0.95): [number, n
 // ---------------------------------------------------------------------------------------------
 // Results API and the matrix table
 
-export async function results(lab: Lab, a: LabAgent): Promise<AgentResults> {
-  return JSON.parse(await lab.get(a, '/api/v1/results')) as AgentResults;
+export async function results(lab: Lab, a: LabAgent): Promise<AgentRow> {
+  return JSON.parse(await lab.get(a, '/api/v1/results')) as AgentRow;
 }
 
-type Cell = AgentResults['peers'][number]['results'][number];
+type Cell = AgentRow['peers'][number]['results'][number];
 
 export function cellOf(
-  row: AgentResults,
+  row: AgentRow,
   dstId: string,
   protocol: string,
   size = 'small',
@@ -331,7 +331,7 @@ export async function dnsTable(lab: Lab): Promise<string> {
     `DNS checks over the results window: server query/transport answered (last outcome)`,
   ];
   for (const a of lab.agents) {
-    let row: AgentResults;
+    let row: AgentRow;
     try {
       row = await results(lab, a);
     } catch {

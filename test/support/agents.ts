@@ -2,7 +2,7 @@
 // each other through static peer sources, and read their HTTP endpoints.
 
 import { pino, type Logger } from 'pino';
-import { Agent } from '../../src/agent.ts';
+import { Agent } from '../../src/agent/agent.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { StaticPeerSource } from '../../src/discovery/peer-source.ts';
 import { peerId, type Network, type Peer } from '../../src/core/types.ts';

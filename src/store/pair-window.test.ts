@@ -5,7 +5,9 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { ProbeResult } from '../core/types.ts';
-import { WindowStore, quantile, windowKey } from './window-store.ts';
+import { pairKey } from '../core/pair-key.ts';
+import { PairWindowStore } from './pair-window.ts';
+import { quantile } from './summary.ts';
 
 function ok(
   clock: FakeClock,
@@ -33,7 +35,7 @@ function lost(clock: FakeClock, peerId: string): ProbeResult {
     reason: 'timeout',
   };
 }
-const K = windowKey('b/pod', 'udp', 'small');
+const K = pairKey('b/pod', 'udp', 'small');
 
 test('nearest-rank quantiles return measured values', (t) => {
   const xs = Array.from({ length: 100 }, (_, i) => i + 1);
@@ -46,7 +48,7 @@ test('nearest-rank quantiles return measured values', (t) => {
 
 test('loss ratio and RTT summary over the window', async (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   for (let i = 0; i < 10; i++) {
     store.record(i % 5 === 0 ? lost(clock, 'b/pod') : ok(clock, 'b/pod', (i + 1) / 1000));
     await clock.advance(1000);
@@ -63,7 +65,7 @@ test('loss ratio and RTT summary over the window', async (t) => {
 
 test('samples older than the window fall out', async (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 10_000);
+  const store = new PairWindowStore(clock, 10_000);
   for (let i = 0; i < 5; i++) {
     store.record(lost(clock, 'b/pod'));
     await clock.advance(1000);
@@ -81,7 +83,7 @@ test('samples older than the window fall out', async (t) => {
 
 test('STAMP forward/reverse loss, duplicates and reordering add up in the window', (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   store.record(lost(clock, 'b/pod'));
   store.record(lost(clock, 'b/pod'));
   store.record(
@@ -112,7 +114,7 @@ test('STAMP forward/reverse loss, duplicates and reordering add up in the window
 
 test('removing a peer forgets all its series and only its series', (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   store.record(ok(clock, 'b/pod', 0.001));
   store.record({ ...ok(clock, 'b/pod', 0.001), kind: 'tcp' });
   store.record(ok(clock, 'c/pod', 0.001));
@@ -123,7 +125,7 @@ test('removing a peer forgets all its series and only its series', (t) => {
 
 test('a window with no success has null RTT and full loss', (t) => {
   const clock = new FakeClock();
-  const store = new WindowStore(clock, 60_000);
+  const store = new PairWindowStore(clock, 60_000);
   store.record(lost(clock, 'b/pod'));
   const w = store.get(K)!;
   t.is(w.rtt, null);
@@ -159,7 +161,7 @@ test('the ring of samples: any sequence, wrapping and growing, sums as a plain l
           );
           const clock = new FakeClock();
           const windowMs = 5_000;
-          const store = new WindowStore(clock, windowMs);
+          const store = new PairWindowStore(clock, windowMs);
           const all: {
             atMs: number;
             ok: boolean;

@@ -2,13 +2,16 @@
 // than probes.lateMs after their due time, and a coarse lateness p99. A starved agent (CPU
 // throttling, a busy node) measures itself rather than the network; triage and the alert rules
 // read this to hold its latency numbers back. Per-second buckets keep it O(window seconds) at
-// any probe rate.
+// any probe rate: the window's series (window.ts) holds one sample per second.
 
 import type { Clock } from '../core/clock.ts';
-import { LATENESS_BUCKETS } from '../metrics/catalogue.ts';
+import { LATENESS_BUCKETS } from '../core/lateness.ts';
+import { SampleSeries } from './window.ts';
 
 interface Bucket {
-  second: number;
+  /** The start of its second, ms: the sample's time in the window. */
+  readonly atMs: number;
+  readonly second: number;
   runs: number;
   late: number;
   /** Counts per LATENESS_BUCKETS upper bound, plus one overflow slot. */
@@ -25,7 +28,7 @@ export interface Punctuality {
 }
 
 export class LateWindow {
-  private readonly buckets: Bucket[] = [];
+  private readonly buckets = new SampleSeries<Bucket>();
 
   constructor(
     private readonly clock: Clock,
@@ -35,9 +38,10 @@ export class LateWindow {
 
   record(latenessMs: number): void {
     const second = Math.floor(this.clock.nowMs() / 1000);
-    let b = this.buckets[this.buckets.length - 1];
+    let b = this.buckets.last();
     if (b === undefined || b.second !== second) {
       b = {
+        atMs: second * 1000,
         second,
         runs: 0,
         late: 0,
@@ -59,11 +63,11 @@ export class LateWindow {
     let runs = 0;
     let late = 0;
     const hist = new Array<number>(LATENESS_BUCKETS.length + 1).fill(0);
-    for (const b of this.buckets) {
+    this.buckets.forEach((b) => {
       runs += b.runs;
       late += b.late;
       b.hist.forEach((n, i) => (hist[i]! += n));
-    }
+    });
     let p99: number | null = null;
     if (runs > 0) {
       const rank = Math.ceil(runs * 0.99);
@@ -82,6 +86,6 @@ export class LateWindow {
 
   private prune(): void {
     const oldest = Math.floor((this.clock.nowMs() - this.windowMs) / 1000);
-    while (this.buckets.length > 0 && this.buckets[0]!.second < oldest) this.buckets.shift();
+    this.buckets.prune(oldest * 1000);
   }
 }

@@ -1,19 +1,16 @@
 // What this agent measured lately, per (peer, probe kind, size): a sliding time window of
 // results from which loss ratios, STAMP forward/reverse loss, duplicates, reordering and RTT
 // quantiles are computed, plus the time of the last success. The results API and the metrics
-// recorder both read from here, so they can never disagree.
+// recorder both read from here, so they can never disagree. The window is the generic one
+// (window.ts); only the series is the peer family's own, a typed-array ring (see PairSeries).
 
 import type { Clock } from '../core/clock.ts';
+import { pairKey } from '../core/pair-key.ts';
 import type { FailureReason, ProbeKind, ProbeResult, SizeClass } from '../core/types.ts';
+import { summariseRtt, type RttSummary } from './summary.ts';
+import { SlidingWindow, type Series } from './window.ts';
 
-export interface RttSummary {
-  readonly min: number;
-  readonly p50: number;
-  readonly p90: number;
-  readonly p99: number;
-  readonly max: number;
-  readonly mean: number;
-}
+export type { RttSummary } from './summary.ts';
 
 export interface PairWindow {
   readonly key: string;
@@ -50,7 +47,7 @@ const INITIAL_CAPACITY = 64;
  * minute each are ~60,000 samples, and as objects they were the largest thing the main thread's
  * garbage collector had to trace. Here they are three off-heap arrays per window.
  */
-class Series {
+class PairSeries implements Series {
   private atMs = new Float64Array(INITIAL_CAPACITY);
   private rtt = new Float64Array(INITIAL_CAPACITY);
   private counters = new Uint32Array(INITIAL_CAPACITY * COUNTERS);
@@ -123,113 +120,83 @@ class Series {
   }
 }
 
-export function windowKey(peerId: string, kind: ProbeKind, size: SizeClass): string {
-  return `${peerId}|${kind}|${size}`;
-}
+export class PairWindowStore {
+  private readonly window: SlidingWindow<PairSeries>;
 
-export class WindowStore {
-  private readonly series = new Map<string, Series>();
+  constructor(clock: Clock, windowMs: number) {
+    this.window = new SlidingWindow(clock, windowMs);
+  }
 
-  constructor(
-    private readonly clock: Clock,
-    private readonly windowMs: number,
-  ) {}
-
+  /** On the hot path (every probe result): no allocation but the key and a new pair's series. */
   record(r: ProbeResult): void {
-    const key = windowKey(r.peerId, r.kind, r.size);
-    let s = this.series.get(key);
-    if (s === undefined) {
-      s = new Series(r.peerId, r.kind, r.size);
-      this.series.set(key, s);
-    }
+    const key = pairKey(r.peerId, r.kind, r.size);
+    const s =
+      this.window.peek(key) ?? this.window.add(key, new PairSeries(r.peerId, r.kind, r.size));
     s.push(r.sentAtMs, r.ok, r.ok ? r.rttSeconds : 0, r.stamp);
     s.lastResultMs = Math.max(s.lastResultMs, r.sentAtMs);
     if (r.ok) s.lastSuccessMs = Math.max(s.lastSuccessMs ?? 0, r.sentAtMs);
     else s.lastFailure = r.reason;
-    s.prune(this.clock.nowMs() - this.windowMs);
+    this.window.prune(s);
   }
 
   /** Forgets every series of a peer; returns the keys that were removed. */
   removePeer(peerId: string): string[] {
-    const gone: string[] = [];
-    for (const [key, s] of this.series) {
-      if (s.peerId === peerId) {
-        this.series.delete(key);
-        gone.push(key);
-      }
-    }
-    return gone;
+    return this.window.forget((s) => s.peerId === peerId);
+  }
+
+  /** Forgets every series of the departed peers (ids, from the agent's diffPeers). */
+  forget(departed: readonly string[]): void {
+    if (departed.length === 0) return;
+    const gone = new Set(departed);
+    this.window.forget((s) => gone.has(s.peerId));
   }
 
   peers(): string[] {
-    return [...new Set([...this.series.values()].map((s) => s.peerId))];
+    return [...new Set([...this.window.values()].map((s) => s.peerId))];
   }
 
   get(key: string): PairWindow | undefined {
-    const s = this.series.get(key);
-    return s === undefined ? undefined : this.summarise(key, s);
+    const s = this.window.get(key);
+    return s === undefined ? undefined : summarise(key, s);
   }
 
   all(): PairWindow[] {
-    return [...this.series].map(([k, s]) => this.summarise(k, s));
-  }
-
-  private summarise(key: string, s: Series): PairWindow {
-    s.prune(this.clock.nowMs() - this.windowMs);
-    let sent = 0;
-    let lost = 0;
-    let fwd = 0;
-    let rev = 0;
-    let dup = 0;
-    let reo = 0;
-    const rtts: number[] = [];
-    s.forEach((i) => {
-      sent++;
-      if (s.isOk(i)) rtts.push(s.rttAt(i));
-      else lost++;
-      fwd += s.counter(i, FWD);
-      rev += s.counter(i, REV);
-      dup += s.counter(i, DUP);
-      reo += s.counter(i, REO);
-    });
-    return {
-      key,
-      peerId: s.peerId,
-      kind: s.kind,
-      size: s.size,
-      sent,
-      lost,
-      lossRatio: sent === 0 ? null : lost / sent,
-      forwardLost: fwd,
-      reverseLost: rev,
-      duplicates: dup,
-      reordered: reo,
-      rtt: summariseRtt(rtts),
-      lastSuccessMs: s.lastSuccessMs,
-      lastResultMs: s.lastResultMs,
-      lastFailure: s.lastFailure,
-    };
+    return this.window.entries().map(([k, s]) => summarise(k, s));
   }
 }
 
-/** Nearest-rank quantiles: every reported value is one that was actually measured. */
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.max(1, Math.ceil(q * sorted.length));
-  return sorted[Math.min(rank, sorted.length) - 1]!;
-}
-
-export function summariseRtt(values: number[]): RttSummary | null {
-  if (values.length === 0) return null;
-  const sorted = values.slice().sort((a, b) => a - b);
-  let sum = 0;
-  for (const v of sorted) sum += v;
+function summarise(key: string, s: PairSeries): PairWindow {
+  let sent = 0;
+  let lost = 0;
+  let fwd = 0;
+  let rev = 0;
+  let dup = 0;
+  let reo = 0;
+  const rtts: number[] = [];
+  s.forEach((i) => {
+    sent++;
+    if (s.isOk(i)) rtts.push(s.rttAt(i));
+    else lost++;
+    fwd += s.counter(i, FWD);
+    rev += s.counter(i, REV);
+    dup += s.counter(i, DUP);
+    reo += s.counter(i, REO);
+  });
   return {
-    min: sorted[0]!,
-    p50: quantile(sorted, 0.5),
-    p90: quantile(sorted, 0.9),
-    p99: quantile(sorted, 0.99),
-    max: sorted[sorted.length - 1]!,
-    mean: sum / sorted.length,
+    key,
+    peerId: s.peerId,
+    kind: s.kind,
+    size: s.size,
+    sent,
+    lost,
+    lossRatio: sent === 0 ? null : lost / sent,
+    forwardLost: fwd,
+    reverseLost: rev,
+    duplicates: dup,
+    reordered: reo,
+    rtt: summariseRtt(rtts),
+    lastSuccessMs: s.lastSuccessMs,
+    lastResultMs: s.lastResultMs,
+    lastFailure: s.lastFailure,
   };
 }

@@ -3,9 +3,10 @@
 // results API and the metrics recorder both read from here.
 
 import type { Clock } from '../core/clock.ts';
-import type { TcpOutcome } from '../probes/tcp.ts';
-import type { PortJobResult } from './port-plan.ts';
-import { summariseRtt, type RttSummary } from './window-store.ts';
+import type { PortJobResult } from '../probes/port-job.ts';
+import type { TcpOutcome } from '../core/outcomes.ts';
+import { summariseRtt, type RttSummary } from './summary.ts';
+import { SampleSeries, SlidingWindow } from './window.ts';
 
 interface Sample {
   readonly atMs: number;
@@ -28,62 +29,45 @@ export interface PortWindow {
   readonly lastDetail: string | null;
 }
 
-class Series {
-  readonly samples: Sample[] = [];
-  head = 0;
+class PortSeries extends SampleSeries<Sample> {
   lastOutcome: TcpOutcome | null = null;
   lastDetail: string | null = null;
-
-  prune(cutoffMs: number): void {
-    while (this.head < this.samples.length && this.samples[this.head]!.atMs < cutoffMs) this.head++;
-    if (this.head > 64 && this.head * 2 > this.samples.length) {
-      this.samples.splice(0, this.head);
-      this.head = 0;
-    }
-  }
 }
 
 export class PortWindowStore {
-  private readonly series = new Map<string, Series>();
+  private readonly window: SlidingWindow<PortSeries>;
 
-  constructor(
-    private readonly clock: Clock,
-    private readonly windowMs: number,
-  ) {}
+  constructor(clock: Clock, windowMs: number) {
+    this.window = new SlidingWindow(clock, windowMs);
+  }
 
   record(r: PortJobResult): void {
-    let s = this.series.get(r.key);
-    if (s === undefined) {
-      s = new Series();
-      this.series.set(r.key, s);
-    }
-    s.samples.push({ atMs: r.sentAtMs, outcome: r.outcome, seconds: r.seconds });
+    const s = this.window.peek(r.key) ?? this.window.add(r.key, new PortSeries());
+    s.push({ atMs: r.sentAtMs, outcome: r.outcome, seconds: r.seconds });
     s.lastOutcome = r.outcome;
     s.lastDetail = r.detail ?? null;
-    s.prune(this.clock.nowMs() - this.windowMs);
+    this.window.prune(s);
   }
 
   /** Forgets the series of targets not in `keep`. */
   retain(keep: ReadonlySet<string>): void {
-    for (const key of this.series.keys()) if (!keep.has(key)) this.series.delete(key);
+    this.window.retain(keep);
   }
 
   get(key: string): PortWindow | undefined {
-    const s = this.series.get(key);
+    const s = this.window.get(key);
     if (s === undefined) return undefined;
-    s.prune(this.clock.nowMs() - this.windowMs);
     let open = 0;
     const outcomes: Partial<Record<TcpOutcome, number>> = {};
     const times: number[] = [];
-    for (let i = s.head; i < s.samples.length; i++) {
-      const x = s.samples[i]!;
+    s.forEach((x) => {
       outcomes[x.outcome] = (outcomes[x.outcome] ?? 0) + 1;
       if (x.outcome === 'open') {
         open++;
         times.push(x.seconds);
       }
-    }
-    const sent = s.samples.length - s.head;
+    });
+    const sent = s.length;
     return {
       key,
       sent,

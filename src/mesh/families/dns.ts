@@ -1,25 +1,21 @@
-// What DNS checks an agent runs and how one check runs: the servers (the resolver's nameserver,
-// i.e. the DNS Service VIP, and every DNS replica directly) times the query kinds (service FQDN,
-// short name through the search list, Pod/headless name, external name) times the transports.
-// Jobs are plain data so they can cross to the engine's worker thread; a lookup is one job run.
+// The dns family: what DNS checks an agent runs and how one check runs: the servers (the
+// resolver's nameserver, i.e. the DNS Service VIP, and every DNS replica directly) times the query
+// kinds (service FQDN, short name through the search list, Pod/headless name, external name)
+// times the transports. Jobs are plain data (src/probes/dns-job.ts) so they can cross to the
+// engine's worker thread; a lookup is one job run. The engine opens one DnsProbe for them.
 
-import type { Clock } from '../core/clock.ts';
+import type { Clock } from '../../core/clock.ts';
+import { DnsProbe, answeredCorrectly, type DnsOutcome, type DnsResult } from '../../probes/dns.ts';
 import {
-  answeredCorrectly,
-  type DnsOutcome,
-  type DnsProbe,
-  type DnsResult,
-  type DnsTransport,
-} from '../probes/dns.ts';
-import { searchContinues } from '../probes/resolv-conf.ts';
-import type { Executor } from './scheduler.ts';
-
-export const DNS_SERVER_KINDS = ['service', 'replica'] as const;
-/** service: the resolver's nameserver from resolv.conf (the DNS Service VIP); replica: one DNS Pod. */
-export type DnsServerKind = (typeof DNS_SERVER_KINDS)[number];
-
-export const DNS_QUERY_KINDS = ['service', 'short', 'pod', 'external'] as const;
-export type DnsQueryKind = (typeof DNS_QUERY_KINDS)[number];
+  dnsJobKey,
+  type DnsJob,
+  type DnsJobResult,
+  type DnsQueryKind,
+  type DnsServerKind,
+} from '../../probes/dns-job.ts';
+import { searchContinues } from '../../probes/resolv-conf.ts';
+import type { Family } from '../family.ts';
+import type { Executor } from '../scheduler.ts';
 
 /** A DNS server to check. `name` is its label value: never an address. */
 export interface DnsServerTarget {
@@ -40,54 +36,6 @@ export interface DnsQuerySpec {
   readonly candidates: readonly string[];
   /** Also send it over TCP. */
   readonly tcp: boolean;
-}
-
-export interface DnsJob {
-  /** `${serverKind}|${server}|${query}|${transport}`. */
-  readonly key: string;
-  readonly serverKind: DnsServerKind;
-  readonly server: string;
-  readonly address: string;
-  readonly port: number;
-  readonly query: DnsQueryKind;
-  readonly candidates: readonly string[];
-  readonly transport: DnsTransport;
-}
-
-/** The outcome of one lookup (one job run); plain data for the trip back from the worker. */
-export interface DnsJobResult {
-  readonly key: string;
-  readonly outcome: DnsOutcome;
-  /** The server answered correctly: noerror, nodata or nxdomain. */
-  readonly answered: boolean;
-  /** Whole lookup time (every candidate tried), seconds. */
-  readonly seconds: number;
-  readonly sentAtMs: number;
-  /** Queries sent (more than one when the search list was walked). */
-  readonly tried: number;
-  /** The candidate that got a noerror answer with records, if any. */
-  readonly answeredBy: string | undefined;
-  readonly truncatedRetried: boolean;
-  readonly detail?: string;
-}
-
-/** The server sent a well-formed response (any rcode), so the lookup's time means something. */
-export function serverResponded(outcome: DnsOutcome): boolean {
-  return (
-    outcome !== 'timeout' &&
-    outcome !== 'unreachable' &&
-    outcome !== 'error' &&
-    outcome !== 'malformed'
-  );
-}
-
-export function dnsJobKey(
-  serverKind: DnsServerKind,
-  server: string,
-  query: DnsQueryKind,
-  transport: DnsTransport,
-): string {
-  return `${serverKind}|${server}|${query}|${transport}`;
 }
 
 /** Every (server, query, transport) job: UDP for every query, TCP too where the query asks. */
@@ -258,3 +206,25 @@ export function dnsExecutor(
       a.candidates.some((c, i) => c !== b.candidates[i]),
   };
 }
+
+export const dnsFamily: Family<'dns'> = {
+  name: 'dns',
+  async open(ctx) {
+    const { spec, clock, timeouts } = ctx;
+    if (spec.dns === undefined) return undefined;
+    const probe = await DnsProbe.open({
+      clock: timeouts,
+      ...(spec.bindAddress !== '0.0.0.0' ? { bindAddress: spec.bindAddress } : {}),
+    });
+    return {
+      executor: dnsExecutor(probe, clock),
+      intervalMs: spec.dns.intervalMs,
+      timeoutMs: spec.dns.timeoutMs,
+      health: () => {
+        const st = probe.stats();
+        return { dns: { malformed: st.malformed, mismatched: st.mismatched } };
+      },
+      close: () => probe.close(),
+    };
+  },
+};

@@ -2,9 +2,10 @@
 // glibc rules for going on to the next candidate, against a scripted probe on a fake clock.
 
 import test from 'ava';
-import { FakeClock } from '../../test/support/fake-clock.ts';
-import type { DnsOutcome, DnsQuery, DnsResult } from '../probes/dns.ts';
-import { planDnsJobs, replicaTargets, runDnsLookup, type DnsJob } from './dns-plan.ts';
+import { FakeClock } from '../../../test/support/fake-clock.ts';
+import type { DnsOutcome, DnsQuery, DnsResult } from '../../probes/dns.ts';
+import type { DnsJob } from '../../probes/dns-job.ts';
+import { planDnsJobs, replicaTargets, runDnsLookup } from './dns.ts';
 
 function scripted(clock: FakeClock, answers: Record<string, DnsOutcome>, latencyMs = 1) {
   const asked: string[] = [];

@@ -1,0 +1,25 @@
+// What a probe engine reports about itself (pushed every second from a worker thread, read on
+// demand from a main-thread engine): cumulative counts the metrics turn into counter increments,
+// and its event-loop delay. Declared in core because the engine (src/mesh) produces it and the
+// metrics (src/metrics) consume it, and neither may import the other.
+
+export interface ReflectorCounts {
+  readonly reflected: number;
+  readonly malformed: number;
+  readonly authFailed: number;
+  readonly loop: number;
+  readonly rateLimited: number;
+  readonly sessions: number;
+}
+
+export interface EngineHealth {
+  readonly reflector?: ReflectorCounts;
+  readonly tcpAccepted?: number;
+  readonly skipped?: number;
+  /** Times a worker engine thread died and was restarted. */
+  readonly restarts?: number;
+  /** DNS answers the DNS probe threw away: not DNS (malformed) or for no query in flight. */
+  readonly dns?: { readonly malformed: number; readonly mismatched: number };
+  /** Event-loop delay quantiles of the engine thread, seconds. */
+  readonly loopDelay?: { readonly p50: number; readonly p90: number; readonly p99: number };
+}
