@@ -3,7 +3,7 @@
 // agent only gathers the pieces.
 
 import { pathOf, scopeOf, type Peer, type ProbeKind, type Self } from '../core/types.ts';
-import type { AgentRow } from '../api/agent-row.ts';
+import type { AgentRow, Latency } from '../api/agent-row.ts';
 import type { DnsQuerySpec } from '../mesh/families/dns.ts';
 import type { DnsJob } from '../probes/dns-job.ts';
 import type { PortJob } from '../probes/port-job.ts';
@@ -11,6 +11,7 @@ import type { TimestampInfo } from '../probes/probe.ts';
 import type { DnsWindow } from '../store/dns-window.ts';
 import type { PairWindow } from '../store/pair-window.ts';
 import type { PortWindow } from '../store/port-window.ts';
+import type { RttSummary } from '../store/summary.ts';
 import type { DnsSetup } from './dns-setup.ts';
 import type { IcmpState } from './engines.ts';
 
@@ -100,6 +101,11 @@ export function resultsRow(i: RowInput): AgentRow {
   };
 }
 
+/** The row's short latency summary (p50, p99, max) of a window's full one. */
+function latency(s: RttSummary | null | undefined): Latency | null {
+  return s == null ? null : { p50: s.p50, p99: s.p99, max: s.max };
+}
+
 function portRows(
   jobs: readonly PortJob[],
   window: (key: string) => PortWindow | undefined,
@@ -117,8 +123,7 @@ function portRows(
       outcomes: w?.outcomes ?? {},
       lastOutcome: w?.lastOutcome ?? null,
       lastDetail: w?.lastDetail ?? null,
-      connectSeconds:
-        w?.connect == null ? null : { p50: w.connect.p50, p99: w.connect.p99, max: w.connect.max },
+      connectSeconds: latency(w?.connect),
     };
   });
 }
@@ -146,8 +151,7 @@ function dnsRows(
       outcomes: w?.outcomes ?? {},
       lastOutcome: w?.lastOutcome ?? null,
       lastDetail: w?.lastDetail ?? null,
-      latencySeconds:
-        w?.latency == null ? null : { p50: w.latency.p50, p99: w.latency.p99, max: w.latency.max },
+      latencySeconds: latency(w?.latency),
       answeredBy: w?.answeredBy ?? null,
       lastTried: w?.lastTried ?? 0,
       lastSuccess: w?.lastSuccessMs == null ? null : new Date(w.lastSuccessMs).toISOString(),

@@ -5,6 +5,7 @@
 import { DNS_OUTCOMES, serverResponded } from '../core/outcomes.ts';
 import type { DnsJob, DnsJobResult } from '../probes/dns-job.ts';
 import type { DnsWindowStore } from '../store/dns-window.ts';
+import { JobLabels } from './job-labels.ts';
 import type { RecorderContext } from './recorder-context.ts';
 
 type DnsLabels = {
@@ -17,34 +18,29 @@ type DnsLabels = {
 };
 
 export class DnsRecorder {
-  private readonly labels = new Map<string, DnsLabels>();
+  private readonly labels: JobLabels<DnsJob, DnsLabels>;
 
   constructor(
     private readonly ctx: RecorderContext,
     private readonly store: DnsWindowStore | undefined,
-  ) {}
+  ) {
+    this.labels = new JobLabels<DnsJob, DnsLabels>((j) => ({
+      ...ctx.selfLabels,
+      server_kind: j.serverKind,
+      server: j.server,
+      query: j.query,
+      transport: j.transport,
+    }));
+  }
 
   /** The DNS lookups currently run; series of the ones gone (a departed replica) are removed. */
   setJobs(jobs: readonly DnsJob[]): void {
-    const { m, selfLabels } = this.ctx;
-    const next = new Map(jobs.map((j) => [j.key, j]));
-    for (const [key, labels] of this.labels) {
-      if (next.has(key)) continue;
-      this.labels.delete(key);
+    const { m } = this.ctx;
+    this.labels.set(jobs, (_key, labels) => {
       for (const result of DNS_OUTCOMES) m.dnsRequests.remove({ ...labels, result });
       m.dnsAnsweredRatio.remove(labels);
       m.dnsWindowRequests.remove(labels);
-    }
-    for (const [key, j] of next) {
-      if (this.labels.has(key)) continue;
-      this.labels.set(key, {
-        ...selfLabels,
-        server_kind: j.serverKind,
-        server: j.server,
-        query: j.query,
-        transport: j.transport,
-      });
-    }
+    });
   }
 
   record(r: DnsJobResult): void {

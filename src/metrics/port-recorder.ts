@@ -5,35 +5,34 @@
 import { PORT_OUTCOMES } from '../core/outcomes.ts';
 import type { PortJob, PortJobResult } from '../probes/port-job.ts';
 import type { PortWindowStore } from '../store/port-window.ts';
+import { JobLabels } from './job-labels.ts';
 import type { RecorderContext } from './recorder-context.ts';
 
 type PortLabels = { source_node: string; network: string; target: string; expected: string };
 
 export class PortRecorder {
-  private readonly labels = new Map<string, PortLabels>();
+  private readonly labels: JobLabels<PortJob, PortLabels>;
 
   constructor(
     private readonly ctx: RecorderContext,
     private readonly store: PortWindowStore | undefined,
-  ) {}
+  ) {
+    // A target whose expectation changed gets new labels: its old series go.
+    this.labels = new JobLabels<PortJob, PortLabels>(
+      (j) => ({ ...ctx.selfLabels, target: j.key, expected: j.expected }),
+      (j, labels) => j.expected === labels.expected,
+    );
+  }
 
   /** The port targets currently checked; series of removed targets go. */
   setJobs(jobs: readonly PortJob[]): void {
     const { m, selfLabels } = this.ctx;
-    const next = new Map(jobs.map((j) => [j.key, j]));
-    for (const [key, labels] of this.labels) {
-      const j = next.get(key);
-      if (j !== undefined && j.expected === labels.expected) continue;
-      this.labels.delete(key);
+    this.labels.set(jobs, (key, labels) => {
       for (const result of PORT_OUTCOMES) m.portChecks.remove({ ...labels, result });
       m.portOpenRatio.remove(labels);
       m.portWindowChecks.remove(labels);
       m.portConnectDuration.remove({ ...selfLabels, target: key });
-    }
-    for (const [key, j] of next) {
-      if (this.labels.has(key)) continue;
-      this.labels.set(key, { ...selfLabels, target: key, expected: j.expected });
-    }
+    });
   }
 
   record(r: PortJobResult): void {
@@ -50,7 +49,7 @@ export class PortRecorder {
     const { portOpenRatio, portWindowChecks } = this.ctx.m;
     portOpenRatio.reset();
     portWindowChecks.reset();
-    for (const [key, labels] of this.labels) {
+    for (const [key, labels] of this.labels.entries()) {
       const w = this.store?.get(key);
       if (w === undefined) continue;
       portWindowChecks.set(labels, w.sent);

@@ -22,6 +22,7 @@
 // the addon the sender's TTL is read from the packet (IP_RECVTTL) as the RFC asks.
 
 import type { Clock } from '../core/clock.ts';
+import type { ReflectorCounts } from '../core/engine-health.ts';
 import {
   DEFAULT_ERROR_ESTIMATE,
   baseLength,
@@ -131,15 +132,9 @@ export interface StampReflectorOptions {
   readonly timestamps?: TimestampMode;
 }
 
-export interface ReflectorStats {
+/** ReflectorCounts (what the engine reports, sessions = currently held) and the rest. */
+export interface ReflectorStats extends ReflectorCounts {
   readonly received: number;
-  readonly reflected: number;
-  readonly malformed: number;
-  readonly authFailed: number;
-  readonly loop: number;
-  readonly rateLimited: number;
-  /** Sessions currently held. */
-  readonly sessions: number;
   /** Sessions pushed out by the size bound (idle expiry is counted in `expired`). */
   readonly evicted: number;
   readonly expired: number;
