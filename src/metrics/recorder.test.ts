@@ -61,3 +61,41 @@ test('window gauges appear in every render and are not kept between renders', as
   t.regex(second, new RegExp(`podmesh_pair_window_probes\\{${labels},size="small"\\} 3\\n`));
   t.regex(second, /podmesh_pair_loss_ratio\{[^}]*\} 0\.333/);
 });
+
+test("the reflector's counts reach podmesh_reflector_packets_total, one result label each", async (t) => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const store = new PairWindowStore(clock, 60_000);
+  const self = { node: 'node-a', network: 'pod' as const, zone: 'zone-a', address: '198.18.0.1' };
+  const m = new AgentMetrics(self, store, 'test');
+  const counts = {
+    reflected: 7,
+    malformed: 1,
+    authFailed: 2,
+    loop: 3,
+    rateLimited: 4,
+    verifyLimited: 5,
+    stale: 6,
+    replayed: 8,
+    sessions: 2,
+  };
+  m.health.setEngineHealth({ reflector: counts }, 'worker', true);
+  // Cumulative totals: a later report adds only the difference.
+  m.health.setEngineHealth({ reflector: { ...counts, stale: 9 } }, 'worker', true);
+  const text = await m.render();
+  const expected: Record<string, number> = {
+    reflected: 7,
+    malformed: 1,
+    auth_failed: 2,
+    loop: 3,
+    rate_limited: 4,
+    verify_limited: 5,
+    stale: 9,
+    replayed: 8,
+  };
+  for (const [result, n] of Object.entries(expected))
+    t.regex(
+      text,
+      new RegExp(`podmesh_reflector_packets_total\\{[^}]*result="${result}"\\} ${n}\\n`),
+      result,
+    );
+});

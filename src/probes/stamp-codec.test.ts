@@ -14,6 +14,7 @@ import {
   encodeReflectorPacket,
   encodeSenderPacket,
   errorEstimateFromSeconds,
+  hasReflectorFields,
   errorEstimateSeconds,
   ntpAddNs,
   ntpDiffNs,
@@ -53,6 +54,15 @@ function hmac16(key: Buffer, covered: Buffer): Buffer {
   return createHmac('sha256', key).update(covered).digest().subarray(0, 16);
 }
 
+// Each direction signs with its own key, HMAC-SHA-256(shared key, label), spelled out here
+// (docs/stamp.md) rather than taken from the codec.
+const REQUEST_KEY = createHmac('sha256', KEY)
+  .update('podmesh STAMP HMAC key v1: session-sender to session-reflector')
+  .digest();
+const REPLY_KEY = createHmac('sha256', KEY)
+  .update('podmesh STAMP HMAC key v1: session-reflector to session-sender')
+  .digest();
+
 // --- unauthenticated sender: seq @0 (4), timestamp @4 (8), error estimate @12 (2), MBZ @14 (30)
 function expectedUnauthSender(): Buffer {
   const b = Buffer.alloc(44);
@@ -83,7 +93,7 @@ function expectedAuthSender(): Buffer {
   put(b, 0, 'deadbeef');
   put(b, 16, '1122334455667788');
   put(b, 24, '8a05');
-  hmac16(KEY, b.subarray(0, 96)).copy(b, 96);
+  hmac16(REQUEST_KEY, b.subarray(0, 96)).copy(b, 96);
   return b;
 }
 
@@ -100,7 +110,7 @@ function expectedAuthReflector(): Buffer {
   put(b, 64, '1122334455667788');
   put(b, 72, '8a05');
   put(b, 80, '40');
-  hmac16(KEY, b.subarray(0, 96)).copy(b, 96);
+  hmac16(REPLY_KEY, b.subarray(0, 96)).copy(b, 96);
   return b;
 }
 
@@ -169,6 +179,33 @@ test('HMAC: a wrong key or any flipped covered bit fails; padding is not covered
   const padded = encodeSenderPacket(sender, { length: 200, authKey: KEY });
   padded[150] = 0xff;
   t.true(decodeSenderPacket(padded, KEY).ok);
+});
+
+test('HMAC direction: a reply never verifies as a test packet, nor a test packet as a reply', (t) => {
+  // With one key over the same covered octets, a reflector's reply was a valid test packet for
+  // another reflector: one spoofed packet started a loop between two reflectors.
+  const reply = encodeReflectorPacket(reflector, { authKey: KEY });
+  t.deepEqual(decodeSenderPacket(reply, KEY), { ok: false, reason: 'auth' });
+  const request = encodeSenderPacket(sender, { authKey: KEY });
+  t.deepEqual(decodeReflectorPacket(request, KEY), { ok: false, reason: 'auth' });
+  // Not even a reply whose reflector fields are all zero, which looks like a test packet.
+  const bare = encodeReflectorPacket(
+    { ...reflector, receiveTimestamp: 0n, senderSeq: 0, senderTimestamp: 0n, senderErrorEstimate: 0, senderTtl: 0 },
+    { authKey: KEY, length: 112 },
+  );
+  t.deepEqual(decodeSenderPacket(bare, KEY), { ok: false, reason: 'auth' });
+  t.true(decodeReflectorPacket(bare, KEY).ok);
+});
+
+test('reflector fields: every reply carries them, a test packet never does', (t) => {
+  for (const key of [undefined, KEY]) {
+    t.false(hasReflectorFields(encodeSenderPacket(sender, { authKey: key, length: 300 }), key));
+    t.true(hasReflectorFields(encodeReflectorPacket(reflector, { authKey: key }), key));
+    // The RFC 8972 Session-Sender Identifier just before the span is not a reflector field.
+    const withSsid = encodeSenderPacket(sender, { authKey: key });
+    withSsid[key === undefined ? 14 : 26] = 0xab;
+    t.false(hasReflectorFields(withSsid, key));
+  }
 });
 
 test('decoders never throw on arbitrary bytes', (t) => {

@@ -3,7 +3,9 @@
 // per-session numbering, LRU eviction, idle expiry, rate limiting and loop refusal; with kernel
 // timestamps, T2 and T3 fall between the sender's kernel send and receive times, a busy
 // reflector's wait shows in T3 - T2, and the sender's TTL is read; with user-space ones the TTL
-// is "not measured".
+// is "not measured". Under fire (issue #14): one spoofed packet between two reflectors gets at
+// most one reply, a junk flood from one address costs another address none of its replies, and
+// in authenticated mode a replayed or stale packet gets none.
 
 import test from 'ava';
 import fc from 'fast-check';
@@ -14,11 +16,14 @@ import { EventType, SocketKind, Stamps, loadTimestamping } from '../native/times
 import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
 import {
   decodeReflectorPacket,
+  encodeReflectorPacket,
   encodeSenderPacket,
   ntpDiffNs,
   ntpFromUnixMs,
   unixNsFromNtp,
+  type NtpTimestamp,
 } from '../probes/stamp-codec.ts';
+import type { TimestampedUdpSocket } from '../probes/timestamped-udp.ts';
 import {
   StampReflector,
   UNKNOWN_TTL,
@@ -32,10 +37,29 @@ const T1 = ntpFromUnixMs(1_700_000_000_123.25);
 const T2 = ntpFromUnixMs(1_700_000_000_130);
 const T3 = ntpFromUnixMs(1_700_000_000_131.5);
 
-function senderPacket(seq: number, length?: number, key?: Buffer): Buffer {
-  return encodeSenderPacket(
-    { seq, timestamp: T1, errorEstimate: 0x0102 },
-    { length, authKey: key },
+function senderPacket(seq: number, length?: number, key?: Buffer, timestamp = T1): Buffer {
+  return encodeSenderPacket({ seq, timestamp, errorEstimate: 0x0102 }, { length, authKey: key });
+}
+
+/** The wall clock now, to the microsecond, as a sender writes T1 (authenticated mode checks it). */
+function fresh(): NtpTimestamp {
+  return ntpFromUnixMs(performance.timeOrigin + performance.now());
+}
+
+/** A reflector's reply to senderPacket(seq): what one reflector sends another in a loop. */
+function replyPacket(seq: number, key?: Buffer, timestamp = T1): Buffer {
+  return encodeReflectorPacket(
+    {
+      seq: 0,
+      timestamp: T3,
+      errorEstimate: 1,
+      receiveTimestamp: T2,
+      senderSeq: seq,
+      senderTimestamp: timestamp,
+      senderErrorEstimate: 0x0102,
+      senderTtl: 64,
+    },
+    { authKey: key },
   );
 }
 
@@ -128,6 +152,79 @@ test('reflectPacket: loop, malformed, rate-limited and auth-failed drops', (t) =
   t.is(asked, 1);
 });
 
+test('reflectPacket: a reflected packet is never answered, whatever port it comes from', (t) => {
+  for (const key of [undefined, KEY]) {
+    // Another reflector's reply, from a port this one doesn't know: in authenticated mode its
+    // HMAC is even good (same key), so only its own fields give it away.
+    t.deepEqual(decide(replyPacket(1, key), key, 40000), { ok: false, drop: 'loop' });
+    // From a port the shipped manifests give reflectors, even looking like a test packet.
+    for (const port of [9862, 9872])
+      t.deepEqual(
+        reflectPacket({
+          packet: senderPacket(1, undefined, key),
+          fromPort: port,
+          ownPort: 40001,
+          reflectorPorts: new Set([862, 9862, 9872]),
+          reflectorSeq: 0,
+          receiveTimestamp: T2,
+          transmitTimestamp: () => T3,
+          authKey: key,
+          errorEstimate: 1,
+        }),
+        { ok: false, drop: 'loop' },
+      );
+  }
+});
+
+test('reflectPacket (authenticated): stale, replayed, and the HMAC budget asked before the HMAC', (t) => {
+  const skew = 30_000_000_000n;
+  const base = {
+    fromPort: 40000,
+    ownPort: 862,
+    reflectorSeq: 0,
+    receiveTimestamp: T2,
+    transmitTimestamp: () => T3,
+    authKey: KEY,
+    errorEstimate: 1,
+    maxClockSkewNs: skew,
+  };
+  const at = (ms: number) => senderPacket(1, undefined, KEY, ntpFromUnixMs(1_700_000_000_130 + ms));
+  t.true(reflectPacket({ ...base, packet: at(-29_000) }).ok);
+  t.true(reflectPacket({ ...base, packet: at(29_000) }).ok);
+  t.deepEqual(reflectPacket({ ...base, packet: at(-3_600_000) }), { ok: false, drop: 'stale' });
+  t.deepEqual(reflectPacket({ ...base, packet: at(31_000) }), { ok: false, drop: 'stale' });
+  t.deepEqual(reflectPacket({ ...base, packet: at(0), replayed: () => true }), {
+    ok: false,
+    drop: 'replayed',
+  });
+  let checks = 0;
+  const limited = reflectPacket({
+    ...base,
+    packet: senderPacket(1, undefined, Buffer.from('not the key'), T2),
+    admitVerify: () => {
+      checks++;
+      return false;
+    },
+    admit: () => {
+      t.fail('the reply budget is never asked for an unchecked packet');
+      return true;
+    },
+  });
+  t.deepEqual(limited, { ok: false, drop: 'verify_limited' });
+  t.is(checks, 1);
+  // Junk that fails the HMAC never reaches the reply budget.
+  const junk = reflectPacket({
+    ...base,
+    packet: senderPacket(1, undefined, Buffer.from('not the key'), T2),
+    admitVerify: () => true,
+    admit: () => {
+      t.fail('the reply budget is never asked for junk');
+      return true;
+    },
+  });
+  t.deepEqual(junk, { ok: false, drop: 'auth_failed' });
+});
+
 /** What a packet must lead to, worked out from the RFC's rules, not from the code under test. */
 function expectedOutcome(
   packet: Buffer,
@@ -136,6 +233,10 @@ function expectedOutcome(
 ): DropReason | 'ok' {
   const base = key === undefined ? 44 : 112;
   if (packet.length < base) return 'malformed';
+  // Where a reflector writes its fields, MBZ in a test packet (RFC 8762 section 4): a packet
+  // with anything there is a reflected packet, refused before the HMAC.
+  const [from, to] = key === undefined ? [16, 44] : [28, 96];
+  if (packet.subarray(from, to).some((b) => b !== 0)) return 'loop';
   if (key === undefined) return 'ok';
   // Authenticated: only a packet whose first 112 octets are an untouched valid packet passes.
   if (pristine !== undefined && packet.subarray(0, 112).equals(pristine.subarray(0, 112)))
@@ -143,11 +244,18 @@ function expectedOutcome(
   return 'auth_failed';
 }
 
-/** Random bytes, truncated valid packets, and valid packets with random octets changed. */
-function packetArb(key: Buffer | undefined) {
+/**
+ * Random bytes, truncated valid packets, and valid packets with random octets changed. With
+ * `live`, valid packets are what a live sender sends: the current time and sequence numbers
+ * that only go up (authenticated mode refuses stale and replayed packets).
+ */
+function packetArb(key: Buffer | undefined, live = false) {
+  let nextSeq = 0;
   const valid = fc
     .record({ seq: fc.nat(), len: fc.integer({ min: 0, max: 1500 }) })
-    .map(({ seq, len }) => senderPacket(seq, len, key));
+    .map(({ seq, len }) =>
+      live ? senderPacket(nextSeq++, len, key, fresh()) : senderPacket(seq, len, key),
+    );
   const random = fc
     .uint8Array({ maxLength: 600 })
     .map((b) => ({ packet: Buffer.from(b), pristine: undefined }));
@@ -238,7 +346,9 @@ async function until(cond: () => boolean, what: string, ms = 3000): Promise<void
 }
 
 function drops(s: ReflectorStats): number {
-  return s.malformed + s.authFailed + s.loop + s.rateLimited;
+  return (
+    s.malformed + s.authFailed + s.loop + s.rateLimited + s.verifyLimited + s.stale + s.replayed
+  );
 }
 
 /** Sends one packet and waits until the reflector has handled it (and the reply, if any, is in). */
@@ -273,7 +383,7 @@ for (const [mode, timestamps] of [
       await r.close();
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(packetArb(key), { minLength: 1, maxLength: 8 }), async (batch) => {
+      fc.asyncProperty(fc.array(packetArb(key, true), { minLength: 1, maxLength: 8 }), async (batch) => {
         for (const { packet, pristine } of batch) {
           // A zero-length datagram is a valid UDP send; include it as is.
           const before = r.stats();
@@ -287,6 +397,9 @@ for (const [mode, timestamps] of [
             auth_failed: after.authFailed - before.authFailed,
             loop: after.loop - before.loop,
             rate_limited: after.rateLimited - before.rateLimited,
+            verify_limited: after.verifyLimited - before.verifyLimited,
+            stale: after.stale - before.stale,
+            replayed: after.replayed - before.replayed,
           };
           // Exactly one counter moved, and it is the right one.
           if (Object.values(counted).reduce((a, b) => a + b, 0) !== 1) return false;
@@ -442,6 +555,129 @@ test('real socket: a datagram from the reflector port (another reflector) is nev
   t.is(r.stats().sessions, 0);
 });
 
+test('real socket: a datagram from a configured reflector port is never answered', async (t) => {
+  const c = await client();
+  const r = await StampReflector.start({
+    clock: new SystemClock(),
+    address: '127.0.0.1',
+    port: 0,
+    reflectorPorts: [c.port],
+  });
+  t.teardown(async () => {
+    await c.close();
+    await r.close();
+  });
+  t.is(await roundTrip(c, r, senderPacket(1)), undefined);
+  t.like(r.stats(), { loop: 1, reflected: 0, sessions: 0 });
+});
+
+/** Plays the attacker: sends from a reflector's own socket, which on the wire is exactly a
+ * packet spoofed with that reflector's address and port as its source. */
+function sendAs(r: StampReflector, packet: Buffer, port: number, address: string): void {
+  const socket = (r as unknown as { socket: TimestampedUdpSocket }).socket;
+  socket.send(packet, port, address, () => undefined);
+}
+
+for (const mode of ['unauthenticated', 'authenticated'] as const) {
+  const key = mode === 'authenticated' ? KEY : undefined;
+
+  test(`real socket (${mode}): one spoofed packet between two reflectors on different ports gets at most one reply`, async (t) => {
+    const opts = { clock: new SystemClock(), port: 0, authKey: key, maxRepliesPerSecond: 1000 };
+    const r1 = await StampReflector.start({ ...opts, address: '127.0.0.1' });
+    const r2 = await StampReflector.start({ ...opts, address: '127.0.0.2' });
+    t.teardown(async () => {
+      await r1.close();
+      await r2.close();
+    });
+    t.not(r1.port, r2.port);
+    // To r1, from r2's address and port: r1 answers it to r2.
+    sendAs(r2, senderPacket(1, undefined, key, fresh()), r1.port, '127.0.0.1');
+    await until(() => r2.stats().received >= 1, 'r1 to answer to r2');
+    // Give a loop time to show: each reflector would answer the other's reply.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const [s1, s2] = [r1.stats(), r2.stats()];
+    t.is(s1.reflected + s2.reflected, 1, `replies: ${s1.reflected} and ${s2.reflected}`);
+    t.like(s1, { received: 1, reflected: 1 });
+    t.like(s2, { received: 1, reflected: 0, loop: 1 });
+  });
+
+  test(`real socket (${mode}): a junk flood from one address costs another address none of its replies`, async (t) => {
+    // FakeClock at the wall time: the budgets run on it, and a kernel T2 is the wall time.
+    const clock = new FakeClock(Date.now());
+    const r = await StampReflector.start({
+      clock,
+      address: '127.0.0.1',
+      port: 0,
+      authKey: key,
+      maxRepliesPerSecond: 400,
+      maxRepliesPerSecondPerSource: 40,
+    });
+    const junk = await client('127.0.0.2');
+    const peer = await client('127.0.0.3');
+    t.teardown(async () => {
+      await junk.close();
+      await peer.close();
+      await r.close();
+    });
+    // Unauthenticated junk is any test packet (nothing tells it from a real one); in
+    // authenticated mode it is one the key didn't sign.
+    const junkKey = key === undefined ? undefined : Buffer.from('not the key');
+    let answered = 0;
+    // One second (on the injected clock) of 2,000 junk packets a second, 40 probes among them.
+    for (let step = 0; step < 40; step++) {
+      const before = r.stats().received;
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          junk.send(senderPacket(step * 50 + i, undefined, junkKey, fresh()), r.port),
+        ),
+      );
+      await until(() => r.stats().received === before + 50, 'the junk to arrive');
+      const reply = await roundTrip(peer, r, senderPacket(step, undefined, key, fresh()));
+      if (reply !== undefined && decodeReflectorPacket(reply, key).ok) answered++;
+      await clock.advance(25);
+    }
+    t.is(answered, 40);
+    const s = r.stats();
+    t.is(s.received, 40 * 51);
+    t.true(s.rateLimited + s.verifyLimited > 0, 'the flood was limited');
+    t.is(s.received, s.reflected + drops(s));
+  });
+}
+
+test('real socket (authenticated): a replayed test packet gets no reply, from any address; a fresh one does', async (t) => {
+  const r = await StampReflector.start({
+    clock: new SystemClock(),
+    address: '127.0.0.1',
+    port: 0,
+    authKey: KEY,
+  });
+  const a = await client('127.0.0.1');
+  const b = await client('127.0.0.2');
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await r.close();
+  });
+  const captured = senderPacket(1, undefined, KEY, fresh());
+  t.truthy(await roundTrip(a, r, captured), 'the original is answered');
+  t.is(await roundTrip(a, r, captured), undefined, 'replayed in its own session');
+  t.is(await roundTrip(b, r, captured), undefined, 'replayed from another address');
+  const hourAgo = ntpFromUnixMs(Date.now() - 3_600_000);
+  t.is(await roundTrip(b, r, senderPacket(7, undefined, KEY, hourAgo)), undefined, 'an hour old');
+  const inAnHour = ntpFromUnixMs(Date.now() + 3_600_000);
+  t.is(await roundTrip(b, r, senderPacket(8, undefined, KEY, inAnHour)), undefined, 'from the future');
+  t.like(r.stats(), { reflected: 1, replayed: 2, stale: 2 });
+  t.truthy(await roundTrip(a, r, senderPacket(2, undefined, KEY, fresh())), 'a fresh one');
+  // Reordering is not replay: a later number first, then the one overtaken.
+  const overtaken = senderPacket(3, undefined, KEY, fresh());
+  t.truthy(await roundTrip(a, r, senderPacket(4, undefined, KEY, fresh())));
+  t.truthy(await roundTrip(a, r, overtaken), 'an overtaken packet');
+  t.is(await roundTrip(a, r, overtaken), undefined, 'but only once');
+  // A sender restarted on the same port numbers from the start again, with newer timestamps.
+  t.truthy(await roundTrip(a, r, senderPacket(1, undefined, KEY, fresh())), 'a restarted sender');
+  t.like(r.stats(), { reflected: 5, replayed: 3, stale: 2 });
+});
+
 test('real socket: authenticated replies carry a valid HMAC and exact length', async (t) => {
   const r = await StampReflector.start({
     clock: new SystemClock(),
@@ -454,12 +690,16 @@ test('real socket: authenticated replies carry a valid HMAC and exact length', a
     await a.close();
     await r.close();
   });
-  const reply = await roundTrip(a, r, senderPacket(9, 1000, KEY));
+  const reply = await roundTrip(a, r, senderPacket(9, 1000, KEY, fresh()));
   t.is(reply?.length, 1000);
   const d = decodeReflectorPacket(reply ?? Buffer.alloc(0), KEY);
   t.true(d.ok);
   t.false(decodeReflectorPacket(reply ?? Buffer.alloc(0), Buffer.from('x')).ok);
-  t.is(await roundTrip(a, r, senderPacket(10, 1000)), undefined, 'unauthenticated packet refused');
+  t.is(
+    await roundTrip(a, r, senderPacket(10, 1000, undefined, fresh())),
+    undefined,
+    'unauthenticated packet refused',
+  );
   t.is(r.stats().authFailed, 1);
 });
 
