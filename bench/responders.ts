@@ -117,6 +117,8 @@ async function main(): Promise<void> {
           address,
           port: 0,
           maxRepliesPerSecond: spec.maxRepliesPerSecond,
+          // The load driver probes from one address: measure the reflector, not its limiter.
+          maxRepliesPerSecondPerSource: spec.maxRepliesPerSecond,
           maxSessions: 100_000,
         });
         reflectors.push(r);

@@ -94,6 +94,9 @@ export class Engines {
       tcpPort: cfg.tcpPort,
       maxSessions: cfg.stamp.maxSessions,
       maxRepliesPerSecond: cfg.stamp.maxRepliesPerSecond,
+      maxRepliesPerSecondPerSource: cfg.stamp.maxRepliesPerSecondPerSource,
+      reflectorPorts: cfg.stamp.reflectorPorts,
+      maxClockSkewMs: cfg.stamp.maxClockSkewMs,
     };
     const wanted = PROBE_KINDS.filter((k) => cfg.probes[k]);
     const anywhere = wanted.filter((k) => PROBE_REGISTRY[k].mainThreadWithoutAddon !== true);

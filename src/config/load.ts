@@ -50,6 +50,9 @@ export interface Config {
     readonly authKey: Buffer | undefined;
     readonly maxSessions: number;
     readonly maxRepliesPerSecond: number;
+    readonly maxRepliesPerSecondPerSource: number;
+    readonly reflectorPorts: readonly number[];
+    readonly maxClockSkewMs: number;
   };
   readonly peers: { readonly limit: number; readonly static: readonly StaticPeer[] };
   readonly discovery: { readonly mode: 'auto' | 'static' | 'kubernetes' };
@@ -350,6 +353,9 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       authKey,
       maxSessions: get('stamp.maxSessions'),
       maxRepliesPerSecond: get('stamp.maxRepliesPerSecond'),
+      maxRepliesPerSecondPerSource: get('stamp.maxRepliesPerSecondPerSource'),
+      reflectorPorts: get('stamp.reflectorPorts'),
+      maxClockSkewMs: get('stamp.maxClockSkewMs'),
     },
     peers: { limit: get('peers.limit'), static: peers },
     discovery: { mode: get('discovery.mode') },

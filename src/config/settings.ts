@@ -221,7 +221,26 @@ export const SETTINGS: readonly Setting[] = [
     'stamp.maxRepliesPerSecond',
     z.number().int().min(1).max(1_000_000),
     10_000,
-    'Reflector reply rate limit; packets beyond it are dropped and counted.',
+    'Reflector reply rate limit, in total; packets beyond it are dropped and counted.',
+  ),
+  s(
+    'stamp.maxRepliesPerSecondPerSource',
+    z.number().int().min(1).max(1_000_000),
+    1000,
+    'Reflector replies per second to one source address (and, with stamp.authKey, HMAC checks per second for it), charged before the total; a flood from one address cannot spend the replies other peers need. A sender at the shortest interval sends 40 a second.',
+  ),
+  s(
+    'stamp.reflectorPorts',
+    z.array(port.min(1)).max(64),
+    [862, 9862, 9872],
+    "Source ports of other STAMP reflectors (file only): packets from them (and from the reflector's own port) are never answered, so no two reflectors can be made to answer each other. Default: the IANA STAMP port and the pod (9862) and host (9872) agents' ports of the shipped manifests.",
+    false,
+  ),
+  s(
+    'stamp.maxClockSkewMs',
+    ms(100, 3_600_000),
+    30_000,
+    "With stamp.authKey: a test packet whose timestamp differs from the reflector's clock by more than this is dropped as stale (replay protection). Nodes kept by NTP agree to milliseconds; 30 s tolerates a node whose time sync has been broken for days.",
   ),
 
   s(

@@ -3,12 +3,21 @@
 // and its event-loop delay. Declared in core because the engine (src/mesh) produces it and the
 // metrics (src/metrics) consume it, and neither may import the other.
 
+/** The reflector's packets by outcome (each received packet counted once), and its sessions. */
 export interface ReflectorCounts {
   readonly reflected: number;
   readonly malformed: number;
   readonly authFailed: number;
+  /** A reflected packet: from a reflector port, or carrying a reflector's fields. */
   readonly loop: number;
+  /** Over the reply budget (of its source address, or in total). */
   readonly rateLimited: number;
+  /** Authenticated mode: over the HMAC-check budget, so not checked. */
+  readonly verifyLimited: number;
+  /** Authenticated mode: timestamp outside the window. */
+  readonly stale: number;
+  /** Authenticated mode: a test packet answered before. */
+  readonly replayed: number;
   readonly sessions: number;
 }
 

@@ -165,6 +165,9 @@ export class ProbeEngine {
           authKey,
           maxSessions: r.maxSessions,
           maxRepliesPerSecond: r.maxRepliesPerSecond,
+          maxRepliesPerSecondPerSource: r.maxRepliesPerSecondPerSource,
+          reflectorPorts: r.reflectorPorts,
+          maxClockSkewMs: r.maxClockSkewMs,
         });
         listener = await TcpListener.start({ address: spec.bindAddress, port: r.tcpPort });
       }
@@ -241,6 +244,9 @@ export class ProbeEngine {
               authFailed: r.authFailed,
               loop: r.loop,
               rateLimited: r.rateLimited,
+              verifyLimited: r.verifyLimited,
+              stale: r.stale,
+              replayed: r.replayed,
               sessions: r.sessions,
             },
           }

@@ -66,6 +66,9 @@ export interface EngineSpec {
     readonly tcpPort: number;
     readonly maxSessions: number;
     readonly maxRepliesPerSecond: number;
+    readonly maxRepliesPerSecondPerSource?: number;
+    readonly reflectorPorts?: readonly number[];
+    readonly maxClockSkewMs?: number;
   };
   /** Run the dns family too, on its own schedule. */
   readonly dns?: {

@@ -265,7 +265,7 @@ export const CATALOGUE = {
     name: 'podmesh_reflector_packets_total',
     type: 'counter',
     labels: ['source_node', 'network', 'result'],
-    help: 'Packets received by the STAMP reflector by result: reflected, malformed, auth_failed, loop, rate_limited.',
+    help: 'Packets received by the STAMP reflector by result: reflected, malformed, auth_failed, loop, rate_limited, verify_limited, stale, replayed.',
   }),
   reflectorSessions: def({
     name: 'podmesh_reflector_sessions',
@@ -426,7 +426,7 @@ export function renderMetricsDoc(): string {
     '| `direction` | `forward` (sender to reflector), `reverse` (reflector to sender) |',
     '| `quantile` | `0.5`, `0.9`, `0.99` |',
     '| `reason` | failure reasons `timeout`, `refused`, `unreachable`, `permission`, `malformed`, `error`; for `podmesh_icmp_enabled` also `ok`, `disabled`; for `podmesh_dns_discarded_answers_total` `malformed`, `mismatched` |',
-    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop`, `rate_limited`; DNS outcome: `noerror` (records of the asked type), `nodata` (name exists, no such records), `nxdomain`, `servfail`, `refused`, `other-rcode`, `timeout`, `unreachable` (the kernel refused: TCP reset, no route, blocked send), `malformed` (an answer that is not a valid answer to the query), `error`; port target outcome: `open`, `refused`, `timeout`, `unreachable`, `error` |',
+    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop` (a reflected packet: from a reflector port or carrying reflector fields), `rate_limited` (over the reply budget of its source or in total), `verify_limited` (over the HMAC-check budget), `stale` (timestamp outside `stamp.maxClockSkewMs`), `replayed` (answered before); DNS outcome: `noerror` (records of the asked type), `nodata` (name exists, no such records), `nxdomain`, `servfail`, `refused`, `other-rcode`, `timeout`, `unreachable` (the kernel refused: TCP reset, no route, blocked send), `malformed` (an answer that is not a valid answer to the query), `error`; port target outcome: `open`, `refused`, `timeout`, `unreachable`, `error` |',
     '| `server_kind` | `service` (the first nameserver of the resolv.conf, i.e. the DNS Service VIP) or `replica` (one DNS server Pod, queried directly) |',
     '| `server` | `service` for the VIP; for a replica the node it runs on (`<node>#2`, `#3`... for more replicas on one node, by Pod name or list order; `replica-<n>` when the node is unknown). Never an address |',
     '| `query` | `service` (service FQDN as-is), `short` (short name through the search list and ndots), `pod` (Pod or headless-service name), `external` (a name outside the cluster) |',

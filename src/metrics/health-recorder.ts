@@ -61,6 +61,13 @@ export class HealthRecorder {
       bump('rate_limited', r.rateLimited, () =>
         m.reflectorPackets.labels({ ...selfLabels, result: 'rate_limited' }),
       );
+      bump('verify_limited', r.verifyLimited, () =>
+        m.reflectorPackets.labels({ ...selfLabels, result: 'verify_limited' }),
+      );
+      bump('stale', r.stale, () => m.reflectorPackets.labels({ ...selfLabels, result: 'stale' }));
+      bump('replayed', r.replayed, () =>
+        m.reflectorPackets.labels({ ...selfLabels, result: 'replayed' }),
+      );
       m.reflectorSessions.set(selfLabels, r.sessions);
     }
     if (h.tcpAccepted !== undefined)

@@ -190,7 +190,14 @@ test('HMAC direction: a reply never verifies as a test packet, nor a test packet
   t.deepEqual(decodeReflectorPacket(request, KEY), { ok: false, reason: 'auth' });
   // Not even a reply whose reflector fields are all zero, which looks like a test packet.
   const bare = encodeReflectorPacket(
-    { ...reflector, receiveTimestamp: 0n, senderSeq: 0, senderTimestamp: 0n, senderErrorEstimate: 0, senderTtl: 0 },
+    {
+      ...reflector,
+      receiveTimestamp: 0n,
+      senderSeq: 0,
+      senderTimestamp: 0n,
+      senderErrorEstimate: 0,
+      senderTtl: 0,
+    },
     { authKey: KEY, length: 112 },
   );
   t.deepEqual(decodeSenderPacket(bare, KEY), { ok: false, reason: 'auth' });

@@ -20,6 +20,14 @@
 // The HMAC is HMAC-SHA-256 truncated to 128 bits over the 96 octets before it (all of the base
 // packet but the HMAC); padding after the base packet is not covered. Longer packets (padding,
 // used by MTU probes) decode fine; shorter ones are rejected as 'short'.
+//
+// The HMAC is bound to the direction (docs/stamp.md): each direction signs with its own key,
+// derived from the shared key (directionKey), so a reflector's reply never verifies as a
+// sender's request at another reflector (it would otherwise: same key, same covered octets),
+// which is what let one spoofed packet start a loop between two reflectors. The covered octets
+// are the RFC's; only the key differs, and RFC 8762 leaves keys to the operator. Both ends of
+// podmesh derive the same keys, so agents of this version interoperate with each other, not
+// with an agent from before this change or another vendor's authenticated STAMP.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -206,19 +214,73 @@ export type DecodeResult<T> =
   | { readonly ok: true; readonly packet: T }
   | { readonly ok: false; readonly reason: DecodeFailure };
 
-/** HMAC-SHA-256 over the first 96 octets, truncated to 16. */
-export function computeHmac(authKey: Buffer, packet: Buffer): Buffer {
-  return createHmac('sha256', authKey)
+/** Who signs: the session-sender (a test packet) or the session-reflector (its reply). */
+export type HmacDirection = 'request' | 'reply';
+
+/** What each direction's key is derived with: HMAC-SHA-256(shared key, label). */
+export const DIRECTION_KEY_LABELS: Readonly<Record<HmacDirection, string>> = {
+  request: 'podmesh STAMP HMAC key v1: session-sender to session-reflector',
+  reply: 'podmesh STAMP HMAC key v1: session-reflector to session-sender',
+};
+
+/** Derived keys per shared key Buffer, so the derivation runs once, not once per packet. */
+const derivedKeys = new WeakMap<Buffer, Readonly<Record<HmacDirection, Buffer>>>();
+
+/** The key one direction signs with, derived from the shared key (cached per key Buffer). */
+export function directionKey(authKey: Buffer, direction: HmacDirection): Buffer {
+  let keys = derivedKeys.get(authKey);
+  if (keys === undefined) {
+    const derive = (label: string): Buffer =>
+      createHmac('sha256', authKey).update(label, 'utf8').digest();
+    keys = {
+      request: derive(DIRECTION_KEY_LABELS.request),
+      reply: derive(DIRECTION_KEY_LABELS.reply),
+    };
+    derivedKeys.set(authKey, keys);
+  }
+  return keys[direction];
+}
+
+/** HMAC-SHA-256 over the first 96 octets with one direction's key, truncated to 16. */
+export function computeHmac(authKey: Buffer, packet: Buffer, direction: HmacDirection): Buffer {
+  return createHmac('sha256', directionKey(authKey, direction))
     .update(packet.subarray(0, HMAC_COVERED_LENGTH))
     .digest()
     .subarray(0, HMAC_LENGTH);
 }
 
 /** Constant-time check of the HMAC in an authenticated packet of at least 112 octets. */
-export function verifyHmac(authKey: Buffer, packet: Buffer): boolean {
+export function verifyHmac(authKey: Buffer, packet: Buffer, direction: HmacDirection): boolean {
   if (packet.length < AUTH_BASE_LENGTH) return false;
-  const expected = computeHmac(authKey, packet);
+  const expected = computeHmac(authKey, packet, direction);
   return timingSafeEqual(expected, packet.subarray(HMAC_COVERED_LENGTH, AUTH_BASE_LENGTH));
+}
+
+/**
+ * Where a reflector writes its own fields (receive timestamp, the sender's fields copied back)
+ * inside the base packet; in a sender's test packet that span is MBZ (RFC 8762 section 4.2;
+ * RFC 8972's Session-Sender Identifier sits just before it, at 14 or 26, and is left alone).
+ * A test packet with anything there is itself a reflector's reply: see hasReflectorFields.
+ */
+export function reflectorFieldSpan(authKey: Buffer | undefined): {
+  readonly start: number;
+  readonly end: number;
+} {
+  return authKey === undefined
+    ? { start: 16, end: UNAUTH_BASE_LENGTH }
+    : { start: 28, end: HMAC_COVERED_LENGTH };
+}
+
+/**
+ * True when a packet at least the base length carries non-zero octets where a reflector writes
+ * its fields. Every real reply does (its receive timestamp is never zero), and every sender
+ * writes zeros there, so this tells a reflected packet from a test packet without any state.
+ */
+export function hasReflectorFields(packet: Buffer, authKey: Buffer | undefined): boolean {
+  const { start, end } = reflectorFieldSpan(authKey);
+  if (packet.length < end) return false;
+  for (let i = start; i < end; i++) if (packet[i] !== 0) return true;
+  return false;
 }
 
 function allocate(opts: EncodeOptions | undefined): { buf: Buffer; authKey: Buffer | undefined } {
@@ -241,7 +303,7 @@ export function encodeSenderPacket(p: SenderPacket, opts?: EncodeOptions): Buffe
   } else {
     writeTs(buf, p.timestamp, 16);
     buf.writeUInt16BE(p.errorEstimate & 0xffff, 24);
-    computeHmac(authKey, buf).copy(buf, HMAC_COVERED_LENGTH);
+    computeHmac(authKey, buf, 'request').copy(buf, HMAC_COVERED_LENGTH);
   }
   return buf;
 }
@@ -265,7 +327,7 @@ export function encodeReflectorPacket(p: ReflectorPacket, opts?: EncodeOptions):
     writeTs(buf, p.senderTimestamp, 64);
     buf.writeUInt16BE(p.senderErrorEstimate & 0xffff, 72);
     buf.writeUInt8(p.senderTtl & 0xff, 80);
-    computeHmac(authKey, buf).copy(buf, HMAC_COVERED_LENGTH);
+    computeHmac(authKey, buf, 'reply').copy(buf, HMAC_COVERED_LENGTH);
   }
   return buf;
 }
@@ -282,7 +344,7 @@ export function decodeSenderPacket(buf: Buffer, authKey?: Buffer): DecodeResult<
       },
     };
   }
-  if (!verifyHmac(authKey, buf)) return { ok: false, reason: 'auth' };
+  if (!verifyHmac(authKey, buf, 'request')) return { ok: false, reason: 'auth' };
   return {
     ok: true,
     packet: {
@@ -313,7 +375,7 @@ export function decodeReflectorPacket(
       },
     };
   }
-  if (!verifyHmac(authKey, buf)) return { ok: false, reason: 'auth' };
+  if (!verifyHmac(authKey, buf, 'reply')) return { ok: false, reason: 'auth' };
   return {
     ok: true,
     packet: {

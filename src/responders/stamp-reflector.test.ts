@@ -383,35 +383,38 @@ for (const [mode, timestamps] of [
       await r.close();
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(packetArb(key, true), { minLength: 1, maxLength: 8 }), async (batch) => {
-        for (const { packet, pristine } of batch) {
-          // A zero-length datagram is a valid UDP send; include it as is.
-          const before = r.stats();
-          const reply = await roundTrip(c, r, packet);
-          const after = r.stats();
-          const expected = expectedOutcome(packet, key, pristine);
-          if (after.received !== before.received + 1) return false;
-          const counted = {
-            ok: after.reflected - before.reflected,
-            malformed: after.malformed - before.malformed,
-            auth_failed: after.authFailed - before.authFailed,
-            loop: after.loop - before.loop,
-            rate_limited: after.rateLimited - before.rateLimited,
-            verify_limited: after.verifyLimited - before.verifyLimited,
-            stale: after.stale - before.stale,
-            replayed: after.replayed - before.replayed,
-          };
-          // Exactly one counter moved, and it is the right one.
-          if (Object.values(counted).reduce((a, b) => a + b, 0) !== 1) return false;
-          if (counted[expected] !== 1) return false;
-          if (expected === 'ok') {
-            if (reply === undefined || reply.length !== packet.length) return false;
-            if (!decodeReflectorPacket(reply, key).ok) return false;
-          } else if (reply !== undefined) return false;
-        }
-        const s = r.stats();
-        return s.received === s.reflected + drops(s);
-      }),
+      fc.asyncProperty(
+        fc.array(packetArb(key, true), { minLength: 1, maxLength: 8 }),
+        async (batch) => {
+          for (const { packet, pristine } of batch) {
+            // A zero-length datagram is a valid UDP send; include it as is.
+            const before = r.stats();
+            const reply = await roundTrip(c, r, packet);
+            const after = r.stats();
+            const expected = expectedOutcome(packet, key, pristine);
+            if (after.received !== before.received + 1) return false;
+            const counted = {
+              ok: after.reflected - before.reflected,
+              malformed: after.malformed - before.malformed,
+              auth_failed: after.authFailed - before.authFailed,
+              loop: after.loop - before.loop,
+              rate_limited: after.rateLimited - before.rateLimited,
+              verify_limited: after.verifyLimited - before.verifyLimited,
+              stale: after.stale - before.stale,
+              replayed: after.replayed - before.replayed,
+            };
+            // Exactly one counter moved, and it is the right one.
+            if (Object.values(counted).reduce((a, b) => a + b, 0) !== 1) return false;
+            if (counted[expected] !== 1) return false;
+            if (expected === 'ok') {
+              if (reply === undefined || reply.length !== packet.length) return false;
+              if (!decodeReflectorPacket(reply, key).ok) return false;
+            } else if (reply !== undefined) return false;
+          }
+          const s = r.stats();
+          return s.received === s.reflected + drops(s);
+        },
+      ),
       { numRuns: 40 },
     );
     t.pass();
@@ -665,7 +668,11 @@ test('real socket (authenticated): a replayed test packet gets no reply, from an
   const hourAgo = ntpFromUnixMs(Date.now() - 3_600_000);
   t.is(await roundTrip(b, r, senderPacket(7, undefined, KEY, hourAgo)), undefined, 'an hour old');
   const inAnHour = ntpFromUnixMs(Date.now() + 3_600_000);
-  t.is(await roundTrip(b, r, senderPacket(8, undefined, KEY, inAnHour)), undefined, 'from the future');
+  t.is(
+    await roundTrip(b, r, senderPacket(8, undefined, KEY, inAnHour)),
+    undefined,
+    'from the future',
+  );
   t.like(r.stats(), { reflected: 1, replayed: 2, stale: 2 });
   t.truthy(await roundTrip(a, r, senderPacket(2, undefined, KEY, fresh())), 'a fresh one');
   // Reordering is not replay: a later number first, then the one overtaken.
