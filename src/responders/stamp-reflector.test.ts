@@ -24,7 +24,11 @@ import {
   type NtpTimestamp,
 } from '../probes/stamp-codec.ts';
 import type { TimestampedUdpSocket } from '../probes/timestamped-udp.ts';
+import { SETTINGS_BY_KEY } from '../config/settings.ts';
 import {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  DEFAULT_REFLECTOR_PORTS,
+  DEFAULT_REPLIES_PER_SOURCE,
   StampReflector,
   UNKNOWN_TTL,
   reflectPacket,
@@ -223,6 +227,15 @@ test('reflectPacket (authenticated): stale, replayed, and the HMAC budget asked 
     },
   });
   t.deepEqual(junk, { ok: false, drop: 'auth_failed' });
+});
+
+test("the reflector's defaults are the settings' defaults, and the shipped reflector ports", (t) => {
+  const def = (key: string): unknown => SETTINGS_BY_KEY.get(key)?.default;
+  t.deepEqual(def('stamp.reflectorPorts'), DEFAULT_REFLECTOR_PORTS);
+  t.is(def('stamp.maxRepliesPerSecondPerSource'), DEFAULT_REPLIES_PER_SOURCE);
+  t.is(def('stamp.maxClockSkewMs'), DEFAULT_MAX_CLOCK_SKEW_MS);
+  // deploy/base: the pod agents' stampPort and the host agents'.
+  t.true(DEFAULT_REFLECTOR_PORTS.includes(9862) && DEFAULT_REFLECTOR_PORTS.includes(9872));
 });
 
 /** What a packet must lead to, worked out from the RFC's rules, not from the code under test. */
