@@ -1336,10 +1336,8 @@ test('images are the release in package.json, and the Dockerfile starts what npm
 // the monitoring namespace (components/scrape-network-policy).
 
 const SECURE = new URL('deploy/overlays/secure', ROOT).pathname;
-const WEB_CONFIG_EXAMPLE = new URL(
-  'deploy/components/secure-http/web-config.example.yaml',
-  ROOT,
-).pathname;
+const WEB_CONFIG_EXAMPLE = new URL('deploy/components/secure-http/web-config.example.yaml', ROOT)
+  .pathname;
 let renderedSecure: Obj[] | undefined;
 
 function secure(): Obj[] {
@@ -1373,9 +1371,7 @@ function secretAt(
   if (volume?.secret?.secretName === undefined) return undefined;
   return {
     secretName: volume.secret.secretName,
-    ...(volume.secret.items !== undefined
-      ? { items: volume.secret.items.map((i) => i.path) }
-      : {}),
+    ...(volume.secret.items !== undefined ? { items: volume.secret.items.map((i) => i.path) } : {}),
   };
 }
 
@@ -1394,14 +1390,14 @@ test('the secure overlay renders; every object is valid and carries only known f
   );
   // The base's objects, plus the scrape policy; nothing dropped.
   const names = (os: Obj[]) => os.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-  t.deepEqual(
-    names(objs),
-    [...names(objects()), 'NetworkPolicy/podmesh-metrics-scrape'].sort(),
-  );
+  t.deepEqual(names(objs), [...names(objects()), 'NetworkPolicy/podmesh-metrics-scrape'].sort());
 });
 
 test('secure overlay: every podmesh server loads the web config from its Secret, and kubelet probes it over HTTPS', (t) => {
-  const example = parseWebConfig(readFileSync(WEB_CONFIG_EXAMPLE, 'utf8'), '/etc/x/web-config.yaml');
+  const example = parseWebConfig(
+    readFileSync(WEB_CONFIG_EXAMPLE, 'utf8'),
+    '/etc/x/web-config.yaml',
+  );
   t.deepEqual(example.problems, []);
   const ws = secureWorkloads();
   t.is(ws.length, 3);
@@ -1488,7 +1484,10 @@ interface Target {
 type Proto = 'TCP' | 'UDP' | 'ICMP';
 
 function selects(
-  sel: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] },
+  sel: {
+    matchLabels?: Record<string, string>;
+    matchExpressions?: { key: string; operator: string; values?: string[] }[];
+  },
   labels: Record<string, string>,
 ): boolean {
   return (
@@ -1513,7 +1512,9 @@ function admits(
   const labels = to.template.metadata?.labels ?? {};
   const containerPorts = to.template.spec!.containers.flatMap((c) => c.ports ?? []);
   const number =
-    portName === undefined ? undefined : containerPorts.find((p) => p.name === portName)?.containerPort;
+    portName === undefined
+      ? undefined
+      : containerPorts.find((p) => p.name === portName)?.containerPort;
   if (portName !== undefined && number === undefined) throw new Error(`no port ${portName}`);
   const isolating = policies.filter(
     (p) =>
@@ -1535,7 +1536,9 @@ function admits(
             peer.namespaceSelector !== undefined
               ? selects(peer.namespaceSelector, nsLabels)
               : from.namespace === p.metadata.namespace;
-          return nsOk && (peer.podSelector === undefined || selects(peer.podSelector, from.podLabels));
+          return (
+            nsOk && (peer.podSelector === undefined || selects(peer.podSelector, from.podLabels))
+          );
         });
       const portOk =
         rule.ports === undefined ||
@@ -1573,8 +1576,20 @@ function scrapeCases(objs: Obj[], monitoring: string) {
     'scrape agent from monitoring': admits(policies, agentTo, prometheus, 'TCP', 'http'),
     'scrape controller from monitoring': admits(policies, controllerTo, prometheus, 'TCP', 'http'),
     'agent http from another namespace': admits(policies, agentTo, elsewhere, 'TCP', 'http'),
-    'controller http from another namespace': admits(policies, controllerTo, elsewhere, 'TCP', 'http'),
-    'agent http from a non-podmesh Pod beside it': admits(policies, agentTo, neighbour, 'TCP', 'http'),
+    'controller http from another namespace': admits(
+      policies,
+      controllerTo,
+      elsewhere,
+      'TCP',
+      'http',
+    ),
+    'agent http from a non-podmesh Pod beside it': admits(
+      policies,
+      agentTo,
+      neighbour,
+      'TCP',
+      'http',
+    ),
     'agent http from a node address': admits(policies, agentTo, nodeAddress, 'TCP', 'http'),
     'controller pulls an agent': admits(policies, agentTo, theController, 'TCP', 'http'),
     'pod agent probes: stamp': admits(policies, agentTo, peer, 'UDP', 'stamp'),

@@ -76,7 +76,11 @@ test('with web.configFile, /metrics and /api/v1/results need TLS and a valid pas
   const url = httpsUrl(a);
   const trusted = { ca: pki.caCert };
 
-  const ok = await httpsGet(`${url}/metrics`, { ...trusted, user: 'prometheus', password: PASSWORD });
+  const ok = await httpsGet(`${url}/metrics`, {
+    ...trusted,
+    user: 'prometheus',
+    password: PASSWORD,
+  });
   t.is(ok.status, 200);
   t.regex(ok.body, /^podmesh_/m);
   const results = await httpsGet(`${url}/api/v1/results`, {
@@ -95,7 +99,11 @@ test('with web.configFile, /metrics and /api/v1/results need TLS and a valid pas
   const wrong = await httpsGet(`${url}/metrics`, { ...trusted, user: 'prometheus', password: 'x' });
   t.is(wrong.status, 401);
   t.notRegex(wrong.body, /podmesh_/);
-  const nobody = await httpsGet(`${url}/metrics`, { ...trusted, user: 'mallory', password: PASSWORD });
+  const nobody = await httpsGet(`${url}/metrics`, {
+    ...trusted,
+    user: 'mallory',
+    password: PASSWORD,
+  });
   t.is(nobody.status, 401);
   // One user's password is not another's.
   const crossed = await httpsGet(`${url}/metrics`, {
@@ -231,9 +239,7 @@ test('BasicAuth: a verified password is remembered, unknown users cost a check t
   const gates: (() => void)[] = [];
   const slow = (pw: string, hash: string): Promise<boolean> => {
     calls++;
-    return new Promise((resolve) =>
-      gates.push(() => resolve(bcrypt.compareSync(pw, hash))),
-    );
+    return new Promise((resolve) => gates.push(() => resolve(bcrypt.compareSync(pw, hash))));
   };
   const auth = new BasicAuth({ prometheus: hashes.prometheus }, () => Promise.resolve(slow));
   const header = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
@@ -305,12 +311,17 @@ test('the controller pulls an agent over TLS with basic auth; wrong credentials,
   t.is(wrong.state, 'http-error');
   t.is(wrong.detail, 'HTTP 401');
 
-  const noCredentials = await pull(createPullFetch({ ...client, pullUsername: '', pullPasswordFile: '' }));
+  const noCredentials = await pull(
+    createPullFetch({ ...client, pullUsername: '', pullPasswordFile: '' }),
+  );
   t.is(noCredentials.detail, 'HTTP 401');
 
   const untrusted = await pull(createPullFetch({ ...client, pullCaFile: '' }));
   t.is(untrusted.state, 'unreachable');
-  t.regex(untrusted.detail ?? '', /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/);
+  t.regex(
+    untrusted.detail ?? '',
+    /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/,
+  );
 
   const otherName = await pull(createPullFetch({ ...client, pullServerName: 'other.podmesh.svc' }));
   t.is(otherName.state, 'unreachable');
@@ -384,15 +395,23 @@ test('the pull client presents its client certificate to agents that require one
     pullUsername: '',
     pullPasswordFile: '',
   };
-  const withCert = createPullFetch({ ...base, pullCertFile: pki.clientCert, pullKeyFile: pki.clientKey })!;
+  const withCert = createPullFetch({
+    ...base,
+    pullCertFile: pki.clientCert,
+    pullKeyFile: pki.clientKey,
+  })!;
   const res = await withCert(`http://${s.url}/api/v1/results`);
   t.is(res.status, 200);
   t.deepEqual(await res.json(), { stub: true });
   const without = createPullFetch({ ...base, pullCertFile: '', pullKeyFile: '' })!;
   t.is((await without(`http://${s.url}/api/v1/results`)).status, 403);
-  t.throws(() => createPullFetch({ ...base, pullCertFile: join(dir, 'nope.crt'), pullKeyFile: pki.clientKey }), {
-    message: /controller\.pullCertFile: cannot read .*nope\.crt/,
-  });
+  t.throws(
+    () =>
+      createPullFetch({ ...base, pullCertFile: join(dir, 'nope.crt'), pullKeyFile: pki.clientKey }),
+    {
+      message: /controller\.pullCertFile: cannot read .*nope\.crt/,
+    },
+  );
 });
 
 test('a renewed certificate is served without a restart', async (t) => {

@@ -165,7 +165,8 @@ export function httpsGet(
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, fingerprint }),
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body, headers: res.headers, fingerprint }),
         );
         res.on('error', reject);
       },
