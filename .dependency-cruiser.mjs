@@ -134,11 +134,12 @@ export default {
     {
       name: 'server-only-express',
       severity: 'error',
-      comment: 'the HTTP server is a leaf: node built-ins, express and its own files',
+      comment:
+        'the HTTP server is a leaf: node built-ins, express (and bcryptjs, for basic auth) and its own files',
       from: { path: pathOf.server, pathNot: TEST_FILE },
       to: {
         dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg'],
-        pathNot: 'node_modules/(@types/)?express/',
+        pathNot: 'node_modules/((@types/)?express|bcryptjs)/',
       },
     },
     {

@@ -7,7 +7,9 @@
 // Needs kubectl (Debian: kubernetes-client); set KUBECTL to use another binary.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import test from 'ava';
 import * as k8s from '@kubernetes/client-node';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
@@ -42,6 +44,7 @@ import { parseAllDocuments } from 'yaml';
 import { PODMESH_ENTRIES } from '../src/bundle.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { SETTINGS, envName, flagName } from '../src/config/settings.ts';
+import { parseWebConfig } from '../src/config/web-config.ts';
 
 const ROOT = new URL('../', import.meta.url);
 const BASE = new URL('deploy/base', ROOT).pathname;
@@ -1325,4 +1328,324 @@ test('images are the release in package.json, and the Dockerfile starts what npm
   t.regex(dockerfile, /^COPY --from=build \/src\/dist\/bundle \.\/dist\/bundle$/m);
   t.regex(dockerfile, /^COPY --from=build \/src\/dist\/ui \.\/dist\/ui$/m);
   t.regex(dockerfile, /^USER 65532:65532$/m);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The secure overlay (deploy/overlays/secure, issue #14 item 10): TLS and basic auth on every
+// HTTP port (components/secure-http) and NetworkPolicies that admit metrics scrapes only from
+// the monitoring namespace (components/scrape-network-policy).
+
+const SECURE = new URL('deploy/overlays/secure', ROOT).pathname;
+const WEB_CONFIG_EXAMPLE = new URL('deploy/components/secure-http/web-config.example.yaml', ROOT)
+  .pathname;
+let renderedSecure: Obj[] | undefined;
+
+function secure(): Obj[] {
+  renderedSecure ??= render(SECURE);
+  return renderedSecure;
+}
+
+function secureNamed<T>(kind: string, name: string, objs = secure()): T & Obj {
+  const found = objs.find((o) => o.kind === kind && o.metadata.name === name);
+  if (found === undefined) throw new Error(`no ${kind} ${name} in the rendered overlay`);
+  return found as T & Obj;
+}
+
+function secureWorkloads(objs = secure()): Workload[] {
+  return objs
+    .filter((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment')
+    .map((o) => {
+      const w = o as (IDaemonSet | IDeployment) & Obj;
+      return { kind: w.kind, name: w.metadata.name, template: w.spec!.template };
+    });
+}
+
+/** The Secret mounted at the directory holding `path` in this container, and its volume. */
+function secretAt(
+  template: IPodTemplateSpec,
+  c: IContainer,
+  path: string,
+): { secretName: string; items?: string[] } | undefined {
+  const mount = (c.volumeMounts ?? []).find((m) => path.startsWith(`${m.mountPath}/`));
+  const volume = template.spec?.volumes?.find((v) => v.name === mount?.name);
+  if (volume?.secret?.secretName === undefined) return undefined;
+  return {
+    secretName: volume.secret.secretName,
+    ...(volume.secret.items !== undefined ? { items: volume.secret.items.map((i) => i.path) } : {}),
+  };
+}
+
+test('the secure overlay renders; every object is valid and carries only known fields', (t) => {
+  const objs = secure();
+  t.deepEqual(
+    objs.flatMap((o) => {
+      const e = schemaErrors(o);
+      return e === undefined ? [] : [`${o.kind}/${o.metadata.name}: ${e}`];
+    }),
+    [],
+  );
+  t.deepEqual(
+    objs.flatMap((o) => strictFieldErrors(o)),
+    [],
+  );
+  // The base's objects, plus the scrape policy; nothing dropped.
+  const names = (os: Obj[]) => os.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+  t.deepEqual(names(objs), [...names(objects()), 'NetworkPolicy/podmesh-metrics-scrape'].sort());
+});
+
+test('secure overlay: every podmesh server loads the web config from its Secret, and kubelet probes it over HTTPS', (t) => {
+  const example = parseWebConfig(
+    readFileSync(WEB_CONFIG_EXAMPLE, 'utf8'),
+    '/etc/x/web-config.yaml',
+  );
+  t.deepEqual(example.problems, []);
+  const ws = secureWorkloads();
+  t.is(ws.length, 3);
+  for (const w of ws) {
+    const c = w.template.spec!.containers[0]!;
+    const env = envOf(c);
+    const file = env[envName('web.configFile')];
+    t.truthy(file, `${w.name}: no ${envName('web.configFile')}`);
+    t.is(secretAt(w.template, c, file!)?.secretName, 'podmesh-web-config', w.name);
+    // The example's certificate and key are where this container mounts the TLS Secret.
+    for (const p of [example.config!.tls!.certFile, example.config!.tls!.keyFile])
+      t.is(secretAt(w.template, c, p)?.secretName, 'podmesh-web-tls', `${w.name}: ${p}`);
+    for (const probe of [c.readinessProbe, c.livenessProbe]) {
+      t.is(probe?.httpGet?.scheme, 'HTTPS', w.name);
+      t.true(['/healthz', '/readyz'].includes(probe?.httpGet?.path ?? ''), w.name);
+      t.is(probe?.httpGet?.httpHeaders, undefined, `${w.name}: probes carry no credentials`);
+    }
+    // What the Pod runs with, the web config file stood in by the example.
+    const cfg = loadConfig({ env: { ...env, [envName('web.configFile')]: WEB_CONFIG_EXAMPLE } });
+    t.truthy(cfg.web.security?.tls, w.name);
+    t.true(Object.keys(cfg.web.security!.basicAuthUsers).length > 0, w.name);
+  }
+});
+
+test('secure overlay: the controller pulls agents over TLS with credentials from its own Secret', (t) => {
+  const d = secureNamed<IDeployment>('Deployment', 'podmesh-controller');
+  const template = d.spec!.template;
+  const c = template.spec!.containers[0]!;
+  const env = envOf(c);
+  const cfg = loadConfig({ env: { ...env, [envName('web.configFile')]: WEB_CONFIG_EXAMPLE } });
+  t.is(cfg.controller.pullScheme, 'https');
+  t.is(secretAt(template, c, cfg.controller.pullCaFile)?.secretName, 'podmesh-web-tls');
+  t.is(cfg.controller.pullCaFile.split('/').at(-1), 'ca.crt');
+  const auth = secretAt(template, c, cfg.controller.pullPasswordFile);
+  t.is(auth?.secretName, 'podmesh-controller-auth');
+  t.deepEqual(auth?.items, ['password'], 'only the password is mounted');
+  // The controller's user is one the web config knows.
+  const example = parseWebConfig(readFileSync(WEB_CONFIG_EXAMPLE, 'utf8'), '/w.yaml');
+  t.true(Object.hasOwn(example.config!.basicAuthUsers, cfg.controller.pullUsername));
+  t.not(cfg.controller.pullServerName, '');
+  // Agents never get the controller's password.
+  for (const w of secureWorkloads().filter((x) => x.kind === 'DaemonSet'))
+    t.false(
+      (w.template.spec?.volumes ?? []).some(
+        (v) => v.secret?.secretName === 'podmesh-controller-auth',
+      ),
+      w.name,
+    );
+});
+
+test('secure overlay: the PodMonitor scrapes over HTTPS, verifying the name the controller verifies, with basic auth', (t) => {
+  const pm = secureNamed<IPodMonitor>('PodMonitor', 'podmesh');
+  const controller = envOf(
+    secureNamed<IDeployment>('Deployment', 'podmesh-controller').spec!.template.spec!
+      .containers[0]!,
+  );
+  for (const ep of pm.spec.podMetricsEndpoints ?? []) {
+    t.is(ep.scheme, 'https');
+    t.deepEqual(ep.tlsConfig?.ca, { secret: { name: 'podmesh-web-tls', key: 'ca.crt' } });
+    t.is(ep.tlsConfig?.serverName, controller[envName('controller.pullServerName')]);
+    t.is(ep.tlsConfig?.insecureSkipVerify, undefined);
+    t.deepEqual(ep.basicAuth, {
+      username: { name: 'podmesh-prometheus-auth', key: 'username' },
+      password: { name: 'podmesh-prometheus-auth', key: 'password' },
+    });
+  }
+  const example = parseWebConfig(readFileSync(WEB_CONFIG_EXAMPLE, 'utf8'), '/w.yaml');
+  t.true(Object.hasOwn(example.config!.basicAuthUsers, 'prometheus'));
+});
+
+// A small NetworkPolicy evaluator, enough for the rules podmesh writes: label selectors, named
+// and numbered ports, same-namespace podSelectors and namespaceSelectors. ipBlock is not
+// modelled (podmesh's policies have none). A source without podLabels is a node address (a
+// host-network agent on another node), which no pod or namespace selector matches.
+
+interface Source {
+  readonly namespace: string;
+  readonly podLabels?: Record<string, string>;
+}
+interface Target {
+  readonly namespace: string;
+  readonly template: IPodTemplateSpec;
+}
+type Proto = 'TCP' | 'UDP' | 'ICMP';
+
+function selects(
+  sel: {
+    matchLabels?: Record<string, string>;
+    matchExpressions?: { key: string; operator: string; values?: string[] }[];
+  },
+  labels: Record<string, string>,
+): boolean {
+  return (
+    Object.entries(sel.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+    (sel.matchExpressions ?? []).every((e) => {
+      const v = labels[e.key];
+      if (e.operator === 'In') return v !== undefined && (e.values ?? []).includes(v);
+      if (e.operator === 'NotIn') return v === undefined || !(e.values ?? []).includes(v);
+      if (e.operator === 'Exists') return v !== undefined;
+      return v === undefined;
+    })
+  );
+}
+
+function admits(
+  policies: readonly (INetworkPolicy & Obj)[],
+  to: Target,
+  from: Source,
+  proto: Proto,
+  portName?: string,
+): boolean {
+  const labels = to.template.metadata?.labels ?? {};
+  const containerPorts = to.template.spec!.containers.flatMap((c) => c.ports ?? []);
+  const number =
+    portName === undefined
+      ? undefined
+      : containerPorts.find((p) => p.name === portName)?.containerPort;
+  if (portName !== undefined && number === undefined) throw new Error(`no port ${portName}`);
+  const isolating = policies.filter(
+    (p) =>
+      p.metadata.namespace === to.namespace &&
+      selects(p.spec!.podSelector, labels) &&
+      (p.spec!.policyTypes ?? ['Ingress']).includes('Ingress'),
+  );
+  if (isolating.length === 0) return true;
+  const nsLabels = { 'kubernetes.io/metadata.name': from.namespace };
+  return isolating.some((p) =>
+    (p.spec!.ingress ?? []).some((rule) => {
+      const fromOk =
+        rule.from === undefined ||
+        rule.from.length === 0 ||
+        rule.from.some((peer) => {
+          if (peer.ipBlock !== undefined) throw new Error('ipBlock is not modelled');
+          if (from.podLabels === undefined) return false;
+          const nsOk =
+            peer.namespaceSelector !== undefined
+              ? selects(peer.namespaceSelector, nsLabels)
+              : from.namespace === p.metadata.namespace;
+          return (
+            nsOk && (peer.podSelector === undefined || selects(peer.podSelector, from.podLabels))
+          );
+        });
+      const portOk =
+        rule.ports === undefined ||
+        rule.ports.length === 0 ||
+        (proto !== 'ICMP' &&
+          rule.ports.some(
+            (rp) =>
+              (rp.protocol ?? 'TCP') === proto &&
+              (rp.port === undefined ||
+                (typeof rp.port === 'string'
+                  ? containerPorts.find((cp) => cp.name === rp.port)?.containerPort === number
+                  : rp.endPort !== undefined
+                    ? number! >= rp.port && number! <= rp.endPort
+                    : rp.port === number)),
+          ));
+      return fromOk && portOk;
+    }),
+  );
+}
+
+function scrapeCases(objs: Obj[], monitoring: string) {
+  const policies = objs.filter((o) => o.kind === 'NetworkPolicy') as (INetworkPolicy & Obj)[];
+  const podAgent = secureNamed<IDaemonSet>('DaemonSet', 'podmesh-agent', objs).spec!.template;
+  const controller = secureNamed<IDeployment>('Deployment', 'podmesh-controller', objs).spec!
+    .template;
+  const agentTo: Target = { namespace: NAMESPACE, template: podAgent };
+  const controllerTo: Target = { namespace: NAMESPACE, template: controller };
+  const prometheus: Source = { namespace: monitoring, podLabels: { app: 'prometheus' } };
+  const elsewhere: Source = { namespace: 'default', podLabels: { app: 'curious' } };
+  const neighbour: Source = { namespace: NAMESPACE, podLabels: { app: 'not-podmesh' } };
+  const peer: Source = { namespace: NAMESPACE, podLabels: podAgent.metadata!.labels! };
+  const theController: Source = { namespace: NAMESPACE, podLabels: controller.metadata!.labels! };
+  const nodeAddress: Source = { namespace: '' };
+  return {
+    'scrape agent from monitoring': admits(policies, agentTo, prometheus, 'TCP', 'http'),
+    'scrape controller from monitoring': admits(policies, controllerTo, prometheus, 'TCP', 'http'),
+    'agent http from another namespace': admits(policies, agentTo, elsewhere, 'TCP', 'http'),
+    'controller http from another namespace': admits(
+      policies,
+      controllerTo,
+      elsewhere,
+      'TCP',
+      'http',
+    ),
+    'agent http from a non-podmesh Pod beside it': admits(
+      policies,
+      agentTo,
+      neighbour,
+      'TCP',
+      'http',
+    ),
+    'agent http from a node address': admits(policies, agentTo, nodeAddress, 'TCP', 'http'),
+    'controller pulls an agent': admits(policies, agentTo, theController, 'TCP', 'http'),
+    'pod agent probes: stamp': admits(policies, agentTo, peer, 'UDP', 'stamp'),
+    'pod agent probes: tcp': admits(policies, agentTo, peer, 'TCP', 'tcp'),
+    'pod agent probes: icmp': admits(policies, agentTo, peer, 'ICMP'),
+    'host agent probes: stamp': admits(policies, agentTo, nodeAddress, 'UDP', 'stamp'),
+    'host agent probes: tcp': admits(policies, agentTo, nodeAddress, 'TCP', 'tcp'),
+  };
+}
+
+test('secure overlay: NetworkPolicies admit scrapes only from the monitoring namespace, and keep probes and pulls flowing', (t) => {
+  t.deepEqual(scrapeCases(secure(), 'monitoring'), {
+    'scrape agent from monitoring': true,
+    'scrape controller from monitoring': true,
+    'agent http from another namespace': false,
+    'controller http from another namespace': false,
+    'agent http from a non-podmesh Pod beside it': false,
+    'agent http from a node address': false,
+    'controller pulls an agent': true,
+    'pod agent probes: stamp': true,
+    'pod agent probes: tcp': true,
+    'pod agent probes: icmp': true,
+    'host agent probes: stamp': true,
+    'host agent probes: tcp': true,
+  });
+  // The evaluator can say yes: on the base, anything reaches an agent's http port.
+  t.true(scrapeCases(objects(), 'monitoring')['agent http from another namespace']);
+});
+
+test('secure overlay: the scrape namespace is one patch of podmesh-metrics-scrape away', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podmesh-overlay-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // The patch docs/deploy.md shows.
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'resources:',
+      `  - ${relative(dir, SECURE)}`,
+      'patches:',
+      '  - target:',
+      '      kind: NetworkPolicy',
+      '      name: podmesh-metrics-scrape',
+      '    patch: |-',
+      '      - op: replace',
+      '        path: /spec/ingress/0/from/0/namespaceSelector',
+      '        value:',
+      '          matchLabels:',
+      '            kubernetes.io/metadata.name: observability',
+      '',
+    ].join('\n'),
+  );
+  const objs = render(dir);
+  t.true(scrapeCases(objs, 'observability')['scrape agent from monitoring']);
+  t.true(scrapeCases(objs, 'observability')['scrape controller from monitoring']);
+  t.false(scrapeCases(objs, 'monitoring')['scrape agent from monitoring']);
+  t.true(scrapeCases(objs, 'observability')['pod agent probes: icmp']);
 });

@@ -16,6 +16,7 @@ import {
   type StaticDnsReplica,
   type StaticPeer,
 } from './settings.ts';
+import { loadWebConfig, type WebConfig } from './web-config.ts';
 
 export interface Config {
   readonly node: string;
@@ -25,6 +26,12 @@ export interface Config {
   readonly advertiseAddress: string | undefined;
   readonly httpAddress: string;
   readonly httpPort: number;
+  readonly web: {
+    /** '' means off. */
+    readonly configFile: string;
+    /** What that file says (read and checked at load); undefined when it is off. */
+    readonly security: WebConfig | undefined;
+  };
   readonly stampPort: number;
   readonly tcpPort: number;
   readonly logLevel: string;
@@ -68,6 +75,14 @@ export interface Config {
     readonly pullIntervalMs: number;
     readonly pullConcurrency: number;
     readonly pullTimeoutMs: number;
+    /** How the controller reaches agents' HTTP ports (the strings below: '' means unset). */
+    readonly pullScheme: 'http' | 'https';
+    readonly pullCaFile: string;
+    readonly pullServerName: string;
+    readonly pullCertFile: string;
+    readonly pullKeyFile: string;
+    readonly pullUsername: string;
+    readonly pullPasswordFile: string;
   };
   readonly dns: {
     readonly enabled: boolean;
@@ -314,6 +329,29 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
     if (seenReplicas.has(id)) problems.push(`dns.replicas[${i}]: duplicate replica ${id}`);
     seenReplicas.add(id);
   }
+  const webConfigFile = get<string>('web.configFile');
+  let security: WebConfig | undefined;
+  if (webConfigFile !== '') {
+    const loaded = loadWebConfig(webConfigFile);
+    security = loaded.config;
+    problems.push(...loaded.problems.map((p) => `web.configFile: ${p}`));
+  }
+  const pull = (k: string): string => get<string>(`controller.${k}`);
+  if (pull('pullScheme') === 'http') {
+    const tlsOnly = ['pullCaFile', 'pullServerName', 'pullCertFile', 'pullKeyFile'].filter(
+      (k) => pull(k) !== '',
+    );
+    if (tlsOnly.length > 0)
+      problems.push(
+        `${tlsOnly.map((k) => `controller.${k}`).join(', ')}: only used over TLS; set controller.pullScheme to https`,
+      );
+  }
+  for (const [a, b] of [
+    ['pullCertFile', 'pullKeyFile'],
+    ['pullUsername', 'pullPasswordFile'],
+  ] as const)
+    if ((pull(a) === '') !== (pull(b) === ''))
+      problems.push(`controller.${a} and controller.${b} go together: set both or neither`);
   const peers = get<StaticPeer[]>('peers.static');
   const seen = new Set<string>();
   for (const [i, p] of peers.entries()) {
@@ -332,6 +370,7 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
     advertiseAddress: get('advertiseAddress'),
     httpAddress: get('httpAddress'),
     httpPort: get('httpPort'),
+    web: { configFile: webConfigFile, security },
     stampPort: get('stampPort'),
     tcpPort: get('tcpPort'),
     logLevel: get('logLevel'),
@@ -371,6 +410,13 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       pullIntervalMs: get('controller.pullIntervalMs'),
       pullConcurrency: get('controller.pullConcurrency'),
       pullTimeoutMs: get('controller.pullTimeoutMs'),
+      pullScheme: get('controller.pullScheme'),
+      pullCaFile: pull('pullCaFile'),
+      pullServerName: pull('pullServerName'),
+      pullCertFile: pull('pullCertFile'),
+      pullKeyFile: pull('pullKeyFile'),
+      pullUsername: pull('pullUsername'),
+      pullPasswordFile: pull('pullPasswordFile'),
     },
     dns: {
       enabled: get('dns.enabled'),

@@ -119,6 +119,12 @@ export const SETTINGS: readonly Setting[] = [
   ),
   s('httpPort', port, 9860, 'HTTP port for /metrics, health and the results API.'),
   s(
+    'web.configFile',
+    z.string(),
+    '',
+    'Web config file securing the HTTP server, in the format of Prometheus exporter-toolkit (--web.config.file): tls_server_config (cert_file, key_file, client_ca_file, client_auth_type, min_version) and basic_auth_users (name: bcrypt hash). Everything but /healthz and /readyz then needs what it asks for (docs/security.md). Empty: plain HTTP, no authentication.',
+  ),
+  s(
     'stampPort',
     port,
     9862,
@@ -316,6 +322,43 @@ export const SETTINGS: readonly Setting[] = [
     ms(100, 60_000),
     3000,
     'Controller: how long one agent may take to answer.',
+  ),
+  s(
+    'controller.pullScheme',
+    z.enum(['http', 'https']),
+    'http',
+    "Controller: how it talks to agents' HTTP port; https when the agents run with a web config that has tls_server_config. Pulls never follow redirects.",
+  ),
+  s(
+    'controller.pullCaFile',
+    z.string(),
+    '',
+    "Controller, https: PEM file of the CA(s) that signed the agents' certificates. Empty: the system's CAs.",
+  ),
+  s(
+    'controller.pullServerName',
+    z.string().max(253),
+    '',
+    "Controller, https: the name the agents' certificate must carry (agents are reached by Pod IP, so a shared certificate names a Service such as podmesh-agent.podmesh.svc). Empty: the agent's address.",
+  ),
+  s(
+    'controller.pullCertFile',
+    z.string(),
+    '',
+    'Controller, https: PEM client certificate to present to agents whose web config verifies client certificates (with controller.pullKeyFile).',
+  ),
+  s('controller.pullKeyFile', z.string(), '', "Controller, https: the client certificate's key."),
+  s(
+    'controller.pullUsername',
+    z.string().regex(/^[^:]*$/, { message: 'a basic-auth user name cannot contain ":"' }),
+    '',
+    "Controller: basic-auth user for the agents' web config basic_auth_users (with controller.pullPasswordFile).",
+  ),
+  s(
+    'controller.pullPasswordFile',
+    z.string(),
+    '',
+    "Controller: file holding that user's password (a mounted Secret; one trailing newline is ignored). A file, not a value, so the password stays out of the config and the environment.",
   ),
   s(
     'dns.enabled',

@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.ts';
 import { acceptedAgentRowSchema } from '../api/agent-row.ts';
 import type { Matrix } from '../api/matrix.ts';
 import { assembleMatrix, type AgentEndpoint, type Fetched } from './matrix.ts';
+import type { PullFetch } from './pull-client.ts';
 
 export interface CollectorOptions {
   readonly clock: Clock;
@@ -14,6 +15,8 @@ export interface CollectorOptions {
   readonly timeoutMs: number;
   /** Responses larger than this are refused (a row for 10,000 peers is well under it). */
   readonly maxBytes?: number;
+  /** TLS and credentials for secured agents (pull-client.ts); default: the global fetch. */
+  readonly fetch?: PullFetch;
 }
 
 const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
@@ -37,7 +40,7 @@ export class MatrixCollector {
   private async fetchOne(endpoint: AgentEndpoint): Promise<Fetched> {
     let res: Response;
     try {
-      res = await fetch(`${endpoint.url}/api/v1/results`, {
+      res = await (this.opts.fetch ?? fetch)(`${endpoint.url}/api/v1/results`, {
         signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
     } catch (e) {

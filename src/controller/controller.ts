@@ -14,6 +14,7 @@ import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
 import { FindingTracker } from './findings.ts';
 import type { AgentEndpoint } from './matrix.ts';
+import type { PullFetch } from './pull-client.ts';
 
 /** Where the controller learns which agents exist and whether nodes are covered. */
 export interface AgentDirectory {
@@ -38,6 +39,8 @@ export interface ControllerOptions {
   readonly pullIntervalMs: number;
   readonly pullConcurrency: number;
   readonly pullTimeoutMs: number;
+  /** How agents are reached when their HTTP port is secured (pull-client.ts). */
+  readonly pullFetch?: PullFetch;
   readonly version: string;
   readonly events?: EventSink;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
@@ -65,6 +68,7 @@ export class Controller {
       clock: opts.clock,
       concurrency: opts.pullConcurrency,
       timeoutMs: opts.pullTimeoutMs,
+      ...(opts.pullFetch !== undefined ? { fetch: opts.pullFetch } : {}),
     });
   }
 

@@ -17,6 +17,7 @@ import { serveController } from '../server/controller-app.ts';
 import { closeServer } from '../server/http.ts';
 import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
 import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
+import { createPullFetch } from './pull-client.ts';
 
 export interface RunningController {
   readonly controller: Controller;
@@ -36,6 +37,8 @@ export interface ControllerRunOptions {
 export async function runController(o: ControllerRunOptions): Promise<RunningController> {
   const { config: cfg, log } = o;
   const clock = o.clock ?? new SystemClock();
+  // Before discovery starts: an unreadable CA or password file stops the controller here.
+  const pullFetch = createPullFetch(cfg.controller);
   let directory: AgentDirectory;
   let events: KubernetesEventSink | undefined;
   let source: KubernetesPeerSource | undefined;
@@ -73,6 +76,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     pullIntervalMs: cfg.controller.pullIntervalMs,
     pullConcurrency: cfg.controller.pullConcurrency,
     pullTimeoutMs: cfg.controller.pullTimeoutMs,
+    ...(pullFetch !== undefined ? { pullFetch } : {}),
     version: o.version,
     triage,
     ...(events !== undefined ? { events } : {}),
@@ -80,7 +84,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   });
   let served: { server: Server; port: number };
   try {
-    served = await serveController(controller, cfg.httpAddress, cfg.httpPort);
+    served = await serveController(controller, cfg.httpAddress, cfg.httpPort, cfg.web.security);
   } catch (e) {
     await source?.stop();
     throw e;
@@ -95,7 +99,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   );
   return {
     controller,
-    url: `http://${cfg.httpAddress === '0.0.0.0' ? '127.0.0.1' : cfg.httpAddress}:${port}`,
+    url: `${cfg.web.security?.tls !== undefined ? 'https' : 'http'}://${cfg.httpAddress === '0.0.0.0' ? '127.0.0.1' : cfg.httpAddress}:${port}`,
     stop: async () => {
       await controller.stop();
       await closeServer(server);

@@ -7,6 +7,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { listen } from './http.ts';
+import type { WebSecurity } from './web-security.ts';
 
 // The bodies come from the controller, which builds them to their declarations in src/api/
 // (matrix.ts, findings.ts, coverage.ts); this module only serves them.
@@ -186,12 +187,14 @@ export interface ServableController {
 
 /**
  * Binds the controller's HTTP surface, then starts its collection rounds; resolves with the
- * server and the bound port (useful when 0 was asked for).
+ * server and the bound port (useful when 0 was asked for). `security`: TLS and authentication
+ * from the web config, as for the agent's server.
  */
 export async function serveController(
   controller: ServableController,
   address: string,
   port: number,
+  security?: WebSecurity,
 ): Promise<{ server: Server; port: number }> {
   const server = await listen(
     createControllerApp({
@@ -203,6 +206,7 @@ export async function serveController(
     }),
     address,
     port,
+    security,
   );
   controller.start();
   const addr = server.address();

@@ -3,6 +3,7 @@
 
 import type { Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
+import { createWebServer, type WebSecurity } from './web-security.ts';
 
 export interface AgentView {
   /** True from the first peer list until shutdown begins. */
@@ -51,10 +52,18 @@ export function createApp(view: AgentView): express.Express {
   return app;
 }
 
-/** Listens and resolves once bound; rejects with the address in the message if it can't. */
-export function listen(app: express.Express, address: string, port: number): Promise<Server> {
+/**
+ * Listens and resolves once bound; rejects with the address in the message if it can't.
+ * `security`: TLS and authentication from the web config (web-security.ts); none: plain HTTP.
+ */
+export function listen(
+  app: express.Express,
+  address: string,
+  port: number,
+  security?: WebSecurity,
+): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, address);
+    const server = createWebServer(app, security).listen(port, address);
     server.once('listening', () => resolve(server));
     server.once('error', (e: Error) =>
       reject(new Error(`cannot listen for HTTP on ${address}:${port}: ${e.message}`)),
