@@ -290,7 +290,9 @@ test('nodes that come and go are forgotten once their Pods are gone (cluster aut
     [...(h.source as unknown as { seenNodes: ReadonlySet<string> }).seenNodes].sort();
   for (let i = 0; i < 20; i++) {
     const name = `scale-${i}`;
+    // The node joins, then its agent is scheduled there.
     h.api.upsert(nodeObject({ name, zone: 'z1' }));
+    await until(`${name} known`, () => h.source.nodeInfo(name) !== undefined, WAIT);
     h.api.upsert(podObject({ name: `pod-${name}`, node: name, ip: `10.1.${i}.5` }));
     await peersBecome(h, [...base, `${name}/pod`]);
     // The Node goes first; its agent Pod lingers until garbage collection and must not count.
