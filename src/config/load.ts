@@ -25,6 +25,12 @@ export interface Config {
   readonly advertiseAddress: string | undefined;
   readonly httpAddress: string;
   readonly httpPort: number;
+  readonly http: {
+    readonly maxConnections: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
   readonly stampPort: number;
   readonly tcpPort: number;
   readonly logLevel: string;
@@ -65,6 +71,7 @@ export interface Config {
     readonly pullIntervalMs: number;
     readonly pullConcurrency: number;
     readonly pullTimeoutMs: number;
+    readonly roundTimeoutMs: number;
   };
   readonly dns: {
     readonly enabled: boolean;
@@ -302,6 +309,20 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       );
     seenTargets.add(t.name);
   }
+  const headersTimeoutMs = get<number>('http.headersTimeoutMs');
+  const requestTimeoutMs = get<number>('http.requestTimeoutMs');
+  if (headersTimeoutMs > requestTimeoutMs) {
+    problems.push(
+      `http.headersTimeoutMs (${headersTimeoutMs}) must not exceed http.requestTimeoutMs (${requestTimeoutMs}): the headers are part of the request; lower the first or raise the second`,
+    );
+  }
+  const pullTimeoutMs = get<number>('controller.pullTimeoutMs');
+  const roundTimeoutMs = get<number>('controller.roundTimeoutMs');
+  if (roundTimeoutMs < pullTimeoutMs) {
+    problems.push(
+      `controller.roundTimeoutMs (${roundTimeoutMs}) must not be below controller.pullTimeoutMs (${pullTimeoutMs}): no agent could use its whole timeout; raise the round's deadline or lower the pull timeout`,
+    );
+  }
   const clusterDomain = get<string>('dns.clusterDomain').replace(/\.$/, '');
   const dnsPort = get<number>('dns.port');
   const replicas = get<StaticDnsReplica[]>('dns.replicas');
@@ -329,6 +350,12 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
     advertiseAddress: get('advertiseAddress'),
     httpAddress: get('httpAddress'),
     httpPort: get('httpPort'),
+    http: {
+      maxConnections: get('http.maxConnections'),
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: get('http.keepAliveTimeoutMs'),
+    },
     stampPort: get('stampPort'),
     tcpPort: get('tcpPort'),
     logLevel: get('logLevel'),
@@ -364,7 +391,8 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
     controller: {
       pullIntervalMs: get('controller.pullIntervalMs'),
       pullConcurrency: get('controller.pullConcurrency'),
-      pullTimeoutMs: get('controller.pullTimeoutMs'),
+      pullTimeoutMs,
+      roundTimeoutMs,
     },
     dns: {
       enabled: get('dns.enabled'),

@@ -119,6 +119,30 @@ export const SETTINGS: readonly Setting[] = [
   ),
   s('httpPort', port, 9860, 'HTTP port for /metrics, health and the results API.'),
   s(
+    'http.maxConnections',
+    z.number().int().min(8).max(100_000),
+    256,
+    "Most open connections to the HTTP server (agent and controller). Beyond it a new connection closes the least recently used idle one, or is refused if none is idle; requests other than /healthz and /readyz are answered 503 once they would hold more than seven eighths of it, so the kubelet's probes keep answering through a flood. Keep it well under the open-files limit.",
+  ),
+  s(
+    'http.headersTimeoutMs',
+    ms(100, 600_000),
+    10_000,
+    "HTTP: a request's headers must arrive within this time; a connection that sends nothing, or drips its headers, is closed. Must not exceed http.requestTimeoutMs.",
+  ),
+  s(
+    'http.requestTimeoutMs',
+    ms(100, 3_600_000),
+    30_000,
+    'HTTP: a whole request must arrive within this time, and a connection on which nothing moves (a client that stops reading its answer) is closed after it.',
+  ),
+  s(
+    'http.keepAliveTimeoutMs',
+    ms(100, 600_000),
+    5_000,
+    'HTTP: a keep-alive connection with no new request for this long is closed.',
+  ),
+  s(
     'stampPort',
     port,
     9862,
@@ -297,6 +321,12 @@ export const SETTINGS: readonly Setting[] = [
     ms(100, 60_000),
     3000,
     'Controller: how long one agent may take to answer.',
+  ),
+  s(
+    'controller.roundTimeoutMs',
+    ms(100, 3_600_000),
+    30_000,
+    'Controller: deadline of one round of pulls; agents not answered by then are marked timeout and the round completes. Must not be below controller.pullTimeoutMs.',
   ),
   s(
     'dns.enabled',

@@ -38,6 +38,8 @@ export interface ControllerOptions {
   readonly pullIntervalMs: number;
   readonly pullConcurrency: number;
   readonly pullTimeoutMs: number;
+  /** The whole round's deadline (controller.roundTimeoutMs); the collector's default if absent. */
+  readonly roundTimeoutMs?: number;
   readonly version: string;
   readonly events?: EventSink;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
@@ -65,6 +67,7 @@ export class Controller {
       clock: opts.clock,
       concurrency: opts.pullConcurrency,
       timeoutMs: opts.pullTimeoutMs,
+      ...(opts.roundTimeoutMs !== undefined ? { roundTimeoutMs: opts.roundTimeoutMs } : {}),
     });
   }
 

@@ -73,6 +73,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     pullIntervalMs: cfg.controller.pullIntervalMs,
     pullConcurrency: cfg.controller.pullConcurrency,
     pullTimeoutMs: cfg.controller.pullTimeoutMs,
+    roundTimeoutMs: cfg.controller.roundTimeoutMs,
     version: o.version,
     triage,
     ...(events !== undefined ? { events } : {}),
@@ -80,7 +81,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   });
   let served: { server: Server; port: number };
   try {
-    served = await serveController(controller, cfg.httpAddress, cfg.httpPort);
+    served = await serveController(controller, cfg.httpAddress, cfg.httpPort, cfg.http);
   } catch (e) {
     await source?.stop();
     throw e;

@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
-import { listen } from './http.ts';
+import { DEFAULT_HTTP_LIMITS, listen, type HttpLimits } from './http.ts';
 
 // The bodies come from the controller, which builds them to their declarations in src/api/
 // (matrix.ts, findings.ts, coverage.ts); this module only serves them.
@@ -185,13 +185,15 @@ export interface ServableController {
 }
 
 /**
- * Binds the controller's HTTP surface, then starts its collection rounds; resolves with the
- * server and the bound port (useful when 0 was asked for).
+ * Binds the controller's HTTP surface (with the agent's connection cap and deadlines, which
+ * keep /healthz and /readyz answering under a flood), then starts its collection rounds;
+ * resolves with the server and the bound port (useful when 0 was asked for).
  */
 export async function serveController(
   controller: ServableController,
   address: string,
   port: number,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
 ): Promise<{ server: Server; port: number }> {
   const server = await listen(
     createControllerApp({
@@ -203,6 +205,7 @@ export async function serveController(
     }),
     address,
     port,
+    limits,
   );
   controller.start();
   const addr = server.address();

@@ -1,8 +1,11 @@
 // The agent's HTTP surface: /metrics, /healthz, /readyz and /api/v1/results (documented in
 // docs/api.md). It only serves what the agent hands it; it never measures anything itself.
 
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
+import { DEFAULT_HTTP_LIMITS, limitConnections, serverOptions, type HttpLimits } from './limits.ts';
+
+export { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 
 export interface AgentView {
   /** True from the first peer list until shutdown begins. */
@@ -51,10 +54,21 @@ export function createApp(view: AgentView): express.Express {
   return app;
 }
 
-/** Listens and resolves once bound; rejects with the address in the message if it can't. */
-export function listen(app: express.Express, address: string, port: number): Promise<Server> {
+/**
+ * Listens and resolves once bound; rejects with the address in the message if it can't. The
+ * server has a connection cap and header, request and keep-alive deadlines (limits.ts), and
+ * keeps /healthz and /readyz answering under the cap.
+ */
+export function listen(
+  app: express.Express,
+  address: string,
+  port: number,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, address);
+    const server = createServer(serverOptions(limits));
+    limitConnections(server, app, limits);
+    server.listen(port, address);
     server.once('listening', () => resolve(server));
     server.once('error', (e: Error) =>
       reject(new Error(`cannot listen for HTTP on ${address}:${port}: ${e.message}`)),
