@@ -12,7 +12,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { SystemClock } from '../core/clock.ts';
 import type { Peer, ProbeResult, ProbeTarget, SizeClass } from '../core/types.ts';
-import { loadTimestamping, type AddonLoad } from '../native/timestamping.ts';
+import { loadTimestamping, type AddonLoad, type NativeSocket } from '../native/timestamping.ts';
 import { IcmpProbe, sendFailure } from './icmp.ts';
 import type { IcmpProbeOptions, IcmpUnavailable, RawSocket, RawSocketModule } from './icmp.ts';
 
@@ -273,11 +273,16 @@ function addonWithBigBuffers(): AddonLoad {
   const Native = load.addon.Socket;
   const Socket = function (...args: ConstructorParameters<typeof Native>) {
     const s = new Native(...args);
-    const setOption = s.setOption.bind(s);
     // SO_RCVBUF (8) becomes SO_RCVBUFFORCE (33), past net.core.rmem_max.
-    s.setOption = (level, name, value) =>
-      level === 1 && name === 8 ? setOption(1, 33, 8 << 20) : setOption(level, name, value);
-    return s;
+    const setOption: NativeSocket['setOption'] = (level, name, value) =>
+      level === 1 && name === 8 ? s.setOption(1, 33, 8 << 20) : s.setOption(level, name, value);
+    return new Proxy(s, {
+      get: (target, prop) => {
+        if (prop === 'setOption') return setOption;
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
   } as unknown as typeof Native;
   return { ...load, addon: { ...load.addon, Socket } };
 }
