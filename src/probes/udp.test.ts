@@ -20,7 +20,12 @@ import {
 } from './stamp-codec.ts';
 import { StampReflector } from '../responders/stamp-reflector.ts';
 import { UdpStampProbe, payloadLength } from './udp.ts';
-import { loadTimestamping, type AddonLoad, type NativeSocket } from '../native/timestamping.ts';
+import {
+  loadTimestamping,
+  type AddonLoad,
+  type NativeSocket,
+  type TimestampingAddon,
+} from '../native/timestamping.ts';
 import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
 
 const KEY = Buffer.from('udp-probe-test-key');
@@ -704,7 +709,7 @@ kernelTest(
   'a sender socket libuv stops polling: what was in flight fails as an error, the next probe is answered (issue 14.4)',
   async (t) => {
     const reflector = await StampReflector.start({ clock, address: '127.0.0.1', port: 0 });
-    const srv = await server(() => undefined);
+    const silent = await server(() => undefined);
     const watched = watchedAddon();
     const probe = await UdpStampProbe.open({
       clock,
@@ -714,14 +719,27 @@ kernelTest(
     t.teardown(async () => {
       await probe.close();
       await reflector.close();
-      await srv.close();
+      await silent.close();
     });
     t.true((await probe.run(target(reflector.port), 1000)).ok);
-    // Without SO_SELECT_ERR_QUEUE the next transmit timestamp on the error queue raises a bare
-    // POLLERR, which libuv takes for a dead descriptor: it stops polling the socket.
+    // Out of the socket's own callback (where the answer's continuation runs), into a timer's.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Without SO_SELECT_ERR_QUEUE, a datagram waiting to be read (stray, sent synchronously
+    // here) and the next request's transmit timestamp on the error queue raise POLLERR with
+    // POLLIN and no POLLPRI, which libuv takes for a dead descriptor: it stops polling the
+    // socket.
     watched.sockets[0]!.setOption(...SO_SELECT_ERR_QUEUE, 0);
-    const inFlight = probe.run(target(srv.port, 'small', 64, 'silent/pod'), 2000);
-    const r = await inFlight;
+    const stray = new (watched.load as { addon: TimestampingAddon }).addon.Socket(
+      0,
+      '127.0.0.1',
+      0,
+      0,
+      () => undefined,
+    );
+    t.teardown(() => stray.close());
+    stray.send(Buffer.from('stray'), '127.0.0.1', probe.port);
+    // To a peer that never answers: only the socket's failure can end it before its timeout.
+    const r = await probe.run(target(silent.port, 'small', 64, 'silent/pod'), 5000);
     t.like(r, { ok: false, reason: 'error' });
     // The socket was reopened: probes are answered again.
     const next = await probe.run(target(reflector.port), 1000);
