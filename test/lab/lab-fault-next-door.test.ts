@@ -63,7 +63,7 @@ labSuite('fault next door lab', ['ip', 'nft', 'bridge', 'sysctl'], NEEDS, () => 
       podsPerNode: 1,
       agents: false,
       dns: false,
-      agentSettings: { probes: { intervalMs: INTERVAL_MS, timeoutMs: 500 } },
+      agentSettings: { probes: { intervalMs: INTERVAL_MS, timeoutMs: INTERVAL_MS } },
     });
     // Unprivileged ICMP in the pod namespaces: their agents use ping sockets.
     for (const n of lab.nodes)
@@ -122,7 +122,13 @@ labSuite('fault next door lab', ['ip', 'nft', 'bridge', 'sysctl'], NEEDS, () => 
         if (c.lost !== 0 || failuresOf(c) !== 0)
           lossy.push(`${k}: ${c.lost} lost of ${c.sent} ${JSON.stringify(c.failures)}`);
       }
-      t.log(`healthy series: ${d.size}; unreachable results towards ${down.name}: ${errorsSeen}`);
+      const sent = [...d]
+        .filter(([k]) => !parseKey(k).dst.startsWith(`${down.name}/`))
+        .map(([, c]) => c.sent);
+      t.log(
+        `healthy series: ${sent.length}, ${Math.min(...sent)} to ${Math.max(...sent)} probes each; unreachable results towards ${down.name}: ${errorsSeen}`,
+      );
+      if (lossy.length > 0) t.log(`lossy:\n${lossy.join('\n')}`);
       // Every healthy ordered pair of agents, every kind and size.
       const pairs = healthy.length * (healthy.length - 1);
       t.deepEqual([...kinds].sort(), [
