@@ -21,6 +21,10 @@ export interface ReflectorCounts {
   readonly sessions: number;
 }
 
+/** Sockets that are reopened when their poll fails, as the metric's `kind` label. */
+export const SOCKET_KINDS = ['stamp_sender', 'stamp_reflector', 'icmp'] as const;
+export type SocketKindName = (typeof SOCKET_KINDS)[number];
+
 export interface EngineHealth {
   readonly reflector?: ReflectorCounts;
   readonly tcpAccepted?: number;
@@ -29,6 +33,8 @@ export interface EngineHealth {
   readonly restarts?: number;
   /** DNS answers the DNS probe threw away: not DNS (malformed) or for no query in flight. */
   readonly dns?: { readonly malformed: number; readonly mismatched: number };
+  /** Sockets of the engine's thread that failed and were reopened, cumulative, by kind. */
+  readonly socketReopens?: Readonly<Record<SocketKindName, number>>;
   /** Event-loop delay quantiles of the engine thread, seconds. */
   readonly loopDelay?: { readonly p50: number; readonly p90: number; readonly p99: number };
 }

@@ -15,6 +15,7 @@ import {
   type TimerLateness,
 } from '../core/loop-delay.ts';
 import type { ProbeResult } from '../core/types.ts';
+import { socketReopens } from '../probes/probe.ts';
 import { StampReflector } from '../responders/stamp-reflector.ts';
 import { TcpListener } from '../responders/tcp-listener.ts';
 import {
@@ -130,6 +131,7 @@ export class ProbeEngine {
     private readonly listener: TcpListener | undefined,
     readonly status: EngineStatus,
     private readonly delay: LoopDelayReader,
+    private readonly log: LogSink,
     /**
      * The engine's timers, rounded late to its slots: a timer set here (the worker's result
      * flush) shares the probes' wake-ups instead of adding its own.
@@ -206,6 +208,7 @@ export class ProbeEngine {
       listener,
       status,
       loopDelayReader(lateness),
+      log,
       timeouts,
     );
   }
@@ -226,8 +229,25 @@ export class ProbeEngine {
     if (departed.length > 0) f.run.forget?.(departed);
   }
 
+  /** Socket reopens already logged (the thread's tally is cumulative). */
+  private reopensLogged = 0;
+
   health(): EngineHealth {
     const r = this.reflector?.stats();
+    const reopens = socketReopens.totals();
+    const reopened = reopens.stamp_sender + reopens.stamp_reflector + reopens.icmp;
+    if (reopened > this.reopensLogged) {
+      // A socket libuv stopped polling would otherwise go deaf without a word.
+      this.log(
+        'warn',
+        `${reopened - this.reopensLogged} probe socket(s) failed and were reopened`,
+        {
+          last: socketReopens.lastFailure(),
+          total: reopened,
+        },
+      );
+      this.reopensLogged = reopened;
+    }
     let skipped = 0;
     let counts: EngineHealth = {};
     for (const f of this.families.values()) {
@@ -254,6 +274,7 @@ export class ProbeEngine {
       ...(this.listener !== undefined ? { tcpAccepted: this.listener.stats().accepted } : {}),
       skipped,
       ...counts,
+      socketReopens: reopens,
       loopDelay: this.delay.quantiles(),
     };
     this.delay.reset();

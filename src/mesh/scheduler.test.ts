@@ -484,3 +484,104 @@ test('a concurrency that is not a positive whole number is refused', (t) => {
   for (const concurrency of [0, -1, 1.5, Number.NaN])
     t.throws(() => harness({ concurrency }), { instanceOf: TypeError }, String(concurrency));
 });
+
+/**
+ * A clock whose event loop can be held: time jumps, and only then do the timers that fell due
+ * meanwhile run, all late, at the new time (as libuv runs expired timers, before it polls).
+ */
+class HeldClock implements Clock {
+  private current = 1_700_000_000_000;
+  private readonly timers: { id: number; at: number; fn: () => void }[] = [];
+  private nextId = 1;
+
+  nowMs(): number {
+    return this.current;
+  }
+
+  monoNs(): bigint {
+    return BigInt(Math.round(this.current * 1e6));
+  }
+
+  setTimeout(fn: () => void, ms: number): { id: number } {
+    const id = this.nextId++;
+    this.timers.push({ id, at: this.current + Math.max(0, ms), fn });
+    return { id };
+  }
+
+  clearTimeout(handle: { id: number }): void {
+    const i = this.timers.findIndex((t) => t.id === handle.id);
+    if (i >= 0) this.timers.splice(i, 1);
+  }
+
+  /** Runs the timers due within `ms`, each at its own time (the loop not held). */
+  async advance(ms: number): Promise<void> {
+    const end = this.current + ms;
+    for (;;) {
+      await flush();
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (due === undefined) break;
+      this.timers.splice(this.timers.indexOf(due), 1);
+      this.current = Math.max(this.current, due.at);
+      due.fn();
+    }
+    this.current = end;
+    await flush();
+  }
+
+  /** The loop is held for `ms`: then every timer that fell due runs, late, before anything else. */
+  hold(ms: number): void {
+    this.current += ms;
+    const due = this.timers.filter((t) => t.at <= this.current).sort((a, b) => a.at - b.at);
+    for (const t of due) {
+      this.timers.splice(this.timers.indexOf(t), 1);
+      t.fn();
+    }
+  }
+}
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+test('a held event loop: the deadline sweep leaves runs to their own timeouts, then cuts what is still out (issue 14.3)', async (t) => {
+  const clock = new HeldClock();
+  const settle: ((r: TestResult) => void)[] = [];
+  const results: TestResult[] = [];
+  const sched = new Scheduler<TestJob, TestResult>({
+    clock,
+    intervalMs: 10_000,
+    timeoutMs: 100,
+    jitter: 0,
+    concurrency: 10,
+    random: () => 0,
+    execute: (job) =>
+      new Promise<TestResult>((resolve) => settle.push(resolve)).then((r) => ({
+        ...r,
+        key: job.key,
+      })),
+    overran: (job, startMs, detail) => ({ key: job.key, outcome: detail, startMs }),
+    onResult: (r) => results.push(r),
+  });
+  t.teardown(() => void sched.stop());
+  sched.reconcile([{ key: 'a' }, { key: 'b' }]);
+  await clock.advance(0);
+  t.is(settle.length, 2);
+  // The loop is held far past timeout + grace. The sweep's timer runs first, late; the answer
+  // of run a sat in its socket all along and is read right after the timers.
+  clock.hold(5000);
+  settle[0]!({ key: '', outcome: 'ok', startMs: 0 });
+  await flush();
+  t.deepEqual(
+    results.map((r) => [r.key, r.outcome]),
+    [['a', 'ok']],
+  );
+  // Run b never settles: once the loop runs on time again, the sweep cuts it off.
+  await clock.advance(DEADLINE_SWEEP_MS * 2);
+  t.deepEqual(
+    results.map((r) => [r.key, r.outcome]),
+    [
+      ['a', 'ok'],
+      ['b', 'probe overran its deadline'],
+    ],
+  );
+});

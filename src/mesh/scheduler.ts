@@ -64,6 +64,13 @@ export const DEADLINE_GRACE_MS = 1000;
 export const DEADLINE_SWEEP_MS = 250;
 
 /**
+ * A sweep that runs more than a sweep period late (the event loop was held) cuts nothing off,
+ * at most this many times in a row: the runs' own timeouts, which read the sockets first, judge
+ * them (see sweep()).
+ */
+const MAX_HELD_SWEEPS = 4;
+
+/**
  * One job's loop. It is also the record of its run: a job has at most one run at a time (a run
  * due while the last is still out is skipped), so the hot path allocates nothing per run.
  */
@@ -109,6 +116,10 @@ export class Scheduler<J extends ScheduledJob, R> {
   private oldest: Loop<J, R> | undefined;
   private newest: Loop<J, R> | undefined;
   private sweepTimer: TimerHandle | undefined;
+  /** When the armed sweep is due: one that runs much later than that finds the loop was held. */
+  private sweepDueMs = 0;
+  /** Sweeps in a row put off because the loop was held; bounded, so a stuck run is still cut. */
+  private heldSweeps = 0;
   private skipped = 0;
   private started = 0;
   private stopping = false;
@@ -272,7 +283,7 @@ export class Scheduler<J extends ScheduledJob, R> {
       loop.state = 'idle';
       return;
     }
-    const { clock, execute, timeoutMs } = this.opts;
+    const { execute, timeoutMs } = this.opts;
     loop.state = 'running';
     loop.startMs = nowMs;
     this.started++;
@@ -282,7 +293,7 @@ export class Scheduler<J extends ScheduledJob, R> {
     if (this.newest !== undefined) this.newest.next = loop;
     else this.oldest = loop;
     this.newest = loop;
-    this.sweepTimer ??= clock.setTimeout(this.sweep, DEADLINE_SWEEP_MS);
+    if (this.sweepTimer === undefined) this.armSweep(nowMs);
     // The probe's own promise carries the run: no wrapper, no per-run closure.
     try {
       execute(loop.job, timeoutMs).then(loop.onValue, loop.onError);
@@ -318,16 +329,31 @@ export class Scheduler<J extends ScheduledJob, R> {
       this.opts.onResult(result, Math.max(0, loop.startMs - loop.runDueMs), loop.job);
   }
 
+  private armSweep(nowMs: number): void {
+    this.sweepDueMs = nowMs + DEADLINE_SWEEP_MS;
+    this.sweepTimer = this.opts.clock.setTimeout(this.sweep, DEADLINE_SWEEP_MS);
+  }
+
   private readonly sweep = (): void => {
     this.sweepTimer = undefined;
     const { clock, timeoutMs, overran } = this.opts;
-    const cutoff = clock.nowMs() - (timeoutMs + DEADLINE_GRACE_MS - DEADLINE_SWEEP_MS);
+    const now = clock.nowMs();
+    if (now - this.sweepDueMs > DEADLINE_SWEEP_MS && this.heldSweeps < MAX_HELD_SWEEPS) {
+      // The event loop was held past this sweep: its timers run before the sockets are read,
+      // so runs whose answers wait unread would be cut off. Their own timeouts judge them
+      // first (after the sockets are drained); a sweep on time cuts off what is still out.
+      this.heldSweeps++;
+      this.armSweep(now);
+      return;
+    }
+    this.heldSweeps = 0;
+    const cutoff = now - (timeoutMs + DEADLINE_GRACE_MS - DEADLINE_SWEEP_MS);
     for (let l = this.oldest; l !== undefined && l.startMs <= cutoff; l = this.oldest) {
       // Whatever the cut-off run does later lands on the old handlers and is ignored.
       this.newHandlers(l);
       this.finish(l, overran(l.job, l.startMs, 'probe overran its deadline'));
     }
-    if (this.inFlight > 0) this.sweepTimer = clock.setTimeout(this.sweep, DEADLINE_SWEEP_MS);
+    if (this.inFlight > 0) this.armSweep(now);
   };
 
   private stopSweep(): void {

@@ -261,6 +261,12 @@ export const CATALOGUE = {
     labels: ['source_node', 'network'],
     help: 'Times the probe engine thread died and was started again (with capped backoff).',
   }),
+  socketReopens: def({
+    name: 'podmesh_socket_reopens_total',
+    type: 'counter',
+    labels: ['source_node', 'network', 'kind'],
+    help: 'Probe and responder sockets that failed (their event-loop poll stopped with an error, which would leave them deaf) and were reopened, by kind: stamp_sender, stamp_reflector, icmp. Probes in flight on the failed socket end as errors.',
+  }),
   reflectorPackets: def({
     name: 'podmesh_reflector_packets_total',
     type: 'counter',

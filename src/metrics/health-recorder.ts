@@ -1,9 +1,9 @@
 // The agent's own health as metrics: ICMP availability, timestamp sources, event-loop delay of
 // the main and engine threads, the engines' cumulative counts (reflector, TCP listener,
-// scheduler skips, restarts, discarded DNS answers) as counter increments, discovery syncs, and
-// the late-run ratio from the lateness window at scrape time.
+// scheduler skips, restarts, discarded DNS answers, reopened sockets) as counter increments,
+// discovery syncs, and the late-run ratio from the lateness window at scrape time.
 
-import type { EngineHealth } from '../core/engine-health.ts';
+import { SOCKET_KINDS, type EngineHealth } from '../core/engine-health.ts';
 import type { ProbeKind } from '../core/types.ts';
 import type { TimestampInfo } from '../probes/probe.ts';
 import type { LateWindow } from '../store/late-window.ts';
@@ -83,6 +83,12 @@ export class HealthRecorder {
       bump('dns_mismatched', h.dns.mismatched, () =>
         m.dnsDiscarded.labels({ ...selfLabels, reason: 'mismatched' }),
       );
+    }
+    if (h.socketReopens !== undefined) {
+      for (const kind of SOCKET_KINDS)
+        bump(`socket_reopens/${kind}`, h.socketReopens[kind], () =>
+          m.socketReopens.labels({ ...selfLabels, kind }),
+        );
     }
     if (isWorker && h.loopDelay !== undefined) {
       for (const [label, k] of QUANTILES)

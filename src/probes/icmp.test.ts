@@ -12,6 +12,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { SystemClock } from '../core/clock.ts';
 import type { Peer, ProbeResult, ProbeTarget, SizeClass } from '../core/types.ts';
+import { loadTimestamping, type AddonLoad, type NativeSocket } from '../native/timestamping.ts';
 import { IcmpProbe, sendFailure } from './icmp.ts';
 import type { IcmpProbeOptions, IcmpUnavailable, RawSocket, RawSocketModule } from './icmp.ts';
 
@@ -256,6 +257,59 @@ for (const variant of VARIANTS) {
   });
 }
 
+/** Keeps the event loop busy for `ms`: nothing is read, no timer runs. */
+function hold(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/**
+ * The addon, with every socket's receive buffer forced to 8 MiB (SO_RCVBUFFORCE, root): a test
+ * that queues hundreds of replies and their transmit stamps must not lose them to the buffer.
+ */
+function addonWithBigBuffers(): AddonLoad {
+  const load = loadTimestamping();
+  if (!load.ok) return load;
+  const Native = load.addon.Socket;
+  const Socket = function (...args: ConstructorParameters<typeof Native>) {
+    const s = new Native(...args);
+    // SO_RCVBUF (8) becomes SO_RCVBUFFORCE (33), past net.core.rmem_max.
+    const setOption: NativeSocket['setOption'] = (level, name, value) =>
+      level === 1 && name === 8 ? s.setOption(1, 33, 8 << 20) : s.setOption(level, name, value);
+    return new Proxy(s, {
+      get: (target, prop) => {
+        if (prop === 'setOption') return setOption;
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  } as unknown as typeof Native;
+  return { ...load, addon: { ...load.addon, Socket } };
+}
+
+// Serial: it holds this worker's event loop, which other tests' timers would feel.
+(isRoot ? test.serial : test.serial.skip)(
+  'addon raw: after a held event loop, replies that came in time are read before any probe is called lost (issue 14.3)',
+  async (t) => {
+    const probe = await IcmpProbe.open({
+      clock: new SystemClock(),
+      socket: 'raw',
+      addon: addonWithBigBuffers(),
+    });
+    if (!(probe instanceof IcmpProbe)) return t.fail(probe.detail);
+    t.teardown(() => probe.close());
+    // The kernel answers at once; the loop is held past every timeout. libuv then runs the
+    // expired timers before it polls, and the addon reads at most 256 datagrams per wake-up,
+    // so more replies than that wait for later turns of the loop.
+    const runs = Array.from({ length: 300 }, () => probe.run(target('127.0.0.1'), 100));
+    hold(400);
+    const results = await Promise.all(runs);
+    const failed = results.filter((r) => !r.ok);
+    t.is(failed.length, 0, JSON.stringify(failed.slice(0, 3)));
+    for (const r of results) if (r.ok) t.true(r.rttSeconds < 0.1, `rtt ${r.rttSeconds}`);
+  },
+);
+
 // --- Unprivileged ICMP (ping sockets), in network namespaces of our own. ----------------------
 
 const IP = '/usr/sbin/ip';
@@ -372,6 +426,62 @@ rootOnly(
     }
     t.like(unreachable, { ok: false, reason: 'unreachable' });
     t.regex(unreachable?.detail ?? '', /host unreachable/);
+  },
+);
+
+rootOnly(
+  'ping socket: an ICMP error about one peer never fails the next send to another (issue 14.2)',
+  (t) => {
+    // On a ping socket (IP_RECVERR) the host-unreachable about the echo to 127.0.0.9 is also
+    // left as the socket's pending error, and the next sendmsg, to whatever address, fails with
+    // it: the healthy 127.0.0.1 was reported unreachable every time. Each round sends to the
+    // unreachable address, waits (without yielding to the event loop) for the error to come
+    // back, then sends to the healthy one. Rounds start from a timer, not from inside the
+    // socket's callback.
+    const ns = netns(t, '0 2147483647');
+    execFileSync(IP, ['netns', 'exec', ns, NFT, '-f', '-'], {
+      input: [
+        'table inet t {',
+        '  chain input {',
+        '    type filter hook input priority -10; policy accept;',
+        '    ip daddr 127.0.0.9 icmp type echo-request reject with icmp type host-unreachable',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    });
+    const code = `
+      import { IcmpProbe } from ${JSON.stringify(`${REPO}src/probes/icmp.ts`)};
+      import { SystemClock } from ${JSON.stringify(`${REPO}src/core/clock.ts`)};
+      const probe = await IcmpProbe.open({ clock: new SystemClock(), socket: 'ping' });
+      const to = (address) => ({ peer: { id: address, node: 'n', network: 'pod', zone: 'z', address, stampPort: 0, tcpPort: 0, httpPort: 0 }, size: 'small', bytes: 64 });
+      const spin = (ms) => { const end = performance.now() + ms; while (performance.now() < end); };
+      const healthy = {}, down = {};
+      const count = (m, r) => { const k = r.ok ? 'ok' : r.reason + (r.reason === 'timeout' ? '' : ': ' + r.detail); m[k] = (m[k] ?? 0) + 1; };
+      for (let i = 0; i < 200; i++) {
+        await new Promise((r) => setTimeout(r, 1));
+        const bad = probe.run(to('127.0.0.9'), 1000);
+        spin(2);
+        const good = probe.run(to('127.0.0.1'), 1000);
+        const [b, g] = await Promise.all([bad, good]);
+        count(healthy, g);
+        count(down, b);
+      }
+      console.log(JSON.stringify({ mode: probe.mode, healthy, down }));
+      await probe.close();`;
+    const r = runInNetns<{
+      mode: string;
+      healthy: Record<string, number>;
+      down: Record<string, number>;
+    }>(ns, code, null);
+    t.log(JSON.stringify(r));
+    t.is(r.mode, 'ping');
+    t.deepEqual(r.healthy, { ok: 200 });
+    // The errors themselves still reach the probes they are about, from the error queue.
+    const unreachable = Object.entries(r.down)
+      .filter(([k]) => k.startsWith('unreachable'))
+      .reduce((n, [, v]) => n + v, 0);
+    t.true(unreachable >= 190, JSON.stringify(r.down));
   },
 );
 

@@ -50,8 +50,7 @@ import {
   type IcmpTransport,
   type IcmpTransportOptions,
 } from './icmp-transport.ts';
-import { reasonFromErrno } from './probe.ts';
-import type { Probe } from './probe.ts';
+import { TimeoutJudge, reasonFromErrno, socketReopens, type Probe } from './probe.ts';
 import type { TimestampMode } from './timestamped-udp.ts';
 
 export {
@@ -119,6 +118,8 @@ interface Pending {
   readonly address: string;
   readonly size: SizeClass;
   readonly sentAtMs: number;
+  /** A reply whose own times say it took longer than this is late, however soon it was read. */
+  readonly timeoutNs: bigint;
   /** Just before the send, on the transport's clock; T1 unless the kernel's comes. */
   sentNs: bigint | undefined;
   /** What the addon files this send's transmit time under. */
@@ -178,6 +179,7 @@ export class IcmpProbe implements Probe {
   private nextSeq = 0;
   private closed = false;
   private counters = { sent: 0, received: 0, ignored: 0, malformed: 0, txStampMissing: 0 };
+  private readonly judge = new TimeoutJudge();
 
   private constructor(options: IcmpProbeOptions, opener: Opener, why: string) {
     this.clock = options.clock;
@@ -328,7 +330,8 @@ export class IcmpProbe implements Probe {
   private socketFailed(transport: IcmpTransport, why: string): void {
     if (this.transport !== transport) return;
     this.transport = undefined;
-    this.log(`icmp: socket failed and was closed: ${why}`);
+    socketReopens.note('icmp', why);
+    this.log(`icmp: socket failed and was closed (the next probe reopens it): ${why}`);
     for (const p of [...this.pending.values()]) {
       this.finish(p, { ok: false, reason: 'error', detail: `socket failed: ${why}` });
     }
@@ -380,6 +383,7 @@ export class IcmpProbe implements Probe {
           address,
           size: target.size,
           sentAtMs,
+          timeoutNs: BigInt(Math.round(timeoutMs * 1e6)),
           sentNs: undefined,
           ticket: undefined,
           timer: undefined,
@@ -388,8 +392,8 @@ export class IcmpProbe implements Probe {
         this.pending.set(seq, p);
         p.timer = this.clock.setTimeout(() => {
           p.timer = undefined;
-          // Let a reply already waiting in the socket be read before calling it lost.
-          setImmediate(() =>
+          // A reply already waiting in the socket is read before the probe is called lost.
+          this.judge.defer(() =>
             this.finish(p, {
               ok: false,
               reason: 'timeout',
@@ -397,23 +401,42 @@ export class IcmpProbe implements Probe {
             }),
           );
         }, timeoutMs);
-        try {
-          transport.send(packet, address, {
-            stamped: (sentNs) => {
-              p.sentNs = sentNs;
-            },
-            sent: (ticket) => {
-              p.ticket = ticket;
-              this.counters.sent++;
-            },
-            failed: (err) => this.finish(p, { ok: false, ...sendFailure(err) }),
-          });
-        } catch (err) {
-          this.finish(p, { ok: false, ...sendFailure(err) });
-        }
+        this.send(p, transport, packet, false);
       });
     } catch (err) {
       return fail('error', `unexpected: ${messageOf(err)}`);
+    }
+  }
+
+  /**
+   * Sends `p`'s echo request, and once more if that fails. On a ping socket (IP_RECVERR) an ICMP
+   * error about an earlier echo, to whatever address, is also left as the socket's pending
+   * error, and the next sendmsg fails with it (and clears it) whatever its own destination: a
+   * host-unreachable from a down node would fail the next probe to a healthy one. That error is
+   * reported on the error queue too, naming the echo it is about, and reaches its own probe
+   * there. So a failed send is tried again: a pending error is gone by then, while an error of
+   * this destination's own (no route, larger than the path MTU) comes back, and only then is it
+   * this probe's.
+   */
+  private send(p: Pending, transport: IcmpTransport, packet: Buffer, retried: boolean): void {
+    const failed = (err: unknown): void => {
+      if (retried || this.pending.get(p.seq) !== p || this.transport !== transport)
+        this.finish(p, { ok: false, ...sendFailure(err) });
+      else this.send(p, transport, packet, true);
+    };
+    try {
+      transport.send(packet, p.address, {
+        stamped: (sentNs) => {
+          p.sentNs = sentNs;
+        },
+        sent: (ticket) => {
+          p.ticket = ticket;
+          this.counters.sent++;
+        },
+        failed,
+      });
+    } catch (err) {
+      failed(err);
     }
   }
 
@@ -451,6 +474,7 @@ export class IcmpProbe implements Probe {
   }
 
   private onMatched(receivedNs: bigint, parsed: IcmpParse, transport: IcmpTransport): void {
+    this.judge.noteRead();
     if (parsed.kind === 'malformed') {
       this.counters.malformed++;
       return;
@@ -480,6 +504,16 @@ export class IcmpProbe implements Probe {
         else this.counters.txStampMissing++;
       }
       const rtt = receivedNs - sentNs;
+      if (rtt > p.timeoutNs) {
+        // Read in time only because the timer ran late (a held event loop): by its own times
+        // the reply came after the timeout.
+        this.finish(p, {
+          ok: false,
+          reason: 'timeout',
+          detail: `ICMP echo reply after ${(Number(rtt) / 1e6).toFixed(1)} ms, past the ${Number(p.timeoutNs) / 1e6} ms timeout`,
+        });
+        return;
+      }
       this.finish(p, { ok: true, rttSeconds: Number(rtt > 0n ? rtt : 0n) / 1e9 });
       return;
     }

@@ -502,3 +502,26 @@ test('listener close() resets open connections and stops accepting', async (t) =
   t.is((await probeTcpPort('127.0.0.1', l.port, 500, clock)).outcome, 'refused');
   await t.throwsAsync(TcpListener.start({ address: '127.0.0.1', port: -1 }));
 });
+
+// --- A held event loop (issue 14.3). -------------------------------------------------------
+
+(native.ok && isRoot && !forcedOff ? test.serial : test.serial.skip)(
+  'native: a handshake done in time is open even when the loop was held past the timeout (issue 14.3)',
+  async (t) => {
+    // On loopback the handshake is done inside connect(); dropping the first SYN makes it wait
+    // for the kernel's retransmission, one second later, inside the 1.5 s timeout. The loop is
+    // held for 2.5 s meanwhile: libuv then runs the expired timer before it polls the socket.
+    const address = randomLoopback();
+    const l = await startListener(t, address);
+    await nftTable(t, [
+      `ip daddr ${address} tcp dport ${l.port} tcp flags syn quota until 61 bytes drop`,
+    ]);
+    const probe = new TcpProbe({ clock, timestamps: 'auto' });
+    t.teardown(() => probe.close());
+    const pending = probe.run(target(address, l.port), 1500);
+    const end = performance.now() + 2500;
+    while (performance.now() < end);
+    const r = await pending;
+    t.true(r.ok, JSON.stringify(r));
+  },
+);

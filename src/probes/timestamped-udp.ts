@@ -9,9 +9,15 @@
 //
 // Times are bigint nanoseconds on the socket's own clock (`now()`); only differences between
 // two times of one socket, and `unixNs()` for the NTP fields, mean anything.
+//
+// If libuv stops polling the addon's socket (a poll error: it takes a bare POLLERR for a dead
+// descriptor), the socket would go deaf with nothing to show for it. Instead it is closed and
+// opened again on the same address and port (the reflector's fixed port, retried with backoff
+// while the old descriptor still holds it; a new ephemeral one for the sender), counted in the thread's socketReopens (the engine exports and logs it), and the owner
+// is told, so the sender ends what is in flight as its own error rather than as path loss.
 
 import dgram from 'node:dgram';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import {
   EventType,
   SocketKind,
@@ -19,10 +25,12 @@ import {
   loadTimestamping,
   nativeErrno,
   type AddonLoad,
+  type NativeEventHandler,
   type NativeSocket,
   type TimestampInfo,
   type TimestampSource,
 } from '../native/timestamping.ts';
+import { socketReopens, type SocketKindName } from './probe.ts';
 
 export interface DatagramInfo {
   readonly address: string;
@@ -36,6 +44,7 @@ export interface DatagramInfo {
 export interface TimestampedUdpSocket {
   readonly source: TimestampSource;
   readonly timestamps: TimestampInfo;
+  /** The bound port (after a reopen on port 0, the new one). */
   readonly port: number;
   /** This socket's clock, ns. */
   now(): bigint;
@@ -64,7 +73,18 @@ export interface OpenOptions {
   /** For tests: what loadTimestamping() would have returned. */
   readonly addon?: AddonLoad | undefined;
   readonly onMessage: (msg: Buffer, info: DatagramInfo) => void;
+  /**
+   * The socket failed and is being reopened: nothing sent before will be answered on it. Only
+   * the addon's socket fails this way (dgram keeps polling through errors).
+   */
+  readonly onFailed?: ((why: string) => void) | undefined;
+  /** What the socket is, for the reopen count; default by transmitStamps (sender or reflector). */
+  readonly kind?: SocketKindName | undefined;
 }
+
+/** First wait before trying again to reopen a failed socket, and the longest. */
+const REOPEN_RETRY_FIRST_MS = 10;
+const REOPEN_RETRY_MAX_MS = 5000;
 
 const BIND_ERRORS = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'EINVAL']);
 
@@ -76,16 +96,12 @@ export async function openTimestampedUdp(opts: OpenOptions): Promise<Timestamped
       : (opts.addon ?? loadTimestamping());
   if (load.ok) {
     const stamps = opts.transmitStamps ? Stamps.both : Stamps.receive;
-    const handler = new NativeHandler(opts.onMessage, load.addon.realtimeNs);
-    let native: NativeSocket;
+    const addon = load.addon;
+    const openNative = (onEvent: NativeEventHandler): NativeSocket =>
+      new addon.Socket(SocketKind.udp, opts.address, opts.port, stamps, onEvent);
+    let udp: KernelUdp;
     try {
-      native = new load.addon.Socket(
-        SocketKind.udp,
-        opts.address,
-        opts.port,
-        stamps,
-        handler.onEvent,
-      );
+      udp = new KernelUdp(openNative, addon.realtimeNs, opts);
     } catch (err) {
       // The constructor binds: its bind errors are the caller's, as dgram's would be. Anything
       // else (the addon can't poll on this thread, out of descriptors) falls back to dgram.
@@ -96,44 +112,45 @@ export async function openTimestampedUdp(opts: OpenOptions): Promise<Timestamped
         `the timestamping addon could not open a UDP socket (${(err as Error).message})`,
       );
     }
-    const complete = native.rxKernel && (native.txKernel || !opts.transmitStamps);
-    if (complete) return new KernelUdp(native, load.addon.realtimeNs);
+    if (udp.complete(opts.transmitStamps)) return udp;
     // The kernel refused the socket option: a plain dgram socket does as well, with less code.
-    native.close();
+    await udp.close();
     return UserspaceUdp.open(opts, 'the kernel refused SO_TIMESTAMPING on a UDP socket');
   }
   return UserspaceUdp.open(opts, load.reason);
 }
 
-class NativeHandler {
-  constructor(
-    private readonly onMessage: OpenOptions['onMessage'],
-    private readonly realtimeNs: () => bigint,
-  ) {}
-
-  readonly onEvent = (type: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown) => {
-    if (type !== EventType.message) return;
-    const rx = typeof d === 'bigint' ? d : this.realtimeNs();
-    const ttl = typeof e === 'number' && e >= 0 ? e : undefined;
-    this.onMessage(a as Buffer, { address: b as string, port: c as number, rxTime: rx, ttl });
-  };
-}
-
 class KernelUdp implements TimestampedUdpSocket {
   readonly source = 'kernel' as const;
   readonly timestamps: TimestampInfo;
-  readonly port: number;
+  private native: NativeSocket;
+  private readonly kind: SocketKindName;
   private closed = false;
+  /** Which native socket is current: events of one already replaced are dropped. */
+  private generation = 0;
+  private retry: TimerHandle | undefined;
+  private retryMs = REOPEN_RETRY_FIRST_MS;
 
   constructor(
-    private readonly native: NativeSocket,
+    private readonly openNative: (onEvent: NativeEventHandler) => NativeSocket,
     private readonly realtimeNs: () => bigint,
+    private readonly opts: OpenOptions,
   ) {
-    this.port = native.port;
+    this.kind = opts.kind ?? (opts.transmitStamps ? 'stamp_sender' : 'stamp_reflector');
+    this.native = this.openCurrent();
     this.timestamps = {
       source: 'kernel',
-      detail: `kernel software timestamps (${native.txKernel ? 'receive and transmit' : 'receive'})`,
+      detail: `kernel software timestamps (${this.native.txKernel ? 'receive and transmit' : 'receive'})`,
     };
+  }
+
+  /** Whether the kernel gave the timestamps asked for. */
+  complete(transmitStamps: boolean): boolean {
+    return this.native.rxKernel && (this.native.txKernel || !transmitStamps);
+  }
+
+  get port(): number {
+    return this.native.port;
   }
 
   now(): bigint {
@@ -155,9 +172,60 @@ class KernelUdp implements TimestampedUdpSocket {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
+      if (this.retry !== undefined) this.opts.clock.clearTimeout(this.retry);
+      this.retry = undefined;
       this.native.close();
     }
     return Promise.resolve();
+  }
+
+  /** Opens a native socket that delivers here for as long as it is the current one. */
+  private openCurrent(): NativeSocket {
+    const generation = ++this.generation;
+    return this.openNative((type, a, b, c, d, e) => {
+      if (generation !== this.generation || this.closed) return;
+      if (type === EventType.message) {
+        const rx = typeof d === 'bigint' ? d : this.realtimeNs();
+        const ttl = typeof e === 'number' && e >= 0 ? e : undefined;
+        this.opts.onMessage(a as Buffer, {
+          address: b as string,
+          port: c as number,
+          rxTime: rx,
+          ttl,
+        });
+      } else if (type === EventType.pollError) {
+        this.failed(`${String(a)}: ${String(b)}`);
+      }
+    });
+  }
+
+  /** libuv stopped polling the socket: close it, count it, tell the owner, open a new one. */
+  private failed(why: string): void {
+    this.generation++;
+    try {
+      this.native.close();
+    } catch {
+      // already closed
+    }
+    socketReopens.note(this.kind, why);
+    this.opts.onFailed?.(why);
+    this.reopen();
+  }
+
+  private reopen(): void {
+    if (this.closed) return;
+    try {
+      this.native = this.openCurrent();
+      this.retryMs = REOPEN_RETRY_FIRST_MS;
+    } catch {
+      // A fixed port (the reflector's) stays bound until libuv has closed the old descriptor, at
+      // the end of this turn of the loop; anything else that fails may pass later too.
+      this.retry = this.opts.clock.setTimeout(() => {
+        this.retry = undefined;
+        this.reopen();
+      }, this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, REOPEN_RETRY_MAX_MS);
+    }
   }
 }
 

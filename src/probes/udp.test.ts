@@ -8,6 +8,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
+import { Worker } from 'node:worker_threads';
 import { SystemClock } from '../core/clock.ts';
 import { FakeClock } from '../../test/support/fake-clock.ts';
 import type { Peer, ProbeResult, ProbeTarget, SizeClass, StampDetail } from '../core/types.ts';
@@ -19,7 +20,12 @@ import {
 } from './stamp-codec.ts';
 import { StampReflector } from '../responders/stamp-reflector.ts';
 import { UdpStampProbe, payloadLength } from './udp.ts';
-import { loadTimestamping } from '../native/timestamping.ts';
+import {
+  loadTimestamping,
+  type AddonLoad,
+  type NativeSocket,
+  type TimestampingAddon,
+} from '../native/timestamping.ts';
 import { holdKernelRxStamps } from '../../test/support/kernel-rx-stamps.ts';
 
 const KEY = Buffer.from('udp-probe-test-key');
@@ -620,3 +626,123 @@ test('a send that dgram rejects resolves as a failure instead of throwing', asyn
   const r = await probe.run(target(0), 100);
   t.like(r, { ok: false, reason: 'error' });
 });
+
+/**
+ * A reflector on a worker thread of its own, so it answers while this thread is held: it
+ * answers sender seq 0 after `firstDelayMs` and the rest at once, claiming no dwell.
+ */
+async function workerReflector(
+  t: { teardown: (fn: () => Promise<unknown>) => void },
+  firstDelayMs: number,
+): Promise<number> {
+  const code = `
+    import { parentPort, workerData } from 'node:worker_threads';
+    import dgram from 'node:dgram';
+    const sock = dgram.createSocket('udp4');
+    sock.on('message', (msg, rinfo) => {
+      const seq = msg.readUInt32BE(0);
+      const reply = Buffer.alloc(msg.length);
+      reply.writeUInt32BE(seq, 0);
+      msg.copy(reply, 4, 4, 12);
+      msg.copy(reply, 16, 4, 12);
+      reply.writeUInt32BE(seq, 24);
+      msg.copy(reply, 28, 4, 12);
+      msg.copy(reply, 36, 12, 14);
+      setTimeout(() => sock.send(reply, rinfo.port, rinfo.address), seq === 0 ? workerData : 0);
+    });
+    sock.bind(0, '127.0.0.1', () => parentPort.postMessage(sock.address().port));`;
+  const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
+    workerData: firstDelayMs,
+  });
+  t.teardown(() => w.terminate());
+  return new Promise<number>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+}
+
+const kernelTest = addon.ok ? test : test.skip;
+
+// Serial: it holds this worker's event loop, which other tests' timers would feel.
+(addon.ok ? test.serial : test.serial.skip)(
+  'a held thread: an answer is judged by its kernel times, not by when it was read (issue 14.3)',
+  async (t) => {
+    const port = await workerReflector(t, 200);
+    const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+    t.teardown(() => probe.close());
+    t.is(probe.timestamps.source, 'kernel');
+    // The answer comes 200 ms after the request, past the 100 ms timeout; this thread is held
+    // for 400 ms, so it reads the answer before its (late) timer gets to run. Late it is.
+    const late = probe.run(target(port), 100);
+    hold(400);
+    t.like(await late, { ok: false, reason: 'timeout' });
+    // The next answer comes at once, while this thread is held past the timeout again: in
+    // time by its kernel times, so answered, whenever this thread got to it.
+    const inTime = probe.run(target(port), 100);
+    hold(400);
+    const r = await inTime;
+    t.true(r.ok, JSON.stringify(r));
+    if (r.ok) t.true(r.rttSeconds < 0.1, `rtt ${r.rttSeconds}`);
+  },
+);
+
+/**
+ * The real addon, remembering every socket it opens, so a test can reach under the probe's
+ * socket and break its polling the way the kernel can.
+ */
+function watchedAddon(): { load: AddonLoad; sockets: NativeSocket[] } {
+  const sockets: NativeSocket[] = [];
+  if (!addon.ok) return { load: addon, sockets };
+  const Native = addon.addon.Socket;
+  const Socket = function (...args: ConstructorParameters<typeof Native>) {
+    const s = new Native(...args);
+    sockets.push(s);
+    return s;
+  } as unknown as typeof Native;
+  return { load: { ...addon, addon: { ...addon.addon, Socket } }, sockets };
+}
+
+/** SOL_SOCKET, SO_SELECT_ERR_QUEUE */
+const SO_SELECT_ERR_QUEUE: [number, number] = [1, 45];
+
+kernelTest(
+  'a sender socket libuv stops polling: what was in flight fails as an error, the next probe is answered (issue 14.4)',
+  async (t) => {
+    const reflector = await StampReflector.start({ clock, address: '127.0.0.1', port: 0 });
+    const silent = await server(() => undefined);
+    const watched = watchedAddon();
+    const probe = await UdpStampProbe.open({
+      clock,
+      bindAddress: '127.0.0.1',
+      addon: watched.load,
+    });
+    t.teardown(async () => {
+      await probe.close();
+      await reflector.close();
+      await silent.close();
+    });
+    t.true((await probe.run(target(reflector.port), 1000)).ok);
+    // Out of the socket's own callback (where the answer's continuation runs), into a timer's.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Without SO_SELECT_ERR_QUEUE, a datagram waiting to be read (stray, sent synchronously
+    // here) and the next request's transmit timestamp on the error queue raise POLLERR with
+    // POLLIN and no POLLPRI, which libuv takes for a dead descriptor: it stops polling the
+    // socket.
+    watched.sockets[0]!.setOption(...SO_SELECT_ERR_QUEUE, 0);
+    const stray = new (watched.load as { addon: TimestampingAddon }).addon.Socket(
+      0,
+      '127.0.0.1',
+      0,
+      0,
+      () => undefined,
+    );
+    t.teardown(() => stray.close());
+    stray.send(Buffer.from('stray'), '127.0.0.1', probe.port);
+    // To a peer that never answers: only the socket's failure can end it before its timeout.
+    const r = await probe.run(target(silent.port, 'small', 64, 'silent/pod'), 5000);
+    t.like(r, { ok: false, reason: 'error' });
+    // The socket was reopened: probes are answered again.
+    const next = await probe.run(target(reflector.port), 1000);
+    t.true(next.ok, JSON.stringify(next));
+  },
+);

@@ -47,8 +47,7 @@ import type {
   ProbeTarget,
   StampDetail,
 } from '../core/types.ts';
-import type { Probe } from './probe.ts';
-import { errnoOf, reasonFromErrno } from './probe.ts';
+import { TimeoutJudge, errnoOf, reasonFromErrno, type Probe } from './probe.ts';
 import {
   DEFAULT_ERROR_ESTIMATE,
   baseLength,
@@ -60,7 +59,7 @@ import {
   type ErrorEstimate,
   type NtpTimestamp,
 } from './stamp-codec.ts';
-import type { TimestampInfo } from '../native/timestamping.ts';
+import type { AddonLoad, TimestampInfo } from '../native/timestamping.ts';
 import {
   openTimestampedUdp,
   type DatagramInfo,
@@ -84,6 +83,8 @@ export interface UdpStampProbeOptions {
   readonly errorEstimate?: ErrorEstimate;
   /** 'userspace' ignores the timestamping addon even where it loads. Default 'auto'. */
   readonly timestamps?: TimestampMode;
+  /** For tests: what loadTimestamping() would have returned. */
+  readonly addon?: AddonLoad;
 }
 
 export interface UdpStampStats {
@@ -113,6 +114,8 @@ interface Pending {
   readonly seq: number;
   readonly target: ProbeTarget;
   readonly sentAtMs: number;
+  /** An answer whose own times say it took longer than this is late, however soon it was read. */
+  readonly timeoutNs: bigint;
   readonly t1: NtpTimestamp;
   /** The socket's clock just before the send; T1 when no kernel transmit time comes. */
   t1Pre: bigint;
@@ -161,7 +164,7 @@ export class UdpStampProbe implements Probe {
     unmatched: 0,
     txStampMissing: 0,
   };
-  readonly port: number;
+  private readonly judge = new TimeoutJudge();
   readonly timestamps: TimestampInfo;
 
   private constructor(
@@ -171,8 +174,12 @@ export class UdpStampProbe implements Probe {
     errorEstimate: ErrorEstimate,
   ) {
     this.errorEstimate = encodeErrorEstimate(errorEstimate);
-    this.port = socket.port;
     this.timestamps = socket.timestamps;
+  }
+
+  /** The local (ephemeral) port; a new one after the socket failed and was reopened. */
+  get port(): number {
+    return this.socket.port;
   }
 
   static async open(opts: UdpStampProbeOptions): Promise<UdpStampProbe> {
@@ -183,8 +190,10 @@ export class UdpStampProbe implements Probe {
       port: 0,
       transmitStamps: true,
       timestamps: opts.timestamps,
+      addon: opts.addon,
       // Nothing can arrive before the first send, which needs the probe.
       onMessage: (msg, info) => probe?.onMessage(msg, info),
+      onFailed: (why) => probe?.socketFailed(why),
     });
     probe = new UdpStampProbe(
       socket,
@@ -224,6 +233,7 @@ export class UdpStampProbe implements Probe {
       seq,
       target,
       sentAtMs,
+      timeoutNs: BigInt(Math.round(timeoutMs * 1e6)),
       t1,
       t1Pre: 0n,
       ticket: 0,
@@ -235,8 +245,8 @@ export class UdpStampProbe implements Probe {
     pending.timer = this.clock.setTimeout(() => {
       pending.timer = undefined;
       // An answer may already sit unread in the socket (a busy thread, a timer that fired
-      // late): let pending reads run first, so a late wake-up isn't reported as loss.
-      setImmediate(() => this.finish(session, pending, failure(target, sentAtMs, 'timeout')));
+      // late): the judge lets the socket be read dry first, so a late wake-up isn't loss.
+      this.judge.defer(() => this.finish(session, pending, failure(target, sentAtMs, 'timeout')));
     }, timeoutMs);
     this.counters.sent++;
     pending.t1Pre = this.socket.now();
@@ -301,10 +311,32 @@ export class UdpStampProbe implements Probe {
     pending.resolve(result);
   }
 
+  /**
+   * The socket failed and is being replaced (a new port): answers to what is in flight would go
+   * to the old one, so those probes end now as errors of this prober, not as loss on the path.
+   */
+  private socketFailed(why: string): void {
+    for (const session of this.sessions.values()) {
+      for (const pending of [...session.pending.values()]) {
+        this.finish(
+          session,
+          pending,
+          failure(
+            pending.target,
+            pending.sentAtMs,
+            'error',
+            `socket failed and is reopened: ${why}`,
+          ),
+        );
+      }
+    }
+  }
+
   private onMessage(msg: Buffer, info: DatagramInfo): void {
     // T4 is the arrival time the socket recorded (the kernel's, or read first thing on arrival).
     const t4 = info.rxTime;
     this.counters.received++;
+    this.judge.noteRead();
     const session = this.bySource.get(`${info.address}:${info.port}`);
     if (session === undefined) {
       this.counters.unmatched++;
@@ -346,6 +378,21 @@ export class UdpStampProbe implements Probe {
       t1 = pending.t1Pre;
     }
     const rawNs = t4 - t1;
+    if (rawNs > pending.timeoutNs) {
+      // Read in time only because the timer ran late (a held event loop): by its own times the
+      // answer came after the timeout. Its sequence numbers are accounted for above.
+      this.finish(
+        session,
+        pending,
+        failure(
+          pending.target,
+          pending.sentAtMs,
+          'timeout',
+          `answer after ${(Number(rawNs) / 1e6).toFixed(1)} ms, past the ${Number(pending.timeoutNs) / 1e6} ms timeout`,
+        ),
+      );
+      return;
+    }
     let dwellNs = ntpDiffNs(reply.timestamp, reply.receiveTimestamp);
     if (dwellNs < 0n) dwellNs = 0n;
     if (dwellNs > rawNs) dwellNs = rawNs > 0n ? rawNs : 0n;
