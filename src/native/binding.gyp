@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "podmesh_timestamping",
-      "sources": ["timestamping.c"],
+      "sources": ["timestamping.c", "receive.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }

@@ -15,6 +15,9 @@
 //     (napi_get_uv_event_loop), so it works on worker threads as well as the main thread.
 //   - Transmit timestamps are kept in a small ring inside the socket and looked up with
 //     txTime(id): no JavaScript runs for them.
+//   - What a received datagram or error-queue entry means, and the loops that read them, are in
+//     receive.c, free of sockets and JavaScript so fuzz/receive-fuzz.c can fuzz them; this file
+//     plugs in recvmsg() and the Node-API calls.
 //
 // It also makes TCP connect probes (TcpConnect, below): a handshake through net.Socket costs
 // ~400 µs of CPU (TCPWrap, streams, several event-loop turns); done here it is a few syscalls and
@@ -38,6 +41,8 @@
 
 #include <node_api.h>
 #include <uv.h>
+
+#include "receive.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,17 +75,6 @@
 #define EV_ICMP_ERROR 1
 #define EV_POLL_ERROR 2
 
-#define TX_RING 4096
-#define RECV_BYTES 65536
-// Bound the work per wake-up so one busy socket can't starve the rest of the loop.
-#define MAX_READS_PER_WAKE 256
-
-typedef struct {
-  uint32_t id;
-  int valid;
-  uint64_t ns;
-} tx_slot;
-
 typedef struct {
   napi_env env;
   int fd;
@@ -90,7 +84,6 @@ typedef struct {
   int use_cmsg_id;
   int cmsg_id_works;
   uint32_t next_id;
-  int sent_since_drain;
   int polling;
   int closing;
   int handle_closed;
@@ -102,8 +95,7 @@ typedef struct {
   napi_async_cleanup_hook_handle cleanup;
   uint16_t port;
   char address[INET_ADDRSTRLEN];
-  tx_slot ring[TX_RING];
-  unsigned char buf[RECV_BYTES];
+  rx_state rx;  // transmit-time ring and receive buffers (receive.h)
 } sock_t;
 
 static uint64_t realtime_ns(void) {
@@ -207,120 +199,53 @@ static napi_value int_value(napi_env env, int64_t n) {
   return v;
 }
 
-// Everything on the error queue: transmit timestamps go to the ring, ICMP errors to JS.
-static void drain_errqueue(sock_t* s) {
-  napi_env env = s->env;
-  s->sent_since_drain = 0;
-  for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
-    struct sockaddr_in dest;
-    char control[512];
-    struct iovec iov = {s->buf, sizeof s->buf};
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_name = &dest;
-    m.msg_namelen = sizeof dest;
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(s->fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // EAGAIN: empty
-    }
-    struct sock_extended_err* ee = NULL;
-    struct scm_timestamping* tss = NULL;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING)
-        tss = (struct scm_timestamping*)CMSG_DATA(c);
-      else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR)
-        ee = (struct sock_extended_err*)CMSG_DATA(c);
-    }
-    if (ee == NULL) continue;
-    if (ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
-      if (tss != NULL && ee->ee_info == SCM_TSTAMP_SND) {
-        tx_slot* slot = &s->ring[ee->ee_data % TX_RING];
-        slot->id = ee->ee_data;
-        slot->ns = ts_ns(&tss->ts[0]);
-        slot->valid = 1;
-      }
-    } else if (ee->ee_origin == SO_EE_ORIGIN_ICMP) {
-      napi_handle_scope scope;
-      napi_open_handle_scope(env, &scope);
-      struct sockaddr_in* off = (struct sockaddr_in*)SO_EE_OFFENDER(ee);
-      napi_value argv[7];
-      void* data;
-      argv[0] = int_value(env, EV_ICMP_ERROR);
-      napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[1]);
-      argv[2] = ipv4_string(env, &dest.sin_addr);
-      argv[3] = ipv4_string(env, &off->sin_addr);
-      argv[4] = int_value(env, ee->ee_type);
-      argv[5] = int_value(env, ee->ee_code);
-      argv[6] = int_value(env, ee->ee_info);
-      emit(s, 7, argv);
-      napi_close_handle_scope(env, scope);
-    }
-  }
+// The receive path's hooks into the socket and JavaScript (receive.h, rx_io).
+static ssize_t sock_recv(void* ctx, struct msghdr* m, int flags) {
+  return recvmsg(((sock_t*)ctx)->fd, m, flags | MSG_DONTWAIT);
 }
 
-static void drain_messages(sock_t* s) {
+static int sock_closing(void* ctx) {
+  return ((sock_t*)ctx)->closing;
+}
+
+// onEvent(0, buffer, address, port, rxNs | undefined, ttl): the bytes are copied here.
+static void sock_message(void* ctx, const rx_message* msg) {
+  sock_t* s = (sock_t*)ctx;
   napi_env env = s->env;
-  for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
-    struct sockaddr_in from;
-    char control[512];
-    struct iovec iov = {s->buf, sizeof s->buf};
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_name = &from;
-    m.msg_namelen = sizeof from;
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(s->fd, &m, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      // A pending socket error (an ICMP error reported through sk_err) is consumed by this
-      // read; its details, if any, are on the error queue. Keep reading.
-      continue;
-    }
-    int has_ts = 0;
-    uint64_t rx = 0;
-    int ttl = -1;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
-        const struct scm_timestamping* t = (const struct scm_timestamping*)CMSG_DATA(c);
-        if (t->ts[0].tv_sec != 0 || t->ts[0].tv_nsec != 0) {
-          rx = ts_ns(&t->ts[0]);
-          has_ts = 1;
-        }
-      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
-        rx = ts_ns((const struct timespec*)CMSG_DATA(c));
-        has_ts = 1;
-      } else if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_TTL) {
-        memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
-      }
-    }
-    // A callback for an earlier datagram may have sent (promise continuations run inside it):
-    // if so, file that send's transmit time before JS looks for it with this reply.
-    if (s->sent_since_drain) drain_errqueue(s);
-    if (s->closing) return;
-    napi_handle_scope scope;
-    napi_open_handle_scope(env, &scope);
-    napi_value argv[6];
-    void* data;
-    argv[0] = int_value(env, EV_MESSAGE);
-    napi_create_buffer_copy(env, (size_t)n, s->buf, &data, &argv[1]);
-    argv[2] = ipv4_string(env, &from.sin_addr);
-    argv[3] = int_value(env, ntohs(from.sin_port));
-    if (has_ts)
-      napi_create_bigint_uint64(env, rx, &argv[4]);
-    else
-      napi_get_undefined(env, &argv[4]);
-    argv[5] = int_value(env, ttl);
-    emit(s, 6, argv);
-    napi_close_handle_scope(env, scope);
-  }
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[6];
+  void* data;
+  argv[0] = int_value(env, EV_MESSAGE);
+  napi_create_buffer_copy(env, msg->len, msg->data, &data, &argv[1]);
+  argv[2] = ipv4_string(env, &msg->from);
+  argv[3] = int_value(env, msg->port);
+  if (msg->has_rx)
+    napi_create_bigint_uint64(env, msg->rx_ns, &argv[4]);
+  else
+    napi_get_undefined(env, &argv[4]);
+  argv[5] = int_value(env, msg->ttl);
+  emit(s, 6, argv);
+  napi_close_handle_scope(env, scope);
+}
+
+// onEvent(1, buffer, destination, offender, type, code, info): buffer is what we sent.
+static void sock_icmp_error(void* ctx, const rx_err_entry* e) {
+  sock_t* s = (sock_t*)ctx;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[7];
+  void* data;
+  argv[0] = int_value(env, EV_ICMP_ERROR);
+  napi_create_buffer_copy(env, e->len, e->data, &data, &argv[1]);
+  argv[2] = ipv4_string(env, &e->dest);
+  argv[3] = ipv4_string(env, &e->offender);
+  argv[4] = int_value(env, e->type);
+  argv[5] = int_value(env, e->code);
+  argv[6] = int_value(env, e->info);
+  emit(s, 7, argv);
+  napi_close_handle_scope(env, scope);
 }
 
 static void on_poll(uv_poll_t* h, int status, int events) {
@@ -338,10 +263,8 @@ static void on_poll(uv_poll_t* h, int status, int events) {
     napi_close_handle_scope(s->env, scope);
     return;
   }
-  // Error queue first: a reply can't arrive before its request's transmit timestamp was
-  // queued, so after this the ring holds the T1 of every reply read below.
-  drain_errqueue(s);
-  drain_messages(s);
+  rx_io io = {s, sock_recv, sock_closing, sock_message, sock_icmp_error};
+  rx_on_readable(&s->rx, &io);
 }
 
 static sock_t* unwrap(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
@@ -535,8 +458,7 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   if (r < 0) return throw_errno(env, errno, "sendmsg");
   if (m.msg_control != NULL) s->cmsg_id_works = 1;
   s->next_id = id + 1;
-  s->ring[id % TX_RING].valid = 0;
-  if (s->tx_kernel) s->sent_since_drain = 1;
+  rx_note_send(&s->rx, id, s->tx_kernel);
   napi_value out;
   CHECK(napi_create_uint32(env, id, &out));
   return out;
@@ -551,12 +473,12 @@ static napi_value TxTime(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   if (argc < 1 || napi_get_value_uint32(env, argv[0], &id) != napi_ok)
     return throw_errno(env, EINVAL, "txTime");
-  tx_slot* slot = &s->ring[id % TX_RING];
-  if (!slot->valid || slot->id != id) {
+  uint64_t ns;
+  if (!rx_tx_time(&s->rx, id, &ns)) {
     napi_get_undefined(env, &out);
     return out;
   }
-  CHECK(napi_create_bigint_uint64(env, slot->ns, &out));
+  CHECK(napi_create_bigint_uint64(env, ns, &out));
   return out;
 }
 

@@ -10,6 +10,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -165,6 +166,75 @@ kernelTest('UDP: with no kernel stamps asked for, none come', async (t) => {
   t.is(received[0]!.rx, undefined);
   t.is(sock.txTime(id), undefined);
 });
+
+// Issue #14 item 1: the addon read a datagram into the socket's buffer, then, because a callback
+// had sent meanwhile, drained the error queue into the same buffer before copying the datagram
+// out, so a healthy peer's reply reached JavaScript as the payload of an ICMP error for our own
+// packet to another, unreachable peer. Reproduced here on loopback without privileges: a UDP
+// socket with IP_RECVERR (what the ping socket has) gets N replies from a healthy peer, and each
+// reply's callback sends to a closed port, as a probe started in a result's continuation would;
+// the kernel answers each of those with an ICMP port unreachable, queued on the error queue
+// before the next reply is handed over.
+kernelTest(
+  'a datagram reaches JavaScript with its own bytes while ICMP errors for other sends queue up',
+  async (t) => {
+    const a = addon();
+    const SOL_IP = 0;
+    const IP_RECVERR = 11;
+    const n = 64;
+    // A UDP port nothing listens on: bound, then closed; close()'s callback says it is free.
+    const probeSocket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => probeSocket.bind(0, '127.0.0.1', resolve));
+    const deadPort = probeSocket.address().port;
+    await new Promise<void>((resolve) => probeSocket.close(resolve));
+    const got: string[] = [];
+    const icmpErrors: string[] = [];
+    const sendErrors: string[] = [];
+    let allArrived = (): void => undefined;
+    const arrived = new Promise<void>((resolve) => (allArrived = resolve));
+    const sock: NativeSocket = new a.Socket(
+      SocketKind.udp,
+      '127.0.0.1',
+      0,
+      Stamps.both,
+      (type, buf) => {
+        if (type === EventType.icmpError) icmpErrors.push((buf as Buffer).toString());
+        if (type !== EventType.message) return;
+        got.push((buf as Buffer).toString());
+        // Same length as a reply, so a replaced payload can't hide behind a length mismatch.
+        const probe = `dead-${String(got.length).padStart(2, '0')}`;
+        try {
+          sock.send(Buffer.from(probe), '127.0.0.1', deadPort);
+        } catch (err) {
+          // A pending ICMP error (sk_err) may fail a send; the probe would count it as a loss.
+          sendErrors.push(nativeErrno(err) ?? String(err));
+        }
+        if (got.length === n) allArrived();
+      },
+    );
+    t.teardown(() => sock.close());
+    sock.setOption(SOL_IP, IP_RECVERR, 1);
+    const peer = new a.Socket(SocketKind.udp, '127.0.0.1', 0, Stamps.none, () => undefined);
+    t.teardown(() => peer.close());
+    // All queued before the socket's next wake-up: its callbacks run back to back in one drain.
+    const replies = Array.from({ length: n }, (_, i) => `reply${String(i).padStart(2, '0')}`);
+    for (const r of replies) peer.send(Buffer.from(r), '127.0.0.1', sock.port);
+    const timer = setTimeout(allArrived, 5000);
+    await arrived;
+    clearTimeout(timer);
+    await tick(50); // the last sends' ICMP errors
+    // The scenario happened: the closed port answered with ICMP errors, delivered as such.
+    t.log(`${icmpErrors.length} ICMP errors, ${sendErrors.length} failed sends`);
+    t.true(icmpErrors.length > 0, 'no ICMP error came back from the closed port');
+    t.true(
+      icmpErrors.every((p) => p.startsWith('dead-')),
+      icmpErrors.join(' '),
+    );
+    const wrong = got.filter((p, i) => p !== replies[i]);
+    t.is(wrong.length, 0, `${wrong.length} of ${got.length} replies had other bytes: ${wrong[0]}`);
+    t.deepEqual(got, replies);
+  },
+);
 
 kernelTest('errors carry the errno name; nothing throws past them', (t) => {
   const a = addon();
