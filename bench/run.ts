@@ -15,9 +15,14 @@
 //      and icmp RTT median and p99 next to ping's, idle, with a busy main thread and with a busy
 //      reflector, the issue's targets for them, and the icmp comparison made like for like
 //      (ping's own send path; podmesh's socket timed from a user-space T1)
+//   6. soak (only with --only=soak, never by default: 30 minutes): bench/soak.ts, the bundled
+//      agent at 1,000 probes/s for --soak-minutes while half of its peers fail for 30 s of every
+//      minute (nftables in a network namespace of its own; needs root): RSS drift, open fds,
+//      event-loop delay, and every due probe run accounted for
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
-// to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), which it removes. Every
+// to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
+// loopback of its own namespace, and both remove their namespaces. Every
 // child is killed at the end, on error too. `--quick` shortens every phase (a smoke run; its
 // numbers are noisier). `--baseline=<git-ref>` runs the selected sections for that commit and for
 // this checkout, taking turns, and compares them (bench/baseline.ts). `--help` lists the options.
@@ -83,11 +88,22 @@ import {
   type RttLabOptions,
   type RttLabReport,
 } from './rtt-lab.ts';
+import {
+  SOAK_DEFAULTS,
+  formatSoakTable,
+  runSoak,
+  soakChecks,
+  soakLines,
+  soakTitle,
+  soakUnavailable,
+} from './soak.ts';
 
 const HELP = `usage: npm run bench -- [options]
 
-  --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab
-                          (default: all; rtt-lab needs root and is skipped with the reason otherwise)
+  --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab, soak
+                          (default: all but soak; rtt-lab and soak need root and are skipped with
+                          the reason otherwise)
+  --soak-minutes=<n>      how long the soak section runs (default 30, at least 3)
   --quick                 shorter phases: a smoke run, noisier numbers
   --baseline=<git-ref>    also run the sections for <ref> (checked out in a temporary git worktree)
                           and print a comparison, current / baseline, with a noise judgement:
@@ -112,9 +128,13 @@ if (!Number.isInteger(BASELINE_RUNS) || BASELINE_RUNS < 1)
 if (BASELINE === '') throw new Error('--baseline: name a git ref (e.g. --baseline=main)');
 /** The sections whose traffic stays on loopback, against the responder process. */
 const LOOPBACK_SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
-const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab'] as const;
+const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'soak'] as const;
+/** Run only when named in --only: the soak takes 30 minutes by default. */
+const NOT_BY_DEFAULT: readonly string[] = ['soak'];
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
-const ONLY: ReadonlySet<string> = new Set(argValue('only')?.split(',') ?? SECTIONS);
+const ONLY: ReadonlySet<string> = new Set(
+  argValue('only')?.split(',') ?? SECTIONS.filter((s) => !NOT_BY_DEFAULT.includes(s)),
+);
 for (const s of ONLY) {
   if (!(SECTIONS as readonly string[]).includes(s))
     throw new Error(`--only: unknown section ${s} (use ${SECTIONS.join(',')})`);
@@ -159,6 +179,11 @@ const RTT_LAB: RttLabOptions = {
   // As the pod agent runs: no CAP_NET_RAW, so icmp must come through a ping socket.
   dropNetRaw: systemBin('setpriv') !== undefined,
 };
+/** Section 6 (bench/soak.ts); `--quick` does not shorten it, `--soak-minutes` does. */
+const SOAK_MINUTES = Number(argValue('soak-minutes') ?? SOAK_DEFAULTS.minutes);
+if (!Number.isInteger(SOAK_MINUTES) || SOAK_MINUTES < 3)
+  throw new Error('--soak-minutes: a whole number of minutes, at least 3');
+const SOAK = { ...SOAK_DEFAULTS, minutes: SOAK_MINUTES };
 const TARGETS = { busyRatio: 2, cpuPct: 10, rssMB: 100 };
 
 const STAMP_PAYLOAD = baseLength(undefined);
@@ -1232,6 +1257,52 @@ async function rttLabSection(targets: Target[]): Promise<unknown> {
   return { ...report, path: pathData, targets: checks };
 }
 
+// ---- 6. soak -----------------------------------------------------------------------------------
+
+/**
+ * bench/soak.ts: the agent as shipped (the bundle when it builds), for SOAK.minutes under a fault
+ * flapping every minute, in a network namespace of its own. Adds its targets to `targets`.
+ */
+async function soakSection(targets: Target[]): Promise<unknown> {
+  const why = soakUnavailable();
+  if (why !== undefined) {
+    out(`\n${soakTitle({ ...SOAK, nodeFlags: SHIPPED_NODE_FLAGS })}\nskipped: ${why}`);
+    return { skipped: why };
+  }
+  let buildNote = '';
+  if (distDir === undefined) {
+    const built = await buildDist();
+    if ('dir' in built) distDir = built.dir;
+    buildNote =
+      'dir' in built
+        ? `build: ${built.note}`
+        : `could not compile (${built.error}); the soak runs the agent from source`;
+  }
+  out(
+    `\nsoak: ${SOAK.minutes} min after ${SOAK.warmupMs / 1000} s warm-up, started ${new Date().toISOString()} (progress on stderr once a minute)`,
+  );
+  const report = await runSoak(
+    { ...SOAK, nodeFlags: SHIPPED_NODE_FLAGS, ...(distDir !== undefined ? { distDir } : {}) },
+    (down) => (labDown = down),
+  );
+  out(formatSoakTable(report));
+  if (buildNote !== '') out(buildNote);
+  for (const line of soakLines(report)) out(line);
+  const checks = soakChecks(report);
+  targets.push(
+    ...checks.map((c): Target => ({
+      name: c.name,
+      measured: c.measured,
+      limit: c.limit,
+      ...(c.limitText !== undefined ? { limitText: c.limitText } : {}),
+      unit: c.unit,
+      pass: c.pass,
+      ...(c.informational === true ? { informational: true } : {}),
+    })),
+  );
+  return { ...report, targets: checks };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
@@ -1263,7 +1334,7 @@ async function main(): Promise<void> {
     `podmesh bench — node ${process.version}, ${cpus.length} cores (${cpus[0]?.model.trim() ?? '?'}), ${os.platform()} ${os.release()}${QUICK ? ', QUICK run' : ''}`,
   );
   out(
-    `started ${new Date().toISOString()}; all traffic on 127.0.0.0/8 (rtt-lab: inside two network namespaces of its own); responders in a separate process`,
+    `started ${new Date().toISOString()}; all traffic on 127.0.0.0/8 (rtt-lab: inside two network namespaces of its own; soak: on the loopback of a namespace of its own); responders in a separate process`,
   );
 
   const range = (prefix: string, n: number): string[] =>
@@ -1635,6 +1706,10 @@ async function main(): Promise<void> {
     let rttLabJson: unknown = null;
     if (ONLY.has('rtt-lab')) rttLabJson = await rttLabSection(targets);
 
+    // 6
+    let soakJson: unknown = null;
+    if (ONLY.has('soak')) soakJson = await soakSection(targets);
+
     out(
       table(
         'Targets (measured in this run)',
@@ -1654,7 +1729,7 @@ async function main(): Promise<void> {
       cores: cpus.length,
       quick: QUICK,
       elapsedS,
-      knobs: { THROUGHPUT, RTT, BUSY, LOAD, DNS, RTT_LAB },
+      knobs: { THROUGHPUT, RTT, BUSY, LOAD, DNS, RTT_LAB, ...(ONLY.has('soak') ? { SOAK } : {}) },
       sections: [...ONLY],
       throughput: tp,
       overhead,
@@ -1662,6 +1737,7 @@ async function main(): Promise<void> {
       load: loads,
       dns: dnsJson,
       rttLab: rttLabJson,
+      soak: soakJson,
       targets,
     };
     out(`BENCH_JSON ${JSON.stringify(json)}`);
