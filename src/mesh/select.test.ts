@@ -3,7 +3,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { Peer, Self } from '../core/types.ts';
-import { selectPeers } from './select.ts';
+import { selectPeers, topK } from './select.ts';
 
 function peer(node: string, zone: string, network: 'pod' | 'host' = 'pod'): Peer {
   return {
@@ -74,4 +74,58 @@ test('different agents pick different peers (load spreads)', (t) => {
   const a = selectPeers(self, cluster, 6).map((p) => p.id);
   const b = selectPeers(other, cluster, 6).map((p) => p.id);
   t.notDeepEqual(a, b);
+});
+
+test('topK is the sorted prefix, for any input and k', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 20 })),
+      fc.integer({ min: -1, max: 40 }),
+      (xs, k) => {
+        const cmp = (a: number, b: number): number => a - b;
+        t.deepEqual(topK([...xs], k, cmp), [...xs].sort(cmp).slice(0, Math.max(0, k)));
+      },
+    ),
+  );
+});
+
+test("watched nodes come right after the same-node agent, on this agent's network", (t) => {
+  const withHost = [...cluster, peer('b7', 'b', 'host')];
+  const got = selectPeers(self, withHost, 9, new Set(['b7', 'b3']));
+  t.deepEqual(
+    got
+      .slice(0, 3)
+      .map((p) => p.id)
+      .sort(),
+    ['b3/pod', 'b7/pod', 'n0/host'].sort(),
+  );
+  t.is(got[0]!.id, 'n0/host');
+  // A host agent watching b7 takes b7's host agent; b7/pod still competes like any peer.
+  const host = selectPeers({ ...self, network: 'host' }, withHost, 40, new Set(['b7']));
+  t.true(host.slice(0, 2).some((p) => p.id === 'b7/host'));
+  t.true(host.some((p) => p.id === 'b7/pod'));
+});
+
+test('with watched nodes the limit, uniqueness and input-order invariants still hold', (t) => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 50 }),
+      fc.shuffledSubarray(cluster),
+      fc.subarray(cluster.map((p) => p.node)),
+      (limit, cands, watched) => {
+        const w = new Set(watched);
+        const got = selectPeers(self, cands, limit, w);
+        t.is(new Set(got.map((p) => p.id)).size, got.length);
+        t.is(got.length, Math.min(limit, cands.length));
+        t.deepEqual(
+          selectPeers(self, [...cands].reverse(), limit, w).map((p) => p.id),
+          got.map((p) => p.id),
+        );
+        // Every watched candidate is in when the limit has room for the same node + watched.
+        const present = cands.filter((p) => w.has(p.node));
+        if (limit >= 1 + present.length)
+          t.true(present.every((p) => got.some((g) => g.id === p.id)));
+      },
+    ),
+  );
 });
