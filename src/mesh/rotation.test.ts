@@ -5,9 +5,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { Peer, Self } from '../core/types.ts';
-import { planRotation, rotationBudget, visitsAt, type Rotation } from './rotation.ts';
-import { selectPeers } from './select.ts';
-import { buildRing, watchedBy } from './watch.ts';
+import { planPeers, type PeerPlan } from './peer-plan.ts';
+import { planRotation, rotationBudget, visitsAt } from './rotation.ts';
 
 function peer(node: string, zone: string, network: 'pod' | 'host'): Peer {
   return {
@@ -47,16 +46,10 @@ const CORE = 14;
 const JOBS = { jobsPerPeer: 5, jobsPerVisit: 3 };
 
 /** What one agent does with the shipped defaults: its core set and its rotation. */
-function plan(
-  self: Peer,
-  all: readonly Peer[],
-): { core: Peer[]; rotation: Rotation<Peer>; lanes: number } {
+function plan(self: Peer, all: readonly Peer[]): PeerPlan<Peer> & { lanes: number } {
   const me: Self = { node: self.node, network: self.network, zone: self.zone, address: '' };
-  const budget = rotationBudget({ candidates: all.length - 1, limit: LIMIT, core: CORE, ...JOBS });
-  const ring = buildRing(all, 8);
-  const core = selectPeers(me, all, budget.core, new Set(watchedBy(ring, self.node)));
-  const rotation = planRotation(me, all, new Set(core.map((p) => p.id)), budget.lanes);
-  return { core, rotation, lanes: budget.lanes };
+  const p = planPeers(me, all, { limit: LIMIT, core: CORE, watchers: 8, ...JOBS });
+  return { ...p, lanes: p.budget.lanes };
 }
 
 /** Throws unless `self` reaches every other agent within one period, starting at `start`. */
