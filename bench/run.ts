@@ -15,13 +15,17 @@
 //      and icmp RTT median and p99 next to ping's, idle, with a busy main thread and with a busy
 //      reflector, the issue's targets for them, and the icmp comparison made like for like
 //      (ping's own send path; podmesh's socket timed from a user-space T1)
-//   6. soak (only with --only=soak, never by default: 30 minutes): bench/soak.ts, the bundled
+//   6. selection: bench/selection.ts, peer selection at 16 to 5,000 nodes (pure CPU, no network):
+//      CPU per peer-list change next to the selection shipped before (kept in the bench only),
+//      the share of node pairs the core sets hold, in-degree, the rotation's coverage period and
+//      probes per second per agent, against the targets of issue 18
+//   7. soak (only with --only=soak, never by default: 30 minutes): bench/soak.ts, the bundled
 //      agent at 1,000 probes/s for --soak-minutes while half of its peers fail for 30 s of every
 //      minute (nftables in a network namespace of its own; needs root): RSS drift, open fds,
 //      event-loop delay, and every due probe run accounted for
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
-// to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
+// to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 nothing, section 7 only on the
 // loopback of its own namespace, and both remove their namespaces. Every
 // child is killed at the end, on error too. `--quick` shortens every phase (a smoke run; its
 // numbers are noisier). `--baseline=<git-ref>` runs the selected sections for that commit and for
@@ -53,6 +57,14 @@ import { countsFromMetrics } from './metrics-counts.ts';
 import { PODMESH_ENTRIES, bundle } from '../src/bundle.ts';
 import { agentRegistry } from './big-registry.ts';
 import { abortBaseline, runBaseline } from './baseline.ts';
+import {
+  SELECTION_DEFAULTS,
+  SELECTION_SIZES,
+  SELECTION_TARGETS,
+  measureHash,
+  measureSelection,
+  type SelectionRow,
+} from './selection.ts';
 import {
   BENCH_DNS_NAME,
   ROOT,
@@ -100,7 +112,8 @@ import {
 
 const HELP = `usage: npm run bench -- [options]
 
-  --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab, soak
+  --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab,
+                          selection, soak
                           (default: all but soak; rtt-lab and soak need root and are skipped with
                           the reason otherwise)
   --soak-minutes=<n>      how long the soak section runs (default 30, at least 3)
@@ -128,7 +141,7 @@ if (!Number.isInteger(BASELINE_RUNS) || BASELINE_RUNS < 1)
 if (BASELINE === '') throw new Error('--baseline: name a git ref (e.g. --baseline=main)');
 /** The sections whose traffic stays on loopback, against the responder process. */
 const LOOPBACK_SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
-const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'soak'] as const;
+const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'selection', 'soak'] as const;
 /** Run only when named in --only: the soak takes 30 minutes by default. */
 const NOT_BY_DEFAULT: readonly string[] = ['soak'];
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
@@ -1303,6 +1316,95 @@ async function soakSection(targets: Target[]): Promise<unknown> {
   return { ...report, targets: checks };
 }
 
+// ---- 6. selection ---------------------------------------------------------------------------
+
+/** Section 6: bench/selection.ts's table and targets (pure CPU; no responders, no network). */
+function selectionSection(targets: Target[]): unknown {
+  const hash = measureHash();
+  out(
+    `6. hashing one (node, peer) score: SHA-256 (as shipped before) ${fmt(hash.sha256Us, 2)} µs, FNV-1a + fmix32 ${fmt(hash.fnvUs, 2)} µs; chi-square of 100,000 scores over 64 buckets ${fmt(hash.chiSquare64, 1)} (uniform: 63 ± 11)`,
+  );
+  const rows = SELECTION_SIZES.map((n) => measureSelection(n, QUICK));
+  const pct = (x: number): string => `${fmt(x * 100, 1)}%`;
+  const { plan, intervalMs } = SELECTION_DEFAULTS;
+  out(
+    table(
+      `6. Peer selection per agent, 2 agents a node, 3 zones; defaults peers.limit ${plan.limit}, peers.core ${plan.core}, peers.watchers ${plan.watchers}, probes.intervalMs ${intervalMs} (${plan.jobsPerPeer} jobs a core peer, ${plan.jobsPerVisit} a rotating visit); "before": the selection shipped before, same run`,
+      [
+        'nodes',
+        'CPU ms/change',
+        'before',
+        'ratio',
+        'core pairs',
+        'before',
+        'pairs in 1 period',
+        'in-degree nodes (agents)',
+        'before',
+        'core',
+        'lanes',
+        'coverage period s',
+        'probes/s',
+        'before',
+      ],
+      rows.map((r) => [
+        String(r.nodes),
+        fmt(r.changeMs, 2),
+        fmt(r.oldChangeMs, 2),
+        `${fmt(r.oldChangeMs / Math.max(r.changeMs, 1e-3), 0)}×`,
+        pct(r.corePairsShare) + (r.sampledSources < r.nodes ? ` (${r.sampledSources} src)` : ''),
+        pct(r.oldCorePairsShare),
+        pct(r.periodPairsShare),
+        `${r.inDegreeNodesMin} (${r.inDegreeAgentsMin})${r.inDegreeSampled !== null ? ` of ${r.inDegreeSampled} sampled, from watchers` : ''}`,
+        r.oldInDegreeNodesMin === null ? 'n/a' : String(r.oldInDegreeNodesMin),
+        String(r.coreSize),
+        String(r.lanes),
+        fmt(r.coveragePeriodS, 0),
+        fmt(r.probesPerSecond, 0),
+        fmt(r.oldProbesPerSecond, 0),
+      ]),
+    ),
+  );
+  const at = (n: number): SelectionRow => rows.find((r) => r.nodes === n)!;
+  const T = SELECTION_TARGETS;
+  targets.push(
+    check(
+      'selection: CPU per peer-list change at 5,000 nodes',
+      at(5000).changeMs,
+      T.changeMsAt5000,
+      'ms',
+    ),
+    check(
+      'selection: coverage period at 5,000 nodes',
+      at(5000).coveragePeriodS,
+      T.coverageSAt5000,
+      's',
+    ),
+    check(
+      'selection: coverage period at 500 nodes',
+      at(500).coveragePeriodS,
+      T.coverageSAt500,
+      's',
+    ),
+    {
+      ...check(
+        'selection: probes/s per agent, most of any size, vs before at the default limit',
+        Math.max(...rows.map((r) => r.probesPerSecond)),
+        Math.max(...rows.map((r) => r.oldProbesPerSecond)),
+        'probes/s',
+      ),
+    },
+    {
+      name: 'selection: in-degree (other nodes holding a node in a core set), fewest at any size',
+      measured: Math.min(...rows.map((r) => r.inDegreeNodesMin)),
+      limit: T.inDegreeNodes,
+      limitText: `≥ ${T.inDegreeNodes}`,
+      unit: 'nodes',
+      pass: Math.min(...rows.map((r) => r.inDegreeNodesMin)) >= T.inDegreeNodes,
+    },
+  );
+  return { hash, rows, defaults: SELECTION_DEFAULTS, targets: T };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
@@ -1707,6 +1809,10 @@ async function main(): Promise<void> {
     if (ONLY.has('rtt-lab')) rttLabJson = await rttLabSection(targets);
 
     // 6
+    let selectionJson: unknown = null;
+    if (ONLY.has('selection')) selectionJson = selectionSection(targets);
+
+    // 7
     let soakJson: unknown = null;
     if (ONLY.has('soak')) soakJson = await soakSection(targets);
 
@@ -1737,6 +1843,7 @@ async function main(): Promise<void> {
       load: loads,
       dns: dnsJson,
       rttLab: rttLabJson,
+      selection: selectionJson,
       soak: soakJson,
       targets,
     };
