@@ -61,7 +61,13 @@ export interface Config {
     readonly reflectorPorts: readonly number[];
     readonly maxClockSkewMs: number;
   };
-  readonly peers: { readonly limit: number; readonly static: readonly StaticPeer[] };
+  readonly peers: {
+    readonly limit: number;
+    readonly static: readonly StaticPeer[];
+    readonly watchers: number;
+    readonly rotation: boolean;
+    readonly core: number;
+  };
   readonly discovery: { readonly mode: 'auto' | 'static' | 'kubernetes' };
   readonly kubernetes: {
     readonly namespace: string;
@@ -396,7 +402,13 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       reflectorPorts: get('stamp.reflectorPorts'),
       maxClockSkewMs: get('stamp.maxClockSkewMs'),
     },
-    peers: { limit: get('peers.limit'), static: peers },
+    peers: {
+      limit: get('peers.limit'),
+      static: peers,
+      watchers: get('peers.watchers'),
+      rotation: get('peers.rotation'),
+      core: get('peers.core'),
+    },
     discovery: { mode: get('discovery.mode') },
     kubernetes: {
       namespace: get('kubernetes.namespace'),

@@ -253,7 +253,25 @@ export const SETTINGS: readonly Setting[] = [
     'peers.limit',
     z.number().int().min(0).max(10_000),
     32,
-    'Most peers one agent probes (chosen by rendezvous hashing on node names).',
+    'Most peers one agent probes (chosen by rendezvous hashing on node names); with peers.rotation, the probe budget in peers probed all the time.',
+  ),
+  s(
+    'peers.watchers',
+    z.number().int().min(0).max(64),
+    8,
+    "Nodes whose agents hold each node in their core set (a guaranteed in-degree, docs/scale.md): half from the node's own zone. Guaranteed while the core set has room for 1 + ceil(k/2) + k peers.",
+  ),
+  s(
+    'peers.rotation',
+    z.boolean(),
+    false,
+    'Visit every peer outside the core set in turn (docs/scale.md), so every node pair is measured within the coverage period (podmesh_coverage_period_seconds). Rotating peers get no per-pair series. Off by default until the controller judges cells by age.',
+  ),
+  s(
+    'peers.core',
+    z.number().int().min(0).max(10_000),
+    14,
+    'With peers.rotation, when the candidates do not fit in peers.limit: peers probed all the time; the rest of the budget pays for rotating visits (one probe of each kind a slot).',
   ),
   s(
     'peers.static',

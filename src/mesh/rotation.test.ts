@@ -6,7 +6,13 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { Peer, Self } from '../core/types.ts';
 import { planPeers, type PeerPlan } from './peer-plan.ts';
-import { planRotation, rotationBudget, visitsAt } from './rotation.ts';
+import {
+  LANE_DRIFT_SLOTS,
+  nextVisitSlot,
+  planRotation,
+  rotationBudget,
+  visitsAt,
+} from './rotation.ts';
 
 function peer(node: string, zone: string, network: 'pod' | 'host'): Peer {
   return {
@@ -136,4 +142,43 @@ test('no lanes, or nothing left to rotate: an empty schedule', (t) => {
   t.deepEqual(planRotation(me, all, new Set(), 0), { lanes: [], periodSlots: 0 });
   t.deepEqual(planRotation(me, all, new Set(['b/pod']), 4), { lanes: [], periodSlots: 0 });
   t.deepEqual(visitsAt(planRotation(me, all, new Set(), 4), 3), [all[1]]);
+});
+
+test('a lane on a jittered loop walks its targets in order, near the clock, rarely skipping', (t) => {
+  // mulberry32: a seeded generator, so the run is the same every time.
+  let seed = 42;
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+  };
+  // The scheduler's loop: due += interval × (1 ± 10%), as in scheduler.ts; a day of runs.
+  let due = 1_000_000.3;
+  let prev: number | undefined;
+  let skipped = 0;
+  let repeated = 0;
+  const runs = 86_400;
+  for (let i = 0; i < runs; i++) {
+    due += 1 + 0.1 * (2 * random() - 1);
+    const slot = Math.floor(due);
+    const v = nextVisitSlot(prev, slot);
+    t.true(Math.abs(v - slot) <= LANE_DRIFT_SLOTS);
+    if (prev !== undefined && v > prev + 1) skipped += v - prev - 1;
+    if (prev !== undefined && v <= prev) repeated++;
+    prev = v;
+  }
+  t.true(skipped / runs < 0.002, `${skipped} skipped in ${runs} runs`);
+  t.true(repeated / runs < 0.002, `${repeated} repeated in ${runs} runs`);
+  // Without the cursor (the clock's slot alone) a lane skips far more often.
+  let clockSkips = 0;
+  due = 1_000_000.3;
+  let last = Math.floor(due);
+  for (let i = 0; i < runs; i++) {
+    due += 1 + 0.1 * (2 * random() - 1);
+    const slot = Math.floor(due);
+    if (slot > last + 1) clockSkips += slot - last - 1;
+    last = slot;
+  }
+  t.true(clockSkips > 10 * Math.max(1, skipped), `clock alone: ${clockSkips}, cursor: ${skipped}`);
 });
