@@ -198,7 +198,7 @@ export function measureSelection(n: number, quick: boolean): SelectionRow {
         mark(oldHeld, p.node, src);
       }
       worstPeriod = Math.max(worstPeriod, plan.rotation.periodSlots);
-      const visits = Math.min(plan.budget.lanes, plan.rotation.lanes.flat().length);
+      const visits = plan.rotation.lanes.length;
       worstProbes = Math.max(
         worstProbes,
         ((plan.core.length * o.jobsPerPeer + visits * o.jobsPerVisit) * 1000) /

@@ -4,12 +4,14 @@
 // probe, and opens the engine's probes. Its results travel from a worker packed
 // (result-batch.ts), the one family whose volume (1,000 a second) asks for it.
 
+import type { Clock } from '../../core/clock.ts';
 import { pairKey } from '../../core/pair-key.ts';
 import type { Peer, ProbeKind, ProbeResult } from '../../core/types.ts';
 import type { PeerJob } from '../../probes/peer-job.ts';
 import type { Probe } from '../../probes/probe.ts';
 import { PROBE_REGISTRY, type SizeOptions } from '../../probes/registry.ts';
 import type { Family, KindState } from '../family.ts';
+import { laneTarget, nextVisitSlot, slotAt, type Rotation } from '../rotation.ts';
 import type { Executor } from '../scheduler.ts';
 
 export { ICMP_SMALL_BYTES, TCP_SYN_BYTES } from '../../probes/registry.ts';
@@ -33,10 +35,53 @@ export function planJobs(peers: readonly Peer[], o: PlanOptions): PeerJob[] {
   return jobs;
 }
 
-/** The executor for peer probes: runs each job through the probe of its kind. */
+/**
+ * The rotating lanes' jobs: per lane, one job per kind at its small size (a visit measures every
+ * path and kind; MTU mismatches are node-wide, and the core set's watchers see them). Keyed by
+ * lane and kind, not by peer, so a lane is one loop for as long as the schedule keeps it.
+ */
+export function planLaneJobs(rotation: Rotation<Peer>, slotMs: number, o: PlanOptions): PeerJob[] {
+  const jobs: PeerJob[] = [];
+  const kinds = Object.entries(PROBE_REGISTRY).filter(([kind]) => o.kinds.has(kind as ProbeKind));
+  rotation.lanes.forEach((peers, i) => {
+    if (peers.length === 0) return;
+    for (const [k, entry] of kinds) {
+      const kind = k as ProbeKind;
+      const small = entry.sizes(o).find(([size]) => size === 'small');
+      if (small === undefined) continue;
+      jobs.push({
+        key: laneKey(i, kind),
+        kind,
+        target: { peer: peers[0]!, size: 'small', bytes: small[1] },
+        lane: { peers, slotMs },
+      });
+    }
+  });
+  return jobs;
+}
+
+/** A lane job's key: never a pairKey, since node names (DNS subdomains) never hold a '#'. */
+export function laneKey(lane: number, kind: ProbeKind): string {
+  return `#lane${lane}|${kind}|small`;
+}
+
+/**
+ * The executor for peer probes: runs each job through the probe of its kind; a lane job probes
+ * the peer its schedule names for the slot this run visits (`clock`: the wall clock slots are
+ * counted on, the same in every process).
+ */
 export function probeExecutor(
   probes: ReadonlyMap<ProbeKind, Probe>,
+  clock?: Pick<Clock, 'nowMs'>,
 ): Executor<PeerJob, ProbeResult> {
+  /** The slot each lane job's previous run visited. */
+  const visited = new Map<string, number>();
+  const targetOf = (job: PeerJob): PeerJob['target'] => {
+    if (job.lane === undefined || clock === undefined) return job.target;
+    const slot = nextVisitSlot(visited.get(job.key), slotAt(clock.nowMs(), job.lane.slotMs));
+    visited.set(job.key, slot);
+    return { ...job.target, peer: laneTarget(job.lane.peers, slot) ?? job.target.peer };
+  };
   const failure = (job: PeerJob, startMs: number, detail: string): ProbeResult => ({
     ok: false,
     peerId: job.target.peer.id,
@@ -50,7 +95,7 @@ export function probeExecutor(
     execute: (job, timeoutMs) => {
       const probe = probes.get(job.kind);
       if (probe === undefined) return Promise.reject(new Error(`no ${job.kind} probe`));
-      return probe.run(job.target, timeoutMs);
+      return probe.run(targetOf(job), timeoutMs);
     },
     overran: failure,
     changed: (a, b) => !sameTarget(a, b),
@@ -58,15 +103,25 @@ export function probeExecutor(
   };
 }
 
-function sameTarget(a: PeerJob, b: PeerJob): boolean {
-  const pa = a.target.peer;
-  const pb = b.target.peer;
+function samePeer(pa: Peer, pb: Peer): boolean {
   return (
-    a.target.bytes === b.target.bytes &&
+    pa.id === pb.id &&
     pa.address === pb.address &&
     pa.stampPort === pb.stampPort &&
     pa.tcpPort === pb.tcpPort &&
     pa.zone === pb.zone
+  );
+}
+
+function sameTarget(a: PeerJob, b: PeerJob): boolean {
+  if (a.target.bytes !== b.target.bytes || !samePeer(a.target.peer, b.target.peer)) return false;
+  const la = a.lane;
+  const lb = b.lane;
+  if (la === undefined || lb === undefined) return la === lb;
+  return (
+    la.slotMs === lb.slotMs &&
+    la.peers.length === lb.peers.length &&
+    la.peers.every((p, i) => samePeer(p, lb.peers[i]!))
   );
 }
 
@@ -91,7 +146,7 @@ export const peerFamily: Family<'peer'> = {
       throw e;
     }
     return {
-      executor: probeExecutor(probes),
+      executor: probeExecutor(probes, ctx.clock),
       intervalMs: spec.intervalMs,
       timeoutMs: spec.timeoutMs,
       status: {
