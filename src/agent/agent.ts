@@ -15,10 +15,10 @@ import type { Config } from '../config/load.ts';
 import { createPeerSource } from '../discovery/create.ts';
 import type { DnsReplica } from '../discovery/kubernetes.ts';
 import type { PeerSource } from '../discovery/peer-source.ts';
-import { planJobs } from '../mesh/families/peer.ts';
+import { planJobs, planLaneJobs, type PlanOptions } from '../mesh/families/peer.ts';
 import { planPortJobs } from '../mesh/families/port.ts';
 import type { LogSink, ResultSinks } from '../mesh/family.ts';
-import { selectPeers } from '../mesh/select.ts';
+import { planPeers } from '../mesh/peer-plan.ts';
 import { AgentMetrics } from '../metrics/recorder.ts';
 import type { DnsJobResult } from '../probes/dns-job.ts';
 import type { PortJob, PortJobResult } from '../probes/port-job.ts';
@@ -77,8 +77,11 @@ export class Agent {
   private dns: DnsChecks;
   private server: Server | undefined;
   private peerSource: PeerSource | undefined;
+  /** The core set: probed all the time, with per-pair series. */
   private selected: readonly Peer[] = [];
   private selectedIds = new Set<string>();
+  /** Peers visited by the rotation (peers.rotation): in the row, without per-pair series. */
+  private rotating = new Map<string, Peer>();
   private discoveredReplicas: readonly DnsReplica[] = [];
   private unsubscribeDns: (() => void) | undefined;
   private stopped: Promise<void> | undefined;
@@ -241,22 +244,54 @@ export class Agent {
       const me = all.find((p) => p.node === this.self.node && p.network === this.self.network);
       if (me !== undefined && me.zone !== '') this.self.zone = me.zone;
     }
-    const next = selectPeers(this.self, all, cfg.peers.limit);
+    const engines = this.engines;
+    const sizes: PlanOptions = {
+      kinds: engines?.kinds() ?? new Set(),
+      mtu: cfg.probes.mtu,
+      mtuBytes: this.mtuBytes,
+      udpSmallBytes: this.udpSmallBytes,
+    };
+    // What a core peer and a rotating visit cost, from the same plans the engines get.
+    const probe = all[0];
+    const jobsPerPeer = probe === undefined ? 0 : planJobs([probe], sizes).length;
+    const plan = planPeers(this.self, all, {
+      limit: cfg.peers.limit,
+      core: cfg.peers.rotation ? cfg.peers.core : cfg.peers.limit,
+      watchers: cfg.peers.watchers,
+      jobsPerPeer,
+      jobsPerVisit:
+        probe === undefined
+          ? 0
+          : planLaneJobs({ lanes: [[probe]], periodSlots: 1 }, 1, sizes).length,
+    });
+    const next = plan.core;
+    const rotating = new Map<string, Peer>();
+    for (const lane of plan.rotation.lanes) for (const p of lane) rotating.set(p.id, p);
     // The one set difference of this change: store, metrics and engines all take it from here.
+    // Per-pair series follow the core set; windows and probe state follow everyone probed.
     const diff = diffPeers(this.selected, next);
-    const departed = diff.departed.map((p) => p.id);
+    const wasProbed = new Set([...this.selectedIds, ...this.rotating.keys()]);
+    const nextIds = new Set(next.map((p) => p.id));
+    const departed = [...wasProbed].filter((id) => !rotating.has(id) && !nextIds.has(id));
     this.selected = next;
-    this.selectedIds = new Set(next.map((p) => p.id));
+    this.selectedIds = nextIds;
+    this.rotating = rotating;
     this.store.forget(departed);
     this.metrics.pairs.setPeers(diff);
-    const engines = this.engines;
+    const others = new Set(all.map((p) => p.id));
+    others.delete(`${this.self.node}/${this.self.network}`);
+    this.metrics.health.setCoveragePeriod(
+      next.length >= others.size
+        ? cfg.probes.intervalMs / 1000
+        : plan.rotation.periodSlots > 0 && next.length + rotating.size >= others.size
+          ? (plan.rotation.periodSlots * cfg.probes.intervalMs) / 1000
+          : Infinity,
+    );
     if (engines !== undefined) {
-      const jobs = planJobs(next, {
-        kinds: engines.kinds(),
-        mtu: cfg.probes.mtu,
-        mtuBytes: this.mtuBytes,
-        udpSmallBytes: this.udpSmallBytes,
-      });
+      const jobs = [
+        ...planJobs(next, sizes),
+        ...planLaneJobs(plan.rotation, cfg.probes.intervalMs, sizes),
+      ];
       engines.reconcile('peer', jobs, departed);
     }
     if (this.readiness.peersArrived() || peersChanged(diff)) {
@@ -264,6 +299,10 @@ export class Agent {
         {
           peers: next.length,
           candidates: all.length,
+          watched: plan.watched.length,
+          rotating: rotating.size,
+          lanes: plan.rotation.lanes.length,
+          coveragePeriodSlots: plan.rotation.periodSlots,
           arrived: diff.arrived.map((p) => p.id),
           departed,
         },
@@ -273,10 +312,16 @@ export class Agent {
   }
 
   private onResult(r: ProbeResult, latenessMs: number): void {
-    if (!this.selectedIds.has(r.peerId)) return;
+    if (this.selectedIds.has(r.peerId)) {
+      this.store.record(r);
+      this.late.record(latenessMs);
+      this.metrics.pairs.record(r, latenessMs);
+      return;
+    }
+    // A rotating visit: into the window (so into the row), no per-pair series.
+    if (!this.rotating.has(r.peerId)) return;
     this.store.record(r);
     this.late.record(latenessMs);
-    this.metrics.pairs.record(r, latenessMs);
   }
 
   /** For tests: kill the worker engine thread the way a crash would. */
@@ -322,7 +367,7 @@ export class Agent {
       mtuBytes: cfg.probes.mtu ? this.mtuBytes : null,
       timestamps: engines?.timestamps ?? {},
       dns: this.dns.setup,
-      peers: this.selected,
+      peers: this.rowPeers(),
       windows: this.store.all(),
       dnsJobs: this.dns.jobs,
       dnsWindow: (key) => this.dnsStore.get(key),
@@ -334,6 +379,13 @@ export class Agent {
         engines?.engineLoopP99() ?? null,
       ),
     });
+  }
+
+  /** The row's peers: the core set, then the rotating peers measured within the window. */
+  private rowPeers(): readonly Peer[] {
+    if (this.rotating.size === 0) return this.selected;
+    const measured = new Set(this.store.peers());
+    return [...this.selected, ...[...this.rotating.values()].filter((p) => measured.has(p.id))];
   }
 
   /**

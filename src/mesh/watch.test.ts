@@ -50,7 +50,8 @@ function checkRing(nodes: readonly RingNode[], k: number): void {
   for (const a of ring.order) {
     const want = (watching.get(a) ?? []).sort();
     const got = watchedBy(ring, a);
-    if (got.join() !== want.join()) throw new Error(`${a}: watchedBy ${got.join()} but ${want.join()}`);
+    if (got.join() !== want.join())
+      throw new Error(`${a}: watchedBy ${got.join()} but ${want.join()}`);
     if (got.length > q + k) throw new Error(`${a}: out-degree ${got.length} > ${q + k}`);
   }
 }

@@ -218,6 +218,12 @@ export const CATALOGUE = {
     labels: ['source_node', 'network'],
     help: 'Peers this agent currently probes (bounded by peers.limit).',
   }),
+  coveragePeriod: def({
+    name: 'podmesh_coverage_period_seconds',
+    type: 'gauge',
+    labels: ['source_node', 'network'],
+    help: 'Time in which this agent probes every other agent at least once: probes.intervalMs when its core set holds them all, the rotation period with peers.rotation (docs/scale.md), +Inf when some are never probed.',
+  }),
   icmpEnabled: def({
     name: 'podmesh_icmp_enabled',
     type: 'gauge',

@@ -31,6 +31,11 @@ export class HealthRecorder {
       m.timestampSource.set({ ...selfLabels, protocol, source: t.source }, 1);
   }
 
+  /** Seconds in which every other agent is probed at least once (+Inf: some never are). */
+  setCoveragePeriod(seconds: number): void {
+    this.ctx.m.coveragePeriod.set(this.ctx.selfLabels, seconds);
+  }
+
   setMainLoopDelay(q: { p50: number; p90: number; p99: number }): void {
     const { m, selfLabels } = this.ctx;
     for (const [label, k] of QUANTILES)
