@@ -67,6 +67,14 @@ test('with peers.rotation every peer reaches the row within the period; only the
       .map((s) => s.labels['target_node']),
   );
   t.is(targets.size, 1, 'per-pair series for the one core peer only');
+  // The RTT histogram by scope counts every answered probe, the rotating ones too.
+  const rttCount = samples
+    .filter((s) => s.name === 'podmesh_rtt_seconds_count' && s.labels['protocol'] === 'udp')
+    .reduce((sum, s) => sum + s.value, 0);
+  const coreUdp = samples
+    .filter((s) => s.name === 'podmesh_probes_sent_total' && s.labels['protocol'] === 'udp')
+    .reduce((sum, s) => sum + s.value, 0);
+  t.true(rttCount > coreUdp, `${rttCount} udp RTTs observed, ${coreUdp} udp probes to the core`);
   t.is(samples.find((s) => s.name === 'podmesh_peers')?.value, 1);
   t.is(
     samples.find((s) => s.name === 'podmesh_coverage_period_seconds')?.value,

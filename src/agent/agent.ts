@@ -318,10 +318,13 @@ export class Agent {
       this.metrics.pairs.record(r, latenessMs);
       return;
     }
-    // A rotating visit: into the window (so into the row), no per-pair series.
-    if (!this.rotating.has(r.peerId)) return;
+    // A rotating visit: into the window (so into the row) and the scope histograms, no
+    // per-pair series.
+    const peer = this.rotating.get(r.peerId);
+    if (peer === undefined) return;
     this.store.record(r);
     this.late.record(latenessMs);
+    this.metrics.pairs.recordRotating(r, peer, latenessMs);
   }
 
   /** For tests: kill the worker engine thread the way a crash would. */

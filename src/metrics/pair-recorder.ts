@@ -102,6 +102,27 @@ export class PairRecorder {
     c.lateness.observe(latenessMs / 1000);
   }
 
+  /**
+   * A rotating visit's result (peers.rotation, docs/scale.md): only the series without a target
+   * label, the RTT histogram by scope and the lateness histogram, so every probe still counts
+   * there while per-pair series stay with the core set.
+   */
+  recordRotating(r: ProbeResult, peer: Peer, latenessMs: number): void {
+    const { m, self, selfLabels } = this.ctx;
+    if (r.ok)
+      m.rtt.observe(
+        {
+          source_node: self.node,
+          path: pathOf(self.network, peer.network),
+          protocol: r.kind,
+          size: r.size,
+          scope: scopeOf(self, peer),
+        },
+        r.rttSeconds,
+      );
+    m.lateness.observe({ ...selfLabels, protocol: r.kind }, latenessMs / 1000);
+  }
+
   /** Fills the per-pair window gauges from the store, for one render. */
   refresh(): void {
     this.clear();
