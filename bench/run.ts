@@ -15,18 +15,18 @@
 //      and icmp RTT median and p99 next to ping's, idle, with a busy main thread and with a busy
 //      reflector, the issue's targets for them, and the icmp comparison made like for like
 //      (ping's own send path; podmesh's socket timed from a user-space T1)
-//   6. selection: bench/selection.ts, peer selection at 16 to 5,000 nodes (pure CPU, no network):
-//      CPU per peer-list change next to the selection shipped before (kept in the bench only),
-//      the share of node pairs the core sets hold, in-degree, the rotation's coverage period and
-//      probes per second per agent, against the targets of issue 18
-//   7. soak (only with --only=soak, never by default: 30 minutes): bench/soak.ts, the bundled
+//   6. soak (only with --only=soak, never by default: 30 minutes): bench/soak.ts, the bundled
 //      agent at 1,000 probes/s for --soak-minutes while half of its peers fail for 30 s of every
 //      minute (nftables in a network namespace of its own; needs root): RSS drift, open fds,
 //      event-loop delay, and every due probe run accounted for
+//   7. selection: bench/selection.ts, peer selection at 16 to 5,000 nodes (pure CPU, no network):
+//      CPU per peer-list change next to the selection shipped before (kept in the bench only),
+//      the share of node pairs the core sets hold, in-degree, the rotation's coverage period and
+//      probes per second per agent, against the targets of issue 18
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
-// to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 nothing, section 7 only on the
-// loopback of its own namespace, and both remove their namespaces. Every
+// to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
+// loopback of its own namespace, and both remove their namespaces; section 7 sends nothing. Every
 // child is killed at the end, on error too. `--quick` shortens every phase (a smoke run; its
 // numbers are noisier). `--baseline=<git-ref>` runs the selected sections for that commit and for
 // this checkout, taking turns, and compares them (bench/baseline.ts). `--help` lists the options.
@@ -1316,20 +1316,20 @@ async function soakSection(targets: Target[]): Promise<unknown> {
   return { ...report, targets: checks };
 }
 
-// ---- 6. selection ---------------------------------------------------------------------------
+// ---- 7. selection ---------------------------------------------------------------------------
 
-/** Section 6: bench/selection.ts's table and targets (pure CPU; no responders, no network). */
+/** Section 7: bench/selection.ts's table and targets (pure CPU; no responders, no network). */
 function selectionSection(targets: Target[]): unknown {
   const hash = measureHash();
   out(
-    `6. hashing one (node, peer) score: SHA-256 (as shipped before) ${fmt(hash.sha256Us, 2)} µs, FNV-1a + fmix32 ${fmt(hash.fnvUs, 2)} µs; chi-square of 100,000 scores over 64 buckets ${fmt(hash.chiSquare64, 1)} (uniform: 63 ± 11)`,
+    `7. hashing one (node, peer) score: SHA-256 (as shipped before) ${fmt(hash.sha256Us, 2)} µs, FNV-1a + fmix32 ${fmt(hash.fnvUs, 2)} µs; chi-square of 100,000 scores over 64 buckets ${fmt(hash.chiSquare64, 1)} (uniform: 63 ± 11)`,
   );
   const rows = SELECTION_SIZES.map((n) => measureSelection(n, QUICK));
   const pct = (x: number): string => `${fmt(x * 100, 1)}%`;
   const { plan, intervalMs } = SELECTION_DEFAULTS;
   out(
     table(
-      `6. Peer selection per agent, 2 agents a node, 3 zones; defaults peers.limit ${plan.limit}, peers.core ${plan.core}, peers.watchers ${plan.watchers}, probes.intervalMs ${intervalMs} (${plan.jobsPerPeer} jobs a core peer, ${plan.jobsPerVisit} a rotating visit); "before": the selection shipped before, same run`,
+      `7. Peer selection per agent, 2 agents a node, 3 zones; peers.rotation on, defaults peers.limit ${plan.limit}, peers.core ${plan.core}, peers.watchers ${plan.watchers}, probes.intervalMs ${intervalMs} (${plan.jobsPerPeer} jobs a core peer, ${plan.jobsPerVisit} a rotating visit); "before": the selection shipped before, same run`,
       [
         'nodes',
         'CPU ms/change',
@@ -1808,11 +1808,11 @@ async function main(): Promise<void> {
     let rttLabJson: unknown = null;
     if (ONLY.has('rtt-lab')) rttLabJson = await rttLabSection(targets);
 
-    // 6
+    // 7 (before the soak, which is long)
     let selectionJson: unknown = null;
     if (ONLY.has('selection')) selectionJson = selectionSection(targets);
 
-    // 7
+    // 6
     let soakJson: unknown = null;
     if (ONLY.has('soak')) soakJson = await soakSection(targets);
 

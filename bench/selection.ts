@@ -1,6 +1,6 @@
 // `npm run bench -- --only=selection`: what peer selection costs and covers at 16 to 5,000
 // nodes (2 agents a node, 3 zones), computed from the same code the agent runs (planPeers,
-// src/mesh/peer-plan.ts) with the shipped defaults, next to the selection podmesh shipped before
+// src/mesh/peer-plan.ts) with peers.rotation on and the shipped defaults otherwise, next to the selection podmesh shipped before
 // (kept here, in the bench only, as the reference: SHA-256 inside the sort comparator, the
 // 32 best peers by rendezvous score). No network: pure CPU and set arithmetic.
 //
@@ -18,8 +18,11 @@ import { buildRing, watchersOf } from '../src/mesh/watch.ts';
 
 export const SELECTION_SIZES = [16, 50, 200, 500, 1000, 5000] as const;
 
-/** The shipped defaults: peers.limit 32, peers.core 14, peers.watchers 8; 5 jobs a core peer
- * (udp small+mtu, icmp small+mtu, tcp), 3 a rotating visit; probes.intervalMs 1000. */
+/**
+ * peers.rotation on, the shipped defaults otherwise: peers.limit 32, peers.core 14,
+ * peers.watchers 8; 5 jobs a core peer (udp small+mtu, icmp small+mtu, tcp), 3 a rotating visit;
+ * probes.intervalMs 1000.
+ */
 export const SELECTION_DEFAULTS = {
   plan: { limit: 32, core: 14, watchers: 8, jobsPerPeer: 5, jobsPerVisit: 3 } as PeerPlanOptions,
   intervalMs: 1000,
