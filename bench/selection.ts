@@ -200,7 +200,8 @@ export function measureSelection(n: number, quick: boolean): SelectionRow {
         oldReach.add(p.node);
         mark(oldHeld, p.node, src);
       }
-      worstPeriod = Math.max(worstPeriod, plan.rotation.periodSlots);
+      // As podmesh_coverage_period_seconds says it: one interval when the core set holds all.
+      worstPeriod = Math.max(worstPeriod, plan.rotation.periodSlots, 1);
       const visits = plan.rotation.lanes.length;
       worstProbes = Math.max(
         worstProbes,
