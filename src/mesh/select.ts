@@ -13,9 +13,10 @@
 //
 // Cost: each candidate is hashed once (hash.ts; not inside a comparator), the top of each group
 // is found by quickselect, and only the picked peers are sorted: O(n + limit·log limit) per
-// peer-list change, ~2 ms for 10,000 candidates where the sort with SHA-256 in its comparator
-// took ~480 ms (`npm run bench -- --only=selection`). No incremental variant: recomputing is
-// cheaper than keeping and diffing per-peer state would be worth.
+// peer-list change. A whole change at 5,000 nodes (10,000 candidates; planPeers: this, the
+// watcher ring and the rotation) costs ~10 ms of CPU where the sort with SHA-256 in its
+// comparator took ~370-480 ms (`npm run bench -- --only=selection`, docs/scale.md). No
+// incremental variant: at that cost, keeping per-peer state between changes is not worth it.
 
 import type { Peer, Self } from '../core/types.ts';
 import { nameHash, pairScore } from './hash.ts';

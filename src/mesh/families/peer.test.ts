@@ -113,6 +113,8 @@ test('a lane job probes the peer its schedule names for the slot, walking the la
     t.is(r.peerId, probed.at(-1) + '/pod');
   }
   t.deepEqual(probed, ['b', 'c', 'a', 'b', 'c']);
+  // A run cut off at its deadline is the failure of the peer it was visiting.
+  t.is(exec.overran(job!, now, 'cut off').peerId, 'c/pod');
   // A job that is not a lane probes its own peer whatever the clock.
   const [plain] = planJobs([peer('z')], { kinds: new Set(['udp']), ...sizes });
   await exec.execute(plain!, 1000);

@@ -74,17 +74,19 @@ export function probeExecutor(
   probes: ReadonlyMap<ProbeKind, Probe>,
   clock?: Pick<Clock, 'nowMs'>,
 ): Executor<PeerJob, ProbeResult> {
-  /** The slot each lane job's previous run visited. */
-  const visited = new Map<string, number>();
+  /** Each lane job's latest visit: its slot, and its peer (a run cut off is that peer's). */
+  const visited = new Map<string, { readonly slot: number; readonly peer: Peer }>();
   const targetOf = (job: PeerJob): PeerJob['target'] => {
     if (job.lane === undefined || clock === undefined) return job.target;
-    const slot = nextVisitSlot(visited.get(job.key), slotAt(clock.nowMs(), job.lane.slotMs));
-    visited.set(job.key, slot);
-    return { ...job.target, peer: laneTarget(job.lane.peers, slot) ?? job.target.peer };
+    const slot = nextVisitSlot(visited.get(job.key)?.slot, slotAt(clock.nowMs(), job.lane.slotMs));
+    const peer = laneTarget(job.lane.peers, slot) ?? job.target.peer;
+    visited.set(job.key, { slot, peer });
+    return { ...job.target, peer };
   };
   const failure = (job: PeerJob, startMs: number, detail: string): ProbeResult => ({
     ok: false,
-    peerId: job.target.peer.id,
+    peerId:
+      (job.lane !== undefined ? visited.get(job.key)?.peer : undefined)?.id ?? job.target.peer.id,
     kind: job.kind,
     size: job.target.size,
     sentAtMs: startMs,
