@@ -70,6 +70,9 @@ export interface Config {
     readonly dnsService: string;
     readonly nodeGraceMs: number;
     readonly watchdogMs: number;
+    readonly plumbingNamespaces: string;
+    readonly plumbingSelectors: readonly string[];
+    readonly plumbingSandboxWindowMs: number;
   };
   readonly controller: {
     readonly pullIntervalMs: number;
@@ -405,6 +408,9 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       dnsService: get('kubernetes.dnsService'),
       nodeGraceMs: get('kubernetes.nodeGraceMs'),
       watchdogMs: get('kubernetes.watchdogMs'),
+      plumbingNamespaces: get('kubernetes.plumbingNamespaces'),
+      plumbingSelectors: get('kubernetes.plumbingSelectors'),
+      plumbingSandboxWindowMs: get('kubernetes.plumbingSandboxWindowMs'),
     },
     controller: {
       pullIntervalMs: get('controller.pullIntervalMs'),
