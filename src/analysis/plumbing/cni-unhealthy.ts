@@ -1,11 +1,11 @@
 // cni-unhealthy: a CNI or kube-proxy agent Pod on a node is not Ready, or its container ended
 // within the restart window (health.ts). Reported per node whatever the IP paths say: an agent
-// crash-looping is worth knowing before the data plane breaks. When an IP-path finding already
-// covers the node (overlay, isolation ...), the summary names it as the likely symptom; that
+// crash-looping is worth knowing before the data plane breaks. When an overlay finding already
+// covers the node, the summary names it as the likely symptom; that
 // finding names this agent as its likely cause (cause.ts). Many nodes at once (a bad rollout)
 // are one cluster finding.
 
-import { draft } from '../drafts.ts';
+import { draft, isFindingId } from '../drafts.ts';
 import type { Ctx, Draft, Rule } from '../model.ts';
 import { cniUnhealthySteps } from '../next-steps/plumbing.ts';
 import { podEvidence, podLabel, unhealthyOn, type UnhealthyPod } from './health.ts';
@@ -14,8 +14,40 @@ import { podEvidence, podLabel, unhealthyOn, type UnhealthyPod } from './health.
 const CLUSTER_MIN_NODES = 3;
 const CLUSTER_SHARE = 0.5;
 
+/**
+ * The overlay findings that cover a node: its hub finding, the finding of a pair it is in, or
+ * the one across the cluster. Run after the IP-path rules.
+ */
+function ipFindingsOn(ctx: Ctx, node: string): string[] {
+  const ids = new Set<string>();
+  const hub = ctx.ipHubs.get(node);
+  if (hub !== undefined) ids.add(hub);
+  for (const [key, id] of ctx.explainedLinks) {
+    const l = ctx.links.get(key);
+    // A pair's overlay finding only: a hub's names its hub, not every peer of it.
+    if (!id.startsWith('overlay-broken:') || !id.includes('<->') || l === undefined) continue;
+    if (l.sourceNode === node || l.targetNode === node) ids.add(id);
+  }
+  if (ctx.clusterIp !== undefined) ids.add(ctx.clusterIp);
+  // Only real finding ids: the bookkeeping also holds plain reasons for what it held back.
+  // Overlay (pod network) findings only: a node cut off or a node network down is more likely
+  // the cause of its CNI agent failing (no API server, no datastore) than its symptom.
+  return [...ids]
+    .filter((id) => isFindingId(id) && id.startsWith('overlay-broken:'))
+    .sort()
+    .slice(0, 3);
+}
+
+function symptomSentence(ids: readonly string[], where: string): string {
+  if (ids.length === 0) return '';
+  const list = ids.join(', ');
+  return ids.length === 1
+    ? ` The IP-path finding ${list} ${where} is likely its symptom.`
+    : ` The IP-path findings ${list} ${where} are likely its symptoms.`;
+}
+
 function nodeDraft(ctx: Ctx, node: string, bad: readonly UnhealthyPod[]): Draft {
-  const symptom = ctx.ipHubs.get(node);
+  const symptom = symptomSentence(ipFindingsOn(ctx, node), 'on this node');
   const names = bad.map((u) => `${podLabel(u)} is ${u.why}`).join('; ');
   const proxyOnly = bad.every((u) => u.pod.role === 'proxy');
   const what = proxyOnly ? 'kube-proxy' : 'CNI';
@@ -30,9 +62,7 @@ function nodeDraft(ctx: Ctx, node: string, bad: readonly UnhealthyPod[]): Draft 
       (proxyOnly
         ? 'Services (ClusterIP, NodePort) on this node may not be translated while it is down.'
         : 'New Pods there may get no network, and its overlay routes and policies may go stale.') +
-      (symptom !== undefined
-        ? ` The IP-path finding ${symptom} on this node is likely its symptom.`
-        : ''),
+      symptom,
     evidence: bad.map((u) => podEvidence(node, u)),
     confidence: bad.some((u) => u.notReady) ? 0.9 : 0.7,
     nextSteps: cniUnhealthySteps(
@@ -61,7 +91,12 @@ export const cniUnhealthy: Rule = (ctx) => {
         severity: bad.some((b) => b.pods.some((u) => u.notReady)) ? 'critical' : 'warning',
         nodes: bad.map((b) => b.node),
         title: `${components.join(', ')} unhealthy on ${bad.length} of ${watched} nodes`,
-        summary: `${components.join(', ')} Pods are not Ready or restarting on ${bad.length} of ${watched} nodes at once: a rollout, a configuration change or a shared dependency (the API server, the datastore) rather than one node.`,
+        summary:
+          `${components.join(', ')} Pods are not Ready or restarting on ${bad.length} of ${watched} nodes at once: a rollout, a configuration change or a shared dependency (the API server, the datastore) rather than one node.` +
+          symptomSentence(
+            [...new Set(bad.flatMap((b) => ipFindingsOn(ctx, b.node)))].sort().slice(0, 3),
+            'on these nodes',
+          ),
         evidence: bad.flatMap((b) => b.pods.map((u) => podEvidence(b.node, u))),
         confidence: 0.85,
         nextSteps: cniUnhealthySteps(

@@ -148,3 +148,52 @@ test('near miss: two of four nodes unhealthy stay two node findings', (t) => {
     'cni-unhealthy:node-2',
   ]);
 });
+
+test('an overlay finding on a pair names the CNI agent of either node, and is named back', (t) => {
+  const snap = cluster({ nodes: 4 })
+    .lose(
+      (c) =>
+        ((c.sourceNode === 'node-1' && c.targetNode === 'node-2') ||
+          (c.sourceNode === 'node-2' && c.targetNode === 'node-1')) &&
+        c.targetNetwork === 'pod',
+      1,
+    )
+    .build();
+  const p = plumbing(['node-1', 'node-2', 'node-3', 'node-4']).restarted('node-1', 'cilium', 3);
+  const fs = triage(withPlumbing(snap, p));
+  t.deepEqual(ids(fs), ['cni-unhealthy:node-1', 'overlay-broken:node-1<->node-2']);
+  t.regex(
+    only(fs, 'overlay-broken:node-1<->node-2').summary,
+    /Likely cause: kube-system\/cilium-node-1 \(cilium\) on node-1 is restarting/,
+  );
+  t.regex(
+    only(fs, 'cni-unhealthy:node-1').summary,
+    /The IP-path finding overlay-broken:node-1<->node-2 on this node is likely its symptom/,
+  );
+});
+
+test('a cluster-wide overlay failure during a bad CNI rollout: each names the other', (t) => {
+  const nodes = ['node-1', 'node-2', 'node-3', 'node-4'];
+  const p = nodes.reduce((b, n) => b.crashLoop(n, 'cilium'), plumbing(nodes));
+  const fs = triage(withPlumbing(cluster({ nodes: 4 }).breakOverlay().build(), p));
+  t.deepEqual(ids(fs), ['cni-unhealthy:cluster', 'overlay-broken:cluster']);
+  t.regex(
+    only(fs, 'overlay-broken:cluster').summary,
+    /Likely cause: kube-system\/cilium-node-1 \(cilium\) on node-1 is not Ready .* \(and 1 more\)\./,
+  );
+  t.regex(
+    only(fs, 'cni-unhealthy:cluster').summary,
+    /The IP-path finding overlay-broken:cluster on these nodes is likely its symptom/,
+  );
+});
+
+test('near miss: a node cut off is not called the symptom of its CNI agent (rather its cause)', (t) => {
+  const fs = triage(
+    withPlumbing(
+      cluster({ nodes: 4 }).isolate('node-3').build(),
+      plumbing(['node-1', 'node-2', 'node-3', 'node-4']).crashLoop('node-3'),
+    ),
+  );
+  t.true(fs.some((f) => f.id === 'node-isolated:node-3'));
+  t.false(/IP-path finding/.test(only(fs, 'cni-unhealthy:node-3').summary));
+});

@@ -87,7 +87,7 @@ function overlayDraft(ctx: Ctx, { subject, hubs, pairs: ps, cluster }: Scope): D
       ? `Traffic to pods across nodes fails between ${hub} and ${ps.length} of its peers ${hostWorks}: ${hub}'s overlay is broken (its CNI agent, its VXLAN device, or a firewall dropping the tunnel's UDP port 8472/4789 on it).${localBroken ? ` Even ${hub}'s pod↔host pair on the same node fails: the pod network on ${hub} itself (veth, bridge, CNI) is broken.` : ` Same-node traffic on ${hub} still works.`}`
       : `Traffic to pods between ${a} and ${b} fails ${hostWorks}: the overlay between these two nodes (a stale route or forwarding entry for the other's pod subnet, or the tunnel port filtered between them).`;
   // An unhealthy CNI/proxy agent on these nodes is named as the likely cause (plumbing/cause.ts).
-  const cause = plumbingCause(ctx, cluster ? [] : hub !== undefined ? [hub] : ps.flat());
+  const cause = plumbingCause(ctx, cluster ? ctx.nodes : hub !== undefined ? [hub] : ps.flat());
   return draft(ctx, {
     kind: 'overlay-broken',
     subject,
