@@ -113,6 +113,22 @@ const EXPECTED_GRANTS: readonly Grant[] = [
     resource: 'events',
     verbs: ['create', 'list'],
   },
+  // Cluster plumbing (src/controller/plumbing.ts): the CNI, kube-proxy and CoreDNS Pods in
+  // kube-system (kubernetes.plumbingNamespaces), and the sandbox-error Events of any namespace.
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: 'kube-system',
+    apiGroup: '',
+    resource: 'pods',
+    verbs: ['list', 'watch'],
+  },
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: 'cluster',
+    apiGroup: '',
+    resource: 'events',
+    verbs: ['list', 'watch'],
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------

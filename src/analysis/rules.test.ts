@@ -21,6 +21,7 @@ import {
 import { dnsState } from './dns/servers.ts';
 import type { Ctx, Rule } from './model.ts';
 import { resolveOptions } from './options.ts';
+import { PLUMBING_RULES } from './plumbing/rules.ts';
 import { agentTcpPorts } from './reachability/agent-tcp-port.ts';
 import { asymmetric } from './reachability/asymmetric.ts';
 import { hostNetwork } from './reachability/host-network.ts';
@@ -49,6 +50,7 @@ test('the rule lists run in the documented order', (t) => {
       'starvedProbers',
       'agentTcpPorts',
       'reachability',
+      'plumbing',
       'dnsFindings',
       'portFindings',
       'coverageGaps',
@@ -57,6 +59,10 @@ test('the rule lists run in the documented order', (t) => {
   t.deepEqual(
     REACHABILITY_RULES.map((r) => r.name),
     ['zonePairs', 'isolation', 'asymmetric', 'overlay', 'hostNetwork', 'mtuBlackholes', 'pairLoss'],
+  );
+  t.deepEqual(
+    PLUMBING_RULES.map((r) => r.name),
+    ['cniUnhealthy', 'sandboxErrors'],
   );
   t.deepEqual(
     DNS_RULES.map((r) => r.name),

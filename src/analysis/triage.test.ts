@@ -7,6 +7,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { cluster, type PortTargetSpec } from '../../test/support/fixtures.ts';
+import { plumbing, withPlumbing } from '../../test/support/plumbing.ts';
 import { compareFindings, triage, type TriageOptions } from './triage.ts';
 import { FINDING_KINDS, type Finding, type Snapshot } from './types.ts';
 
@@ -367,6 +368,24 @@ const cases: readonly Case[] = [
       return b.build();
     },
     want: [],
+  },
+
+  // --- cluster plumbing (more cases and the near misses: plumbing/plumbing.test.ts) ---------
+  {
+    name: 'cni-unhealthy: calico-node crash-looping on node-2, the paths still fine',
+    snapshot: () => withPlumbing(cluster().build(), plumbing().crashLoop('node-2')),
+    want: [{ id: 'cni-unhealthy:node-2', nodes: ['node-2'] }],
+  },
+  {
+    name: 'cni-unhealthy next to the overlay finding it likely causes',
+    snapshot: () =>
+      withPlumbing(cluster().breakOverlay('node-2').build(), plumbing().crashLoop('node-2')),
+    want: [{ id: 'overlay-broken:node-2' }, { id: 'cni-unhealthy:node-2' }],
+  },
+  {
+    name: 'cni-sandbox-errors: the kubelet on node-3 cannot set up Pods',
+    snapshot: () => withPlumbing(cluster().build(), plumbing().sandboxErrors('node-3', 5)),
+    want: [{ id: 'cni-sandbox-errors:node-3', nodes: ['node-3'] }],
   },
 
   // --- asymmetric-path, zone-pair, pair-loss -----------------------------------------------

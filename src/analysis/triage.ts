@@ -8,6 +8,7 @@ import { dnsFindings } from './dns/rules.ts';
 import { coverageGaps } from './gaps.ts';
 import { cmp, type Ctx, type Draft, type Rule } from './model.ts';
 import { resolveOptions, type TriageOptions } from './options.ts';
+import { plumbing } from './plumbing/rules.ts';
 import { portFindings } from './ports.ts';
 import { agentTcpPorts } from './reachability/agent-tcp-port.ts';
 import { reachability } from './reachability/rules.ts';
@@ -30,12 +31,13 @@ export function compareFindings(a: Finding, b: Finding): number {
 /**
  * Every rule in order: each step only sees what the ones before left unexplained. A starved
  * prober's cells count nowhere; an agent's TCP port takes its tcp cells; the IP paths take the
- * links they explain; DNS and ports hold back what the IP findings explain; coverage gaps last.
+ * links they explain; the plumbing (CNI/proxy Pods) names the IP finding on its node; DNS and ports hold back what the IP findings explain; coverage gaps last.
  */
 export const TRIAGE_RULES: readonly Rule[] = [
   starvedProbers,
   agentTcpPorts,
   reachability,
+  plumbing,
   dnsFindings,
   portFindings,
   coverageGaps,

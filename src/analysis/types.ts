@@ -6,8 +6,20 @@
 // the rest of the analysis takes it from this file.
 import type { AgentCoverage, NodeCoverage } from '../api/coverage.ts';
 import type { AgentStatus, Cell, DnsCell, Matrix, PortCell } from '../api/matrix.ts';
+import type { NodePlumbing, PlumbingPod, PlumbingReport } from '../api/plumbing.ts';
 
-export type { AgentCoverage, AgentStatus, Cell, DnsCell, Matrix, NodeCoverage, PortCell };
+export type {
+  AgentCoverage,
+  AgentStatus,
+  Cell,
+  DnsCell,
+  Matrix,
+  NodeCoverage,
+  NodePlumbing,
+  PlumbingPod,
+  PlumbingReport,
+  PortCell,
+};
 // What triage says is a wire shape (/api/v1/findings): declared once, in src/api/findings.ts.
 export {
   FINDING_KINDS,
@@ -24,4 +36,6 @@ export interface Snapshot {
   readonly matrix: Matrix;
   /** undefined when nobody can tell (static lists, the demo). */
   readonly coverage: readonly NodeCoverage[] | undefined;
+  /** The CNI/proxy/CoreDNS Pods and sandbox errors per node; undefined without Kubernetes. */
+  readonly plumbing?: PlumbingReport | undefined;
 }

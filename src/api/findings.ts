@@ -36,6 +36,10 @@ export const FINDING_KINDS = [
   'zone-pair',
   /** Loss on individual pairs that no broader cause explains. */
   'pair-loss',
+  /** A CNI or kube-proxy agent Pod on a node is not Ready or keeps restarting. */
+  'cni-unhealthy',
+  /** The kubelet on a node keeps failing to set up Pod sandboxes (the CNI cannot add Pods). */
+  'cni-sandbox-errors',
   /** A node without a Ready agent of a kind, with the reason. */
   'coverage-gap',
   /** The prober's own scheduling is late: its latency numbers are held back. */

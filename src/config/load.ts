@@ -76,6 +76,9 @@ export interface Config {
     readonly dnsService: string;
     readonly nodeGraceMs: number;
     readonly watchdogMs: number;
+    readonly plumbingNamespaces: string;
+    readonly plumbingSelectors: readonly string[];
+    readonly plumbingSandboxWindowMs: number;
   };
   readonly controller: {
     readonly pullIntervalMs: number;
@@ -417,6 +420,9 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       dnsService: get('kubernetes.dnsService'),
       nodeGraceMs: get('kubernetes.nodeGraceMs'),
       watchdogMs: get('kubernetes.watchdogMs'),
+      plumbingNamespaces: get('kubernetes.plumbingNamespaces'),
+      plumbingSelectors: get('kubernetes.plumbingSelectors'),
+      plumbingSandboxWindowMs: get('kubernetes.plumbingSandboxWindowMs'),
     },
     controller: {
       pullIntervalMs: get('controller.pullIntervalMs'),

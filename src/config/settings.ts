@@ -324,6 +324,41 @@ export const SETTINGS: readonly Setting[] = [
     'A watch with no event, bookmark or reconnect for this long is restarted; watches also ask the server to end them after half this time.',
   ),
   s(
+    'kubernetes.plumbingNamespaces',
+    z.string().regex(/^$|^[a-z0-9-]+(,[a-z0-9-]+)*$/, {
+      message: 'must be namespace names separated by commas, such as kube-system,calico-system',
+    }),
+    'kube-system',
+    'Controller: namespaces whose CNI, kube-proxy and CoreDNS Pods are watched (read-only) for triage; each needs pods get/list/watch (docs/security.md). Empty turns plumbing watching off.',
+  ),
+  s(
+    'kubernetes.plumbingSelectors',
+    z
+      .array(
+        z.string().regex(/^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]+$/, { message: 'must be key=value' }),
+      )
+      .max(64),
+    [
+      'k8s-app=calico-node',
+      'k8s-app=cilium',
+      'app=flannel',
+      'k8s-app=kube-proxy',
+      'k8s-app=aws-node',
+      'component=antrea-agent',
+      'k8s-app=kube-router',
+      'name=weave-net',
+      'k8s-app=kube-dns',
+    ],
+    'Controller: labels (key=value, file only) of the plumbing Pods: the value kube-proxy is the Service proxy, kube-dns is CoreDNS, any other is a CNI agent.',
+    false,
+  ),
+  s(
+    'kubernetes.plumbingSandboxWindowMs',
+    ms(60_000, 86_400_000),
+    600_000,
+    "Controller: how long a FailedCreatePodSandBox Event counts towards a node's sandbox errors after its last occurrence.",
+  ),
+  s(
     'controller.pullIntervalMs',
     ms(500, 600_000),
     5000,

@@ -9,6 +9,7 @@ import { API_VERSION } from '../api/agent-row.ts';
 import type { CoverageReport, NodeCoverage } from '../api/coverage.ts';
 import type { Finding, FindingsReport } from '../api/findings.ts';
 import { AGENT_STATES, type Matrix } from '../api/matrix.ts';
+import type { PlumbingReport } from '../api/plumbing.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
@@ -45,6 +46,8 @@ export interface ControllerOptions {
   readonly events?: EventSink;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
   readonly triage?: TriageFn;
+  /** The cluster's CNI/proxy/CoreDNS health for triage (plumbing.ts); absent without Kubernetes. */
+  readonly plumbing?: () => PlumbingReport | undefined;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -119,7 +122,11 @@ export class Controller {
     let found: Finding[] = [];
     if (triage !== undefined) {
       try {
-        found = triage({ matrix, coverage: this.latestCoverage });
+        found = triage({
+          matrix,
+          coverage: this.latestCoverage,
+          plumbing: this.opts.plumbing?.(),
+        });
       } catch (e) {
         // Triage is pure and tested never to throw; if it does, keep the last findings rather
         // than clearing them all (which would write a burst of misleading "cleared" Events).

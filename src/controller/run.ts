@@ -17,6 +17,7 @@ import { serveController } from '../server/controller-app.ts';
 import { closeServer } from '../server/http.ts';
 import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
 import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
+import { PlumbingWatcher } from './plumbing.ts';
 import { createPullFetch } from './pull-client.ts';
 
 export interface RunningController {
@@ -42,6 +43,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   let directory: AgentDirectory;
   let events: KubernetesEventSink | undefined;
   let source: KubernetesPeerSource | undefined;
+  let plumbing: PlumbingWatcher | undefined;
   if (cfg.peers.static.length > 0 && cfg.discovery.mode !== 'kubernetes') {
     directory = new StaticDirectory(
       cfg.peers.static.map(peerFromStatic).map((p) => ({
@@ -69,6 +71,19 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     await source.start(() => undefined);
     directory = new KubernetesDirectory(source, kubeConfig, namespace, clock);
     events = new KubernetesEventSink(kubeConfig, namespace, clock, (msg) => log.warn(msg));
+    const plumbingNamespaces = cfg.kubernetes.plumbingNamespaces.split(',').filter((x) => x);
+    if (plumbingNamespaces.length > 0) {
+      plumbing = new PlumbingWatcher({
+        kubeConfig,
+        namespaces: plumbingNamespaces,
+        selectors: cfg.kubernetes.plumbingSelectors,
+        sandboxWindowMs: cfg.kubernetes.plumbingSandboxWindowMs,
+        watchdogMs: cfg.kubernetes.watchdogMs,
+        clock,
+        log: log.child({ component: 'plumbing' }),
+      });
+      plumbing.start();
+    }
   }
   const controller = new Controller({
     clock,
@@ -80,12 +95,14 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     version: o.version,
     triage,
     ...(events !== undefined ? { events } : {}),
+    ...(plumbing !== undefined ? { plumbing: () => plumbing?.report() } : {}),
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
   let served: { server: Server; port: number };
   try {
     served = await serveController(controller, cfg.httpAddress, cfg.httpPort, cfg.web.security);
   } catch (e) {
+    plumbing?.stop();
     await source?.stop();
     throw e;
   }
@@ -103,6 +120,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     stop: async () => {
       await controller.stop();
       await closeServer(server);
+      plumbing?.stop();
       await source?.stop();
       log.info('controller stopped');
     },

@@ -43,6 +43,8 @@ export interface ReflectorOptions<T extends KubernetesObject> {
   /** Collection path the watch goes to. */
   readonly path: string;
   readonly labelSelector?: string;
+  /** Server-side field selector for the watch (the list function applies its own). */
+  readonly fieldSelector?: string;
   readonly list: () => Promise<KubernetesListObject<T>>;
   /** Drops fields we never read before the object is cached (by us and by the informer). */
   readonly trim?: (o: T) => void;
@@ -213,7 +215,14 @@ export class Reflector<T extends KubernetesObject> implements ReflectorHandle {
       this.replaceAll(list.items);
       return list;
     };
-    const informer = new ListWatch<T>(this.watchPath, watch, listFn, false, this.o.labelSelector);
+    const informer = new ListWatch<T>(
+      this.watchPath,
+      watch,
+      listFn,
+      false,
+      this.o.labelSelector,
+      this.o.fieldSelector,
+    );
     informer.on('add', (obj) => isLive() && this.upsert(obj));
     informer.on('update', (obj) => isLive() && this.upsert(obj));
     informer.on('delete', (obj) => isLive() && this.remove(obj));

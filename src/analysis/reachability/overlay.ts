@@ -8,6 +8,7 @@ import { groupPairs } from '../group.ts';
 import { classState, explainLinks, openLinksBetween, smallTally } from '../links.ts';
 import { pairKey, type Ctx, type Draft, type Rule } from '../model.ts';
 import { overlaySteps } from '../next-steps/ip-paths.ts';
+import { plumbingCause } from '../plumbing/cause.ts';
 import {
   emitGrouped,
   evidenceOfFailing,
@@ -85,6 +86,8 @@ function overlayDraft(ctx: Ctx, { subject, hubs, pairs: ps, cluster }: Scope): D
     : hub !== undefined
       ? `Traffic to pods across nodes fails between ${hub} and ${ps.length} of its peers ${hostWorks}: ${hub}'s overlay is broken (its CNI agent, its VXLAN device, or a firewall dropping the tunnel's UDP port 8472/4789 on it).${localBroken ? ` Even ${hub}'s pod↔host pair on the same node fails: the pod network on ${hub} itself (veth, bridge, CNI) is broken.` : ` Same-node traffic on ${hub} still works.`}`
       : `Traffic to pods between ${a} and ${b} fails ${hostWorks}: the overlay between these two nodes (a stale route or forwarding entry for the other's pod subnet, or the tunnel port filtered between them).`;
+  // An unhealthy CNI/proxy agent on these nodes is named as the likely cause (plumbing/cause.ts).
+  const cause = plumbingCause(ctx, cluster ? ctx.nodes : hub !== undefined ? [hub] : ps.flat());
   return draft(ctx, {
     kind: 'overlay-broken',
     subject,
@@ -95,8 +98,8 @@ function overlayDraft(ctx: Ctx, { subject, hubs, pairs: ps, cluster }: Scope): D
       : hub !== undefined
         ? `The pod network (overlay) of ${hub} is broken`
         : `The pod network (overlay) between ${a} and ${b} is broken`,
-    summary,
-    lead,
+    summary: summary + (cause?.sentence ?? ''),
+    lead: [...(cause?.evidence ?? []), ...lead],
     evidence,
     confidence: hostKnown > 0 ? (hub !== undefined || cluster ? 0.85 : 0.7) : 0.55,
     nextSteps: overlaySteps(ctx, hubs, hub !== undefined ? firstPeer(ctx, hub, hubs) : b),
