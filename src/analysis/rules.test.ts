@@ -27,6 +27,7 @@ import { hostNetwork } from './reachability/host-network.ts';
 import { isolation } from './reachability/isolation.ts';
 import { mtuBlackholes } from './reachability/mtu.ts';
 import { overlay } from './reachability/overlay.ts';
+import { LATENCY_RULES } from './latency/rules.ts';
 import { pairLoss } from './reachability/pair-loss.ts';
 import { REACHABILITY_RULES } from './reachability/rules.ts';
 import { zonePairs } from './reachability/zone-pair.ts';
@@ -49,6 +50,7 @@ test('the rule lists run in the documented order', (t) => {
       'starvedProbers',
       'agentTcpPorts',
       'reachability',
+      'latencyFindings',
       'dnsFindings',
       'portFindings',
       'coverageGaps',
@@ -57,6 +59,10 @@ test('the rule lists run in the documented order', (t) => {
   t.deepEqual(
     REACHABILITY_RULES.map((r) => r.name),
     ['zonePairs', 'isolation', 'asymmetric', 'overlay', 'hostNetwork', 'mtuBlackholes', 'pairLoss'],
+  );
+  t.deepEqual(
+    LATENCY_RULES.map((r) => r.name),
+    ['latencyZonePairs', 'latencyNodes', 'latencyPairs'],
   );
   t.deepEqual(
     DNS_RULES.map((r) => r.name),

@@ -6,7 +6,15 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { cluster, type PortTargetSpec } from '../../test/support/fixtures.ts';
+import { cluster, type PortTargetSpec, type SnapshotBuilder } from '../../test/support/fixtures.ts';
+import {
+  baselinesOf,
+  betweenNodes,
+  delay,
+  slow,
+  touches,
+  withBaselines,
+} from '../../test/support/latency.ts';
 import { compareFindings, triage, type TriageOptions } from './triage.ts';
 import { FINDING_KINDS, type Finding, type Snapshot } from './types.ts';
 
@@ -28,6 +36,13 @@ interface Case {
 }
 
 const fourZones = { 'node-1': 'a', 'node-2': 'a', 'node-3': 'b', 'node-4': 'b' };
+
+/** A snapshot whose links carry the baselines they had before `fault` (test/support/latency.ts). */
+function afterBaseline(b: SnapshotBuilder, fault: (b: SnapshotBuilder) => void): Snapshot {
+  const base = baselinesOf(b);
+  fault(b);
+  return withBaselines(b.build(), base);
+}
 
 const cases: readonly Case[] = [
   // --- healthy and too little data -------------------------------------------------------
@@ -472,6 +487,39 @@ const cases: readonly Case[] = [
     snapshot: () => cluster().lossy('node-1', 'node-2', 0.2).build(),
     want: [],
     options: { lossyRatio: 0.3 },
+  },
+
+  // --- latency (details in src/analysis/latency/latency.test.ts) ----------------------------
+  {
+    name: 'latency-node: every link of node-3 four times slower than its baseline',
+    snapshot: () => afterBaseline(cluster({ nodes: 4 }), (b) => slow(b, touches('node-3'), 4)),
+    want: [{ id: 'latency-node:node-3', nodes: ['node-1', 'node-2', 'node-3', 'node-4'] }],
+  },
+  {
+    name: 'latency-zone-pair: the p99 between zones a and b jumps fivefold',
+    snapshot: () =>
+      afterBaseline(cluster({ nodes: 4, zones: fourZones }), (b) =>
+        slow(
+          b,
+          (c) => fourZones[c.sourceNode as 'node-1'] !== fourZones[c.targetNode as 'node-1'],
+          1,
+          5,
+        ),
+      ),
+    want: [{ id: 'latency-zone-pair:a<->b' }],
+  },
+  {
+    name: 'latency-pair: +3 ms between node-1 and node-2, nothing lost',
+    snapshot: () =>
+      afterBaseline(cluster({ nodes: 4 }), (b) =>
+        delay(b, betweenNodes('node-1', 'node-2'), 0.003),
+      ),
+    want: [{ id: 'latency-pair:node-1<->node-2', nodes: ['node-1', 'node-2'] }],
+  },
+  {
+    name: 'near miss: no baseline, however slow (one matrix)',
+    snapshot: () => slow(cluster({ nodes: 4 }), touches('node-3'), 10).build(),
+    want: [],
   },
 
   // --- coverage-gap, prober-starved ----------------------------------------------------------

@@ -6,6 +6,7 @@
 import { buildContext } from './context.ts';
 import { dnsFindings } from './dns/rules.ts';
 import { coverageGaps } from './gaps.ts';
+import { latencyFindings } from './latency/rules.ts';
 import { cmp, type Ctx, type Draft, type Rule } from './model.ts';
 import { resolveOptions, type TriageOptions } from './options.ts';
 import { portFindings } from './ports.ts';
@@ -30,12 +31,14 @@ export function compareFindings(a: Finding, b: Finding): number {
 /**
  * Every rule in order: each step only sees what the ones before left unexplained. A starved
  * prober's cells count nowhere; an agent's TCP port takes its tcp cells; the IP paths take the
- * links they explain; DNS and ports hold back what the IP findings explain; coverage gaps last.
+ * links they explain; latency judges the links left (slow, not lossy); DNS and ports hold back
+ * what the IP findings explain; coverage gaps last.
  */
 export const TRIAGE_RULES: readonly Rule[] = [
   starvedProbers,
   agentTcpPorts,
   reachability,
+  latencyFindings,
   dnsFindings,
   portFindings,
   coverageGaps,

@@ -36,6 +36,12 @@ export const FINDING_KINDS = [
   'zone-pair',
   /** Loss on individual pairs that no broader cause explains. */
   'pair-loss',
+  /** Round trips between two zones are much slower than their own recent baseline. */
+  'latency-zone-pair',
+  /** Most of one node's links are much slower than their baselines: its NIC, CPU, link. */
+  'latency-node',
+  /** A pair is much slower than its baseline while losing nothing: slow, not lossy. */
+  'latency-pair',
   /** A node without a Ready agent of a kind, with the reason. */
   'coverage-gap',
   /** The prober's own scheduling is late: its latency numbers are held back. */
