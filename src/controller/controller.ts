@@ -13,6 +13,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
 import { FindingTracker } from './findings.ts';
+import type { RttHistory } from './latency-history.ts';
 import type { AgentEndpoint } from './matrix.ts';
 import type { PullFetch } from './pull-client.ts';
 
@@ -45,6 +46,8 @@ export interface ControllerOptions {
   readonly events?: EventSink;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
   readonly triage?: TriageFn;
+  /** Each link's RTT history, handed to triage as baselines (the latency kinds need it). */
+  readonly latencyHistory?: RttHistory;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -119,7 +122,10 @@ export class Controller {
     let found: Finding[] = [];
     if (triage !== undefined) {
       try {
-        found = triage({ matrix, coverage: this.latestCoverage });
+        // The baselines come from earlier rounds only: this round is judged, then recorded.
+        const baselines = this.opts.latencyHistory?.baselines(nowMs);
+        this.opts.latencyHistory?.record(matrix, nowMs);
+        found = triage({ matrix, coverage: this.latestCoverage, baselines });
       } catch (e) {
         // Triage is pure and tested never to throw; if it does, keep the last findings rather
         // than clearing them all (which would write a burst of misleading "cleared" Events).
