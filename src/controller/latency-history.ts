@@ -5,10 +5,11 @@
 //
 // Bounded memory. The window is cut into BUCKETS (60) buckets (one minute each by default); a
 // link keeps one value per bucket and quantile (the median of the rounds in that bucket) in a
-// ring, so a link costs a fixed ~1 KB (two Float32 rings and an Int32 ring of 60, a few
-// rounds' values of the open bucket, the map entry) whatever the round interval. At most
-// `maxLinks` links are tracked (default 10,000: about 10 MB); links beyond the cap are not (and
-// counted), and a link not seen for a whole window is forgotten, so churn frees its room.
+// ring, so a link costs a fixed amount whatever the round interval: about 2 KB (two Float32
+// rings and an Int32 ring of 60, up to 16 rounds' values of the open bucket, the map entry;
+// measured 20 MB for 10,000 links). At most `maxLinks` links are tracked (default 10,000);
+// links beyond the cap are not (and counted), and a link not seen for a whole window is
+// forgotten, so churn frees its room.
 //
 // The baseline is the median of a link's completed buckets and their MAD, never the open
 // bucket: the round being judged is not part of its own baseline. It includes a fault's own
