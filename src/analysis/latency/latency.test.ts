@@ -234,4 +234,13 @@ test('a malformed baseline map never throws', (t) => {
   const s = { ...b.build(), baselines: { minutes: 60, links: {} } } as unknown as Snapshot;
   t.notThrows(() => triage(s));
   t.deepEqual(ids(triage(s)), []);
+  const b2 = cluster();
+  const links = new Map<string, unknown>();
+  for (const c of b2.cells)
+    links.set(`${c.sourceNode}/${c.sourceNetwork}>${c.targetNode}/${c.targetNetwork}`, {
+      p50: null,
+    });
+  const s2 = { ...b2.build(), baselines: { minutes: 60, links } } as unknown as Snapshot;
+  t.notThrows(() => triage(s2));
+  t.deepEqual(ids(triage(s2)), []);
 });

@@ -7,6 +7,7 @@ import { linkLabel, type Ranked } from '../drafts.ts';
 import { addKnown } from '../group.ts';
 import { smallTally, usable } from '../links.ts';
 import { agentKey, type Ctx, type Draft, type Link } from '../model.ts';
+import type { RttBaseline } from '../types.ts';
 import { orderedPair, type Pair } from '../reachability/pairs.ts';
 import { linkRtt, ms, RTT_QUANTILES, shiftOf, times, type LinkRtt, type Shift } from './rtt.ts';
 
@@ -47,14 +48,18 @@ export function latencyView(ctx: Ctx): LatencyView {
     for (const l of ctx.links.values()) {
       if (!judgeable(ctx, l)) continue;
       const base = baselines.get(l.key);
-      if (base === undefined) continue;
+      if (base === null || typeof base !== 'object') continue;
       const now = linkRtt(
         l.cells.filter((c) => usable(ctx, c)),
         ctx.opts.minProbes,
       );
       if (now === undefined) continue;
+      // A malformed baseline (a quantile missing) is no baseline: triage never throws.
       const shifts = RTT_QUANTILES.flatMap((q) => shiftOf(q, now[q], base[q], ctx.opts) ?? []);
-      const judged = RTT_QUANTILES.some((q) => base[q].samples >= ctx.opts.latencyMinSamples);
+      const judged = RTT_QUANTILES.some(
+        (q) =>
+          ((base[q] as RttBaseline | null | undefined)?.samples ?? 0) >= ctx.opts.latencyMinSamples,
+      );
       if (!judged) continue;
       if (l.cls !== 'local') addKnown(known, l.sourceNode, l.targetNode);
       if (shifts.length > 0)

@@ -80,7 +80,8 @@ export function shiftOf(
   base: RttBaseline | undefined,
   opts: TriageOptions,
 ): Shift | undefined {
-  if (base === undefined || !(base.samples >= opts.latencyMinSamples)) return undefined;
+  if (base === null || typeof base !== 'object' || !(base.samples >= opts.latencyMinSamples))
+    return undefined;
   const med = base.median;
   const spread = base.mad;
   if (!Number.isFinite(med) || med < 0 || !Number.isFinite(spread) || spread < 0) return undefined;
