@@ -884,23 +884,53 @@ const agentCov = fc.record({
   pod: fc.option(fc.constantFrom('podmesh-agent-x'), { nil: null }),
 });
 
-const snapshotArb: fc.Arbitrary<Snapshot> = fc.record({
-  matrix: fc.record({
-    apiVersion: fc.constant('podmesh.io/v1' as const),
-    kind: fc.constant('Matrix' as const),
-    generatedAt: fc.constant('2026-01-01T00:00:00.000Z'),
-    agents: fc.array(agentArb, { maxLength: 8 }),
-    nodes: fc.array(nodeName, { maxLength: 5 }),
-    zones: fc.dictionary(nodeName, fc.constantFrom('a', 'b', '')),
-    cells: fc.array(cellArb, { maxLength: 120 }),
-    dns: fc.array(dnsArb, { maxLength: 40 }),
-    ports: fc.array(portArb, { maxLength: 20 }),
-  }),
-  coverage: fc.option(
-    fc.array(fc.record({ node: nodeName, pod: agentCov, host: agentCov }), { maxLength: 5 }),
-    { nil: undefined },
-  ),
+const rttBase = fc.record({
+  median: fc.double({ min: 0, max: 0.01, noNaN: true }),
+  mad: fc.double({ min: 0, max: 0.01, noNaN: true }),
+  samples: fc.nat({ max: 60 }),
 });
+const linkKey = (c: {
+  sourceNode: string;
+  sourceNetwork: string;
+  targetNode: string;
+  targetNetwork: string;
+}): string => `${c.sourceNode}/${c.sourceNetwork}>${c.targetNode}/${c.targetNetwork}`;
+
+const snapshotArb: fc.Arbitrary<Snapshot> = fc
+  .record({
+    matrix: fc.record({
+      apiVersion: fc.constant('podmesh.io/v1' as const),
+      kind: fc.constant('Matrix' as const),
+      generatedAt: fc.constant('2026-01-01T00:00:00.000Z'),
+      agents: fc.array(agentArb, { maxLength: 8 }),
+      nodes: fc.array(nodeName, { maxLength: 5 }),
+      zones: fc.dictionary(nodeName, fc.constantFrom('a', 'b', '')),
+      cells: fc.array(cellArb, { maxLength: 120 }),
+      dns: fc.array(dnsArb, { maxLength: 40 }),
+      ports: fc.array(portArb, { maxLength: 20 }),
+    }),
+    coverage: fc.option(
+      fc.array(fc.record({ node: nodeName, pod: agentCov, host: agentCov }), { maxLength: 5 }),
+      { nil: undefined },
+    ),
+  })
+  // The controller's baselines (the latency kinds), mostly for links the cells have.
+  .chain((s) =>
+    fc
+      .option(
+        fc
+          .array(
+            fc.tuple(
+              fc.constantFrom('x/pod>y/host', ...s.matrix.cells.map(linkKey)),
+              fc.record({ p50: rttBase, p99: rttBase }),
+            ),
+            { maxLength: 40 },
+          )
+          .map((es) => ({ minutes: 60, links: new Map(es) })),
+        { nil: undefined },
+      )
+      .map((baselines) => ({ ...s, baselines })),
+  );
 
 test('property: never throws, ids unique and well-formed, sorted, confidence in [0, 1]', (t) => {
   fc.assert(
