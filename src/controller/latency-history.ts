@@ -9,7 +9,8 @@
 // rings and an Int32 ring of 60, up to 16 rounds' values of the open bucket, the map entry;
 // measured 20 MB for 10,000 links). At most `maxLinks` links are tracked (default 10,000);
 // links beyond the cap are not (and counted), and a link not seen for a whole window is
-// forgotten, so churn frees its room.
+// forgotten, so churn frees its room. CPU at 10,000 links (a busy 2-core machine): ~40 ms a
+// round to record, 120-200 ms once a bucket to recompute the baselines, cached in between.
 //
 // The baseline is the median of a link's completed buckets and their MAD, never the open
 // bucket: the round being judged is not part of its own baseline. It includes a fault's own
