@@ -208,6 +208,8 @@ interface Fault {
   readonly webBlocked?: boolean;
   readonly closedPortOpen?: boolean;
   readonly controller?: 'stuck' | { readonly cannotPull: number };
+  /** Findings the controller's triage holds (podmesh_finding_active). */
+  readonly findings?: readonly { kind: string; severity: string; subject: string }[];
 }
 
 const partition =
@@ -342,6 +344,17 @@ const FAULTS: readonly Fault[] = [
     name: '80ms round trips between node-1 and node-2',
     fires: { PairLatencyHigh: 8 },
     rtt: (s, d) => (between('node-1', 'node-2', s, d) ? 0.08 : undefined),
+  },
+  {
+    // The controller's triage judges each path against its own hour: node-2's round trips went
+    // from 0.5 ms to 2 ms, far under PairLatencyHigh's 50 ms, and its latency-node finding is
+    // what fires.
+    name: "node-2's round trips quadruple against their own baseline (0.5 ms to 2 ms)",
+    fires: { LatencyShift: 1 },
+    where: [{ alertname: 'PodmeshLatencyShift', kind: 'latency-node', subject: 'node-2' }],
+    rtt: (s, d) =>
+      s.node !== d.node && (s.node === 'node-2' || d.node === 'node-2') ? 0.002 : undefined,
+    findings: [{ kind: 'latency-node', severity: 'warning', subject: 'node-2' }],
   },
   {
     name: "node-2's host agent Pod stuck Pending",
@@ -486,6 +499,12 @@ function scenarioSeries(f: Fault): { series: string; values: string }[] {
     { ...controller, pod: 'podmesh-controller-1' },
     f.controller === 'stuck' ? constant(0) : `0+15x${STEPS}`,
   );
+  for (const x of f.findings ?? [])
+    add(
+      'podmesh_finding_active',
+      { ...controller, pod: 'podmesh-controller-1', ...x },
+      constant(1),
+    );
   const cannotPull = typeof f.controller === 'object' ? f.controller.cannotPull : 0;
   for (const [st, n] of [
     ['ok', probed.length - cannotPull],

@@ -7,6 +7,7 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import { parse as parseYaml } from 'yaml';
 import { CATALOGUE } from '../../src/metrics/catalogue.ts';
+import { EXTERNAL_SERIES } from '../../src/metrics/external-series.ts';
 
 type SyntaxNode = ReturnType<typeof parser.parse>['topNode'];
 
@@ -33,6 +34,8 @@ export function knownSeries(recordingRules: Iterable<string> = []): Known {
   }
   // The PodMonitor (deploy/base/pod-monitor.yaml) relabels the agents' Pod node onto `node`.
   known.set('up', new Set([...TARGET_LABELS, 'node']));
+  // Other exporters' metrics that the plumbing rules read, with their own labels.
+  for (const e of EXTERNAL_SERIES) known.set(e.name, new Set([...e.labels, ...TARGET_LABELS]));
   for (const r of recordingRules) known.set(r, null);
   return known;
 }

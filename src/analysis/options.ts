@@ -39,6 +39,14 @@ export interface TriageOptions {
   readonly eventLoopP99Seconds: number;
   /** Evidence lines kept per finding (the worst first); the rest become one "... and N more". */
   readonly maxEvidence: number;
+  /** Samples (history buckets) a link's RTT baseline needs before the latency kinds judge it. */
+  readonly latencyMinSamples: number;
+  /** A latency shift must exceed this many robust standard deviations (1.4826 × MAD). */
+  readonly latencyMadK: number;
+  /** ... and be at least this many times the baseline median ... */
+  readonly latencyFactor: number;
+  /** ... and at least this much above it (seconds), so sub-millisecond jitter never counts. */
+  readonly latencyFloorSeconds: number;
 }
 
 export const DEFAULT_TRIAGE_OPTIONS: TriageOptions = {
@@ -59,6 +67,13 @@ export const DEFAULT_TRIAGE_OPTIONS: TriageOptions = {
   lateRatio: 0.2,
   eventLoopP99Seconds: 0.25,
   maxEvidence: 10,
+  // A third of the default hour of history (60 one-minute buckets): 20 minutes of history.
+  latencyMinSamples: 20,
+  // k = 3 robust standard deviations, 2x, +0.5 ms: each alone lets through something ordinary
+  // (a perfectly flat history, a 20 µs path doubling, a noisy path's usual swings).
+  latencyMadK: 3,
+  latencyFactor: 2,
+  latencyFloorSeconds: 0.0005,
 };
 
 type Range = readonly [min: number, max: number, integer: boolean];
@@ -79,6 +94,10 @@ const RANGES: Record<keyof TriageOptions, Range> = {
   lateRatio: [0, 1, false],
   eventLoopP99Seconds: [0, 1e6, false],
   maxEvidence: [1, 1000, true],
+  latencyMinSamples: [1, 1e6, true],
+  latencyMadK: [0, 1000, false],
+  latencyFactor: [1, 1000, false],
+  latencyFloorSeconds: [0, 60, false],
 };
 
 /** Defaults overlaid with the valid parts of `overrides`; invalid values are ignored. */

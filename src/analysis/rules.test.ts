@@ -28,6 +28,7 @@ import { hostNetwork } from './reachability/host-network.ts';
 import { isolation } from './reachability/isolation.ts';
 import { mtuBlackholes } from './reachability/mtu.ts';
 import { overlay } from './reachability/overlay.ts';
+import { LATENCY_RULES } from './latency/rules.ts';
 import { pairLoss } from './reachability/pair-loss.ts';
 import { REACHABILITY_RULES } from './reachability/rules.ts';
 import { zonePairs } from './reachability/zone-pair.ts';
@@ -51,6 +52,7 @@ test('the rule lists run in the documented order', (t) => {
       'agentTcpPorts',
       'reachability',
       'plumbing',
+      'latencyFindings',
       'dnsFindings',
       'portFindings',
       'coverageGaps',
@@ -63,6 +65,10 @@ test('the rule lists run in the documented order', (t) => {
   t.deepEqual(
     PLUMBING_RULES.map((r) => r.name),
     ['cniUnhealthy', 'sandboxErrors'],
+  );
+  t.deepEqual(
+    LATENCY_RULES.map((r) => r.name),
+    ['latencyZonePairs', 'latencyNodes', 'latencyPairs'],
   );
   t.deepEqual(
     DNS_RULES.map((r) => r.name),

@@ -6,7 +6,15 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { cluster, type PortTargetSpec } from '../../test/support/fixtures.ts';
+import { cluster, type PortTargetSpec, type SnapshotBuilder } from '../../test/support/fixtures.ts';
+import {
+  baselinesOf,
+  betweenNodes,
+  delay,
+  slow,
+  touches,
+  withBaselines,
+} from '../../test/support/latency.ts';
 import { plumbing, withPlumbing } from '../../test/support/plumbing.ts';
 import { compareFindings, triage, type TriageOptions } from './triage.ts';
 import { FINDING_KINDS, type Finding, type Snapshot } from './types.ts';
@@ -29,6 +37,13 @@ interface Case {
 }
 
 const fourZones = { 'node-1': 'a', 'node-2': 'a', 'node-3': 'b', 'node-4': 'b' };
+
+/** A snapshot whose links carry the baselines they had before `fault` (test/support/latency.ts). */
+function afterBaseline(b: SnapshotBuilder, fault: (b: SnapshotBuilder) => void): Snapshot {
+  const base = baselinesOf(b);
+  fault(b);
+  return withBaselines(b.build(), base);
+}
 
 const cases: readonly Case[] = [
   // --- healthy and too little data -------------------------------------------------------
@@ -493,6 +508,39 @@ const cases: readonly Case[] = [
     options: { lossyRatio: 0.3 },
   },
 
+  // --- latency (details in src/analysis/latency/latency.test.ts) ----------------------------
+  {
+    name: 'latency-node: every link of node-3 four times slower than its baseline',
+    snapshot: () => afterBaseline(cluster({ nodes: 4 }), (b) => slow(b, touches('node-3'), 4)),
+    want: [{ id: 'latency-node:node-3', nodes: ['node-1', 'node-2', 'node-3', 'node-4'] }],
+  },
+  {
+    name: 'latency-zone-pair: the p99 between zones a and b jumps fivefold',
+    snapshot: () =>
+      afterBaseline(cluster({ nodes: 4, zones: fourZones }), (b) =>
+        slow(
+          b,
+          (c) => fourZones[c.sourceNode as 'node-1'] !== fourZones[c.targetNode as 'node-1'],
+          1,
+          5,
+        ),
+      ),
+    want: [{ id: 'latency-zone-pair:a<->b' }],
+  },
+  {
+    name: 'latency-pair: +3 ms between node-1 and node-2, nothing lost',
+    snapshot: () =>
+      afterBaseline(cluster({ nodes: 4 }), (b) =>
+        delay(b, betweenNodes('node-1', 'node-2'), 0.003),
+      ),
+    want: [{ id: 'latency-pair:node-1<->node-2', nodes: ['node-1', 'node-2'] }],
+  },
+  {
+    name: 'near miss: no baseline, however slow (one matrix)',
+    snapshot: () => slow(cluster({ nodes: 4 }), touches('node-3'), 10).build(),
+    want: [],
+  },
+
   // --- coverage-gap, prober-starved ----------------------------------------------------------
   {
     name: "coverage-gap: node-3's pod agent crash-looping (stale cells to it don't count)",
@@ -855,23 +903,53 @@ const agentCov = fc.record({
   pod: fc.option(fc.constantFrom('podmesh-agent-x'), { nil: null }),
 });
 
-const snapshotArb: fc.Arbitrary<Snapshot> = fc.record({
-  matrix: fc.record({
-    apiVersion: fc.constant('podmesh.io/v1' as const),
-    kind: fc.constant('Matrix' as const),
-    generatedAt: fc.constant('2026-01-01T00:00:00.000Z'),
-    agents: fc.array(agentArb, { maxLength: 8 }),
-    nodes: fc.array(nodeName, { maxLength: 5 }),
-    zones: fc.dictionary(nodeName, fc.constantFrom('a', 'b', '')),
-    cells: fc.array(cellArb, { maxLength: 120 }),
-    dns: fc.array(dnsArb, { maxLength: 40 }),
-    ports: fc.array(portArb, { maxLength: 20 }),
-  }),
-  coverage: fc.option(
-    fc.array(fc.record({ node: nodeName, pod: agentCov, host: agentCov }), { maxLength: 5 }),
-    { nil: undefined },
-  ),
+const rttBase = fc.record({
+  median: fc.double({ min: 0, max: 0.01, noNaN: true }),
+  mad: fc.double({ min: 0, max: 0.01, noNaN: true }),
+  samples: fc.nat({ max: 60 }),
 });
+const linkKey = (c: {
+  sourceNode: string;
+  sourceNetwork: string;
+  targetNode: string;
+  targetNetwork: string;
+}): string => `${c.sourceNode}/${c.sourceNetwork}>${c.targetNode}/${c.targetNetwork}`;
+
+const snapshotArb: fc.Arbitrary<Snapshot> = fc
+  .record({
+    matrix: fc.record({
+      apiVersion: fc.constant('podmesh.io/v1' as const),
+      kind: fc.constant('Matrix' as const),
+      generatedAt: fc.constant('2026-01-01T00:00:00.000Z'),
+      agents: fc.array(agentArb, { maxLength: 8 }),
+      nodes: fc.array(nodeName, { maxLength: 5 }),
+      zones: fc.dictionary(nodeName, fc.constantFrom('a', 'b', '')),
+      cells: fc.array(cellArb, { maxLength: 120 }),
+      dns: fc.array(dnsArb, { maxLength: 40 }),
+      ports: fc.array(portArb, { maxLength: 20 }),
+    }),
+    coverage: fc.option(
+      fc.array(fc.record({ node: nodeName, pod: agentCov, host: agentCov }), { maxLength: 5 }),
+      { nil: undefined },
+    ),
+  })
+  // The controller's baselines (the latency kinds), mostly for links the cells have.
+  .chain((s) =>
+    fc
+      .option(
+        fc
+          .array(
+            fc.tuple(
+              fc.constantFrom('x/pod>y/host', ...s.matrix.cells.map(linkKey)),
+              fc.record({ p50: rttBase, p99: rttBase }),
+            ),
+            { maxLength: 40 },
+          )
+          .map((es) => ({ minutes: 60, links: new Map(es) })),
+        { nil: undefined },
+      )
+      .map((baselines) => ({ ...s, baselines })),
+  );
 
 test('property: never throws, ids unique and well-formed, sorted, confidence in [0, 1]', (t) => {
   fc.assert(

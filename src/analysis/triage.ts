@@ -6,6 +6,7 @@
 import { buildContext } from './context.ts';
 import { dnsFindings } from './dns/rules.ts';
 import { coverageGaps } from './gaps.ts';
+import { latencyFindings } from './latency/rules.ts';
 import { cmp, type Ctx, type Draft, type Rule } from './model.ts';
 import { resolveOptions, type TriageOptions } from './options.ts';
 import { plumbing } from './plumbing/rules.ts';
@@ -31,13 +32,16 @@ export function compareFindings(a: Finding, b: Finding): number {
 /**
  * Every rule in order: each step only sees what the ones before left unexplained. A starved
  * prober's cells count nowhere; an agent's TCP port takes its tcp cells; the IP paths take the
- * links they explain; the plumbing (CNI/proxy Pods) names the IP finding on its node; DNS and ports hold back what the IP findings explain; coverage gaps last.
+ * links they explain; the plumbing (CNI/proxy Pods) names the IP finding on its node; latency
+ * judges the links left (slow, not lossy); DNS and ports hold back what the IP findings explain;
+ * coverage gaps last.
  */
 export const TRIAGE_RULES: readonly Rule[] = [
   starvedProbers,
   agentTcpPorts,
   reachability,
   plumbing,
+  latencyFindings,
   dnsFindings,
   portFindings,
   coverageGaps,

@@ -38,4 +38,30 @@ export interface Snapshot {
   readonly coverage: readonly NodeCoverage[] | undefined;
   /** The CNI/proxy/CoreDNS Pods and sandbox errors per node; undefined without Kubernetes. */
   readonly plumbing?: PlumbingReport | undefined;
+  /**
+   * Each link's RTT over its own recent history (src/controller/latency-history.ts), for the
+   * latency kinds. undefined without history (`podmesh diagnose` from one matrix, the first
+   * rounds): then the latency kinds stay silent.
+   */
+  readonly baselines?: Baselines | undefined;
+}
+
+/** One RTT quantile's history: the median and MAD of its samples (seconds), and how many. */
+export interface RttBaseline {
+  readonly median: number;
+  readonly mad: number;
+  readonly samples: number;
+}
+
+/** A link's baseline: the history of its pooled small-probe RTT p50 and p99 (latency/rtt.ts). */
+export interface LinkBaseline {
+  readonly p50: RttBaseline;
+  readonly p99: RttBaseline;
+}
+
+export interface Baselines {
+  /** How far back the history reaches, minutes (for the evidence). */
+  readonly minutes: number;
+  /** By link key, `${sourceNode}/${sourceNet}>${targetNode}/${targetNet}` (model.ts linkKeyOf). */
+  readonly links: ReadonlyMap<string, LinkBaseline>;
 }

@@ -40,6 +40,12 @@ export const FINDING_KINDS = [
   'cni-unhealthy',
   /** The kubelet on a node keeps failing to set up Pod sandboxes (the CNI cannot add Pods). */
   'cni-sandbox-errors',
+  /** Round trips between two zones are much slower than their own recent baseline. */
+  'latency-zone-pair',
+  /** Most of one node's links are much slower than their baselines: its NIC, CPU, link. */
+  'latency-node',
+  /** A pair is much slower than its baseline while losing nothing: slow, not lossy. */
+  'latency-pair',
   /** A node without a Ready agent of a kind, with the reason. */
   'coverage-gap',
   /** The prober's own scheduling is late: its latency numbers are held back. */

@@ -113,6 +113,11 @@ export interface Config {
       readonly node: string;
     }[];
   };
+  readonly triage: {
+    readonly latencyBaselineMinutes: number;
+    readonly latencyMinBaselineSamples: number;
+    readonly latencyMaxLinks: number;
+  };
   readonly window: { readonly seconds: number };
   readonly engine: { readonly worker: boolean };
   readonly shutdown: { readonly drainMs: number };
@@ -453,6 +458,11 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
         port: r.port ?? dnsPort,
         node: r.node ?? '',
       })),
+    },
+    triage: {
+      latencyBaselineMinutes: get('triage.latencyBaselineMinutes'),
+      latencyMinBaselineSamples: get('triage.latencyMinBaselineSamples'),
+      latencyMaxLinks: get('triage.latencyMaxLinks'),
     },
     window: { seconds: get('window.seconds') },
     engine: { worker: get('engine.worker') },

@@ -482,6 +482,24 @@ export const SETTINGS: readonly Setting[] = [
     false,
   ),
   s(
+    'triage.latencyBaselineMinutes',
+    z.number().int().min(1).max(1440),
+    60,
+    "Controller: how far back each link's RTT baseline reaches (the latency findings compare a link with its own history); a shift lasting longer than half of it becomes the new normal.",
+  ),
+  s(
+    'triage.latencyMinBaselineSamples',
+    z.number().int().min(1).max(60),
+    20,
+    "Controller: samples (of 60 per baseline window: one a minute by default) a link's RTT baseline needs before latency findings judge it; until then they stay silent.",
+  ),
+  s(
+    'triage.latencyMaxLinks',
+    z.number().int().min(0).max(1_000_000),
+    10_000,
+    'Controller: links whose RTT history is kept at most (about 2 KB each); links beyond it get no latency findings. 0 turns the latency findings off.',
+  ),
+  s(
     'window.seconds',
     z.number().int().min(5).max(3600),
     60,

@@ -14,6 +14,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
 import { FindingTracker } from './findings.ts';
+import type { RttHistory } from './latency-history.ts';
 import type { AgentEndpoint } from './matrix.ts';
 import type { PullFetch } from './pull-client.ts';
 
@@ -48,6 +49,8 @@ export interface ControllerOptions {
   readonly triage?: TriageFn;
   /** The cluster's CNI/proxy/CoreDNS health for triage (plumbing.ts); absent without Kubernetes. */
   readonly plumbing?: () => PlumbingReport | undefined;
+  /** Each link's RTT history, handed to triage as baselines (the latency kinds need it). */
+  readonly latencyHistory?: RttHistory;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -122,10 +125,14 @@ export class Controller {
     let found: Finding[] = [];
     if (triage !== undefined) {
       try {
+        // The baselines come from earlier rounds only: this round is judged, then recorded.
+        const baselines = this.opts.latencyHistory?.baselines(nowMs);
+        this.opts.latencyHistory?.record(matrix, nowMs);
         found = triage({
           matrix,
           coverage: this.latestCoverage,
           plumbing: this.opts.plumbing?.(),
+          baselines,
         });
       } catch (e) {
         // Triage is pure and tested never to throw; if it does, keep the last findings rather

@@ -18,6 +18,7 @@ import { closeServer } from '../server/http.ts';
 import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
 import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
 import { PlumbingWatcher } from './plumbing.ts';
+import { LatencyHistory } from './latency-history.ts';
 import { createPullFetch } from './pull-client.ts';
 
 export interface RunningController {
@@ -93,7 +94,12 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     pullTimeoutMs: cfg.controller.pullTimeoutMs,
     ...(pullFetch !== undefined ? { pullFetch } : {}),
     version: o.version,
-    triage,
+    triage: (snapshot) =>
+      triage(snapshot, { latencyMinSamples: cfg.triage.latencyMinBaselineSamples }),
+    latencyHistory: new LatencyHistory({
+      minutes: cfg.triage.latencyBaselineMinutes,
+      maxLinks: cfg.triage.latencyMaxLinks,
+    }),
     ...(events !== undefined ? { events } : {}),
     ...(plumbing !== undefined ? { plumbing: () => plumbing?.report() } : {}),
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
