@@ -340,6 +340,11 @@ const cases: readonly Case[] = [
     want: [{ id: 'port-refused:web' }],
   },
   {
+    name: 'port-rejected: web answered with ICMP unreachable (a REJECT rule)',
+    snapshot: () => cluster({ ports: PORTS }).portRejected('web').build(),
+    want: [{ id: 'port-rejected:web' }],
+  },
+  {
     name: 'port-unexpectedly-open: db (expected closed) accepts',
     snapshot: () => cluster({ ports: PORTS }).portOpen('db').build(),
     want: [{ id: 'port-unexpectedly-open:db' }],
@@ -353,6 +358,11 @@ const cases: readonly Case[] = [
     name: "port-refused: an agent's TCP probe port rejected",
     snapshot: () => cluster().tcpBlocked('node-2', 'host', 'refused').build(),
     want: [{ id: 'port-refused:node-2/host' }],
+  },
+  {
+    name: "port-rejected: an agent's TCP probe port rejected with ICMP unreachable",
+    snapshot: () => cluster().tcpBlocked('node-2', 'pod', 'unreachable').build(),
+    want: [{ id: 'port-rejected:node-2/pod' }],
   },
   {
     name: 'near miss: web failing a third of the time is not blocked',
@@ -376,9 +386,16 @@ const cases: readonly Case[] = [
     want: [{ id: 'asymmetric-path:node-1->node-2', nodes: ['node-1', 'node-2'] }],
   },
   {
-    name: 'asymmetric-path: STAMP puts 60% loss on node-1 → node-2',
-    snapshot: () => cluster().lossy('node-1', 'node-2', 0.6, { oneWay: true }).build(),
+    // Was 60%: random loss that heavy is pair-loss now (the link is lossy, not failing: the
+    // case below); a one-way path that fails needs its loss significantly at failRatio.
+    name: 'asymmetric-path: STAMP puts 97% loss on node-1 → node-2',
+    snapshot: () => cluster().lossy('node-1', 'node-2', 0.97, { oneWay: true }).build(),
     want: [{ id: 'asymmetric-path:node-1->node-2' }],
+  },
+  {
+    name: 'near miss: 60% one-way random loss is pair-loss (with its direction), not a cut',
+    snapshot: () => cluster().lossy('node-1', 'node-2', 0.6, { oneWay: true }).build(),
+    want: [{ id: 'pair-loss:node-1<->node-2' }],
   },
   {
     name: 'asymmetric-path: traffic to node-3 fails from every peer (ingress rule), not isolated',

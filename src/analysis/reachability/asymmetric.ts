@@ -1,5 +1,7 @@
 // asymmetric-path: needs a failing link (small probes, not taken) whose reverse on the same
-// kind of path works, or a failing udp link whose STAMP split puts most of the loss one way.
+// kind of path works (loses significantly and at least `contrast` less: stats.ts compare), or a
+// failing link whose udp STAMP split puts most of the loss one way (at least directionShare of
+// it, and significantly more than half).
 // Then traffic one way is dropped (a stateful rule, one-way filter, or asymmetric routing): a
 // node at the sending or receiving end of most of its peers' one-way failures is the cause,
 // else each one-way pair is its own finding.
@@ -8,6 +10,7 @@ import { capList, draft, linkEvidence, type Ranked } from '../drafts.ts';
 import { explainLinks, reverseOf, smallTally, tally, usable } from '../links.ts';
 import { cmp, pairKey, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { asymmetricSteps } from '../next-steps/ip-paths.ts';
+import { compare, wilson } from '../stats.ts';
 
 interface OneWay {
   readonly from: string;
@@ -36,7 +39,12 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
     const rt = r !== undefined && !ctx.explainedLinks.has(r.key) ? smallTally(ctx, r) : undefined;
     // Only a reverse on the same kind of path compares: host-to-pod goes out over the overlay
     // but its reverse, pod-to-host, is masqueraded onto the node network.
-    if (r !== undefined && r.cls === l.cls && rt?.status === 'ok') {
+    if (
+      r !== undefined &&
+      r.cls === l.cls &&
+      rt?.status === 'ok' &&
+      compare(t, rt, ctx.opts.contrast, ctx.opts.confidence).material
+    ) {
       note(
         l.sourceNode,
         l.targetNode,
@@ -49,7 +57,7 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
     // STAMP: which way were the lost packets going? Only known when some answers came back.
     const udp = l.cells.filter((c) => c.protocol === 'udp' && c.size === 'small' && usable(ctx, c));
     const ut = tally(ctx, udp);
-    if (ut.status !== 'failing') continue;
+    if (!ut.known) continue;
     const fwd = udp.reduce((s, c) => s + Math.max(0, c.forwardLost), 0);
     const rev = udp.reduce((s, c) => s + Math.max(0, c.reverseLost), 0);
     if (fwd + rev === 0 || fwd + rev < 0.5 * ut.lost) continue;
@@ -62,10 +70,11 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
       protocol: 'udp',
       value: ut.ratio,
     });
-    if (fwd >= ctx.opts.directionShare * (fwd + rev))
-      note(l.sourceNode, l.targetNode, links, [ev()], true);
-    else if (rev >= ctx.opts.directionShare * (fwd + rev))
-      note(l.targetNode, l.sourceNode, links, [ev()], true);
+    const oneWay = (x: number): boolean =>
+      x >= ctx.opts.directionShare * (fwd + rev) &&
+      wilson({ sent: fwd + rev, lost: x }, ctx.opts.confidence).lo > 0.5;
+    if (oneWay(fwd)) note(l.sourceNode, l.targetNode, links, [ev()], true);
+    else if (oneWay(rev)) note(l.targetNode, l.sourceNode, links, [ev()], true);
   }
   return dirs;
 }

@@ -1,5 +1,6 @@
 // overlay-broken: needs pairs judged on the overlay (across nodes to a pod agent) with some of
-// those links failing while the node network between the same nodes does not fail. Then the
+// those links failing while the node network between the same nodes does not fail and, where
+// it was measured, loses significantly and at least `contrast` less (stats.ts compare). Then the
 // overlay is at fault: one node's (its CNI agent, VXLAN device, tunnel port), the cluster's, or
 // the pair's. A hub whose own pod ↔ host pair fails too has a broken pod network on the node.
 
@@ -8,6 +9,7 @@ import { groupPairs } from '../group.ts';
 import { classState, explainLinks, openLinksBetween, smallTally } from '../links.ts';
 import { pairKey, type Ctx, type Draft, type Rule } from '../model.ts';
 import { overlaySteps } from '../next-steps/ip-paths.ts';
+import { compare, pool } from '../stats.ts';
 import {
   emitGrouped,
   evidenceOfFailing,
@@ -110,11 +112,15 @@ function overlayDraft(ctx: Ctx, { subject, hubs, pairs: ps, cluster }: Scope): D
 export const overlay: Rule = (ctx) => {
   const pairs = nodePairs(ctx);
   const known = knownPeers(ctx, pairs, ['ov']);
-  const bad = pairs.filter(
-    ([a, b]) =>
-      classState(ctx, a, b, ['ov']).failing.length > 0 &&
-      classState(ctx, a, b, ['hh']).failing.length === 0,
-  );
+  const bad = pairs.filter(([a, b]) => {
+    const ov = classState(ctx, a, b, ['ov']);
+    const hh = classState(ctx, a, b, ['hh']);
+    if (ov.failing.length === 0 || hh.failing.length > 0) return false;
+    if (!hh.known) return true;
+    const failing = pool(ov.failing.map((x) => x.t));
+    const host = pool(hh.links.map((x) => x.t));
+    return compare(failing, host, ctx.opts.contrast, ctx.opts.confidence).material;
+  });
   if (bad.length === 0) return [];
   const g = groupPairs(bad, known, ctx.opts.hubShare);
   return emitGrouped(g, bad, (scope) => overlayDraft(ctx, scope));

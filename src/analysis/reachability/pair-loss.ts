@@ -1,26 +1,41 @@
-// pair-loss: needs usable cells, on links no broader cause took, losing at least lossyRatio.
-// Whatever loss is left once every broader cause has taken its share: one node's (a hub), the
-// cluster's, a pair's, or one node's own pod ↔ host pair. STAMP's forward/reverse split says
-// which way a pair's loss travels; a single lossy protocol or size says what kind of loss.
+// pair-loss: needs, on a link no broader cause took, loss significantly at or above lossyRatio
+// (stats.ts: the interval at `confidence` lies there), over the link's usable cells pooled or in
+// one cell alone: 1 of 20 lost is never pair loss. Whatever loss is left once every broader
+// cause has taken its share: one node's (a hub), the cluster's, a pair's, or one node's own
+// pod ↔ host pair. STAMP's forward/reverse split says which way a pair's loss travels when one
+// direction holds at least directionShare of it and significantly more than half; a single
+// protocol or size is named only when it loses significantly more than the rest, which don't.
 
-import { cellEvidence, draft, pct } from '../drafts.ts';
+import { cellEvidence, draft, lossFigures } from '../drafts.ts';
 import { addKnown } from '../group.ts';
-import { cellRatio, explainLinks, smallTally, usable } from '../links.ts';
+import { cellCounts, cellRatio, explainLinks, statusOf, usable } from '../links.ts';
 import { cmp, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { lossSteps } from '../next-steps/ip-paths.ts';
+import { atLeast, compare, pool, wilson, type Counts } from '../stats.ts';
+import type { Cell } from '../types.ts';
 import { checkEnds, groupSymptoms, type Pair, type Symptom } from './pairs.ts';
 
-/** The lossy cells, and the pairs judged at all, on links no broader cause took. */
+/** Severity is critical from here: half the probes lost breaks most traffic. */
+const CRITICAL_LOSS = 0.5;
+
+/**
+ * The lossy cells (of links whose loss is significant: pooled or in one cell), and the pairs
+ * judged at all, on links no broader cause took.
+ */
 function lossySymptoms(ctx: Ctx): { lossy: Symptom[]; known: Map<string, Set<string>> } {
   const lossy: Symptom[] = [];
   const known = new Map<string, Set<string>>();
+  const { lossyRatio, confidence } = ctx.opts;
   for (const l of ctx.links.values()) {
     if (ctx.explainedLinks.has(l.key)) continue;
-    for (const c of l.cells) {
-      if (!usable(ctx, c)) continue;
-      if (l.cls !== 'local') addKnown(known, l.sourceNode, l.targetNode);
-      if (cellRatio(c)! >= ctx.opts.lossyRatio) lossy.push({ link: l, cell: c });
-    }
+    const cells = l.cells.filter((c) => usable(ctx, c));
+    if (cells.length === 0) continue;
+    if (l.cls !== 'local') addKnown(known, l.sourceNode, l.targetNode);
+    const significant =
+      atLeast(pool(cells.map(cellCounts)), lossyRatio, confidence) ||
+      cells.some((c) => atLeast(cellCounts(c), lossyRatio, confidence));
+    if (!significant) continue;
+    for (const c of cells) if (cellRatio(c)! >= lossyRatio) lossy.push({ link: l, cell: c });
   }
   return { lossy, known };
 }
@@ -46,17 +61,44 @@ function stampSplit(ctx: Ctx, links: readonly Link[], pair: Pair): [number, numb
   return [ab, ba];
 }
 
+/** A subset of the cells loses significantly more than the rest, and the rest aren't lossy. */
+function only(ctx: Ctx, cells: readonly Cell[], pick: (c: Cell) => boolean): boolean {
+  const these = pool(cells.filter(pick).map(cellCounts));
+  const rest = pool(cells.filter((c) => !pick(c)).map(cellCounts));
+  const { lossyRatio, confidence } = ctx.opts;
+  return (
+    rest.sent > 0 &&
+    atLeast(these, lossyRatio, confidence) &&
+    !atLeast(rest, lossyRatio, confidence) &&
+    compare(these, rest, 0, confidence).significant
+  );
+}
+
 /** What a single lossy protocol or size says about the kind of loss, if anything. */
-function onlyNote(mine: readonly Symptom[]): string {
-  const protocols = [...new Set(mine.map((x) => x.cell.protocol))].sort(cmp);
-  const sizes = [...new Set(mine.map((x) => x.cell.size))];
-  return protocols.length === 1 && protocols[0] === 'icmp'
+function onlyNote(ctx: Ctx, links: readonly Link[]): string {
+  const cells = links.flatMap((l) => l.cells.filter((c) => usable(ctx, c)));
+  return only(ctx, cells, (c) => c.protocol === 'icmp')
     ? ' Only ICMP is lost: ICMP rate limiting or a firewall rule for ICMP, not the path itself.'
-    : protocols.length === 1 && protocols[0] === 'tcp'
+    : only(ctx, cells, (c) => c.protocol === 'tcp')
       ? ' Only TCP connects fail.'
-      : sizes.length === 1 && sizes[0] === 'mtu'
+      : only(ctx, cells, (c) => c.size === 'mtu')
         ? ' Only MTU-sized probes are lost, and not always: a path MTU problem on some of the routes (ECMP), or fragments dropped under load.'
         : '';
+}
+
+/** STAMP's direction, stated only when one way holds most of the split, significantly. */
+function directionNote(ctx: Ctx, ab: number, ba: number, pair: Pair): string {
+  const total = ab + ba;
+  if (total <= 0) return '';
+  const figures = `${ab} lost on the way from ${pair[0]} to ${pair[1]}, ${ba} on the way back`;
+  const oneWay = (x: number): boolean =>
+    x >= ctx.opts.directionShare * total &&
+    wilson({ sent: total, lost: x }, ctx.opts.confidence).lo > 0.5;
+  if (oneWay(ab))
+    return ` STAMP puts the loss on the way from ${pair[0]} to ${pair[1]} (${figures}).`;
+  if (oneWay(ba))
+    return ` STAMP puts the loss on the way from ${pair[1]} to ${pair[0]} (${figures}).`;
+  return ` STAMP sees loss in both directions (${figures}).`;
 }
 
 function lossDraft(
@@ -70,16 +112,14 @@ function lossDraft(
   const id = `pair-loss:${subject}`;
   const links = [...new Set(mine.map((x) => x.link))];
   explainLinks(ctx, links, id);
-  const worst = Math.max(...links.map((l) => smallTally(ctx, l).ratio));
+  // The worst path: the link whose usable cells, pooled, lose the most.
+  let worst: Counts = { sent: 0, lost: 0 };
+  for (const l of links) {
+    const c = pool(l.cells.filter((x) => usable(ctx, x)).map(cellCounts));
+    if (c.sent > 0 && (worst.sent === 0 || c.lost / c.sent > worst.lost / worst.sent)) worst = c;
+  }
   const [ab, ba] = stampSplit(ctx, links, pair);
-  const dir =
-    hub === undefined && !cluster && ab + ba > 0
-      ? ab >= ctx.opts.directionShare * (ab + ba)
-        ? ` STAMP puts the loss on the way from ${pair[0]} to ${pair[1]}.`
-        : ba >= ctx.opts.directionShare * (ab + ba)
-          ? ` STAMP puts the loss on the way from ${pair[1]} to ${pair[0]}.`
-          : ' STAMP sees loss in both directions.'
-      : '';
+  const dir = hub === undefined && !cluster ? directionNote(ctx, ab, ba, pair) : '';
   const where = cluster
     ? 'across most of the cluster'
     : hub !== undefined
@@ -90,10 +130,13 @@ function lossDraft(
   return draft(ctx, {
     kind: 'pair-loss',
     subject,
-    severity: worst >= ctx.opts.failRatio ? 'critical' : 'warning',
+    severity:
+      statusOf(worst, ctx.opts) === 'failing' || atLeast(worst, CRITICAL_LOSS, ctx.opts.confidence)
+        ? 'critical'
+        : 'warning',
     nodes: mine.flatMap((x) => [x.link.sourceNode, x.link.targetNode]),
     title: cluster ? 'Packet loss across the cluster' : `Packet loss ${where}`,
-    summary: `Probes are lost ${where} (worst path ${pct(worst)} over small probes) and no broader cause explains it.${dir}${onlyNote(mine)}${hub !== undefined ? ` ${hub} is the common end: its interface, its load, or its link.` : ''}`,
+    summary: `Probes are lost ${where} and no broader cause explains it: the worst path, every probe kind and size pooled, ${lossFigures(worst, ctx.opts.confidence)}.${dir}${onlyNote(ctx, links)}${hub !== undefined ? ` ${hub} is the common end: its interface, its load, or its link.` : ''}`,
     evidence: mine.map((x) => cellEvidence(x.cell)),
     confidence: hub !== undefined || cluster ? 0.7 : 0.6,
     nextSteps: lossSteps(ctx, ...checkEnds(ctx, hub, pair)),
