@@ -7,6 +7,8 @@ import {
   atLeast,
   compare,
   exchangeLoss,
+  fisherGreater,
+  lnGamma,
   handshakeLoss,
   lrZ,
   normalQuantile,
@@ -99,4 +101,18 @@ test('compare: significant and material, not one without the other', (t) => {
     ]),
     { lost: 3, sent: 30 },
   );
+});
+
+test("Fisher's exact test: the lady tasting tea (3 of 4 against 1 of 4) is p = 0.2429", (t) => {
+  t.true(near(fisherGreater({ lost: 3, sent: 4 }, { lost: 1, sent: 4 }), 17 / 70, 1e-9));
+  t.true(near(fisherGreater({ lost: 4, sent: 4 }, { lost: 0, sent: 4 }), 1 / 70, 1e-9));
+  t.true(near(lnGamma(10), Math.log(362880), 1e-9));
+  t.true(near(lnGamma(0.5), Math.log(Math.sqrt(Math.PI)), 1e-9));
+});
+
+test('compare: tiny groups use the exact test (18 of 20 against 0 of 2 is not significant)', (t) => {
+  // The G-test alone would say z = 2.8, past 2.576; the exact one-sided p is 6/231 = 0.026.
+  t.true(lrZ({ lost: 18, sent: 20 }, { lost: 0, sent: 2 }) > 2.576);
+  t.false(compare({ lost: 18, sent: 20 }, { lost: 0, sent: 2 }, 0).significant);
+  t.true(compare({ lost: 20, sent: 20 }, { lost: 0, sent: 20 }, 0.5).material);
 });

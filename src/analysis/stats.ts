@@ -8,7 +8,8 @@
 // is the two-sided Wilson score interval at that confidence, and a claim is made only when the
 // interval lies wholly beyond the threshold, i.e. a one-sided test whose error is at most
 // (1 - confidence) / 2 = 0.5%. Two proportions are compared with the signed root of the
-// likelihood-ratio statistic (G-test, 1 degree of freedom) against the same z, plus a floor on
+// likelihood-ratio statistic (G-test, 1 degree of freedom) against the same z, or, when either
+// group has fewer than 30 probes, with Fisher's exact test at the same level, plus a floor on
 // the difference itself (significant *and* large: with thousands of probes a 1-point difference
 // is significant but says nothing about the cause).
 //
@@ -136,6 +137,46 @@ export function synTries(timeoutMs: number): number {
 
 const xlogy = (x: number, y: number): number => (x === 0 ? 0 : x * Math.log(x / y));
 
+const LANCZOS = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+  -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+  1.5056327351493116e-7,
+];
+
+/** ln Γ(x) for x > 0 (Lanczos, g = 7: about 15 significant digits). */
+export function lnGamma(x: number): number {
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
+  const y = x - 1;
+  let a = LANCZOS[0]!;
+  const t = y + 7.5;
+  for (let i = 1; i < 9; i++) a += LANCZOS[i]! / (y + i);
+  return 0.5 * Math.log(2 * Math.PI) + (y + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+const lnChoose = (n: number, k: number): number =>
+  lnGamma(n + 1) - lnGamma(k + 1) - lnGamma(n - k + 1);
+
+/**
+ * Fisher's exact test, one-sided: the probability, with both groups losing alike, that A loses
+ * at least as many as it did (counts rounded to whole probes).
+ */
+export function fisherGreater(a: Counts, b: Counts): number {
+  const na = Math.round(clean(a).sent);
+  const nb = Math.round(clean(b).sent);
+  const xa = Math.min(na, Math.round(clean(a).lost));
+  const xb = Math.min(nb, Math.round(clean(b).lost));
+  const n = na + nb;
+  const k = xa + xb;
+  const denom = lnChoose(n, na);
+  let p = 0;
+  for (let x = xa; x <= Math.min(na, k); x++)
+    p += Math.exp(lnChoose(k, x) + lnChoose(n - k, na - x) - denom);
+  return Math.min(1, p);
+}
+
+/** Below this many probes in either group the G-test's normal approximation is not trusted. */
+const EXACT_BELOW = 30;
+
 /**
  * Signed root of the likelihood-ratio statistic for "A's loss ratio differs from B's":
  * positive when A loses more. Approximately standard normal when both lose alike.
@@ -179,7 +220,13 @@ export function compare(
   const B = clean(b);
   const diff = (A.sent > 0 ? A.lost / A.sent : 0) - (B.sent > 0 ? B.lost / B.sent : 0);
   const z = lrZ(A, B);
-  const significant = A.sent > 0 && B.sent > 0 && z >= zOf(confidence);
+  // Small groups (a handful of reflections left at heavy loss) get the exact test.
+  const exact = Math.min(A.sent, B.sent) < EXACT_BELOW;
+  const significant =
+    A.sent > 0 &&
+    B.sent > 0 &&
+    diff > 0 &&
+    (exact ? fisherGreater(A, B) <= (1 - confidence) / 2 : z >= zOf(confidence));
   return { diff, z, significant, material: significant && diff >= minDiff };
 }
 

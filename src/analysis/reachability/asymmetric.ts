@@ -1,7 +1,7 @@
 // asymmetric-path: needs a failing link (small probes, not taken) whose reverse on the same
 // kind of path works (loses significantly and at least `contrast` less: stats.ts compare), or a
-// failing link whose udp STAMP split puts most of the loss one way (at least directionShare of
-// it, and significantly more than half).
+// failing link whose udp STAMP split puts the loss one way (that direction's loss rate
+// significantly higher and at least directionShare of both: pairs.ts mostlyOneWay).
 // Then traffic one way is dropped (a stateful rule, one-way filter, or asymmetric routing): a
 // node at the sending or receiving end of most of its peers' one-way failures is the cause,
 // else each one-way pair is its own finding.
@@ -10,7 +10,8 @@ import { capList, draft, linkEvidence, type Ranked } from '../drafts.ts';
 import { explainLinks, reverseOf, smallTally, tally, usable } from '../links.ts';
 import { cmp, pairKey, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { asymmetricSteps } from '../next-steps/ip-paths.ts';
-import { compare, wilson } from '../stats.ts';
+import { compare } from '../stats.ts';
+import { mostlyOneWay, stampDirections } from './pairs.ts';
 
 interface OneWay {
   readonly from: string;
@@ -58,23 +59,19 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
     const udp = l.cells.filter((c) => c.protocol === 'udp' && c.size === 'small' && usable(ctx, c));
     const ut = tally(ctx, udp);
     if (!ut.known) continue;
-    const fwd = udp.reduce((s, c) => s + Math.max(0, c.forwardLost), 0);
-    const rev = udp.reduce((s, c) => s + Math.max(0, c.reverseLost), 0);
-    if (fwd + rev === 0 || fwd + rev < 0.5 * ut.lost) continue;
+    const { ab: out, ba: back } = stampDirections(ctx, [l], l.sourceNode);
+    if (out.lost + back.lost === 0 || out.lost + back.lost < 0.5 * ut.lost) continue;
     const links = r !== undefined && !ctx.explainedLinks.has(r.key) ? [l, r] : [l];
     const ev = (): Ranked => ({
-      text: `${l.sourceNode} → ${l.targetNode} ${l.path} udp small: ${Math.round(ut.lost)} of ${ut.sent} lost; STAMP: ${fwd} on the way out, ${rev} on the way back`,
+      text: `${l.sourceNode} → ${l.targetNode} ${l.path} udp small: ${Math.round(ut.lost)} of ${ut.sent} lost; STAMP: ${Math.round(out.lost)} of ${Math.round(out.sent)} lost on the way out, ${Math.round(back.lost)} of ${Math.round(back.sent)} on the way back`,
       sourceNode: l.sourceNode,
       targetNode: l.targetNode,
       path: l.path,
       protocol: 'udp',
       value: ut.ratio,
     });
-    const oneWay = (x: number): boolean =>
-      x >= ctx.opts.directionShare * (fwd + rev) &&
-      wilson({ sent: fwd + rev, lost: x }, ctx.opts.confidence).lo > 0.5;
-    if (oneWay(fwd)) note(l.sourceNode, l.targetNode, links, [ev()], true);
-    else if (oneWay(rev)) note(l.targetNode, l.sourceNode, links, [ev()], true);
+    if (mostlyOneWay(ctx, out, back)) note(l.sourceNode, l.targetNode, links, [ev()], true);
+    else if (mostlyOneWay(ctx, back, out)) note(l.targetNode, l.sourceNode, links, [ev()], true);
   }
   return dirs;
 }

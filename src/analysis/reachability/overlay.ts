@@ -116,7 +116,12 @@ export const overlay: Rule = (ctx) => {
     const ov = classState(ctx, a, b, ['ov']);
     const hh = classState(ctx, a, b, ['hh']);
     if (ov.failing.length === 0 || hh.failing.length > 0) return false;
-    if (!hh.known) return true;
+    // The node network between them unmeasured: no comparison to make. Measured but taken by
+    // a broader finding (a one-way path): that finding explains the pair, not the overlay.
+    if (!hh.known)
+      return !(ctx.pairLinks.get(pairKey(a, b)) ?? []).some(
+        (l) => l.cls === 'hh' && ctx.explainedLinks.has(l.key),
+      );
     const failing = pool(ov.failing.map((x) => x.t));
     const host = pool(hh.links.map((x) => x.t));
     return compare(failing, host, ctx.opts.contrast, ctx.opts.confidence).material;

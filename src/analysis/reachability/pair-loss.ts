@@ -3,7 +3,7 @@
 // one cell alone: 1 of 20 lost is never pair loss. Whatever loss is left once every broader
 // cause has taken its share: one node's (a hub), the cluster's, a pair's, or one node's own
 // pod ↔ host pair. STAMP's forward/reverse split says which way a pair's loss travels when one
-// direction holds at least directionShare of it and significantly more than half; a single
+// direction's loss rate is significantly higher and at least directionShare of both; a single
 // protocol or size is named only when it loses significantly more than the rest, which don't.
 
 import { cellEvidence, draft, lossFigures } from '../drafts.ts';
@@ -11,9 +11,16 @@ import { addKnown } from '../group.ts';
 import { cellCounts, cellRatio, explainLinks, statusOf, usable } from '../links.ts';
 import { cmp, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { lossSteps } from '../next-steps/ip-paths.ts';
-import { atLeast, compare, pool, wilson, type Counts } from '../stats.ts';
+import { atLeast, compare, pool, type Counts } from '../stats.ts';
 import type { Cell } from '../types.ts';
-import { checkEnds, groupSymptoms, type Pair, type Symptom } from './pairs.ts';
+import {
+  checkEnds,
+  groupSymptoms,
+  mostlyOneWay,
+  stampDirections,
+  type Pair,
+  type Symptom,
+} from './pairs.ts';
 
 /** Severity is critical from here: half the probes lost breaks most traffic. */
 const CRITICAL_LOSS = 0.5;
@@ -38,27 +45,6 @@ function lossySymptoms(ctx: Ctx): { lossy: Symptom[]; known: Map<string, Set<str
     for (const c of cells) if (cellRatio(c)! >= lossyRatio) lossy.push({ link: l, cell: c });
   }
   return { lossy, known };
-}
-
-/** STAMP's split, summed per direction of travel between the pair (a→b, b→a). */
-function stampSplit(ctx: Ctx, links: readonly Link[], pair: Pair): [number, number] {
-  let ab = 0;
-  let ba = 0;
-  if (pair[0] !== pair[1]) {
-    for (const l of links)
-      for (const c of l.cells) {
-        if (c.protocol !== 'udp' || !usable(ctx, c)) continue;
-        const out = l.sourceNode === pair[0] ? 1 : 0;
-        if (out) {
-          ab += Math.max(0, c.forwardLost);
-          ba += Math.max(0, c.reverseLost);
-        } else {
-          ba += Math.max(0, c.forwardLost);
-          ab += Math.max(0, c.reverseLost);
-        }
-      }
-  }
-  return [ab, ba];
 }
 
 /** A subset of the cells loses significantly more than the rest, and the rest aren't lossy. */
@@ -86,17 +72,15 @@ function onlyNote(ctx: Ctx, links: readonly Link[]): string {
         : '';
 }
 
-/** STAMP's direction, stated only when one way holds most of the split, significantly. */
-function directionNote(ctx: Ctx, ab: number, ba: number, pair: Pair): string {
-  const total = ab + ba;
-  if (total <= 0) return '';
-  const figures = `${ab} lost on the way from ${pair[0]} to ${pair[1]}, ${ba} on the way back`;
-  const oneWay = (x: number): boolean =>
-    x >= ctx.opts.directionShare * total &&
-    wilson({ sent: total, lost: x }, ctx.opts.confidence).lo > 0.5;
-  if (oneWay(ab))
+/** STAMP's direction, stated only when one way loses most, significantly (pairs.ts). */
+function directionNote(ctx: Ctx, links: readonly Link[], pair: Pair): string {
+  if (pair[0] === pair[1]) return '';
+  const { ab, ba } = stampDirections(ctx, links, pair[0]);
+  if (ab.lost + ba.lost <= 0) return '';
+  const figures = `${pair[0]} → ${pair[1]}: ${Math.round(ab.lost)} of ${Math.round(ab.sent)} packets lost, ${pair[1]} → ${pair[0]}: ${Math.round(ba.lost)} of ${Math.round(ba.sent)}`;
+  if (mostlyOneWay(ctx, ab, ba))
     return ` STAMP puts the loss on the way from ${pair[0]} to ${pair[1]} (${figures}).`;
-  if (oneWay(ba))
+  if (mostlyOneWay(ctx, ba, ab))
     return ` STAMP puts the loss on the way from ${pair[1]} to ${pair[0]} (${figures}).`;
   return ` STAMP sees loss in both directions (${figures}).`;
 }
@@ -118,8 +102,7 @@ function lossDraft(
     const c = pool(l.cells.filter((x) => usable(ctx, x)).map(cellCounts));
     if (c.sent > 0 && (worst.sent === 0 || c.lost / c.sent > worst.lost / worst.sent)) worst = c;
   }
-  const [ab, ba] = stampSplit(ctx, links, pair);
-  const dir = hub === undefined && !cluster ? directionNote(ctx, ab, ba, pair) : '';
+  const dir = hub === undefined && !cluster ? directionNote(ctx, links, pair) : '';
   const where = cluster
     ? 'across most of the cluster'
     : hub !== undefined
