@@ -11,7 +11,9 @@
 // likelihood-ratio statistic (G-test, 1 degree of freedom) against the same z, or, when either
 // group has fewer than 30 probes, with Fisher's exact test at the same level, plus a floor on
 // the difference itself (significant *and* large: with thousands of probes a 1-point difference
-// is significant but says nothing about the cause).
+// is significant but says nothing about the cause). A rule that makes such a comparison on every
+// link of the cluster holds the whole round's family of them at the confidence (Bonferroni):
+// a cause is named in a healthy-but-lossy round with probability at most 1 - confidence.
 //
 // Multi-packet exchanges. A probe is a round trip: UDP (STAMP) and ICMP echo send one packet
 // each way; a TCP connect probe completes when the SYN-ACK is back (SYN out, SYN-ACK back: the
@@ -228,6 +230,15 @@ export function compare(
     diff > 0 &&
     (exact ? fisherGreater(A, B) <= (1 - confidence) / 2 : z >= zOf(confidence));
   return { diff, z, significant, material: significant && diff >= minDiff };
+}
+
+/**
+ * The confidence each of m comparisons needs for the whole family to hold at `confidence`
+ * (Bonferroni): a rule that compares every link of a 50-node cluster makes thousands of tests a
+ * round, and at 99% each, dozens would pass by chance.
+ */
+export function bonferroni(confidence: number, m: number): number {
+  return 1 - (1 - confidence) / Math.max(1, Math.floor(m));
 }
 
 /** Counts added up. */

@@ -52,6 +52,53 @@ const cases: readonly Case[] = [
     want: [],
   },
   {
+    // Was a pair-loss finding in the lab ("1 of 20 lost"): 5%, 99% interval 0.6–32%.
+    name: 'near miss: 1 of 20 lost on a healthy path is not lossy',
+    snapshot: () =>
+      cluster({ probes: 20 })
+        .lose(
+          (c) =>
+            c.sourceNode === 'node-1' &&
+            c.targetNode === 'node-2' &&
+            c.path === 'pod-to-pod' &&
+            c.protocol === 'udp' &&
+            c.size === 'small',
+          1 / 20,
+        )
+        .build(),
+    want: [],
+  },
+  {
+    name: 'near miss: 50% one-way loss, TCP a little worse than UDP and ICMP, is no port finding',
+    snapshot: () =>
+      cluster()
+        .lossy('node-1', 'node-2', 0.45, { oneWay: true })
+        .lose(
+          (c) =>
+            c.protocol === 'tcp' &&
+            c.sourceNode !== c.targetNode &&
+            [c.sourceNode, c.targetNode].every((n) => n === 'node-1' || n === 'node-2'),
+          0.57,
+        )
+        .build(),
+    want: [{ id: 'pair-loss:node-1<->node-2' }],
+  },
+  {
+    name: 'near miss: 30% random loss hitting MTU-sized probes a little more is no MTU finding',
+    snapshot: () =>
+      cluster()
+        .lossy('node-1', 'node-2', 0.27)
+        .lose(
+          (c) =>
+            c.size === 'mtu' &&
+            c.sourceNode !== c.targetNode &&
+            [c.sourceNode, c.targetNode].every((n) => n === 'node-1' || n === 'node-2'),
+          0.5,
+        )
+        .build(),
+    want: [{ id: 'pair-loss:node-1<->node-2' }],
+  },
+  {
     name: 'loss under the lossy threshold: nothing',
     snapshot: () => cluster().lossy('node-1', 'node-2', 0.03).build(),
     want: [],

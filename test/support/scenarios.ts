@@ -191,7 +191,7 @@ export function generate(topo: Topology, fault: Fault, seed: number): Snapshot {
               : lostF > 0 && out.outcome !== undefined && out.p > 0
                 ? out.outcome
                 : 'timeout',
-        } as Cell);
+        });
       }
     }
   const agentRows: AgentStatus[] = agents.map((a) => ({
@@ -229,7 +229,7 @@ export function generate(topo: Topology, fault: Fault, seed: number): Snapshot {
 const CUT = 0.85;
 
 /** The share of probes (round trips) the fault loses where it applies. */
-function probeLoss(f: Fault): number {
+export function probeLoss(f: Fault): number {
   if (!('loss' in f)) return 0;
   if (f.type === 'pair-loss' && f.oneWay) return f.loss;
   if (f.type === 'port') return f.loss;

@@ -5,7 +5,8 @@
 // with one try at the default timeout, so random loss makes it fail about as often (stats.ts,
 // handshakeLoss, taking the top of that loss's interval). Called only when the tcp loss's
 // interval lies wholly above that and the tcp loss exceeds it by at least `contrast`: 50% random
-// loss in one direction never makes a port finding. Then the path is up and only podmesh's TCP
+// loss in one direction never makes a port finding. One such comparison per link: the family is
+// held at `confidence` (stats.ts bonferroni). Then the path is up and only podmesh's TCP
 // probe port is dropped, refused or rejected, so the tcp cells are taken before any link rule
 // runs and can't make the path look lossy.
 
@@ -13,7 +14,7 @@ import { cellEvidence, draft, lossFigures } from '../drafts.ts';
 import { cellCounts, usable } from '../links.ts';
 import { agentKey, agentNode, cmp, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { agentPortSteps, type PortOutcome } from '../next-steps/ports.ts';
-import { handshakeLoss, pool, wilson, type Counts } from '../stats.ts';
+import { bonferroni, handshakeLoss, pool, wilson, type Counts } from '../stats.ts';
 import type { Cell } from '../types.ts';
 
 /** One agent whose TCP probe port fails, with the tcp cells and the sources that show it. */
@@ -28,15 +29,23 @@ interface TcpOnly {
 }
 
 /** Whether the link's tcp cells fail more than its udp/icmp loss explains; their counts if so. */
-function tcpWorse(ctx: Ctx, l: Link): { tcp: Cell[]; t: Counts; q: Counts } | undefined {
+function cellsOf(ctx: Ctx, l: Link): { tcp: Cell[]; others: Cell[] } {
   const tcp = l.cells.filter((c) => c.protocol === 'tcp' && c.size === 'small' && usable(ctx, c));
   const others = l.cells.filter(
     (c) => c.protocol !== 'tcp' && c.size === 'small' && usable(ctx, c),
   );
+  return { tcp, others };
+}
+
+function tcpWorse(
+  ctx: Ctx,
+  l: Link,
+  conf: number,
+): { tcp: Cell[]; t: Counts; q: Counts } | undefined {
+  const { tcp, others } = cellsOf(ctx, l);
   if (tcp.length === 0 || others.length === 0) return undefined;
   const t = pool(tcp.map(cellCounts));
   const q = pool(others.map(cellCounts));
-  const conf = ctx.opts.confidence;
   const tw = wilson(t, conf);
   const qw = wilson(q, conf);
   // One try within the timeout is the most random loss can explain (see the header).
@@ -48,8 +57,14 @@ function tcpWorse(ctx: Ctx, l: Link): { tcp: Cell[]; t: Counts; q: Counts } | un
 /** Agents, by key, on whose links tcp fails more than the path's loss explains. */
 function tcpOnlyFailures(ctx: Ctx): Map<string, TcpOnly> {
   const byTarget = new Map<string, TcpOnly>();
+  // One comparison per link with both kinds of cells: the family held at `confidence`.
+  const tested = [...ctx.links.values()].filter((l) => {
+    const { tcp, others } = cellsOf(ctx, l);
+    return tcp.length > 0 && others.length > 0;
+  }).length;
+  const conf = bonferroni(ctx.opts.confidence, tested);
   for (const l of ctx.links.values()) {
-    const w = tcpWorse(ctx, l);
+    const w = tcpWorse(ctx, l, conf);
     if (w === undefined) continue;
     const k = agentKey(l.targetNode, l.targetNet);
     const e = byTarget.get(k) ?? {

@@ -10,7 +10,7 @@ import { capList, draft, linkEvidence, type Ranked } from '../drafts.ts';
 import { explainLinks, reverseOf, smallTally, tally, usable } from '../links.ts';
 import { cmp, pairKey, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { asymmetricSteps } from '../next-steps/ip-paths.ts';
-import { compare } from '../stats.ts';
+import { bonferroni, compare } from '../stats.ts';
 import { mostlyOneWay, stampDirections } from './pairs.ts';
 
 interface OneWay {
@@ -32,8 +32,15 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
     d.stamp ||= stamp;
     dirs.set(k, d);
   };
-  for (const l of ctx.links.values()) {
-    if (l.cls === 'local' || ctx.explainedLinks.has(l.key)) continue;
+  const open = [...ctx.links.values()].filter(
+    (l) => l.cls !== 'local' && !ctx.explainedLinks.has(l.key),
+  );
+  // One comparison per failing link: the family is held at `confidence`.
+  const conf = bonferroni(
+    ctx.opts.confidence,
+    open.filter((l) => smallTally(ctx, l).status === 'failing').length,
+  );
+  for (const l of open) {
     const t = smallTally(ctx, l);
     if (t.status !== 'failing') continue;
     const r = reverseOf(ctx, l);
@@ -44,7 +51,7 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
       r !== undefined &&
       r.cls === l.cls &&
       rt?.status === 'ok' &&
-      compare(t, rt, ctx.opts.contrast, ctx.opts.confidence).material
+      compare(t, rt, ctx.opts.contrast, conf).material
     ) {
       note(
         l.sourceNode,
@@ -70,8 +77,9 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
       protocol: 'udp',
       value: ut.ratio,
     });
-    if (mostlyOneWay(ctx, out, back)) note(l.sourceNode, l.targetNode, links, [ev()], true);
-    else if (mostlyOneWay(ctx, back, out)) note(l.targetNode, l.sourceNode, links, [ev()], true);
+    if (mostlyOneWay(ctx, out, back, conf)) note(l.sourceNode, l.targetNode, links, [ev()], true);
+    else if (mostlyOneWay(ctx, back, out, conf))
+      note(l.targetNode, l.sourceNode, links, [ev()], true);
   }
   return dirs;
 }

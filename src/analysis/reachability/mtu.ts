@@ -1,7 +1,8 @@
 // mtu-blackhole: needs, on a link no broader cause took, small probes of a protocol not failing
 // and the MTU-sized probes of the same protocol losing significantly and materially more
-// (stats.ts compare: the G-test at `confidence`, and at least `contrast` more): random loss
-// hits both sizes alike and is never an MTU finding. Then packets over some size are lost (an
+// (stats.ts compare: the G-test, and at least `contrast` more; one comparison per link and
+// protocol, the family held at `confidence`): random loss hits both sizes alike and is never an
+// MTU finding. Then packets over some size are lost (an
 // MTU mismatch, or "fragmentation needed" filtered), which small probes alone would never show:
 // one node's, the cluster's, a pair's, or on one node between its own agents. Takes the MTU
 // cells only.
@@ -11,7 +12,7 @@ import { addKnown } from '../group.ts';
 import { cellCounts, statusOf, usable } from '../links.ts';
 import type { Ctx, Draft, Rule } from '../model.ts';
 import { mtuSteps } from '../next-steps/ip-paths.ts';
-import { compare, pool } from '../stats.ts';
+import { bonferroni, compare, pool } from '../stats.ts';
 import type { Cell } from '../types.ts';
 import { checkEnds, groupSymptoms, type Pair, type Symptom } from './pairs.ts';
 
@@ -21,20 +22,22 @@ interface Sym extends Symptom {
 }
 
 function mtuSymptoms(ctx: Ctx): Sym[] {
-  const syms: Sym[] = [];
+  const pairs: Sym[] = [];
   for (const l of ctx.links.values()) {
     if (ctx.explainedLinks.has(l.key)) continue;
     for (const p of ['udp', 'icmp', 'tcp'] as const) {
       const small = l.cells.find((c) => c.protocol === p && c.size === 'small' && usable(ctx, c));
       const big = l.cells.find((c) => c.protocol === p && c.size === 'mtu' && usable(ctx, c));
-      if (small === undefined || big === undefined) continue;
-      const sc = cellCounts(small);
-      if (statusOf(sc, ctx.opts) === 'failing') continue;
-      if (!compare(cellCounts(big), sc, ctx.opts.contrast, ctx.opts.confidence).material) continue;
-      syms.push({ link: l, cell: big, small });
+      if (small !== undefined && big !== undefined) pairs.push({ link: l, cell: big, small });
     }
   }
-  return syms;
+  // One comparison per link and protocol: the family is held at `confidence`.
+  const conf = bonferroni(ctx.opts.confidence, pairs.length);
+  return pairs.filter((s) => {
+    const sc = cellCounts(s.small);
+    if (statusOf(sc, ctx.opts) === 'failing') return false;
+    return compare(cellCounts(s.cell), sc, ctx.opts.contrast, conf).material;
+  });
 }
 
 /** Pairs judged on MTU-sized probes, on links no broader cause took. */

@@ -9,7 +9,7 @@ import { groupPairs } from '../group.ts';
 import { classState, explainLinks, openLinksBetween, smallTally } from '../links.ts';
 import { pairKey, type Ctx, type Draft, type Rule } from '../model.ts';
 import { overlaySteps } from '../next-steps/ip-paths.ts';
-import { compare, pool } from '../stats.ts';
+import { bonferroni, compare, pool } from '../stats.ts';
 import {
   emitGrouped,
   evidenceOfFailing,
@@ -112,6 +112,11 @@ function overlayDraft(ctx: Ctx, { subject, hubs, pairs: ps, cluster }: Scope): D
 export const overlay: Rule = (ctx) => {
   const pairs = nodePairs(ctx);
   const known = knownPeers(ctx, pairs, ['ov']);
+  // One comparison per pair whose overlay fails: the family is held at `confidence`.
+  const conf = bonferroni(
+    ctx.opts.confidence,
+    pairs.filter(([a, b]) => classState(ctx, a, b, ['ov']).failing.length > 0).length,
+  );
   const bad = pairs.filter(([a, b]) => {
     const ov = classState(ctx, a, b, ['ov']);
     const hh = classState(ctx, a, b, ['hh']);
@@ -124,7 +129,7 @@ export const overlay: Rule = (ctx) => {
       );
     const failing = pool(ov.failing.map((x) => x.t));
     const host = pool(hh.links.map((x) => x.t));
-    return compare(failing, host, ctx.opts.contrast, ctx.opts.confidence).material;
+    return compare(failing, host, ctx.opts.contrast, conf).material;
   });
   if (bad.length === 0) return [];
   const g = groupPairs(bad, known, ctx.opts.hubShare);

@@ -1,15 +1,16 @@
 // pair-loss: needs, on a link no broader cause took, loss significantly at or above lossyRatio
-// (stats.ts: the interval at `confidence` lies there), over the link's usable cells pooled or in
-// one cell alone: 1 of 20 lost is never pair loss. Whatever loss is left once every broader
+// (stats.ts: the interval at `confidence` lies there), over the link's usable cells pooled (alone
+// or with its reverse on the same kind of path) or in one cell alone: 1 of 20 lost is never pair loss. Whatever loss is left once every broader
 // cause has taken its share: one node's (a hub), the cluster's, a pair's, or one node's own
 // pod ↔ host pair. STAMP's forward/reverse split says which way a pair's loss travels when one
-// direction's loss rate is significantly higher and at least directionShare of both; a single
+// direction's loss rate is significantly higher and the other's is consistent with at most
+// 1 - directionShare of the two (pairs.ts mostlyOneWay); a single
 // protocol or size is named only when it loses significantly more than the rest, which don't.
 
 import { cellEvidence, draft, lossFigures } from '../drafts.ts';
 import { addKnown } from '../group.ts';
-import { cellCounts, cellRatio, explainLinks, statusOf, usable } from '../links.ts';
-import { cmp, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
+import { cellCounts, cellRatio, explainLinks, reverseOf, statusOf, usable } from '../links.ts';
+import { type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { lossSteps } from '../next-steps/ip-paths.ts';
 import { atLeast, compare, pool, type Counts } from '../stats.ts';
 import type { Cell } from '../types.ts';
@@ -33,13 +34,19 @@ function lossySymptoms(ctx: Ctx): { lossy: Symptom[]; known: Map<string, Set<str
   const lossy: Symptom[] = [];
   const known = new Map<string, Set<string>>();
   const { lossyRatio, confidence } = ctx.opts;
+  const cellsOf = (l: Link | undefined): Cell[] =>
+    l === undefined || ctx.explainedLinks.has(l.key) ? [] : l.cells.filter((c) => usable(ctx, c));
   for (const l of ctx.links.values()) {
-    if (ctx.explainedLinks.has(l.key)) continue;
-    const cells = l.cells.filter((c) => usable(ctx, c));
+    const cells = cellsOf(l);
     if (cells.length === 0) continue;
     if (l.cls !== 'local') addKnown(known, l.sourceNode, l.targetNode);
+    // The link pooled, with its exact reverse on the same kind of path (a round trip crosses
+    // both directions, so one-way loss shows on both), or one cell alone.
+    const r = reverseOf(ctx, l);
+    const both = r !== undefined && r.cls === l.cls ? [...cells, ...cellsOf(r)] : cells;
     const significant =
       atLeast(pool(cells.map(cellCounts)), lossyRatio, confidence) ||
+      atLeast(pool(both.map(cellCounts)), lossyRatio, confidence) ||
       cells.some((c) => atLeast(cellCounts(c), lossyRatio, confidence));
     if (!significant) continue;
     for (const c of cells) if (cellRatio(c)! >= lossyRatio) lossy.push({ link: l, cell: c });

@@ -16,7 +16,7 @@ import {
   type Link,
   type LinkClass,
 } from '../model.ts';
-import { compare, pool, type Counts } from '../stats.ts';
+import { compare, pool, wilson, type Counts } from '../stats.ts';
 import type { Cell } from '../types.ts';
 
 export type Pair = readonly [string, string];
@@ -228,13 +228,20 @@ export function stampDirections(
 
 /**
  * Whether STAMP puts the loss on direction x rather than y: x's loss rate significantly above
- * y's, and at least directionShare of the two rates together.
+ * y's, and y's consistent with at most (1 - directionShare) of the two (its interval reaches
+ * that low: a couple of background losses the other way don't make it "both directions").
  */
-export function mostlyOneWay(ctx: Ctx, x: Counts, y: Counts): boolean {
+export function mostlyOneWay(
+  ctx: Ctx,
+  x: Counts,
+  y: Counts,
+  confidence = ctx.opts.confidence,
+): boolean {
   if (x.sent <= 0 || y.sent <= 0 || x.lost <= 0) return false;
   const rx = x.lost / x.sent;
-  const ry = y.lost / y.sent;
+  const share = ctx.opts.directionShare;
   return (
-    rx >= ctx.opts.directionShare * (rx + ry) && compare(x, y, 0, ctx.opts.confidence).significant
+    wilson(y, confidence).lo <= ((1 - share) / share) * rx &&
+    compare(x, y, 0, confidence).significant
   );
 }
