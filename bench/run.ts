@@ -19,6 +19,9 @@
 //      agent at 1,000 probes/s for --soak-minutes while half of its peers fail for 30 s of every
 //      minute (nftables in a network namespace of its own; needs root): RSS drift, open fds,
 //      event-loop delay, and every due probe run accounted for
+//   7. triage: triage on 20,000 generated scenarios (bench/triage.ts; random single faults at
+//      1–100% on random topologies, and healthy clusters): the false-finding rate (a kind the
+//      fault can't be) against ≤ 0.1%, and faults losing half their probes that go unnamed
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
 // to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
@@ -50,6 +53,7 @@ import { TcpProbe } from '../src/probes/tcp.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
 import type { LoadResult, LoadSpec } from './agent-load.ts';
 import { countsFromMetrics } from './metrics-counts.ts';
+import { runTriageScenarios } from './triage.ts';
 import { PODMESH_ENTRIES, bundle } from '../src/bundle.ts';
 import { agentRegistry } from './big-registry.ts';
 import { abortBaseline, runBaseline } from './baseline.ts';
@@ -100,7 +104,7 @@ import {
 
 const HELP = `usage: npm run bench -- [options]
 
-  --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab, soak
+  --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab, triage, soak
                           (default: all but soak; rtt-lab and soak need root and are skipped with
                           the reason otherwise)
   --soak-minutes=<n>      how long the soak section runs (default 30, at least 3)
@@ -128,7 +132,7 @@ if (!Number.isInteger(BASELINE_RUNS) || BASELINE_RUNS < 1)
 if (BASELINE === '') throw new Error('--baseline: name a git ref (e.g. --baseline=main)');
 /** The sections whose traffic stays on loopback, against the responder process. */
 const LOOPBACK_SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
-const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'soak'] as const;
+const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'triage', 'soak'] as const;
 /** Run only when named in --only: the soak takes 30 minutes by default. */
 const NOT_BY_DEFAULT: readonly string[] = ['soak'];
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
@@ -1303,6 +1307,29 @@ async function soakSection(targets: Target[]): Promise<unknown> {
   return { ...report, targets: checks };
 }
 
+// ---- 7. triage on generated scenarios --------------------------------------------------------
+
+/** Scenarios of the triage section; target false-finding rate (docs/triage.md). */
+const TRIAGE = { scenarios: QUICK ? 2000 : 20_000, falseRateLimit: 0.001 };
+
+function triageSection(targets: Target[]): unknown {
+  const r = runTriageScenarios(TRIAGE.scenarios);
+  out(
+    table(
+      `triage on ${r.scenarios} generated scenarios (${fmt(r.seconds, 1)} s)`,
+      ['fault', 'scenarios', 'false findings'],
+      Object.entries(r.byFault).map(([k, v]) => [k, `${v.scenarios}`, `${v.falseFindings}`]),
+    ),
+  );
+  for (const e of r.examples) out(`false finding: ${e}`);
+  out(`strong faults (half their probes lost or more) unnamed: ${r.missed} of ${r.strong}`);
+  targets.push(
+    check('triage false-finding rate', r.falseRate * 100, TRIAGE.falseRateLimit * 100, '%'),
+    check('triage strong faults missed', r.missed, 0, 'scenarios'),
+  );
+  return r;
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
@@ -1706,6 +1733,10 @@ async function main(): Promise<void> {
     let rttLabJson: unknown = null;
     if (ONLY.has('rtt-lab')) rttLabJson = await rttLabSection(targets);
 
+    // 7
+    let triageJson: unknown = null;
+    if (ONLY.has('triage')) triageJson = triageSection(targets);
+
     // 6
     let soakJson: unknown = null;
     if (ONLY.has('soak')) soakJson = await soakSection(targets);
@@ -1738,6 +1769,7 @@ async function main(): Promise<void> {
       dns: dnsJson,
       rttLab: rttLabJson,
       soak: soakJson,
+      triage: triageJson,
       targets,
     };
     out(`BENCH_JSON ${JSON.stringify(json)}`);
