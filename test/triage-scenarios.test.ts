@@ -151,3 +151,26 @@ test('random 30% loss on one node’s links: pair-loss naming that node, nothing
     );
   }
 });
+
+test('cuts drawn by the generator: a node cut off is node-isolated, a pair cut host-network', (t) => {
+  for (let seed = 1; seed <= 10; seed++) {
+    for (const nodes of [3, 5]) {
+      const topo: Topology = { nodes, zones: 1, probes: 60, background: 0.0005 };
+      const cut = triage(generate(topo, { type: 'node-loss', node: 1, loss: 1 }, seed));
+      t.deepEqual(
+        cut.map((f) => f.id),
+        ['node-isolated:node-2'],
+      );
+      const pair: Fault = { type: 'pair-loss', a: 0, b: 2, loss: 1, oneWay: false, pods: false };
+      t.deepEqual(
+        triage(generate(topo, pair, seed)).map((f) => f.id),
+        ['host-network:node-1<->node-3'],
+      );
+      const mtu: Fault = { type: 'mtu-node', node: 0, loss: 1 };
+      t.deepEqual(
+        triage(generate(topo, mtu, seed)).map((f) => f.id),
+        ['mtu-blackhole:node-1'],
+      );
+    }
+  }
+});
