@@ -187,6 +187,22 @@ function causeOf(outcome: PortOutcome): string {
       : 'a NetworkPolicy or a firewall silently drops them (a DROP policy), or they vanish in a black hole';
 }
 
+/** Share of the failed connects ICMP unreachables must answer to call the port rejected. */
+const REJECTED_SHARE = 0.1;
+
+/**
+ * Refused when resets answer most failed connects. Else rejected when ICMP unreachables answer
+ * a tenth of them or more: a DROP policy never answers, while a host that rejects rate-limits
+ * its ICMP errors (net.ipv4.icmp_ratelimit, one a second per peer with a small burst), so under
+ * many connects most of a REJECT's answers never come and those connects time out. Else dropped.
+ */
+export function outcomeOf(n: Readonly<Record<PortOutcome, number>>): PortOutcome {
+  const failed = n.refused + n.rejected + n.blocked;
+  if (failed > 0 && n.refused >= failed / 2) return 'refused';
+  if (n.rejected > 0 && n.rejected >= REJECTED_SHARE * failed) return 'rejected';
+  return 'blocked';
+}
+
 function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
   const n: Record<PortOutcome, number> = { refused: 0, rejected: 0, blocked: 0 };
   for (const { c } of f.bad) {
@@ -194,12 +210,7 @@ function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
     n.rejected += count(c.outcomes, 'unreachable');
     n.blocked += count(c.outcomes, 'timeout') + count(c.outcomes, 'error');
   }
-  const outcome: PortOutcome =
-    n.refused > n.rejected && n.refused > n.blocked
-      ? 'refused'
-      : n.rejected > n.blocked
-        ? 'rejected'
-        : 'blocked';
+  const outcome = outcomeOf(n);
   const { first, fromWhere } = f;
   const text = OUTCOME_TEXT[outcome];
   const failed = pool(f.bad.map(({ c, ratio }) => failedCounts(c, ratio)));
@@ -210,7 +221,7 @@ function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
     nodes: f.nodes,
     targets: [g.target],
     title: `${g.target} ${text.title}`,
-    summary: `Connects to ${g.target} (${first.address}:${first.port}) ${text.why} ${fromWhere} while the IP paths work (${lossFigures(failed, ctx.opts.confidence, 'connects failed')}): ${causeOf(outcome)}.`,
+    summary: `Connects to ${g.target} (${first.address}:${first.port}) ${text.why} ${fromWhere} while the IP paths work (${lossFigures(failed, ctx.opts.confidence, 'connects failed')}): ${causeOf(outcome)}.${outcome === 'rejected' && n.blocked > 0 ? ` ${n.rejected} were answered with an ICMP unreachable and ${n.blocked} timed out: a host that rejects rate-limits its ICMP errors, so many connects wait in vain.` : ''}`,
     evidence: f.evidence,
     confidence: f.everywhere ? 0.85 : 0.75,
     nextSteps: portSteps(g.target, first.address, first.port, outcome, f.nodes[0]),

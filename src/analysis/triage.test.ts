@@ -392,6 +392,21 @@ const cases: readonly Case[] = [
     want: [{ id: 'port-rejected:web' }],
   },
   {
+    name: 'port-rejected: ICMP rate limiting turns most of the rejects into timeouts',
+    snapshot: () => {
+      const b = cluster({ ports: PORTS });
+      for (const p of b.ports)
+        if (p.target === 'web') {
+          p.open = 0;
+          p.openRatio = 0;
+          p.outcomes = { unreachable: 3, timeout: 9 };
+          p.lastOutcome = 'timeout';
+        }
+      return b.build();
+    },
+    want: [{ id: 'port-rejected:web' }],
+  },
+  {
     name: 'port-unexpectedly-open: db (expected closed) accepts',
     snapshot: () => cluster({ ports: PORTS }).portOpen('db').build(),
     want: [{ id: 'port-unexpectedly-open:db' }],

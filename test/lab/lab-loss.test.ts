@@ -235,7 +235,10 @@ labSuite('loss lab', ['ip', 'nft', 'bridge', 'conntrack'], NEEDS, () => {
       found = last.find((f) => f.id === 'port-rejected:web');
       if (found === undefined) await sleep(250);
     }
-    t.truthy(found, `port-rejected:web within 15 s; findings: ${describe(last)}`);
+    t.truthy(
+      found,
+      `port-rejected:web within 15 s; findings: ${last.map((f) => `${f.id}: ${f.summary} ${f.evidence.map((e) => e.text).join(' | ')}`).join('; ')}`,
+    );
     if (found !== undefined) {
       t.log(`${found.title}: ${found.summary}`);
       t.regex(found.summary, /ICMP unreachable/);
