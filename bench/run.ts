@@ -23,6 +23,9 @@
 //      CPU per peer-list change next to the selection shipped before (kept in the bench only),
 //      the share of node pairs the core sets hold, in-degree, the rotation's coverage period and
 //      probes per second per agent, against the targets of issue 18
+//   8. triage: triage on 20,000 generated scenarios (bench/triage.ts; random single faults at
+//      1–100% on random topologies, and healthy clusters): the false-finding rate (a kind the
+//      fault can't be) against ≤ 0.1%, and faults losing half their probes that go unnamed
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
 // to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
@@ -54,6 +57,7 @@ import { TcpProbe } from '../src/probes/tcp.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
 import type { LoadResult, LoadSpec } from './agent-load.ts';
 import { countsFromMetrics } from './metrics-counts.ts';
+import { runTriageScenarios } from './triage.ts';
 import { PODMESH_ENTRIES, bundle } from '../src/bundle.ts';
 import { agentRegistry } from './big-registry.ts';
 import { abortBaseline, runBaseline } from './baseline.ts';
@@ -113,7 +117,7 @@ import {
 const HELP = `usage: npm run bench -- [options]
 
   --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab,
-                          selection, soak
+                          selection, triage, soak
                           (default: all but soak; rtt-lab and soak need root and are skipped with
                           the reason otherwise)
   --soak-minutes=<n>      how long the soak section runs (default 30, at least 3)
@@ -141,7 +145,7 @@ if (!Number.isInteger(BASELINE_RUNS) || BASELINE_RUNS < 1)
 if (BASELINE === '') throw new Error('--baseline: name a git ref (e.g. --baseline=main)');
 /** The sections whose traffic stays on loopback, against the responder process. */
 const LOOPBACK_SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
-const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'selection', 'soak'] as const;
+const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'selection', 'triage', 'soak'] as const;
 /** Run only when named in --only: the soak takes 30 minutes by default. */
 const NOT_BY_DEFAULT: readonly string[] = ['soak'];
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
@@ -1405,6 +1409,29 @@ function selectionSection(targets: Target[]): unknown {
   return { hash, rows, defaults: SELECTION_DEFAULTS, targets: T };
 }
 
+// ---- 8. triage on generated scenarios --------------------------------------------------------
+
+/** Scenarios of the triage section; target false-finding rate (docs/triage.md). */
+const TRIAGE = { scenarios: QUICK ? 2000 : 20_000, falseRateLimit: 0.001 };
+
+function triageSection(targets: Target[]): unknown {
+  const r = runTriageScenarios(TRIAGE.scenarios);
+  out(
+    table(
+      `triage on ${r.scenarios} generated scenarios (${fmt(r.seconds, 1)} s)`,
+      ['fault', 'scenarios', 'false findings'],
+      Object.entries(r.byFault).map(([k, v]) => [k, `${v.scenarios}`, `${v.falseFindings}`]),
+    ),
+  );
+  for (const e of r.examples) out(`false finding: ${e}`);
+  out(`strong faults (half their probes lost or more) unnamed: ${r.missed} of ${r.strong}`);
+  targets.push(
+    check('triage false-finding rate', r.falseRate * 100, TRIAGE.falseRateLimit * 100, '%'),
+    check('triage strong faults missed', r.missed, 0, 'scenarios'),
+  );
+  return r;
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
@@ -1811,6 +1838,9 @@ async function main(): Promise<void> {
     // 7 (before the soak, which is long)
     let selectionJson: unknown = null;
     if (ONLY.has('selection')) selectionJson = selectionSection(targets);
+    // 8
+    let triageJson: unknown = null;
+    if (ONLY.has('triage')) triageJson = triageSection(targets);
 
     // 6
     let soakJson: unknown = null;
@@ -1845,6 +1875,7 @@ async function main(): Promise<void> {
       rttLab: rttLabJson,
       selection: selectionJson,
       soak: soakJson,
+      triage: triageJson,
       targets,
     };
     out(`BENCH_JSON ${JSON.stringify(json)}`);

@@ -1,8 +1,9 @@
 // Evidence lines and finding drafts: how a link, a cell or a list is put into words, capped to
 // the worst few, and how a rule's draft becomes a finding (ids, sorted names, confidence).
 
-import { cellRatio } from './links.ts';
-import { cmp, finite, uniqSorted, type Ctx, type Draft, type Link, type Tally } from './model.ts';
+import { cellCounts } from './links.ts';
+import { cmp, uniqSorted, type Ctx, type Draft, type Link, type Tally } from './model.ts';
+import { wilson, type Counts } from './stats.ts';
 import {
   FINDING_KINDS,
   type Cell,
@@ -18,6 +19,19 @@ export const linkLabel = (l: Link): string =>
 export function pct(r: number): string {
   const p = r * 100;
   return p >= 10 || p === 0 ? `${Math.round(p)}%` : `${p.toFixed(1)}%`;
+}
+
+/** A whole-percent figure for an interval end (never "0.4%": intervals are rough). */
+const whole = (r: number): string => `${Math.round(r * 100)}`;
+
+/**
+ * Counts with their point estimate and interval, as findings state them:
+ * "12 of 60 lost (20%, 99% interval 10–36%)".
+ */
+export function lossFigures(c: Counts, confidence: number, noun = 'lost'): string {
+  const w = wilson(c, confidence);
+  const conf = `${Math.round(confidence * 1000) / 10}%`;
+  return `${Math.round(c.lost)} of ${Math.round(c.sent)} ${noun} (${pct(w.ratio)}, ${conf} interval ${whole(w.lo)}–${whole(w.hi)}%)`;
 }
 
 /** One line for a link's pooled small-probe result. */
@@ -36,9 +50,9 @@ export function linkEvidence(l: Link, t: Tally): Evidence {
 }
 
 export function cellEvidence(c: Cell, note = ''): Evidence {
-  const r = cellRatio(c) ?? 0;
-  const sent = finite(c.sent);
-  const lost = Math.round(r * sent);
+  const { sent, lost: weighted } = cellCounts(c);
+  const r = sent > 0 ? weighted / sent : 0;
+  const lost = Math.round(weighted);
   const local = c.sourceNode === c.targetNode ? ' (same node)' : '';
   return {
     text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${

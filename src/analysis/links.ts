@@ -1,6 +1,9 @@
-// Judging cells and links: a cell's loss ratio and whether it counts at all, a link's pooled
-// small-probe tally, the state of some link classes between two nodes, and the bookkeeping that
-// hands links to the finding that explains them. Every link rule reads links through these.
+// Judging cells and links: a cell's counts and whether it counts at all, a link's pooled
+// small-probe tally and its status by a significance test (stats.ts), the state of some link
+// classes between two nodes, and the bookkeeping that hands links to the finding that explains
+// them. Every link rule reads links through these, and every rule reads a cell's sent/lost
+// through cellCounts only, so what a cell's evidence is (the whole window, or fresh samples)
+// is decided in one place.
 
 import {
   agentKey,
@@ -15,26 +18,46 @@ import {
   type Tally,
 } from './model.ts';
 import type { TriageOptions } from './options.ts';
+import { atLeast, type Counts } from './stats.ts';
 import type { Cell } from './types.ts';
 
-/** The loss ratio a cell states, clamped; null when it has no probes. */
-export function cellRatio(c: Cell): number | null {
+/**
+ * The one accessor of a cell's counts: probes sent and lost (loss-weighted: the stated ratio
+ * times sent, so a cell whose ratio and counts disagree still pools sanely). {0, 0} when the
+ * cell has no probes.
+ */
+export function cellCounts(c: Cell): Counts {
   const sent = finite(c.sent);
-  if (sent <= 0) return null;
+  if (sent <= 0) return { sent: 0, lost: 0 };
   const r =
     typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
       ? c.lossRatio
       : finite(c.lost) / sent;
-  return Math.min(1, Math.max(0, r));
+  return { sent, lost: Math.min(1, Math.max(0, r)) * sent };
 }
 
-export function statusOf(ratio: number, opts: TriageOptions): Status {
-  return ratio >= opts.failRatio ? 'failing' : ratio >= opts.lossyRatio ? 'lossy' : 'ok';
+/** A cell's loss ratio (from cellCounts); null when it has no probes. */
+export function cellRatio(c: Cell): number | null {
+  const { sent, lost } = cellCounts(c);
+  return sent > 0 ? lost / sent : null;
+}
+
+/**
+ * Failing when the loss is significantly at or above failRatio (its interval at `confidence`
+ * lies there), lossy when significantly at or above lossyRatio, else ok: 1 of 20 lost is ok,
+ * and 80% random loss is lossy, not a cut.
+ */
+export function statusOf(counts: Counts, opts: TriageOptions): Status {
+  return atLeast(counts, opts.failRatio, opts.confidence)
+    ? 'failing'
+    : atLeast(counts, opts.lossyRatio, opts.confidence)
+      ? 'lossy'
+      : 'ok';
 }
 
 /** Whether a cell counts at all: enough probes, a trusted source, a target that exists. */
 export function usable(ctx: Ctx, c: Cell): boolean {
-  if (finite(c.sent) < ctx.opts.minProbes || cellRatio(c) === null) return false;
+  if (cellCounts(c).sent < ctx.opts.minProbes) return false;
   if (ctx.untrusted.has(agentKey(c.sourceNode, c.sourceNetwork))) return false;
   if (ctx.absent.has(agentKey(c.targetNode, c.targetNetwork))) return false;
   return !ctx.takenCells.has(c);
@@ -47,9 +70,9 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
   let lastFailure: string | null = null;
   for (const c of cells) {
     if (!usable(ctx, c)) continue;
-    const s = finite(c.sent);
-    sent += s;
-    lost += cellRatio(c)! * s;
+    const n = cellCounts(c);
+    sent += n.sent;
+    lost += n.lost;
     protocols.add(c.protocol);
     if (c.lastFailure !== null && typeof c.lastFailure === 'string' && cellRatio(c)! > 0)
       lastFailure ??= c.lastFailure;
@@ -62,7 +85,7 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
     sent,
     lost,
     ratio,
-    status: statusOf(ratio, ctx.opts),
+    status: statusOf({ sent, lost }, ctx.opts),
     protocols: [...protocols].sort(cmp),
     lastFailure,
   };
@@ -94,7 +117,7 @@ export function openLinksBetween(ctx: Ctx, a: string, b: string): Link[] {
 
 export interface ClassState {
   readonly known: boolean;
-  /** Failing links (pooled small probes at or over failRatio). */
+  /** Failing links (pooled small probes significantly at or over failRatio). */
   readonly failing: readonly { link: Link; t: Tally }[];
   /** Every known link with its tally. */
   readonly links: readonly { link: Link; t: Tally }[];

@@ -5,10 +5,24 @@
 export interface TriageOptions {
   /** Probes a cell needs in its window before its loss is judged; fewer is "unknown". */
   readonly minProbes: number;
-  /** Loss ratio from which a path is "failing" (the reachability kinds). */
+  /**
+   * Loss ratio from which a path is "failing" (the reachability kinds: cut, not just lossy),
+   * judged with significance: the loss's confidence interval must lie at or above it.
+   */
   readonly failRatio: number;
-  /** Loss ratio from which a path is "lossy" (pair-loss), and below which a path is fine. */
+  /** Loss ratio from which a path is "lossy" (pair-loss), judged the same way. */
   readonly lossyRatio: number;
+  /**
+   * Confidence of every statistical test (two-sided interval; a claim needs the interval wholly
+   * beyond its threshold). docs/triage.md counts the tests a round makes.
+   */
+  readonly confidence: number;
+  /**
+   * "A fails while B works": besides being significant, A's loss ratio must exceed B's by at
+   * least this (MTU-sized vs small, TCP vs what the path's loss predicts, overlay vs node
+   * network, one direction vs the other).
+   */
+  readonly contrast: number;
   /**
    * "Most peers": share of a node's peers with known status that must show the symptom for
    * the node to be named as the cause (isolated, overlay, host network, hubs of other kinds).
@@ -52,8 +66,12 @@ export interface TriageOptions {
 export const DEFAULT_TRIAGE_OPTIONS: TriageOptions = {
   // 60 s window at the default 1 probe/s gives 60; 10 leaves room for slower intervals.
   minProbes: 10,
-  failRatio: 0.5,
+  // A cut, not heavy loss: 80% random loss is pair-loss, and 60 of 60 lost (99% interval
+  // 90.04-100%) is the fewest probes one cell needs to be called failing on its own.
+  failRatio: 0.9,
   lossyRatio: 0.05,
+  confidence: 0.99,
+  contrast: 0.5,
   hubShare: 0.75,
   zoneShare: 0.8,
   directionShare: 0.9,
@@ -82,6 +100,8 @@ const RANGES: Record<keyof TriageOptions, Range> = {
   minProbes: [1, 1e9, true],
   failRatio: [1e-9, 1, false],
   lossyRatio: [1e-9, 1, false],
+  confidence: [0.5, 0.999999, false],
+  contrast: [0, 1, false],
   hubShare: [0, 1, false],
   zoneShare: [0, 1, false],
   directionShare: [0.5, 1, false],

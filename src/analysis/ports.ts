@@ -1,11 +1,23 @@
-// Port target rules: an expected-open target that times out (dropped: policy or firewall) or
-// is refused (nothing listening, or a reject rule), and an expected-closed one that accepts.
-// Sources whose IP paths fail are held back: their connects say nothing about the port.
+// Port target rules: an expected-open target whose connects fail significantly at or above
+// portFailRatio (the interval of the failed share at `confidence` lies there), told apart by how
+// they end: refused (a TCP reset: nothing listening), rejected (an ICMP unreachable: a REJECT
+// rule or no route; the outcome `unreachable`), dropped (a timeout: a DROP policy or a black
+// hole); and an expected-closed one that accepts. Sources whose IP paths fail are held back:
+// their connects say nothing about the port.
 
-import { addExplains, draft, isFindingId, outcomeCounts, pct, type Ranked } from './drafts.ts';
+import {
+  addExplains,
+  draft,
+  isFindingId,
+  lossFigures,
+  outcomeCounts,
+  pct,
+  type Ranked,
+} from './drafts.ts';
 import { ipHeldBack, smallTally } from './links.ts';
 import { agentKey, cmp, linkKeyOf, uniqSorted, type Ctx, type Draft } from './model.ts';
-import { portSteps } from './next-steps/ports.ts';
+import { portSteps, type PortOutcome } from './next-steps/ports.ts';
+import { atLeast, pool } from './stats.ts';
 import type { PortCell } from './types.ts';
 
 function valid(c: unknown): c is PortCell {
@@ -36,6 +48,22 @@ function evidence(c: PortCell, ratio: number): Ranked {
   };
 }
 
+/** The failed connects of a cell (sent × (1 - open ratio)). */
+function failedCounts(c: PortCell, ratio: number): { sent: number; lost: number } {
+  return { sent: c.sent, lost: c.sent * (1 - ratio) };
+}
+
+/**
+ * Expected open: the failed share is significantly at or above portFailRatio (12 of 12 failed
+ * is, 8 of 12 is not). Expected closed: any accepted connect above closedOpenRatio counts (one
+ * accepted connect is a fact, not a sample).
+ */
+function isBad(ctx: Ctx, c: PortCell, ratio: number): boolean {
+  return c.expected === 'open'
+    ? atLeast(failedCounts(c, ratio), ctx.opts.portFailRatio, ctx.opts.confidence)
+    : ratio > ctx.opts.closedOpenRatio;
+}
+
 /** One port target as one expectation (open or closed), with the cells that judge it. */
 interface Group {
   readonly target: string;
@@ -62,8 +90,7 @@ function groupsOf(ctx: Ctx): Group[] {
         ? Math.min(1, Math.max(0, c.openRatio))
         : null;
     if (ratio === null || !(c.sent >= opts.minPortChecks)) continue;
-    const bad =
-      c.expected === 'open' ? 1 - ratio >= opts.portFailRatio : ratio > opts.closedOpenRatio;
+    const bad = isBad(ctx, c, ratio);
     const k = `${c.expected}|${c.target}`;
     const g = groups.get(k) ?? { target: c.target, expected: c.expected, all: [], cells: [] };
     groups.set(k, g);
@@ -128,39 +155,76 @@ function unexpectedlyOpen(ctx: Ctx, g: Group, f: Failing): Draft {
   });
 }
 
-// port-refused / port-blocked need an expected-open target's failing connects, told apart by
-// their outcomes: refusals (nothing listens, a reject rule) against timeouts (a drop).
+// port-refused / port-rejected / port-blocked need an expected-open target's failing connects,
+// told apart by how most of the failed connects ended: a reset (refused), an ICMP unreachable
+// (rejected: Linux reports admin-prohibited, host-prohibited and host-unreachable alike as
+// EHOSTUNREACH), or nothing (timeout, and the odd error: dropped).
+const OUTCOME_TEXT: Readonly<
+  Record<PortOutcome, { kind: Draft['kind']; title: string; why: string }>
+> = {
+  refused: {
+    kind: 'port-refused',
+    title: 'refuses connections',
+    why: 'are refused (a TCP reset)',
+  },
+  rejected: {
+    kind: 'port-rejected',
+    title: 'rejects connections (ICMP unreachable)',
+    why: 'are rejected at once with an ICMP unreachable',
+  },
+  blocked: {
+    kind: 'port-blocked',
+    title: 'is blocked (connects time out)',
+    why: 'get no answer at all',
+  },
+};
+
+function causeOf(outcome: PortOutcome): string {
+  return outcome === 'refused'
+    ? "nothing listens on the port (the process is down or bound elsewhere, a Service without endpoints), or a rule rejects with a reset (iptables' default REJECT, icmp port-unreachable, looks the same)"
+    : outcome === 'rejected'
+      ? 'a firewall rule or NetworkPolicy engine rejects them (REJECT with icmp admin-prohibited, host-prohibited or host-unreachable), or a router on the way has no route: a REJECT policy, not a silent drop and not a missing listener'
+      : 'a NetworkPolicy or a firewall silently drops them (a DROP policy), or they vanish in a black hole';
+}
+
+/** Share of the failed connects ICMP unreachables must answer to call the port rejected. */
+const REJECTED_SHARE = 0.1;
+
+/**
+ * Refused when resets answer most failed connects. Else rejected when ICMP unreachables answer
+ * a tenth of them or more: a DROP policy never answers, while a host that rejects rate-limits
+ * its ICMP errors (net.ipv4.icmp_ratelimit, one a second per peer with a small burst), so under
+ * many connects most of a REJECT's answers never come and those connects time out. Else dropped.
+ */
+export function outcomeOf(n: Readonly<Record<PortOutcome, number>>): PortOutcome {
+  const failed = n.refused + n.rejected + n.blocked;
+  if (failed > 0 && n.refused >= failed / 2) return 'refused';
+  if (n.rejected > 0 && n.rejected >= REJECTED_SHARE * failed) return 'rejected';
+  return 'blocked';
+}
+
 function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
-  let refused = 0;
-  let dropped = 0;
+  const n: Record<PortOutcome, number> = { refused: 0, rejected: 0, blocked: 0 };
   for (const { c } of f.bad) {
-    refused += count(c.outcomes, 'refused');
-    dropped +=
-      count(c.outcomes, 'timeout') + count(c.outcomes, 'unreachable') + count(c.outcomes, 'error');
+    n.refused += count(c.outcomes, 'refused');
+    n.rejected += count(c.outcomes, 'unreachable');
+    n.blocked += count(c.outcomes, 'timeout') + count(c.outcomes, 'error');
   }
-  const isRefused = refused > dropped;
+  const outcome = outcomeOf(n);
   const { first, fromWhere } = f;
+  const text = OUTCOME_TEXT[outcome];
+  const failed = pool(f.bad.map(({ c, ratio }) => failedCounts(c, ratio)));
   return draft(ctx, {
-    kind: isRefused ? 'port-refused' : 'port-blocked',
+    kind: text.kind,
     subject: g.target,
     severity: 'warning',
     nodes: f.nodes,
     targets: [g.target],
-    title: isRefused
-      ? `${g.target} refuses connections`
-      : `${g.target} is blocked (connects time out)`,
-    summary: isRefused
-      ? `Connects to ${g.target} (${first.address}:${first.port}) are refused ${fromWhere} while the IP paths work: nothing listens on the port (the process is down or bound elsewhere, a Service without endpoints), or a rule rejects with a reset.`
-      : `Connects to ${g.target} (${first.address}:${first.port}) get no answer ${fromWhere} while the IP paths work: a NetworkPolicy or a firewall silently drops them.`,
+    title: `${g.target} ${text.title}`,
+    summary: `Connects to ${g.target} (${first.address}:${first.port}) ${text.why} ${fromWhere} while the IP paths work (${lossFigures(failed, ctx.opts.confidence, 'connects failed')}): ${causeOf(outcome)}.${outcome === 'rejected' && n.blocked > 0 ? ` ${n.rejected} were answered with an ICMP unreachable and ${n.blocked} timed out: a host that rejects rate-limits its ICMP errors, so many connects wait in vain.` : ''}`,
     evidence: f.evidence,
     confidence: f.everywhere ? 0.85 : 0.75,
-    nextSteps: portSteps(
-      g.target,
-      first.address,
-      first.port,
-      isRefused ? 'refused' : 'blocked',
-      f.nodes[0],
-    ),
+    nextSteps: portSteps(g.target, first.address, first.port, outcome, f.nodes[0]),
   });
 }
 
@@ -169,12 +233,9 @@ function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
  * IP path is that path's symptom; else it is unexpectedly open, refused or blocked.
  */
 export function portFindings(ctx: Ctx): Draft[] {
-  const opts = ctx.opts;
   const out: Draft[] = [];
   for (const g of groupsOf(ctx)) {
-    const bad = g.cells.filter(({ ratio }) =>
-      g.expected === 'open' ? 1 - ratio >= opts.portFailRatio : ratio > opts.closedOpenRatio,
-    );
+    const bad = g.cells.filter(({ c, ratio }) => isBad(ctx, c, ratio));
     if (bad.length === 0) continue;
     if (g.expected === 'open') {
       const why = behindBrokenPath(ctx, g.all);

@@ -68,6 +68,53 @@ const cases: readonly Case[] = [
     want: [],
   },
   {
+    // Was a pair-loss finding in the lab ("1 of 20 lost"): 5%, 99% interval 0.6–32%.
+    name: 'near miss: 1 of 20 lost on a healthy path is not lossy',
+    snapshot: () =>
+      cluster({ probes: 20 })
+        .lose(
+          (c) =>
+            c.sourceNode === 'node-1' &&
+            c.targetNode === 'node-2' &&
+            c.path === 'pod-to-pod' &&
+            c.protocol === 'udp' &&
+            c.size === 'small',
+          1 / 20,
+        )
+        .build(),
+    want: [],
+  },
+  {
+    name: 'near miss: 50% one-way loss, TCP a little worse than UDP and ICMP, is no port finding',
+    snapshot: () =>
+      cluster()
+        .lossy('node-1', 'node-2', 0.45, { oneWay: true })
+        .lose(
+          (c) =>
+            c.protocol === 'tcp' &&
+            c.sourceNode !== c.targetNode &&
+            [c.sourceNode, c.targetNode].every((n) => n === 'node-1' || n === 'node-2'),
+          0.57,
+        )
+        .build(),
+    want: [{ id: 'pair-loss:node-1<->node-2' }],
+  },
+  {
+    name: 'near miss: 30% random loss hitting MTU-sized probes a little more is no MTU finding',
+    snapshot: () =>
+      cluster()
+        .lossy('node-1', 'node-2', 0.27)
+        .lose(
+          (c) =>
+            c.size === 'mtu' &&
+            c.sourceNode !== c.targetNode &&
+            [c.sourceNode, c.targetNode].every((n) => n === 'node-1' || n === 'node-2'),
+          0.5,
+        )
+        .build(),
+    want: [{ id: 'pair-loss:node-1<->node-2' }],
+  },
+  {
     name: 'loss under the lossy threshold: nothing',
     snapshot: () => cluster().lossy('node-1', 'node-2', 0.03).build(),
     want: [],
@@ -356,6 +403,26 @@ const cases: readonly Case[] = [
     want: [{ id: 'port-refused:web' }],
   },
   {
+    name: 'port-rejected: web answered with ICMP unreachable (a REJECT rule)',
+    snapshot: () => cluster({ ports: PORTS }).portRejected('web').build(),
+    want: [{ id: 'port-rejected:web' }],
+  },
+  {
+    name: 'port-rejected: ICMP rate limiting turns most of the rejects into timeouts',
+    snapshot: () => {
+      const b = cluster({ ports: PORTS });
+      for (const p of b.ports)
+        if (p.target === 'web') {
+          p.open = 0;
+          p.openRatio = 0;
+          p.outcomes = { unreachable: 3, timeout: 9 };
+          p.lastOutcome = 'timeout';
+        }
+      return b.build();
+    },
+    want: [{ id: 'port-rejected:web' }],
+  },
+  {
     name: 'port-unexpectedly-open: db (expected closed) accepts',
     snapshot: () => cluster({ ports: PORTS }).portOpen('db').build(),
     want: [{ id: 'port-unexpectedly-open:db' }],
@@ -369,6 +436,11 @@ const cases: readonly Case[] = [
     name: "port-refused: an agent's TCP probe port rejected",
     snapshot: () => cluster().tcpBlocked('node-2', 'host', 'refused').build(),
     want: [{ id: 'port-refused:node-2/host' }],
+  },
+  {
+    name: "port-rejected: an agent's TCP probe port rejected with ICMP unreachable",
+    snapshot: () => cluster().tcpBlocked('node-2', 'pod', 'unreachable').build(),
+    want: [{ id: 'port-rejected:node-2/pod' }],
   },
   {
     name: 'near miss: web failing a third of the time is not blocked',
@@ -410,9 +482,16 @@ const cases: readonly Case[] = [
     want: [{ id: 'asymmetric-path:node-1->node-2', nodes: ['node-1', 'node-2'] }],
   },
   {
-    name: 'asymmetric-path: STAMP puts 60% loss on node-1 → node-2',
-    snapshot: () => cluster().lossy('node-1', 'node-2', 0.6, { oneWay: true }).build(),
+    // Was 60%: random loss that heavy is pair-loss now (the link is lossy, not failing: the
+    // case below); a one-way path that fails needs its loss significantly at failRatio.
+    name: 'asymmetric-path: STAMP puts 97% loss on node-1 → node-2',
+    snapshot: () => cluster().lossy('node-1', 'node-2', 0.97, { oneWay: true }).build(),
     want: [{ id: 'asymmetric-path:node-1->node-2' }],
+  },
+  {
+    name: 'near miss: 60% one-way random loss is pair-loss (with its direction), not a cut',
+    snapshot: () => cluster().lossy('node-1', 'node-2', 0.6, { oneWay: true }).build(),
+    want: [{ id: 'pair-loss:node-1<->node-2' }],
   },
   {
     name: 'asymmetric-path: traffic to node-3 fails from every peer (ingress rule), not isolated',

@@ -24,10 +24,12 @@ export const FINDING_KINDS = [
   'dns-all',
   /** Only the external name fails: the cluster DNS's upstream. */
   'dns-upstream',
-  /** A port target expected open times out (policy or firewall drop) while other probes work. */
+  /** A port target expected open times out (policy or firewall drop, black hole) while other probes work. */
   'port-blocked',
-  /** A port target expected open is refused (nothing listening, or a REJECT rule). */
+  /** A port target expected open is refused with a TCP reset (nothing listening, or a reset rule). */
   'port-refused',
+  /** A port target expected open is rejected with ICMP unreachable (a REJECT rule, no route). */
+  'port-rejected',
   /** A port target expected closed accepts connections: a policy that should hold does not. */
   'port-unexpectedly-open',
   /** A→B fails while B→A works. */

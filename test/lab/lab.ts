@@ -1010,13 +1010,14 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
   /**
    * Random loss on the underlay between two nodes (nftables in the underlay switch): `oneWay`
    * drops only frames from `from` to `to`. Covers everything between the nodes: host traffic,
-   * masqueraded pod-to-host traffic and VXLAN-encapsulated pod traffic.
+   * masqueraded pod-to-host traffic and VXLAN-encapsulated pod traffic; `overlay` only the
+   * VXLAN-encapsulated traffic (to pods across the nodes).
    */
   async loss(
     from: string,
     to: string,
     percent: number,
-    o: { oneWay?: boolean } = {},
+    o: { oneWay?: boolean; overlay?: boolean } = {},
   ): Promise<Undo> {
     const a = this.node(from);
     const b = this.node(to);
@@ -1027,7 +1028,7 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
     const bp = Math.round(percent * 100);
     // numgen's modulus bounds its values to 0..9999: 100% is a plain drop.
     const rule = (s: LabNode, d: LabNode): string =>
-      `ip saddr ${s.ip} ip daddr ${d.ip} ${bp >= 10000 ? '' : `numgen random mod 10000 < ${bp} `}drop`;
+      `ip saddr ${s.ip} ip daddr ${d.ip} ${o.overlay === true ? `udp dport ${this.vxlanPort} ` : ''}${bp >= 10000 ? '' : `numgen random mod 10000 < ${bp} `}drop`;
     await nftApply(
       this.underlayNs,
       `table bridge ${table} {
@@ -1040,7 +1041,7 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
 `,
     );
     return this.track(
-      `loss ${percent}% ${a.name} ${o.oneWay === true ? '->' : '<->'} ${b.name}`,
+      `loss ${percent}% ${a.name} ${o.oneWay === true ? '->' : '<->'} ${b.name}${o.overlay === true ? ' (overlay)' : ''}`,
       () => nftApply(this.underlayNs, `delete table bridge ${table}\n`).then(() => undefined),
     );
   }
@@ -1111,9 +1112,14 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
 
   /**
    * Blocks inbound TCP to `port` in one pod's (or node's, or agent's) namespace: `drop` (the
-   * connect times out) or `reject` with a TCP reset (the connect is refused).
+   * connect times out), `reject` with a TCP reset (the connect is refused) or `admin-prohibited`
+   * (an ICMP administratively-prohibited: the connect fails at once with EHOSTUNREACH).
    */
-  async blockTcpPort(target: string, port: number, mode: 'drop' | 'reject'): Promise<Undo> {
+  async blockTcpPort(
+    target: string,
+    port: number,
+    mode: 'drop' | 'reject' | 'admin-prohibited',
+  ): Promise<Undo> {
     const ns = this.nsOf(target);
     const table = this.nftTable();
     await nftApply(
@@ -1121,7 +1127,7 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
       `table inet ${table} {
   chain lab_input {
     type filter hook input priority 0; policy accept;
-    tcp dport ${port} ${mode === 'drop' ? 'drop' : 'reject with tcp reset'}
+    tcp dport ${port} ${mode === 'drop' ? 'drop' : mode === 'reject' ? 'reject with tcp reset' : 'reject with icmpx type admin-prohibited'}
   }
 }
 `,

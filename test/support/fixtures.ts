@@ -273,7 +273,11 @@ export class SnapshotBuilder {
   }
 
   /** TCP probes to one agent fail (its probe port blocked), UDP and ICMP fine. */
-  tcpBlocked(node: string, net: Net, reason: 'timeout' | 'refused' = 'timeout'): this {
+  tcpBlocked(
+    node: string,
+    net: Net,
+    reason: 'timeout' | 'refused' | 'unreachable' = 'timeout',
+  ): this {
     return this.lose(
       (c) => c.protocol === 'tcp' && c.targetNode === node && c.targetNetwork === net,
       1,
@@ -378,6 +382,11 @@ export class SnapshotBuilder {
 
   portRefused(target: string, from?: string): this {
     return this.portSet(target, 'refused', from);
+  }
+
+  /** Rejected with an ICMP unreachable (the connect's outcome `unreachable`). */
+  portRejected(target: string, from?: string): this {
+    return this.portSet(target, 'unreachable', from);
   }
 
   portOpen(target: string, from?: string): this {

@@ -1,5 +1,7 @@
 // asymmetric-path: needs a failing link (small probes, not taken) whose reverse on the same
-// kind of path works, or a failing udp link whose STAMP split puts most of the loss one way.
+// kind of path works (loses significantly and at least `contrast` less: stats.ts compare), or a
+// failing link whose udp STAMP split puts the loss one way (that direction's loss rate
+// significantly higher and at least directionShare of both: pairs.ts mostlyOneWay).
 // Then traffic one way is dropped (a stateful rule, one-way filter, or asymmetric routing): a
 // node at the sending or receiving end of most of its peers' one-way failures is the cause,
 // else each one-way pair is its own finding.
@@ -8,6 +10,8 @@ import { capList, draft, linkEvidence, type Ranked } from '../drafts.ts';
 import { explainLinks, reverseOf, smallTally, tally, usable } from '../links.ts';
 import { cmp, pairKey, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { asymmetricSteps } from '../next-steps/ip-paths.ts';
+import { bonferroni, compare } from '../stats.ts';
+import { mostlyOneWay, stampDirections } from './pairs.ts';
 
 interface OneWay {
   readonly from: string;
@@ -28,15 +32,27 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
     d.stamp ||= stamp;
     dirs.set(k, d);
   };
-  for (const l of ctx.links.values()) {
-    if (l.cls === 'local' || ctx.explainedLinks.has(l.key)) continue;
+  const open = [...ctx.links.values()].filter(
+    (l) => l.cls !== 'local' && !ctx.explainedLinks.has(l.key),
+  );
+  // One comparison per failing link: the family is held at `confidence`.
+  const conf = bonferroni(
+    ctx.opts.confidence,
+    open.filter((l) => smallTally(ctx, l).status === 'failing').length,
+  );
+  for (const l of open) {
     const t = smallTally(ctx, l);
     if (t.status !== 'failing') continue;
     const r = reverseOf(ctx, l);
     const rt = r !== undefined && !ctx.explainedLinks.has(r.key) ? smallTally(ctx, r) : undefined;
     // Only a reverse on the same kind of path compares: host-to-pod goes out over the overlay
     // but its reverse, pod-to-host, is masqueraded onto the node network.
-    if (r !== undefined && r.cls === l.cls && rt?.status === 'ok') {
+    if (
+      r !== undefined &&
+      r.cls === l.cls &&
+      rt?.status === 'ok' &&
+      compare(t, rt, ctx.opts.contrast, conf).material
+    ) {
       note(
         l.sourceNode,
         l.targetNode,
@@ -49,22 +65,20 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
     // STAMP: which way were the lost packets going? Only known when some answers came back.
     const udp = l.cells.filter((c) => c.protocol === 'udp' && c.size === 'small' && usable(ctx, c));
     const ut = tally(ctx, udp);
-    if (ut.status !== 'failing') continue;
-    const fwd = udp.reduce((s, c) => s + Math.max(0, c.forwardLost), 0);
-    const rev = udp.reduce((s, c) => s + Math.max(0, c.reverseLost), 0);
-    if (fwd + rev === 0 || fwd + rev < 0.5 * ut.lost) continue;
+    if (!ut.known) continue;
+    const { ab: out, ba: back } = stampDirections(ctx, [l], l.sourceNode);
+    if (out.lost + back.lost === 0 || out.lost + back.lost < 0.5 * ut.lost) continue;
     const links = r !== undefined && !ctx.explainedLinks.has(r.key) ? [l, r] : [l];
     const ev = (): Ranked => ({
-      text: `${l.sourceNode} → ${l.targetNode} ${l.path} udp small: ${Math.round(ut.lost)} of ${ut.sent} lost; STAMP: ${fwd} on the way out, ${rev} on the way back`,
+      text: `${l.sourceNode} → ${l.targetNode} ${l.path} udp small: ${Math.round(ut.lost)} of ${ut.sent} lost; STAMP: ${Math.round(out.lost)} of ${Math.round(out.sent)} lost on the way out, ${Math.round(back.lost)} of ${Math.round(back.sent)} on the way back`,
       sourceNode: l.sourceNode,
       targetNode: l.targetNode,
       path: l.path,
       protocol: 'udp',
       value: ut.ratio,
     });
-    if (fwd >= ctx.opts.directionShare * (fwd + rev))
-      note(l.sourceNode, l.targetNode, links, [ev()], true);
-    else if (rev >= ctx.opts.directionShare * (fwd + rev))
+    if (mostlyOneWay(ctx, out, back, conf)) note(l.sourceNode, l.targetNode, links, [ev()], true);
+    else if (mostlyOneWay(ctx, back, out, conf))
       note(l.targetNode, l.sourceNode, links, [ev()], true);
   }
   return dirs;

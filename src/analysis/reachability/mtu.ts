@@ -1,13 +1,18 @@
-// mtu-blackhole: needs, on a link no broader cause took, small probes answered and MTU-sized
-// probes of the same protocol failing. Then packets over some size are lost (an MTU mismatch,
-// or "fragmentation needed" filtered), which small probes alone would never show: one node's,
-// the cluster's, a pair's, or on one node between its own agents. Takes the MTU cells only.
+// mtu-blackhole: needs, on a link no broader cause took, small probes of a protocol not failing
+// and the MTU-sized probes of the same protocol losing significantly and materially more
+// (stats.ts compare: the G-test, and at least `contrast` more; one comparison per link and
+// protocol, the family held at `confidence`): random loss hits both sizes alike and is never an
+// MTU finding. Then packets over some size are lost (an
+// MTU mismatch, or "fragmentation needed" filtered), which small probes alone would never show:
+// one node's, the cluster's, a pair's, or on one node between its own agents. Takes the MTU
+// cells only.
 
-import { capList, cellEvidence, draft, pct } from '../drafts.ts';
+import { capList, cellEvidence, draft, lossFigures } from '../drafts.ts';
 import { addKnown } from '../group.ts';
-import { cellRatio, statusOf, usable } from '../links.ts';
+import { cellCounts, statusOf, usable } from '../links.ts';
 import type { Ctx, Draft, Rule } from '../model.ts';
 import { mtuSteps } from '../next-steps/ip-paths.ts';
+import { bonferroni, compare, pool } from '../stats.ts';
 import type { Cell } from '../types.ts';
 import { checkEnds, groupSymptoms, type Pair, type Symptom } from './pairs.ts';
 
@@ -17,19 +22,22 @@ interface Sym extends Symptom {
 }
 
 function mtuSymptoms(ctx: Ctx): Sym[] {
-  const syms: Sym[] = [];
+  const pairs: Sym[] = [];
   for (const l of ctx.links.values()) {
     if (ctx.explainedLinks.has(l.key)) continue;
     for (const p of ['udp', 'icmp', 'tcp'] as const) {
       const small = l.cells.find((c) => c.protocol === p && c.size === 'small' && usable(ctx, c));
       const big = l.cells.find((c) => c.protocol === p && c.size === 'mtu' && usable(ctx, c));
-      if (small === undefined || big === undefined) continue;
-      if (statusOf(cellRatio(small)!, ctx.opts) === 'failing') continue;
-      if (statusOf(cellRatio(big)!, ctx.opts) !== 'failing') continue;
-      syms.push({ link: l, cell: big, small });
+      if (small !== undefined && big !== undefined) pairs.push({ link: l, cell: big, small });
     }
   }
-  return syms;
+  // One comparison per link and protocol: the family is held at `confidence`.
+  const conf = bonferroni(ctx.opts.confidence, pairs.length);
+  return pairs.filter((s) => {
+    const sc = cellCounts(s.small);
+    if (statusOf(sc, ctx.opts) === 'failing') return false;
+    return compare(cellCounts(s.cell), sc, ctx.opts.contrast, conf).material;
+  });
 }
 
 /** Pairs judged on MTU-sized probes, on links no broader cause took. */
@@ -79,8 +87,11 @@ function mtuDraft(
       : hub !== undefined
         ? `MTU black hole on ${hub}`
         : `MTU black hole ${pair[0] === pair[1] ? `on ${pair[0]}` : `between ${pair[0]} and ${pair[1]}`}`,
-    summary: `Small probes are answered but MTU-sized ones are lost ${scope}, ${where}. Small requests work and large transfers (TLS handshakes, big responses) hang.${hostToPodIcmpOnly ? " Only host agents' ICMP to pods is affected: if the host agents size MTU probes to their own interface, set probes.mtuBytes to the pod network's MTU." : ''}`,
-    evidence: mine.map((s) => cellEvidence(s.cell, ` (small: ${pct(cellRatio(s.small)!)} lost)`)),
+    summary: `Small probes are answered but MTU-sized ones are lost ${scope}, ${where}. MTU-sized: ${lossFigures(pool(mine.map((s) => cellCounts(s.cell))), ctx.opts.confidence)}; small probes of the same protocols: ${lossFigures(pool(mine.map((s) => cellCounts(s.small))), ctx.opts.confidence)}. Small requests work and large transfers (TLS handshakes, big responses) hang.${hostToPodIcmpOnly ? " Only host agents' ICMP to pods is affected: if the host agents size MTU probes to their own interface, set probes.mtuBytes to the pod network's MTU." : ''}`,
+    evidence: mine.map((s) => {
+      const small = cellCounts(s.small);
+      return cellEvidence(s.cell, ` (small: ${Math.round(small.lost)} of ${small.sent} lost)`);
+    }),
     confidence: hostToPodIcmpOnly ? 0.5 : 0.85,
     nextSteps: mtuSteps(ctx, ...checkEnds(ctx, hub, pair)),
     explains: capList(

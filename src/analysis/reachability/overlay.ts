@@ -1,5 +1,6 @@
 // overlay-broken: needs pairs judged on the overlay (across nodes to a pod agent) with some of
-// those links failing while the node network between the same nodes does not fail. Then the
+// those links failing while the node network between the same nodes does not fail and, where
+// it was measured, loses significantly and at least `contrast` less (stats.ts compare). Then the
 // overlay is at fault: one node's (its CNI agent, VXLAN device, tunnel port), the cluster's, or
 // the pair's. A hub whose own pod ↔ host pair fails too has a broken pod network on the node.
 
@@ -9,6 +10,7 @@ import { classState, explainLinks, openLinksBetween, smallTally } from '../links
 import { pairKey, type Ctx, type Draft, type Rule } from '../model.ts';
 import { overlaySteps } from '../next-steps/ip-paths.ts';
 import { plumbingCause } from '../plumbing/cause.ts';
+import { bonferroni, compare, pool } from '../stats.ts';
 import {
   emitGrouped,
   evidenceOfFailing,
@@ -113,11 +115,25 @@ function overlayDraft(ctx: Ctx, { subject, hubs, pairs: ps, cluster }: Scope): D
 export const overlay: Rule = (ctx) => {
   const pairs = nodePairs(ctx);
   const known = knownPeers(ctx, pairs, ['ov']);
-  const bad = pairs.filter(
-    ([a, b]) =>
-      classState(ctx, a, b, ['ov']).failing.length > 0 &&
-      classState(ctx, a, b, ['hh']).failing.length === 0,
+  // One comparison per pair whose overlay fails: the family is held at `confidence`.
+  const conf = bonferroni(
+    ctx.opts.confidence,
+    pairs.filter(([a, b]) => classState(ctx, a, b, ['ov']).failing.length > 0).length,
   );
+  const bad = pairs.filter(([a, b]) => {
+    const ov = classState(ctx, a, b, ['ov']);
+    const hh = classState(ctx, a, b, ['hh']);
+    if (ov.failing.length === 0 || hh.failing.length > 0) return false;
+    // The node network between them unmeasured: no comparison to make. Measured but taken by
+    // a broader finding (a one-way path): that finding explains the pair, not the overlay.
+    if (!hh.known)
+      return !(ctx.pairLinks.get(pairKey(a, b)) ?? []).some(
+        (l) => l.cls === 'hh' && ctx.explainedLinks.has(l.key),
+      );
+    const failing = pool(ov.failing.map((x) => x.t));
+    const host = pool(hh.links.map((x) => x.t));
+    return compare(failing, host, ctx.opts.contrast, conf).material;
+  });
   if (bad.length === 0) return [];
   const g = groupPairs(bad, known, ctx.opts.hubShare);
   return emitGrouped(g, bad, (scope) => overlayDraft(ctx, scope));

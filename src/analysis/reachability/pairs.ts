@@ -5,7 +5,7 @@
 
 import { linkEvidence, type Ranked } from '../drafts.ts';
 import { addKnown, groupPairs, type Grouping } from '../group.ts';
-import { classState, smallTally } from '../links.ts';
+import { cellCounts, classState, smallTally, usable } from '../links.ts';
 import {
   agentKey,
   cmp,
@@ -16,6 +16,7 @@ import {
   type Link,
   type LinkClass,
 } from '../model.ts';
+import { compare, pool, wilson, type Counts } from '../stats.ts';
 import type { Cell } from '../types.ts';
 
 export type Pair = readonly [string, string];
@@ -188,4 +189,59 @@ export function groupSymptoms<T extends Symptom>(
   for (const [n, ss] of [...byNode].sort((a, b) => cmp(a[0], b[0])))
     out.push(make(`${n}/pod<->${n}/host`, ss, false, undefined, [n, n]));
   return out;
+}
+
+/**
+ * STAMP's split as per-direction counts between nodes a and b, over the usable udp cells of the
+ * links: packets sent a→b and how many were lost, and the same b→a. A probe's request travels
+ * first, so its reflection only exists when the request arrived: the reverse leg's trials are
+ * the forward's survivors. (Shares of the lost probes would mislead: with equal loss p both ways
+ * a share 1/(2-p) of the attributed loss is forward, 91% at p = 0.9.) Losses STAMP could not
+ * attribute (no answer came back at all) are left out of both.
+ */
+export function stampDirections(
+  ctx: Ctx,
+  links: readonly Link[],
+  a: string,
+): { ab: Counts; ba: Counts } {
+  const ab: Counts[] = [];
+  const ba: Counts[] = [];
+  for (const l of links)
+    for (const c of l.cells) {
+      if (c.protocol !== 'udp' || !usable(ctx, c)) continue;
+      const { sent, lost } = cellCounts(c);
+      const fwd = Math.max(0, Number.isFinite(c.forwardLost) ? c.forwardLost : 0);
+      const rev = Math.max(0, Number.isFinite(c.reverseLost) ? c.reverseLost : 0);
+      const trials = Math.max(fwd + rev, sent - Math.max(0, lost - fwd - rev));
+      const out = { sent: trials, lost: fwd };
+      const back = { sent: trials - fwd, lost: rev };
+      if (l.sourceNode === a) {
+        ab.push(out);
+        ba.push(back);
+      } else {
+        ba.push(out);
+        ab.push(back);
+      }
+    }
+  return { ab: pool(ab), ba: pool(ba) };
+}
+
+/**
+ * Whether STAMP puts the loss on direction x rather than y: x's loss rate significantly above
+ * y's, and y's consistent with at most (1 - directionShare) of the two (its interval reaches
+ * that low: a couple of background losses the other way don't make it "both directions").
+ */
+export function mostlyOneWay(
+  ctx: Ctx,
+  x: Counts,
+  y: Counts,
+  confidence = ctx.opts.confidence,
+): boolean {
+  if (x.sent <= 0 || y.sent <= 0 || x.lost <= 0) return false;
+  const rx = x.lost / x.sent;
+  const share = ctx.opts.directionShare;
+  return (
+    wilson(y, confidence).lo <= ((1 - share) / share) * rx &&
+    compare(x, y, 0, confidence).significant
+  );
 }
