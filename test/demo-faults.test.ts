@@ -3,6 +3,7 @@
 // finding triage should name (asserting only the robust part: its kind and the node, replica or
 // target it names), see the agents' /metrics react, heal all, see the finding clear.
 
+import { spawn, spawnSync } from 'node:child_process';
 import test from 'ava';
 import type { Finding } from '../src/api/findings.ts';
 import type { DemoFault } from '../src/api/demo-faults.ts';
@@ -159,4 +160,59 @@ test('a controller that is not the demo has no fault endpoint', async (t) => {
   t.is((await fetch(`http://127.0.0.1:${port}/api/v1/demo/faults`)).status, 404);
   const res = await post(`http://127.0.0.1:${port}`, [{ kind: 'mtu', node: 'a' }]);
   t.is(res.status, 404);
+});
+
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+
+test('podmesh demo --fault refuses a malformed fault before starting anything', (t) => {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', MAIN, 'demo', '--fault', 'demo-node-2:loss=300', '--fault', 'nonsense'],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /--fault: "demo-node-2:loss=300"/);
+  t.regex(r.stderr, /--fault: "nonsense" is not a fault/);
+});
+
+test('podmesh demo --fault starts the demo with the fault on', async (t) => {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      'demo',
+      '--nodes',
+      '2',
+      '--base-port',
+      '19920',
+      '--controller-port',
+      '0',
+      '--fault',
+      'demo-node-2:mtu',
+      '--fault',
+      'dns:demo-node-1',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await until(
+    'the demo prints its web UI address',
+    () => /web UI\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1],
+    30_000,
+    100,
+  );
+  const body = (await (await fetch(`${url}/api/v1/demo/faults`)).json()) as unknown;
+  t.deepEqual(body, {
+    faults: [
+      { kind: 'mtu', node: 'demo-node-2' },
+      { kind: 'dns-servfail', replica: 'demo-node-1' },
+    ],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
 });
