@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import test from 'ava';
 import type { Finding } from '../src/api/findings.ts';
-import type { DemoFault } from '../src/api/demo-faults.ts';
+import type { DemoFault, DemoFaultState } from '../src/api/demo-faults.ts';
 import { startDemo } from '../src/demo/demo.ts';
 import { createControllerApp } from '../src/server/controller-app.ts';
 import { listen } from '../src/server/http.ts';
@@ -143,7 +143,7 @@ test('the fault endpoint refuses unknown names and malformed bodies, changing no
   });
   t.is(bad.status, 400);
   const now = await fetch(`${url}/api/v1/demo/faults`);
-  t.deepEqual(await now.json(), { faults: [] });
+  t.deepEqual(((await now.json()) as DemoFaultState).faults, []);
 });
 
 test('a controller that is not the demo has no fault endpoint', async (t) => {
@@ -205,8 +205,13 @@ test('podmesh demo --fault starts the demo with the fault on', async (t) => {
     30_000,
     100,
   );
-  const body = (await (await fetch(`${url}/api/v1/demo/faults`)).json()) as unknown;
+  const body = (await (await fetch(`${url}/api/v1/demo/faults`)).json()) as DemoFaultState;
   t.deepEqual(body, {
+    targets: {
+      nodes: ['demo-node-1', 'demo-node-2'],
+      replicas: ['demo-node-1', 'demo-node-2'],
+      ports: ['demo-web'],
+    },
     faults: [
       { kind: 'mtu', node: 'demo-node-2' },
       { kind: 'dns-servfail', replica: 'demo-node-1' },

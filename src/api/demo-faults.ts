@@ -33,11 +33,22 @@ export type DemoFault = z.infer<typeof demoFaultSchema>;
 
 export const DEMO_FAULT_KINDS = ['loss', 'mtu', 'dns-servfail', 'port-refused'] as const;
 
-/** The body of GET and POST /api/v1/demo/faults. */
+/** The body of POST /api/v1/demo/faults: the whole set of faults wanted. */
 export const demoFaultsSchema = z.strictObject({
   faults: z.array(demoFaultSchema).max(32),
 });
 export type DemoFaults = z.infer<typeof demoFaultsSchema>;
+
+/** The answer to GET and POST: the faults on, and what can be faulted (the UI's menu). */
+export const demoFaultStateSchema = demoFaultsSchema.extend({
+  targets: z.strictObject({
+    nodes: z.array(nodeName),
+    /** DNS replicas by the node label the agents report them under. */
+    replicas: z.array(nodeName),
+    ports: z.array(nodeName),
+  }),
+});
+export type DemoFaultState = z.infer<typeof demoFaultStateSchema>;
 
 /**
  * The CLI's short form, `node-2:loss=30`, `node-2:mtu`, `dns:node-1` (a replica answering

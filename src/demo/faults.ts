@@ -9,7 +9,7 @@
 
 import net from 'node:net';
 import { BroadcastChannel } from 'node:worker_threads';
-import { demoFaultsSchema, type DemoFault, type DemoFaults } from '../api/demo-faults.ts';
+import { demoFaultsSchema, type DemoFault, type DemoFaultState } from '../api/demo-faults.ts';
 import {
   DEMO_FAULT_CHANNEL,
   MTU_PROBE_MIN_BYTES,
@@ -98,9 +98,17 @@ export class DemoFaultInjector {
     return this.current;
   }
 
-  /** The wire body (src/api/demo-faults.ts) of the current faults. */
-  body(): DemoFaults {
-    return { faults: [...this.current] };
+  /** The wire body (src/api/demo-faults.ts): the current faults and what can be faulted. */
+  body(): DemoFaultState {
+    const t = this.targets;
+    return {
+      faults: [...this.current],
+      targets: {
+        nodes: [...t.nodes],
+        replicas: [...t.replicas.keys()],
+        ports: t.ports.map((p) => p.name),
+      },
+    };
   }
 
   /** Validates a body from the wire, then applies it. */
