@@ -143,6 +143,7 @@ test('the fault endpoint refuses unknown names and malformed bodies, changing no
   });
   t.is(bad.status, 400);
   const now = await fetch(`${url}/api/v1/demo/faults`);
+  t.is((await fetch(`${url}/healthz`)).headers.get('x-podmesh-demo'), 'faults');
   t.deepEqual(((await now.json()) as DemoFaultState).faults, []);
 });
 
@@ -158,6 +159,7 @@ test('a controller that is not the demo has no fault endpoint', async (t) => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
   t.is((await fetch(`http://127.0.0.1:${port}/api/v1/demo/faults`)).status, 404);
+  t.is((await fetch(`http://127.0.0.1:${port}/healthz`)).headers.get('x-podmesh-demo'), null);
   const res = await post(`http://127.0.0.1:${port}`, [{ kind: 'mtu', node: 'a' }]);
   t.is(res.status, 404);
 });

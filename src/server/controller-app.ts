@@ -22,6 +22,9 @@ export interface ControllerView {
   isReady(): boolean;
 }
 
+/** Set on every response of the demo's controller (the UI shows its fault menu on it). */
+export const DEMO_HEADER = 'X-Podmesh-Demo';
+
 /**
  * `podmesh demo` only: its fault injection (src/demo/faults.ts), which validates the bodies
  * against src/api/demo-faults.ts (this module stays a leaf that imports no API code).
@@ -107,6 +110,13 @@ export function createControllerApp(
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  if (options.demoFaults !== undefined)
+    // How the UI learns it may show its fault menu without asking for a URL that 404s (and
+    // logs an error in the browser's console) on every other controller.
+    app.use((_req, res, next) => {
+      res.set(DEMO_HEADER, 'faults');
+      next();
+    });
 
   const sendAsset = (res: Response, asset: Asset): void => {
     res

@@ -1219,6 +1219,9 @@ async function injectFault() {
 }
 
 async function setUpFaultMenu() {
+  // Only the demo's controller sets this header (src/server/controller-app.ts, DEMO_HEADER).
+  const probe = await fetch('/healthz', { cache: 'no-store' }).catch(() => undefined);
+  if (probe?.headers.get('x-podmesh-demo') !== 'faults') return;
   const a = await getJson('/api/v1/demo/faults').catch(() => undefined);
   if (a === undefined || !a.ok || typeof a.body !== 'object' || a.body === null) return;
   if (!('faults' in a.body) || !('targets' in a.body)) return;
