@@ -440,9 +440,11 @@ export class StampReflector {
     const nowNs = this.opts.clock.monoNs();
     const arrivalUnixNs = this.socket.unixNs(arrival);
     const t2 = ntpFromUnixNs(arrivalUnixNs);
-    this.counters.received++;
-    // Before any session state: an unanswered packet is a forward-direction loss to the sender.
+    // The demo's fault (demo-faults.ts) acts as a loss on the wire: before any counter or
+    // session state, so the drop reasons still account for every packet the reflector saw, and
+    // the sender counts it as forward-direction loss.
     if (this.fault !== null && faultDrops(this.fault, msg.length, Math.random())) return;
+    this.counters.received++;
     this.expireIdle(nowMs);
     const key = `${rinfo.address}:${rinfo.port}`;
     // Look up without creating: only accepted packets create sessions, so junk from spoofed
