@@ -5,6 +5,7 @@
 
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
+import { parseDemoFault, type DemoFault } from './api/demo-faults.ts';
 import { ConfigError, loadConfig, type Config, type ConfigSources } from './config/load.ts';
 import { SETTINGS, envName, flagName } from './config/settings.ts';
 import { DIAGNOSE_EXIT, diagnose } from './diagnose.ts';
@@ -163,9 +164,20 @@ addSettingFlags(
       new Option('--controller-port <port>', 'port of the demo controller on 127.0.0.1').default(
         '9850',
       ),
+    )
+    .addOption(
+      new Option(
+        '--fault <fault>',
+        'break the demo from the start (repeatable): NODE:loss=PERCENT (probes towards NODE lost), NODE:mtu (MTU-sized probes only), dns:NODE (that DNS replica answers SERVFAIL), port:demo-web (refused); later: POST /api/v1/demo/faults or the web UI',
+      )
+        .argParser((v: string, prev: string[]) => [...prev, v])
+        .default([]),
     ),
 ).action(
-  async (opts: { nodes: string; basePort: string; controllerPort: string }, cmd: Command) => {
+  async (
+    opts: { nodes: string; basePort: string; controllerPort: string; fault: string[] },
+    cmd: Command,
+  ) => {
     const nodes = Number(opts.nodes);
     const basePort = Number(opts.basePort);
     const controllerPort = Number(opts.controllerPort);
@@ -187,6 +199,14 @@ addSettingFlags(
           `--base-port: must be a port from 1 to 65532, got ${JSON.stringify(opts.basePort)}`,
         ]),
       );
+    const faults: DemoFault[] = [];
+    const faultErrors: string[] = [];
+    for (const text of opts.fault) {
+      const f = parseDemoFault(text);
+      if (typeof f === 'string') faultErrors.push(`--fault: ${f}`);
+      else faults.push(f);
+    }
+    if (faultErrors.length > 0) fail(new ConfigError(faultErrors));
     const sources = sourcesFrom(cmd);
     let level = 'info';
     try {
@@ -197,7 +217,14 @@ addSettingFlags(
     const log = makeLogger(level === 'info' ? 'warn' : level);
     try {
       const { startDemo } = await import('./demo/demo.ts');
-      const demo = await startDemo({ nodes, httpPort: basePort, controllerPort, sources, log });
+      const demo = await startDemo({
+        nodes,
+        httpPort: basePort,
+        controllerPort,
+        sources,
+        log,
+        faults,
+      });
       const lines = [
         '',
         `podmesh ${VERSION} demo: ${demo.info.length} agents on ${nodes} nodes, probing each other over loopback`,
@@ -215,6 +242,11 @@ addSettingFlags(
         `      npm run podmesh -- diagnose --url ${demo.controllerUrl}`,
         `      curl -s ${demo.info[0]!.url}/metrics | grep podmesh_pair_loss_ratio`,
         `      curl -s ${demo.info[0]!.url}/metrics | grep podmesh_dns_requests_total`,
+        `Break it (or use the web UI's fault menu; heal with {"faults":[]}):`,
+        `      curl -s -H 'content-type: application/json' -d '{"faults":[{"kind":"loss","node":"demo-node-2","percent":30}]}' ${demo.controllerUrl}/api/v1/demo/faults`,
+        ...(faults.length > 0
+          ? [`Faults on: ${faults.map((f) => JSON.stringify(f)).join(' ')}`]
+          : []),
         'Stop: Ctrl-C',
         '',
       ];

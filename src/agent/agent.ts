@@ -45,6 +45,11 @@ export interface AgentOptions {
    * one pointing at a DNS server they started, so they never query the machine's resolver.
    */
   readonly resolvConf?: string;
+  /**
+   * `podmesh demo` only (src/demo/demo.ts): the STAMP reflector takes faults from the demo
+   * (src/responders/demo-faults.ts). Deliberately not a setting: no config reaches it.
+   */
+  readonly demoFaults?: boolean;
 }
 
 /** A peer source that also lists the cluster DNS replicas (Kubernetes discovery). */
@@ -157,6 +162,7 @@ export class Agent {
       this.clock,
       sinks,
       logSink,
+      this.opts.demoFaults === true ? cfg.node : undefined,
     );
     this.engines = engines;
     this.stampPort = engines.stampPort;

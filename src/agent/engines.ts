@@ -80,6 +80,8 @@ export class Engines {
     clock: Clock,
     sinks: ResultSinks,
     log: LogSink,
+    /** `podmesh demo` only: the node whose reflector takes the demo's faults. */
+    demoFaultsFor?: string,
   ): Promise<Engines> {
     const base = {
       bindAddress: cfg.address,
@@ -97,6 +99,7 @@ export class Engines {
       maxRepliesPerSecondPerSource: cfg.stamp.maxRepliesPerSecondPerSource,
       reflectorPorts: cfg.stamp.reflectorPorts,
       maxClockSkewMs: cfg.stamp.maxClockSkewMs,
+      ...(demoFaultsFor !== undefined ? { demoFaultsFor } : {}),
     };
     const wanted = PROBE_KINDS.filter((k) => cfg.probes[k]);
     const anywhere = wanted.filter((k) => PROBE_REGISTRY[k].mainThreadWithoutAddon !== true);

@@ -15,7 +15,9 @@ import { StaticPeerSource, peerFromStatic } from '../discovery/peer-source.ts';
 import type { StaticPeer } from '../config/settings.ts';
 import { Controller, StaticDirectory } from '../controller/controller.ts';
 import { SystemClock } from '../core/clock.ts';
+import type { DemoFault } from '../api/demo-faults.ts';
 import { DnsServer } from './dns-server.ts';
+import { DemoFaultInjector, DemoPortTarget } from './faults.ts';
 import { serveController } from '../server/controller-app.ts';
 import { closeServer } from '../server/http.ts';
 import { VERSION } from '../version.ts';
@@ -27,6 +29,8 @@ export interface DemoOptions {
   readonly controllerPort: number;
   readonly sources: ConfigSources;
   readonly log: Logger;
+  /** Faults to inject from the start (`podmesh demo --fault`); POST /api/v1/demo/faults later. */
+  readonly faults?: readonly DemoFault[];
 }
 
 export interface DemoAgentInfo {
@@ -42,6 +46,8 @@ export interface Demo {
   readonly info: readonly DemoAgentInfo[];
   readonly controller: Controller;
   readonly controllerUrl: string;
+  /** The demo's fault injection (src/demo/faults.ts), also at /api/v1/demo/faults. */
+  readonly faults: DemoFaultInjector;
   stop(drainMs?: number): Promise<void>;
 }
 
@@ -76,6 +82,11 @@ export const DEMO_DNS = {
 /** The demo's DNS port: httpPort + 5, so several demos with distinct HTTP ports don't clash. */
 export function demoDnsPort(httpPort: number): number {
   return httpPort + 5;
+}
+
+/** The demo's port target (port checks, ports.targets): "demo-web" on 127.0.50.1:httpPort+6. */
+export function demoPortTarget(httpPort: number): DemoPortTarget {
+  return new DemoPortTarget('demo-web', '127.0.50.1', httpPort + 6);
 }
 
 /** The records of the demo cluster zone: the API Service, each agent as a Pod, example.com. */
@@ -130,6 +141,13 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   const agents: Agent[] = [];
   const dnsPort = demoDnsPort(o.httpPort);
   const dnsServers = await startDemoDns(peers, dnsPort);
+  const portTarget = demoPortTarget(o.httpPort);
+  try {
+    await portTarget.open();
+  } catch (e) {
+    await Promise.all(dnsServers.map((d) => d.close()));
+    throw e;
+  }
   // Agents learn their peers only once all are listening, so the first probes aren't lost to
   // agents that haven't started yet.
   const sources: StaticPeerSource[] = [];
@@ -161,6 +179,14 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
               port: dnsPort,
               ...(i < o.nodes ? { node: `demo-node-${i + 1}` } : {}),
             })),
+            'ports.targets': [
+              {
+                name: portTarget.name,
+                address: portTarget.address,
+                port: portTarget.port,
+                expect: 'open',
+              },
+            ],
           },
         });
         const peerSource = new StaticPeerSource([]);
@@ -171,6 +197,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
           version: VERSION,
           log: o.log.child({ agent: `${p.node}/${p.network}` }),
           resolvConf: demoResolvConf(),
+          demoFaults: true,
         });
       }),
     );
@@ -181,6 +208,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   } catch (e) {
     await Promise.all(agents.map((a) => a.stop()));
     await Promise.all(dnsServers.map((d) => d.close()));
+    await portTarget.close();
     throw e;
   }
   const info = peers.map((p) => ({
@@ -199,12 +227,25 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     triage,
     log: (level, msg, fields) => clog[level](fields ?? {}, msg),
   });
+  // Replicas by the node label the agents report them under (dns.replicas above).
+  const replicas = new Map<string, DnsServer>();
+  dnsServers.slice(1, 1 + o.nodes).forEach((d, i) => replicas.set(`demo-node-${i + 1}`, d));
+  const faults = new DemoFaultInjector({
+    nodes: [...new Set(peers.map((p) => p.node))],
+    replicas,
+    ports: [portTarget],
+  });
   let served: { server: Server; port: number };
   try {
-    served = await serveController(controller, '127.0.0.1', o.controllerPort);
+    await faults.apply(o.faults ?? []);
+    served = await serveController(controller, '127.0.0.1', o.controllerPort, undefined, {
+      demoFaults: faults,
+    });
   } catch (e) {
+    faults.close();
     await Promise.all(agents.map((a) => a.stop()));
     await Promise.all(dnsServers.map((d) => d.close()));
+    await portTarget.close();
     throw e;
   }
   const { server, port } = served;
@@ -214,11 +255,14 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
     info,
     controller,
     controllerUrl: `http://127.0.0.1:${port}`,
+    faults,
     stop: async (drainMs = 0) => {
       await controller.stop();
       await closeServer(server);
+      faults.close();
       await Promise.all(agents.map((a) => a.stop(drainMs)));
       await Promise.all(dnsServers.map((d) => d.close()));
+      await portTarget.close();
     },
   };
 }

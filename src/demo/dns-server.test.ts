@@ -231,6 +231,20 @@ test('set and remove change answers at run time', async (t) => {
   t.throws(() => server.set(name, ['not-an-ip']), { message: /not an IP/ });
 });
 
+test('the demo fault: SERVFAIL for every query while on, normal answers once off', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.close());
+  const name = 'kubernetes.default.svc.cluster.local';
+  server.setServfail(true);
+  const failed = await udpAsk(server.port, query(name, 'A'));
+  t.is((failed.p as unknown as { rcode: string }).rcode, 'SERVFAIL');
+  t.is(failed.p.answers?.length, 0);
+  server.setServfail(false);
+  const ok = await udpAsk(server.port, query(name, 'A'));
+  t.is((ok.p as unknown as { rcode: string }).rcode, 'NOERROR');
+  t.true((ok.p.answers?.length ?? 0) > 0);
+});
+
 test('a big answer is truncated over UDP, complete with EDNS or over TCP', async (t) => {
   const server = await startServer();
   t.teardown(() => server.close());

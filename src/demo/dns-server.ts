@@ -72,7 +72,7 @@ const OUR_EDNS_SIZE = 1232;
 const MAX_TCP_CONNECTIONS = 128;
 const DEFAULT_TCP_IDLE_MS = 5_000;
 
-const RCODE = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 
 interface Node {
   v4: string[];
@@ -95,6 +95,8 @@ export class DnsServer {
   private readonly zones: readonly string[];
   private readonly ttl: number;
   private readonly sockets = new Set<net.Socket>();
+  /** The demo's fault (src/demo/faults.ts): answer every query SERVFAIL, as a broken replica. */
+  private servfail = false;
   private readonly tcpIdleMs: number;
   private closing: Promise<void> | undefined;
   private readonly counters = {
@@ -226,6 +228,11 @@ export class DnsServer {
     return node;
   }
 
+  /** The demo's fault injection: true answers every query SERVFAIL until set back to false. */
+  setServfail(on: boolean): void {
+    this.servfail = on;
+  }
+
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.counters.udpQueries++;
     const reply = this.respond(msg, 'udp');
@@ -310,6 +317,7 @@ export class DnsServer {
     const q = questions[0];
     if (opcode !== 0) rcode = RCODE.NOTIMP;
     else if (q === undefined || questions.length !== 1) rcode = RCODE.FORMERR;
+    else if (this.servfail) rcode = RCODE.SERVFAIL;
     else rcode = this.fill(reply, q);
     if (rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
     if (rcode === RCODE.REFUSED) this.counters.refused++;

@@ -16,6 +16,8 @@ import {
 } from '../core/loop-delay.ts';
 import type { ProbeResult } from '../core/types.ts';
 import { socketReopens } from '../probes/probe.ts';
+import { BroadcastChannel } from 'node:worker_threads';
+import { DEMO_FAULT_CHANNEL, faultFor } from '../responders/demo-faults.ts';
 import { StampReflector } from '../responders/stamp-reflector.ts';
 import { TcpListener } from '../responders/tcp-listener.ts';
 import {
@@ -137,6 +139,8 @@ export class ProbeEngine {
      * flush) shares the probes' wake-ups instead of adding its own.
      */
     readonly timers: Clock,
+    /** `podmesh demo` only: where the reflector's faults arrive (demo-faults.ts). */
+    private readonly faults: BroadcastChannel | undefined,
   ) {}
 
   /** Opens sockets and responders; throws (with the address and port) only if a bind fails. */
@@ -202,6 +206,15 @@ export class ProbeEngine {
     };
     for (const [, run] of opened)
       if (run.status !== undefined) status = { ...status, ...run.status };
+    const faultNode = spec.responders?.demoFaultsFor;
+    let faults: BroadcastChannel | undefined;
+    if (faultNode !== undefined && reflector !== undefined) {
+      const r = reflector;
+      faults = new BroadcastChannel(DEMO_FAULT_CHANNEL);
+      faults.onmessage = (e) => r.setFault(faultFor((e as { data: unknown }).data, faultNode));
+      // The channel must not keep the engine's thread alive.
+      faults.unref();
+    }
     return new ProbeEngine(
       families,
       reflector,
@@ -210,6 +223,7 @@ export class ProbeEngine {
       loopDelayReader(lateness),
       log,
       timeouts,
+      faults,
     );
   }
 
@@ -286,6 +300,7 @@ export class ProbeEngine {
     const families = [...this.families.values()];
     await Promise.all(families.map((f) => f.stop()));
     await Promise.all(families.map((f) => f.run.close()));
+    this.faults?.close();
     await this.reflector?.close();
     await this.listener?.close();
     this.delay.stop();

@@ -69,6 +69,11 @@ export interface EngineSpec {
     readonly maxRepliesPerSecondPerSource?: number;
     readonly reflectorPorts?: readonly number[];
     readonly maxClockSkewMs?: number;
+    /**
+     * `podmesh demo` only: this node's name, and the reflector takes faults from the demo's
+     * channel (src/responders/demo-faults.ts). Set from AgentOptions.demoFaults, never a setting.
+     */
+    readonly demoFaultsFor?: string;
   };
   /** Run the dns family too, on its own schedule. */
   readonly dns?: {

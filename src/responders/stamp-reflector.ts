@@ -54,6 +54,7 @@ import {
   type TimestampMode,
   type TimestampedUdpSocket,
 } from '../probes/timestamped-udp.ts';
+import { faultDrops, type ReflectorFault } from './demo-faults.ts';
 
 /**
  * Session-Sender TTL we report when we can't read it. RFC 8762 wants the TTL the test packet
@@ -346,6 +347,8 @@ interface SourceBudget {
 
 export class StampReflector {
   private readonly sessions = new Map<string, Session>();
+  /** A demo fault (demo-faults.ts); null everywhere but in `podmesh demo`. */
+  private fault: ReflectorFault | null = null;
   /** Total replies. */
   private readonly bucket: TokenBucket;
   /**
@@ -424,6 +427,11 @@ export class StampReflector {
     return reflector;
   }
 
+  /** The demo's fault injection (demo-faults.ts): null heals. */
+  setFault(fault: ReflectorFault | null): void {
+    this.fault = fault;
+  }
+
   private onMessage(msg: Buffer, rinfo: DatagramInfo): void {
     // T2 is the arrival the socket recorded: the reflector's own processing, and any wait for
     // this thread, land in T3 - T2.
@@ -432,6 +440,10 @@ export class StampReflector {
     const nowNs = this.opts.clock.monoNs();
     const arrivalUnixNs = this.socket.unixNs(arrival);
     const t2 = ntpFromUnixNs(arrivalUnixNs);
+    // The demo's fault (demo-faults.ts) acts as a loss on the wire: before any counter or
+    // session state, so the drop reasons still account for every packet the reflector saw, and
+    // the sender counts it as forward-direction loss.
+    if (this.fault !== null && faultDrops(this.fault, msg.length, Math.random())) return;
     this.counters.received++;
     this.expireIdle(nowMs);
     const key = `${rinfo.address}:${rinfo.port}`;

@@ -22,9 +22,28 @@ export interface ControllerView {
   isReady(): boolean;
 }
 
+/** Set on every response of the demo's controller (the UI shows its fault menu on it). */
+export const DEMO_HEADER = 'X-Podmesh-Demo';
+
+/**
+ * `podmesh demo` only: its fault injection (src/demo/faults.ts), which validates the bodies
+ * against src/api/demo-faults.ts (this module stays a leaf that imports no API code).
+ */
+export interface DemoFaultControl {
+  /** The body of GET /api/v1/demo/faults. */
+  body(): unknown;
+  /** Replaces the faults from a POST body; rejects with a message a user can act on. */
+  applyBody(body: unknown): Promise<void>;
+}
+
 export interface ControllerAppOptions {
   /** Where the UI's static files are; by default src/ui (or dist/src/ui) beside this module. */
   readonly uiDir?: string;
+  /**
+   * The demo's fault injection: only the demo passes it, so /api/v1/demo/faults exists on no
+   * other controller (a production controller answers it 404, and the UI hides its menu).
+   */
+  readonly demoFaults?: DemoFaultControl;
 }
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -91,6 +110,13 @@ export function createControllerApp(
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  if (options.demoFaults !== undefined)
+    // How the UI learns it may show its fault menu without asking for a URL that 404s (and
+    // logs an error in the browser's console) on every other controller.
+    app.use((_req, res, next) => {
+      res.set(DEMO_HEADER, 'faults');
+      next();
+    });
 
   const sendAsset = (res: Response, asset: Asset): void => {
     res
@@ -147,6 +173,20 @@ export function createControllerApp(
   app.get('/api/v1/coverage', (_req, res) => {
     res.json(view.coverage());
   });
+  const demo = options.demoFaults;
+  if (demo !== undefined) {
+    app.get('/api/v1/demo/faults', (_req, res) => {
+      res.json(demo.body());
+    });
+    // express.json() parses only application/json: a cross-site form can't send that without a
+    // CORS preflight, which this server never grants.
+    app.post('/api/v1/demo/faults', express.json({ limit: '16kb' }), (req, res) => {
+      demo.applyBody(req.body as unknown).then(
+        () => res.json(demo.body()),
+        (e: unknown) => res.status(400).json({ error: (e as Error).message }),
+      );
+    });
+  }
   app.get('/metrics', (_req, res) => {
     view.renderMetrics().then(
       (text) => res.type('text/plain; version=0.0.4; charset=utf-8').send(text),
@@ -195,15 +235,19 @@ export async function serveController(
   address: string,
   port: number,
   security?: WebSecurity,
+  appOptions: ControllerAppOptions = {},
 ): Promise<{ server: Server; port: number }> {
   const server = await listen(
-    createControllerApp({
-      matrix: () => controller.matrix(),
-      ...(controller.findings !== undefined ? { findings: () => controller.findings?.() } : {}),
-      coverage: () => controller.coverageReport(),
-      renderMetrics: () => controller.registry.metrics(),
-      isReady: () => controller.matrix() !== undefined,
-    }),
+    createControllerApp(
+      {
+        matrix: () => controller.matrix(),
+        ...(controller.findings !== undefined ? { findings: () => controller.findings?.() } : {}),
+        coverage: () => controller.coverageReport(),
+        renderMetrics: () => controller.registry.metrics(),
+        isReady: () => controller.matrix() !== undefined,
+      },
+      appOptions,
+    ),
     address,
     port,
     security,

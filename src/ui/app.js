@@ -16,6 +16,8 @@
  * @typedef {import('../api/findings.ts').FindingsReport} FindingsReport
  * @typedef {import('../api/coverage.ts').AgentCoverage} AgentCoverage
  * @typedef {import('../api/coverage.ts').NodeCoverage} NodeCoverage
+ * @typedef {import('../api/demo-faults.ts').DemoFault} DemoFault
+ * @typedef {import('../api/demo-faults.ts').DemoFaultState} DemoFaultState
  * @typedef {'ok' | 'warn' | 'bad' | 'nodata' | 'self'} CellState
  * @typedef {{ ok: true, status: number, body: unknown } | { ok: false, status: number,
  *   error: string }} ApiAnswer
@@ -1127,5 +1129,110 @@ function wire() {
     form.addEventListener('submit', (e) => e.preventDefault());
 }
 
+// ---------- the demo's fault menu ----------
+// Shown only when the controller answers GET /api/v1/demo/faults, which only `podmesh demo`'s
+// does. Each action POSTs the whole set of faults wanted (src/api/demo-faults.ts).
+
+/** @type {DemoFaultState | undefined} */
+let demoFaults;
+
+/** @param {DemoFault} f @returns {string} */
+function faultSubject(f) {
+  return f.kind === 'loss' || f.kind === 'mtu'
+    ? f.node
+    : f.kind === 'dns-servfail'
+      ? f.replica
+      : f.target;
+}
+
+/** @param {DemoFault} f @returns {string} */
+function faultText(f) {
+  if (f.kind === 'loss') return `${f.percent}% of probes towards ${f.node} lost`;
+  if (f.kind === 'mtu') return `MTU-sized probes towards ${f.node} lost`;
+  if (f.kind === 'dns-servfail') return `DNS replica ${f.replica} answers SERVFAIL`;
+  return `${f.target} refuses connections`;
+}
+
+function renderFaultMenu() {
+  if (demoFaults === undefined) return;
+  const kind = /** @type {HTMLSelectElement} */ (byId('fault-kind')).value;
+  const t = demoFaults.targets;
+  const names = kind === 'dns-servfail' ? t.replicas : kind === 'port-refused' ? t.ports : t.nodes;
+  const sel = /** @type {HTMLSelectElement} */ (byId('fault-target'));
+  const keep = sel.value;
+  sel.replaceChildren(...names.map((n) => h('option', { value: n }, n)));
+  if (names.includes(keep)) sel.value = keep;
+  byId('fault-percent-label').hidden = kind !== 'loss';
+  const list = byId('fault-list');
+  list.replaceChildren(
+    ...demoFaults.faults.map((f) =>
+      h('li', { 'data-fault-kind': f.kind, 'data-fault-subject': faultSubject(f) }, faultText(f)),
+    ),
+  );
+  if (demoFaults.faults.length === 0)
+    list.append(h('li', { class: 'muted' }, 'no faults: healthy'));
+  list.dataset['count'] = String(demoFaults.faults.length);
+}
+
+/** @param {DemoFault[]} faults */
+async function postFaults(faults) {
+  const err = byId('fault-error');
+  const res = await fetch('/api/v1/demo/faults', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ faults }),
+  });
+  /** @type {unknown} */
+  const body = await res.json().catch(() => undefined);
+  if (res.ok && typeof body === 'object' && body !== null && 'faults' in body) {
+    demoFaults = /** @type {DemoFaultState} */ (body);
+    err.hidden = true;
+  } else {
+    err.textContent = `The fault was not applied: ${
+      typeof body === 'object' && body !== null && 'error' in body
+        ? String(body.error)
+        : `HTTP ${res.status}`
+    }`;
+    err.hidden = false;
+  }
+  renderFaultMenu();
+}
+
+async function injectFault() {
+  if (demoFaults === undefined) return;
+  const kind = /** @type {HTMLSelectElement} */ (byId('fault-kind')).value;
+  const target = /** @type {HTMLSelectElement} */ (byId('fault-target')).value;
+  const percent = Number(/** @type {HTMLInputElement} */ (byId('fault-percent')).value);
+  /** @type {DemoFault} */
+  const f =
+    kind === 'loss'
+      ? { kind: 'loss', node: target, percent }
+      : kind === 'mtu'
+        ? { kind: 'mtu', node: target }
+        : kind === 'dns-servfail'
+          ? { kind: 'dns-servfail', replica: target }
+          : { kind: 'port-refused', target };
+  // A node has one reflector fault (loss or mtu), anything else one fault of its kind.
+  const slot = (/** @type {DemoFault} */ x) =>
+    `${x.kind === 'mtu' ? 'loss' : x.kind}/${faultSubject(x)}`;
+  await postFaults([...demoFaults.faults.filter((x) => slot(x) !== slot(f)), f]);
+}
+
+async function setUpFaultMenu() {
+  // Only the demo's controller sets this header (src/server/controller-app.ts, DEMO_HEADER).
+  const probe = await fetch('/healthz', { cache: 'no-store' }).catch(() => undefined);
+  if (probe?.headers.get('x-podmesh-demo') !== 'faults') return;
+  const a = await getJson('/api/v1/demo/faults').catch(() => undefined);
+  if (a === undefined || !a.ok || typeof a.body !== 'object' || a.body === null) return;
+  if (!('faults' in a.body) || !('targets' in a.body)) return;
+  demoFaults = /** @type {DemoFaultState} */ (a.body);
+  byId('demo-faults').hidden = false;
+  byId('fault-kind').addEventListener('change', renderFaultMenu);
+  byId('fault-inject').addEventListener('click', () => void injectFault());
+  byId('fault-heal').addEventListener('click', () => void postFaults([]));
+  renderFaultMenu();
+}
+
 wire();
+void setUpFaultMenu();
 void loop();
