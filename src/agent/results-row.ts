@@ -93,6 +93,7 @@ export function resultsRow(i: RowInput): AgentRow {
           rttSeconds: w.rtt,
           lastSuccess: w.lastSuccessMs === null ? null : new Date(w.lastSuccessMs).toISOString(),
           lastFailure: w.lastFailure,
+          run: w.run,
         })),
     })),
     dns: dnsRows(i.dnsJobs, i.dns.queries, i.dnsWindow),

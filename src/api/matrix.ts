@@ -60,6 +60,8 @@ export const cellSchema = z
       rttSeconds: true,
       lastFailure: true,
     }).shape,
+    /** The trailing run (agent-row.ts); absent when the agent predates it. */
+    run: peerResultSchema.shape.run.optional(),
   })
   .readonly();
 export type Cell = z.infer<typeof cellSchema>;

@@ -97,6 +97,7 @@ export function assembleMatrix(
           reverseLost: r.reverseLost,
           rttSeconds: r.rttSeconds,
           lastFailure: r.lastFailure,
+          ...(r.run !== undefined ? { run: r.run } : {}),
         });
       }
     }
