@@ -1,7 +1,7 @@
 // Evidence lines and finding drafts: how a link, a cell or a list is put into words, capped to
 // the worst few, and how a rule's draft becomes a finding (ids, sorted names, confidence).
 
-import { cellRatio } from './links.ts';
+import { cellCounts, cellRatio } from './links.ts';
 import { cmp, finite, uniqSorted, type Ctx, type Draft, type Link, type Tally } from './model.ts';
 import {
   FINDING_KINDS,
@@ -37,11 +37,19 @@ export function linkEvidence(l: Link, t: Tally): Evidence {
 
 export function cellEvidence(c: Cell, note = ''): Evidence {
   const r = cellRatio(c) ?? 0;
-  const sent = finite(c.sent);
+  const k = cellCounts(c);
+  const sent = k.sent;
   const lost = Math.round(r * sent);
   const local = c.sourceNode === c.targetNode ? ' (same node)' : '';
+  // A fresh view says which samples it rests on: the newest in a row, not the window.
+  const fresh =
+    k.fresh === 'failing'
+      ? `, the newest in a row (window: ${finite(c.lost)} of ${finite(c.sent)})`
+      : k.fresh === 'healed'
+        ? `, the newest in a row since it healed (window: ${finite(c.lost)} of ${finite(c.sent)})`
+        : '';
   return {
-    text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${
+    text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${fresh}${
       c.lastFailure !== null && lost > 0 ? ` (${c.lastFailure})` : ''
     }${note}`,
     sourceNode: c.sourceNode,

@@ -1,7 +1,9 @@
-// Judging cells and links: a cell's loss ratio and whether it counts at all, a link's pooled
-// small-probe tally, the state of some link classes between two nodes, and the bookkeeping that
-// hands links to the finding that explains them. Every link rule reads links through these.
+// Judging cells and links: a cell's counts (its fresh view, fresh.ts) and loss ratio and whether
+// it counts at all, a link's pooled small-probe tally, the state of some link classes between two
+// nodes, and the bookkeeping that hands links to the finding that explains them. Every link rule
+// reads cells and links through these: cellCounts is the one place a cell's counts come from.
 
+import { cellView, cutView, type FreshCounts } from './fresh.ts';
 import {
   agentKey,
   cmp,
@@ -17,14 +19,44 @@ import {
 import type { TriageOptions } from './options.ts';
 import type { Cell } from './types.ts';
 
-/** The loss ratio a cell states, clamped; null when it has no probes. */
+/** A cell with the view triage judges it on, attached per link (judgeFreshness). */
+type JudgedCell = Cell & { readonly view?: FreshCounts };
+
+/**
+ * The counts a cell is judged on: its trailing run when that proves the path healed or cut
+ * (fresh.ts), else its window. A hard failure is decided per link and kind group
+ * (judgeFreshness); a cell on its own can only be seen healed.
+ */
+export function cellCounts(c: Cell): FreshCounts {
+  const v = (c as JudgedCell).view;
+  return v ?? cellView(finite(c.sent), finite(c.lost), c.run);
+}
+
+/**
+ * A link's cells with their views attached: each size's kinds together are a hard failure when
+ * all of them end in failures that the loss before can't explain (cutView); otherwise each cell
+ * is judged on its own (healed or its window). Called once per link when the view is built.
+ */
+export function judgeFreshness(cells: readonly Cell[]): Cell[] {
+  const cut = new Map<Cell, FreshCounts>();
+  for (const size of ['small', 'mtu'] as const) {
+    const group = cells.filter((c) => c.size === size);
+    const views = cutView(
+      group.map((c) => ({ sent: finite(c.sent), lost: finite(c.lost), run: c.run })),
+    );
+    views?.forEach((v, i) => cut.set(group[i]!, v));
+  }
+  return cells.map((c): JudgedCell => ({ ...c, view: cut.get(c) ?? cellCounts(c) }));
+}
+
+/** The loss ratio a cell is judged on, clamped; null when it has no probes. */
 export function cellRatio(c: Cell): number | null {
-  const sent = finite(c.sent);
-  if (sent <= 0) return null;
+  const k = cellCounts(c);
+  if (k.sent <= 0) return null;
   const r =
-    typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
+    k.fresh === 'window' && typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
       ? c.lossRatio
-      : finite(c.lost) / sent;
+      : k.lost / k.sent;
   return Math.min(1, Math.max(0, r));
 }
 
@@ -32,9 +64,13 @@ export function statusOf(ratio: number, opts: TriageOptions): Status {
   return ratio >= opts.failRatio ? 'failing' : ratio >= opts.lossyRatio ? 'lossy' : 'ok';
 }
 
-/** Whether a cell counts at all: enough probes, a trusted source, a target that exists. */
+/**
+ * Whether a cell counts at all: enough probes (a hard failure counts with fewer: its run is the
+ * proof), a trusted source, a target that exists.
+ */
 export function usable(ctx: Ctx, c: Cell): boolean {
-  if (finite(c.sent) < ctx.opts.minProbes || cellRatio(c) === null) return false;
+  const k = cellCounts(c);
+  if (cellRatio(c) === null || (k.fresh !== 'failing' && k.sent < ctx.opts.minProbes)) return false;
   if (ctx.untrusted.has(agentKey(c.sourceNode, c.sourceNetwork))) return false;
   if (ctx.absent.has(agentKey(c.targetNode, c.targetNetwork))) return false;
   return !ctx.takenCells.has(c);
@@ -47,7 +83,7 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
   let lastFailure: string | null = null;
   for (const c of cells) {
     if (!usable(ctx, c)) continue;
-    const s = finite(c.sent);
+    const s = cellCounts(c).sent;
     sent += s;
     lost += cellRatio(c)! * s;
     protocols.add(c.protocol);
