@@ -39,6 +39,12 @@ export interface TriageOptions {
   readonly eventLoopP99Seconds: number;
   /** Evidence lines kept per finding (the worst first); the rest become one "... and N more". */
   readonly maxEvidence: number;
+  /**
+   * A failed read of an agent (timeout, unreachable) younger than this (matrix time minus the
+   * agent's lastSeen) is not yet a coverage gap: the agent's peers' rows may predate the cut
+   * that made the read fail, and the next round tells a cut node from a blind spot.
+   */
+  readonly readGraceSeconds: number;
 }
 
 export const DEFAULT_TRIAGE_OPTIONS: TriageOptions = {
@@ -59,6 +65,8 @@ export const DEFAULT_TRIAGE_OPTIONS: TriageOptions = {
   lateRatio: 0.2,
   eventLoopP99Seconds: 0.25,
   maxEvidence: 10,
+  // One round at the controller's default 5 s pull interval and 3 s pull timeout (8 s apart).
+  readGraceSeconds: 10,
 };
 
 type Range = readonly [min: number, max: number, integer: boolean];
@@ -79,6 +87,7 @@ const RANGES: Record<keyof TriageOptions, Range> = {
   lateRatio: [0, 1, false],
   eventLoopP99Seconds: [0, 1e6, false],
   maxEvidence: [1, 1000, true],
+  readGraceSeconds: [0, 86_400, false],
 };
 
 /** Defaults overlaid with the valid parts of `overrides`; invalid values are ignored. */
