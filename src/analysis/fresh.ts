@@ -4,15 +4,19 @@
 // like results at the newest end (and the opposite run before it); when that run proves the
 // path's state changed, the cell is judged on the run alone:
 //
-//  - healed: n successes in a row are unlikely under the loss seen before them (chance
-//    (1 - p_before)^n below FRESH_ALPHA), or they follow a proven hard failure. A path with
-//    steady loss is not "healed" by chance more often than the alpha allows.
-//  - failing (a hard failure): n failures in a row after a cleaner window (chance p_before^n),
-//    on every probe kind of a link at once (the chances combined, below CUT_ALPHA), so random
-//    loss on one kind never fakes a cut. Named whatever the window length and minProbes.
+//  - healed: n successes in a row at the end of a window with losses, where a window in one
+//    steady state would put them there with a chance below FRESH_ALPHA, or right after a proven
+//    hard failure (the state before is known to have been failing).
+//  - failing (a hard failure): n failures in a row at the end, on every probe kind of a link at
+//    once, where a steady window would put them there with a combined chance below CUT_ALPHA,
+//    so random loss on one kind never fakes a cut. Named whatever the window length and
+//    minProbes.
 //
-// p_before is Laplace-smoothed ((lost + 1) / (sent + 2)), so a window with no loss still leaves
-// a path a small chance to fail. Pure functions of the counts; links.ts applies them.
+// "Chance in a steady window" is exact and needs no estimate of the loss rate: with k of the
+// window's results of one outcome and every order equally likely (what a steady loss rate
+// gives), the newest n are all of it with chance Π_{i<n} (k − i) / (sent − i). So a steadily
+// lossy path flips to healed or failing no more often than the alphas say, at any loss rate
+// (measured in fresh.test.ts). Pure functions of the counts; links.ts applies them.
 
 /** The trailing run as the agents send it (src/api/agent-row.ts trailingRunSchema). */
 export interface Run {
@@ -40,8 +44,17 @@ export const FRESH_ALPHA = 1e-3;
  */
 export const CUT_ALPHA = 1e-6;
 
-/** Laplace-smoothed loss rate: never 0 or 1, so no run is ever certain. */
-export const smoothedLoss = (sent: number, lost: number): number => (lost + 1) / (sent + 2);
+/**
+ * The chance that the newest n of `sent` results are all of one outcome when `k` of them have
+ * it and the window is in one steady state (every arrangement of its results equally likely):
+ * C(sent − k, ·)… = Π_{i<n} (k − i) / (sent − i). Exact whatever the loss rate, so a steady
+ * path passes the test no more often than the alpha says.
+ */
+export function runChance(sent: number, k: number, n: number): number {
+  let p = 1;
+  for (let i = 0; i < n && p > 0; i++) p *= Math.max(0, k - i) / (sent - i);
+  return p;
+}
 
 /** A run that agrees with its window's counts, else undefined (malformed rows never throw). */
 export function validRun(sent: number, lost: number, run: unknown): Run | undefined {
@@ -57,35 +70,23 @@ export function validRun(sent: number, lost: number, run: unknown): Run | undefi
   return fits && n! + m <= sent ? { ok: r.ok, length: n!, previous: m } : undefined;
 }
 
-/**
- * The chance of the trailing failure run under the loss seen before it: p_before^n, p_before
- * from the samples before the run. null when the run is not failures.
- */
+/** The chance of the trailing failure run in a steady window; null when it is successes. */
 export function failRunChance(sent: number, lost: number, run: Run): number | null {
-  if (run.ok) return null;
-  const n = run.length;
-  return smoothedLoss(sent - n, lost - n) ** n;
+  return run.ok ? null : runChance(sent, lost, run.length);
 }
 
-/** Whether the failure run right before a trailing success run was a proven hard failure. */
-function provenFailureBefore(sent: number, lost: number, run: Run): boolean {
-  const m = run.previous;
-  if (!run.ok || m === 0) return false;
-  const before = sent - run.length - m;
-  return smoothedLoss(before, lost - m) ** m < CUT_ALPHA;
+/** The chance of the trailing success run in a steady window; null when it is failures. */
+export function okRunChance(sent: number, lost: number, run: Run): number | null {
+  return run.ok ? runChance(sent, sent - lost, run.length) : null;
 }
 
 /**
- * The chance of the trailing success run under the state before it: after a proven hard
- * failure, under that failure's loss ((m + 1) / (m + 2)); else under the loss seen before the
- * run. null when the run is not successes or nothing was lost (the window says the same).
+ * Whether the failure run right before a trailing success run was a proven hard failure when
+ * it ended (the window without the successes, CUT_ALPHA on its own).
  */
-export function okRunChance(sent: number, lost: number, run: Run): number | null {
-  if (!run.ok || lost === 0) return null;
-  const n = run.length;
-  const general = (1 - smoothedLoss(sent - n, lost)) ** n;
-  if (!provenFailureBefore(sent, lost, run)) return general;
-  return Math.min(general, (1 - smoothedLoss(run.previous, run.previous)) ** n);
+export function provenFailureBefore(sent: number, lost: number, run: Run): boolean {
+  if (!run.ok || run.previous === 0) return false;
+  return runChance(sent - run.length, lost, run.previous) < CUT_ALPHA;
 }
 
 /**
@@ -98,9 +99,8 @@ export function cellView(sent: number, lost: number, run: unknown): FreshCounts 
   const windowView: FreshCounts = { sent, lost, fresh: 'window' };
   const r = validRun(sent, lost, run);
   if (r === undefined || !r.ok) return windowView;
-  const chance = okRunChance(sent, lost, r);
-  if (chance === null) return windowView;
-  return chance < FRESH_ALPHA || provenFailureBefore(sent, lost, r)
+  if (lost === 0) return windowView;
+  return okRunChance(sent, lost, r)! < FRESH_ALPHA || provenFailureBefore(sent, lost, r)
     ? { sent: r.length, lost: 0, fresh: 'healed' }
     : windowView;
 }
