@@ -25,8 +25,10 @@ export function linkEvidence(l: Link, t: Tally): Evidence {
   const lost = Math.round(t.lost);
   return {
     text: `${linkLabel(l)} ${t.protocols.join('/')} small: ${lost} of ${t.sent} lost${
-      t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''
-    }`,
+      t.window !== undefined
+        ? `, the newest in a row (window: ${t.window.lost} of ${t.window.sent})`
+        : ''
+    }${t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''}`,
     sourceNode: l.sourceNode,
     targetNode: l.targetNode,
     path: l.path,

@@ -81,9 +81,16 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
   let lost = 0;
   const protocols = new Set<string>();
   let lastFailure: string | null = null;
+  let windowSent = 0;
+  let windowLost = 0;
+  let fresh = false;
   for (const c of cells) {
     if (!usable(ctx, c)) continue;
-    const s = cellCounts(c).sent;
+    const k = cellCounts(c);
+    const s = k.sent;
+    fresh ||= k.fresh !== 'window';
+    windowSent += finite(c.sent);
+    windowLost += finite(c.lost);
     sent += s;
     lost += cellRatio(c)! * s;
     protocols.add(c.protocol);
@@ -101,6 +108,7 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
     status: statusOf(ratio, ctx.opts),
     protocols: [...protocols].sort(cmp),
     lastFailure,
+    ...(fresh ? { window: { sent: windowSent, lost: windowLost } } : {}),
   };
 }
 
