@@ -125,6 +125,7 @@ function portRows(
       lastOutcome: w?.lastOutcome ?? null,
       lastDetail: w?.lastDetail ?? null,
       connectSeconds: latency(w?.connect),
+      run: w?.run ?? null,
     };
   });
 }
@@ -156,6 +157,7 @@ function dnsRows(
       answeredBy: w?.answeredBy ?? null,
       lastTried: w?.lastTried ?? 0,
       lastSuccess: w?.lastSuccessMs == null ? null : new Date(w.lastSuccessMs).toISOString(),
+      run: w?.run ?? null,
     };
   });
 }

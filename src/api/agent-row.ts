@@ -156,6 +156,8 @@ export const dnsCheckSchema = z.object({
   /** Queries the last lookup sent. */
   lastTried: z.number(),
   lastSuccess: z.string().nullable(),
+  /** The window's trailing run of answered (ok) or failed lookups; null before the first. */
+  run: trailingRunSchema.nullable(),
 });
 export type DnsCheck = z.infer<typeof dnsCheckSchema>;
 
@@ -174,6 +176,8 @@ export const portCheckSchema = z.object({
   lastOutcome: z.string().nullable(),
   lastDetail: z.string().nullable(),
   connectSeconds: latencySchema.nullable(),
+  /** The window's trailing run of accepted (ok) or not accepted connects; null before the first. */
+  run: trailingRunSchema.nullable(),
 });
 export type PortCheck = z.infer<typeof portCheckSchema>;
 
@@ -224,11 +228,15 @@ export const acceptedAgentRowSchema = agentRowSchema.extend({
         answeredBy: true,
         lastTried: true,
         lastSuccess: true,
+        run: true,
       }),
     )
     .max(10_000)
     .default([]),
-  ports: agentRowSchema.shape.ports.default([]),
+  ports: z
+    .array(portCheckSchema.partial({ run: true }))
+    .max(10_000)
+    .default([]),
   self: selfHealthSchema.optional(),
 });
 /** A row as the controller may receive it (older agents omit dns, ports and self). */
