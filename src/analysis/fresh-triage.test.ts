@@ -154,3 +154,43 @@ test('older agents (no trailing run): two losses in a row are not a cut, as befo
   unreadable(b, 'node-3', LONG_AGO);
   t.deepEqual(ids(run(b.build())), ['coverage-gap:node-3']);
 });
+
+const WEB = { name: 'web', address: '10.244.3.9', port: 8080, expected: 'open' } as const;
+
+test('a port target answered again: port-blocked clears on the newest connects', (t) => {
+  // Connects every second (60 in the window): 45 dropped, then the newest 15 accepted.
+  const broken = cluster({ ports: [WEB], portChecks: 60 }).portTimeout('web');
+  t.deepEqual(ids(run(broken.build())), ['port-blocked:web']);
+  const b = cluster({ ports: [WEB], portChecks: 60 }).portTimeout('web');
+  for (const p of b.ports) {
+    p.open = 15;
+    p.openRatio = 0.25;
+    p.outcomes = { timeout: 45, open: 15 };
+    p.lastOutcome = 'open';
+    p.run = { ok: true, length: 15, previous: 45 };
+  }
+  t.deepEqual(ids(run(b.build())), []);
+  // With 12 connects a window (every 5 s), no run of them is unlikely enough: the window rules.
+  const sparse = cluster({ ports: [WEB] }).portTimeout('web');
+  for (const p of sparse.ports) {
+    p.open = 4;
+    p.openRatio = 4 / 12;
+    p.outcomes = { timeout: 8, open: 4 };
+    p.run = { ok: true, length: 4, previous: 8 };
+  }
+  t.deepEqual(ids(run(sparse.build())), ['port-blocked:web']);
+});
+
+test('DNS answered again: the replica finding clears on the newest lookups', (t) => {
+  const down = (): SnapshotBuilder =>
+    cluster({ dnsQueries: 60 }).dnsFail((d) => d.serverKind === 'replica' && d.server === 'node-2');
+  t.deepEqual(ids(run(down().build())), ['dns-replica:node-2']);
+  const b = down();
+  for (const d of b.dns)
+    if (d.serverKind === 'replica' && d.server === 'node-2') {
+      d.failed = 48;
+      d.answeredRatio = 0.2;
+      d.run = { ok: true, length: 12, previous: 48 };
+    }
+  t.deepEqual(ids(run(b.build())), []);
+});

@@ -3,8 +3,9 @@
 // Sources whose IP paths fail are held back: their connects say nothing about the port.
 
 import { addExplains, draft, isFindingId, outcomeCounts, pct, type Ranked } from './drafts.ts';
+import { cellView } from './fresh.ts';
 import { ipHeldBack, smallTally } from './links.ts';
-import { agentKey, cmp, linkKeyOf, uniqSorted, type Ctx, type Draft } from './model.ts';
+import { agentKey, cmp, finite, linkKeyOf, uniqSorted, type Ctx, type Draft } from './model.ts';
 import { portSteps } from './next-steps/ports.ts';
 import type { PortCell } from './types.ts';
 
@@ -36,6 +37,22 @@ function evidence(c: PortCell, ratio: number): Ranked {
   };
 }
 
+/**
+ * How many connects a port cell is judged on when the newest ones prove it healed (fresh.ts):
+ * accepted again after failures for an expected-open target, refused or dropped again after
+ * accepting for an expected-closed one. undefined: judged on its window.
+ */
+function healedPort(c: PortCell): number | undefined {
+  const sent = finite(c.sent);
+  const open = finite(c.open);
+  const r = c.run;
+  const view =
+    c.expected === 'open'
+      ? cellView(sent, sent - open, r)
+      : cellView(sent, open, r === undefined || r === null ? r : { ...r, ok: !r.ok });
+  return view.fresh === 'healed' ? view.sent : undefined;
+}
+
 /** One port target as one expectation (open or closed), with the cells that judge it. */
 interface Group {
   readonly target: string;
@@ -57,11 +74,14 @@ function groupsOf(ctx: Ctx): Group[] {
   const groups = new Map<string, Group>();
   for (const c of raw) {
     if (!valid(c)) continue;
-    const ratio =
+    const fresh = healedPort(c);
+    const stated =
       typeof c.openRatio === 'number' && Number.isFinite(c.openRatio)
         ? Math.min(1, Math.max(0, c.openRatio))
         : null;
-    if (ratio === null || !(c.sent >= opts.minPortChecks)) continue;
+    const ratio = fresh !== undefined ? (c.expected === 'open' ? 1 : 0) : stated;
+    const sent = fresh ?? c.sent;
+    if (ratio === null || !(sent >= opts.minPortChecks)) continue;
     const bad =
       c.expected === 'open' ? 1 - ratio >= opts.portFailRatio : ratio > opts.closedOpenRatio;
     const k = `${c.expected}|${c.target}`;
