@@ -48,6 +48,7 @@ labSuite('healing lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
       triage,
       log: () => undefined,
     });
+    controller.start();
     t.log(
       `lab ${lab.prefix}: ${lab.agents.length} agents; controller pulls every ${setting('controller.pullIntervalMs')} ms, timeout ${setting('controller.pullTimeoutMs')} ms`,
     );
@@ -132,11 +133,16 @@ labSuite('healing lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
         fs.length === 0 &&
         m.agents.every((a) => a.state === 'ok') &&
         m.cells.length > 0 &&
-        m.cells.every((c) => c.sent >= 10)
+        // Cross-node cells judged (same-node pairs are probed less often).
+        m.cells.every((c) => c.sourceNode === c.targetNode || c.sent >= 10)
       )
         break;
-      if (Date.now() - started > 120_000)
-        throw new Error(`${what}: not healthy within 120 s; findings: ${describe(fs ?? [])}`);
+      if (Date.now() - started > 120_000) {
+        const few = (m?.cells ?? []).filter((c) => c.sourceNode !== c.targetNode && c.sent < 10);
+        throw new Error(
+          `${what}: not healthy within 120 s; findings: ${describe(fs ?? [])}; agents: ${(m?.agents ?? []).map((a) => `${a.node}/${a.network} ${a.state} ${a.detail ?? ''}`).join(', ')}; ${few.length} of ${m?.cells.length ?? 0} cells under 10 probes, e.g. ${JSON.stringify(few[0])}`,
+        );
+      }
       await sleep(500);
     }
     t.log(`${what}: healthy after ${Date.now() - started} ms`);
