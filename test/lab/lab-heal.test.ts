@@ -34,8 +34,14 @@ labSuite('healing lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
 
   test.before(async (t) => {
     t.timeout(180_000);
-    // Default agent settings: nothing about probes or the window is overridden.
-    lab = await Lab.up({ nodes: 3, podsPerNode: 1, dns: false });
+    // Default agent settings: the lab's own 10 s window put back to the default, nothing about
+    // probes overridden.
+    lab = await Lab.up({
+      nodes: 3,
+      podsPerNode: 1,
+      dns: false,
+      agentSettings: { window: { seconds: setting('window.seconds') } },
+    });
     controller = new Controller({
       clock: new SystemClock(),
       directory: new StaticDirectory(
