@@ -93,6 +93,7 @@ export function resultsRow(i: RowInput): AgentRow {
           rttSeconds: w.rtt,
           lastSuccess: w.lastSuccessMs === null ? null : new Date(w.lastSuccessMs).toISOString(),
           lastFailure: w.lastFailure,
+          run: w.run,
         })),
     })),
     dns: dnsRows(i.dnsJobs, i.dns.queries, i.dnsWindow),
@@ -124,6 +125,7 @@ function portRows(
       lastOutcome: w?.lastOutcome ?? null,
       lastDetail: w?.lastDetail ?? null,
       connectSeconds: latency(w?.connect),
+      run: w?.run ?? null,
     };
   });
 }
@@ -155,6 +157,7 @@ function dnsRows(
       answeredBy: w?.answeredBy ?? null,
       lastTried: w?.lastTried ?? 0,
       lastSuccess: w?.lastSuccessMs == null ? null : new Date(w.lastSuccessMs).toISOString(),
+      run: w?.run ?? null,
     };
   });
 }

@@ -2,6 +2,7 @@
 // grouped into links, links by node pair and by source, zones, and the targets with no agent
 // there. Malformed rows are skipped, never thrown on: triage runs every round.
 
+import { judgeFreshness } from './links.ts';
 import {
   agentKey,
   cmp,
@@ -38,6 +39,8 @@ export function buildContext(snapshot: Snapshot, opts: TriageOptions): Ctx {
   for (const n of arr(m?.nodes)) if (typeof n === 'string') nodes.add(n);
   for (const a of agents.values()) nodes.add(a.node);
   const links = linksOf(arr(m?.cells), nodes);
+  // Each link's cells judged on fresh samples where their trailing runs prove a change.
+  for (const l of links.values()) l.cells.splice(0, l.cells.length, ...judgeFreshness(l.cells));
   const { pairLinks, outLinks } = indexLinks(links);
   return {
     opts,

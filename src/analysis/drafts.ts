@@ -1,8 +1,8 @@
 // Evidence lines and finding drafts: how a link, a cell or a list is put into words, capped to
 // the worst few, and how a rule's draft becomes a finding (ids, sorted names, confidence).
 
-import { cellCounts } from './links.ts';
-import { cmp, uniqSorted, type Ctx, type Draft, type Link, type Tally } from './model.ts';
+import { cellCounts, cellRatio } from './links.ts';
+import { cmp, finite, uniqSorted, type Ctx, type Draft, type Link, type Tally } from './model.ts';
 import { wilson, type Counts } from './stats.ts';
 import {
   FINDING_KINDS,
@@ -39,8 +39,10 @@ export function linkEvidence(l: Link, t: Tally): Evidence {
   const lost = Math.round(t.lost);
   return {
     text: `${linkLabel(l)} ${t.protocols.join('/')} small: ${lost} of ${t.sent} lost${
-      t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''
-    }`,
+      t.window !== undefined
+        ? `, the newest in a row (window: ${t.window.lost} of ${t.window.sent})`
+        : ''
+    }${t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''}`,
     sourceNode: l.sourceNode,
     targetNode: l.targetNode,
     path: l.path,
@@ -50,12 +52,20 @@ export function linkEvidence(l: Link, t: Tally): Evidence {
 }
 
 export function cellEvidence(c: Cell, note = ''): Evidence {
-  const { sent, lost: weighted } = cellCounts(c);
-  const r = sent > 0 ? weighted / sent : 0;
-  const lost = Math.round(weighted);
+  const r = cellRatio(c) ?? 0;
+  const k = cellCounts(c);
+  const sent = k.sent;
+  const lost = Math.round(r * sent);
   const local = c.sourceNode === c.targetNode ? ' (same node)' : '';
+  // A fresh view says which samples it rests on: the newest in a row, not the window.
+  const fresh =
+    k.fresh === 'failing'
+      ? `, the newest in a row (window: ${finite(c.lost)} of ${finite(c.sent)})`
+      : k.fresh === 'healed'
+        ? `, the newest in a row since it healed (window: ${finite(c.lost)} of ${finite(c.sent)})`
+        : '';
   return {
-    text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${
+    text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${fresh}${
       c.lastFailure !== null && lost > 0 ? ` (${c.lastFailure})` : ''
     }${note}`,
     sourceNode: c.sourceNode,

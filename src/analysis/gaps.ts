@@ -1,9 +1,14 @@
 // Coverage gaps: nodes where podmesh has no working agent of a kind, from the controller's
 // coverage (no Ready agent, with the reason) and from agents it can't read. An agent that
-// can't be read because its node is cut off is the isolation finding's symptom, not a gap.
+// can't be read because its node is cut off is the isolation finding's symptom, not a gap; so is
+// one behind an MTU black hole (the controller's pull carries full-size packets too). An agent
+// its peers can't reach either right now (their newest probes to it all fail) is a cut not yet
+// proven, and a read failure younger than readGraceSeconds may be one the peers' rows predate:
+// both are held back, so a cut node is one node-isolated finding, never a gap on the way.
 
 import { addExplains, draft } from './drafts.ts';
-import { agentKey, cmp, type Ctx, type Draft } from './model.ts';
+import { validRun } from './fresh.ts';
+import { agentKey, cmp, finite, type Ctx, type Draft } from './model.ts';
 import { coverageSteps } from './next-steps/agents.ts';
 import type { AgentCoverage, Evidence } from './types.ts';
 
@@ -22,6 +27,49 @@ function reachExplained(ctx: Ctx, node: string, net: 'pod' | 'host'): string | u
   // An overlay finding explains unreachable pod agents only; host agents ride the node network.
   if (id.startsWith('overlay-broken:') && net === 'host') return undefined;
   return id;
+}
+
+/** An MTU finding that took MTU-sized probes to this agent: the controller's pull hits it too. */
+function mtuExplained(ctx: Ctx, node: string, net: 'pod' | 'host'): string | undefined {
+  for (const l of ctx.links.values()) {
+    if (l.targetNode !== node || l.targetNet !== net || l.cls === 'local') continue;
+    for (const c of l.cells) {
+      const id = c.size === 'mtu' ? ctx.takenCells.get(c) : undefined;
+      if (id?.startsWith('mtu-blackhole:') === true) return id;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether the peers can't reach this agent right now: their newest small probes to it, on every
+ * cross-node cell that says (the trailing run), failed. Returns the finding that took those
+ * links, if any, or '' when none did yet.
+ */
+function peersFailNow(ctx: Ctx, node: string, net: 'pod' | 'host'): string | undefined {
+  let failing = 0;
+  let by = '';
+  for (const l of ctx.links.values()) {
+    if (l.targetNode !== node || l.targetNet !== net || l.cls === 'local') continue;
+    for (const c of l.cells) {
+      if (c.size !== 'small') continue;
+      const r = validRun(finite(c.sent), finite(c.lost), c.run);
+      if (r === undefined) continue;
+      if (r.ok) return undefined;
+      failing++;
+      by ||= ctx.explainedLinks.get(l.key) ?? '';
+    }
+  }
+  return failing > 0 ? by : undefined;
+}
+
+/** Whether the agent was read within readGraceSeconds of this matrix (a failure too new). */
+function readFailureIsNew(ctx: Ctx, lastSeen: string | null): boolean {
+  if (lastSeen === null) return false;
+  const now = Date.parse(ctx.snapshot.matrix?.generatedAt ?? '');
+  const seen = Date.parse(lastSeen);
+  if (!Number.isFinite(now) || !Number.isFinite(seen)) return false;
+  return now - seen < ctx.opts.readGraceSeconds * 1000;
 }
 
 /** Every gap by node: agents coverage says are missing, then agents the controller can't read. */
@@ -46,14 +94,20 @@ function gapsByNode(ctx: Ctx): Map<string, Gap[]> {
   for (const a of ctx.agents.values()) {
     if (a.state === 'ok') continue;
     if ((gaps.get(a.node) ?? []).some((g) => g.net === a.network)) continue;
-    const why = reachExplained(ctx, a.node, a.network);
-    if (why !== undefined && (a.state === 'unreachable' || a.state === 'timeout')) {
-      addExplains(
-        ctx,
-        why,
-        `coverage-gap:${agentKey(a.node, a.network)} (the controller can't reach it)`,
-      );
-      continue;
+    if (a.state === 'unreachable' || a.state === 'timeout') {
+      const why = reachExplained(ctx, a.node, a.network) ?? mtuExplained(ctx, a.node, a.network);
+      const held = why ?? peersFailNow(ctx, a.node, a.network);
+      if (held !== undefined) {
+        if (held !== '')
+          addExplains(
+            ctx,
+            held,
+            `coverage-gap:${agentKey(a.node, a.network)} (the controller can't reach it)`,
+          );
+        continue;
+      }
+      // A refused connection is an agent not listening, never a cut: no grace for it.
+      if (!/refused/i.test(a.detail ?? '') && readFailureIsNew(ctx, a.lastSeen)) continue;
     }
     const cov = ctx.coverage?.get(a.node)?.[a.network];
     add(a.node, {

@@ -1,10 +1,11 @@
-// Judging cells and links: a cell's counts and whether it counts at all, a link's pooled
-// small-probe tally and its status by a significance test (stats.ts), the state of some link
-// classes between two nodes, and the bookkeeping that hands links to the finding that explains
-// them. Every link rule reads links through these, and every rule reads a cell's sent/lost
-// through cellCounts only, so what a cell's evidence is (the whole window, or fresh samples)
-// is decided in one place.
+// Judging cells and links: a cell's counts (its fresh view, fresh.ts) and whether it counts at
+// all, a link's pooled small-probe tally and its status by a significance test (stats.ts), the
+// state of some link classes between two nodes, and the bookkeeping that hands links to the
+// finding that explains them. Every link rule reads links through these, and every rule reads a
+// cell's sent/lost through cellCounts only, so what a cell's evidence is (the whole window, or
+// fresh samples) is decided in one place.
 
+import { cellView, cutView, type FreshCounts } from './fresh.ts';
 import {
   agentKey,
   cmp,
@@ -21,25 +22,45 @@ import type { TriageOptions } from './options.ts';
 import { atLeast, type Counts } from './stats.ts';
 import type { Cell } from './types.ts';
 
+/** A cell with the view triage judges it on, attached per link (judgeFreshness). */
+type JudgedCell = Cell & { readonly view?: FreshCounts };
+
 /**
- * The one accessor of a cell's counts: probes sent and lost (loss-weighted: the stated ratio
- * times sent, so a cell whose ratio and counts disagree still pools sanely). {0, 0} when the
- * cell has no probes.
+ * The counts a cell is judged on: its trailing run when that proves the path healed or cut
+ * (fresh.ts), else its window. A hard failure is decided per link and kind group
+ * (judgeFreshness); a cell on its own can only be seen healed.
  */
-export function cellCounts(c: Cell): Counts {
-  const sent = finite(c.sent);
-  if (sent <= 0) return { sent: 0, lost: 0 };
-  const r =
-    typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
-      ? c.lossRatio
-      : finite(c.lost) / sent;
-  return { sent, lost: Math.min(1, Math.max(0, r)) * sent };
+export function cellCounts(c: Cell): FreshCounts {
+  const v = (c as JudgedCell).view;
+  return v ?? cellView(finite(c.sent), finite(c.lost), c.run);
 }
 
-/** A cell's loss ratio (from cellCounts); null when it has no probes. */
+/**
+ * A link's cells with their views attached: each size's kinds together are a hard failure when
+ * all of them end in failures that the loss before can't explain (cutView); otherwise each cell
+ * is judged on its own (healed or its window). Called once per link when the view is built.
+ */
+export function judgeFreshness(cells: readonly Cell[]): Cell[] {
+  const cut = new Map<Cell, FreshCounts>();
+  for (const size of ['small', 'mtu'] as const) {
+    const group = cells.filter((c) => c.size === size);
+    const views = cutView(
+      group.map((c) => ({ sent: finite(c.sent), lost: finite(c.lost), run: c.run })),
+    );
+    views?.forEach((v, i) => cut.set(group[i]!, v));
+  }
+  return cells.map((c): JudgedCell => ({ ...c, view: cut.get(c) ?? cellCounts(c) }));
+}
+
+/** The loss ratio a cell is judged on, clamped; null when it has no probes. */
 export function cellRatio(c: Cell): number | null {
-  const { sent, lost } = cellCounts(c);
-  return sent > 0 ? lost / sent : null;
+  const k = cellCounts(c);
+  if (k.sent <= 0) return null;
+  const r =
+    k.fresh === 'window' && typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
+      ? c.lossRatio
+      : k.lost / k.sent;
+  return Math.min(1, Math.max(0, r));
 }
 
 /**
@@ -55,9 +76,13 @@ export function statusOf(counts: Counts, opts: TriageOptions): Status {
       : 'ok';
 }
 
-/** Whether a cell counts at all: enough probes, a trusted source, a target that exists. */
+/**
+ * Whether a cell counts at all: enough probes (a hard failure counts with fewer: its run is the
+ * proof), a trusted source, a target that exists.
+ */
 export function usable(ctx: Ctx, c: Cell): boolean {
-  if (cellCounts(c).sent < ctx.opts.minProbes) return false;
+  const k = cellCounts(c);
+  if (cellRatio(c) === null || (k.fresh !== 'failing' && k.sent < ctx.opts.minProbes)) return false;
   if (ctx.untrusted.has(agentKey(c.sourceNode, c.sourceNetwork))) return false;
   if (ctx.absent.has(agentKey(c.targetNode, c.targetNetwork))) return false;
   return !ctx.takenCells.has(c);
@@ -68,11 +93,22 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
   let lost = 0;
   const protocols = new Set<string>();
   let lastFailure: string | null = null;
+  let windowSent = 0;
+  let windowLost = 0;
+  let fresh = false;
+  // A hard failure (fresh.ts) is its own proof: a run of failures whose chance under the loss
+  // before it is below CUT_ALPHA. Its few samples would never pass the interval test on their own.
+  let hard = true;
   for (const c of cells) {
     if (!usable(ctx, c)) continue;
-    const n = cellCounts(c);
-    sent += n.sent;
-    lost += n.lost;
+    const k = cellCounts(c);
+    const s = k.sent;
+    fresh ||= k.fresh !== 'window';
+    hard &&= k.fresh === 'failing';
+    windowSent += finite(c.sent);
+    windowLost += finite(c.lost);
+    sent += s;
+    lost += cellRatio(c)! * s;
     protocols.add(c.protocol);
     if (c.lastFailure !== null && typeof c.lastFailure === 'string' && cellRatio(c)! > 0)
       lastFailure ??= c.lastFailure;
@@ -85,9 +121,10 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
     sent,
     lost,
     ratio,
-    status: statusOf({ sent, lost }, ctx.opts),
+    status: hard ? 'failing' : statusOf({ sent, lost }, ctx.opts),
     protocols: [...protocols].sort(cmp),
     lastFailure,
+    ...(fresh ? { window: { sent: windowSent, lost: windowLost } } : {}),
   };
 }
 

@@ -35,6 +35,8 @@ export interface Tally {
   readonly status: Status;
   readonly protocols: readonly string[];
   readonly lastFailure: string | null;
+  /** The windows' own counts, when some cell was judged on its trailing run (fresh.ts). */
+  readonly window?: { readonly sent: number; readonly lost: number };
 }
 
 /** A finding under construction: explains can still grow while later rules run. */

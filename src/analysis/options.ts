@@ -61,6 +61,12 @@ export interface TriageOptions {
   readonly latencyFactor: number;
   /** ... and at least this much above it (seconds), so sub-millisecond jitter never counts. */
   readonly latencyFloorSeconds: number;
+  /**
+   * A failed read of an agent (timeout, unreachable) younger than this (matrix time minus the
+   * agent's lastSeen) is not yet a coverage gap: the agent's peers' rows may predate the cut
+   * that made the read fail, and the next round tells a cut node from a blind spot.
+   */
+  readonly readGraceSeconds: number;
 }
 
 export const DEFAULT_TRIAGE_OPTIONS: TriageOptions = {
@@ -92,6 +98,8 @@ export const DEFAULT_TRIAGE_OPTIONS: TriageOptions = {
   latencyMadK: 3,
   latencyFactor: 2,
   latencyFloorSeconds: 0.0005,
+  // One round at the controller's default 5 s pull interval and 3 s pull timeout (8 s apart).
+  readGraceSeconds: 10,
 };
 
 type Range = readonly [min: number, max: number, integer: boolean];
@@ -118,6 +126,7 @@ const RANGES: Record<keyof TriageOptions, Range> = {
   latencyMadK: [0, 1000, false],
   latencyFactor: [1, 1000, false],
   latencyFloorSeconds: [0, 60, false],
+  readGraceSeconds: [0, 86_400, false],
 };
 
 /** Defaults overlaid with the valid parts of `overrides`; invalid values are ignored. */

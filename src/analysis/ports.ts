@@ -14,8 +14,9 @@ import {
   pct,
   type Ranked,
 } from './drafts.ts';
+import { cellView } from './fresh.ts';
 import { ipHeldBack, smallTally } from './links.ts';
-import { agentKey, cmp, linkKeyOf, uniqSorted, type Ctx, type Draft } from './model.ts';
+import { agentKey, cmp, finite, linkKeyOf, uniqSorted, type Ctx, type Draft } from './model.ts';
 import { portSteps, type PortOutcome } from './next-steps/ports.ts';
 import { atLeast, pool } from './stats.ts';
 import type { PortCell } from './types.ts';
@@ -49,8 +50,8 @@ function evidence(c: PortCell, ratio: number): Ranked {
 }
 
 /** The failed connects of a cell (sent × (1 - open ratio)). */
-function failedCounts(c: PortCell, ratio: number): { sent: number; lost: number } {
-  return { sent: c.sent, lost: c.sent * (1 - ratio) };
+function failedCounts(sent: number, ratio: number): { sent: number; lost: number } {
+  return { sent, lost: sent * (1 - ratio) };
 }
 
 /**
@@ -58,10 +59,26 @@ function failedCounts(c: PortCell, ratio: number): { sent: number; lost: number 
  * is, 8 of 12 is not). Expected closed: any accepted connect above closedOpenRatio counts (one
  * accepted connect is a fact, not a sample).
  */
-function isBad(ctx: Ctx, c: PortCell, ratio: number): boolean {
+function isBad(ctx: Ctx, c: PortCell, sent: number, ratio: number): boolean {
   return c.expected === 'open'
-    ? atLeast(failedCounts(c, ratio), ctx.opts.portFailRatio, ctx.opts.confidence)
+    ? atLeast(failedCounts(sent, ratio), ctx.opts.portFailRatio, ctx.opts.confidence)
     : ratio > ctx.opts.closedOpenRatio;
+}
+
+/**
+ * How many connects a port cell is judged on when the newest ones prove it healed (fresh.ts):
+ * accepted again after failures for an expected-open target, refused or dropped again after
+ * accepting for an expected-closed one. undefined: judged on its window.
+ */
+function healedPort(c: PortCell): number | undefined {
+  const sent = finite(c.sent);
+  const open = finite(c.open);
+  const r = c.run;
+  const view =
+    c.expected === 'open'
+      ? cellView(sent, sent - open, r)
+      : cellView(sent, open, r === undefined || r === null ? r : { ...r, ok: !r.ok });
+  return view.fresh === 'healed' ? view.sent : undefined;
 }
 
 /** One port target as one expectation (open or closed), with the cells that judge it. */
@@ -70,7 +87,7 @@ interface Group {
   readonly expected: 'open' | 'closed';
   /** Every judged cell, held back or not: held-back ones still tell where the target is. */
   readonly all: { c: PortCell; bad: boolean }[];
-  readonly cells: { c: PortCell; ratio: number }[];
+  readonly cells: { c: PortCell; sent: number; ratio: number }[];
 }
 
 /**
@@ -85,12 +102,15 @@ function groupsOf(ctx: Ctx): Group[] {
   const groups = new Map<string, Group>();
   for (const c of raw) {
     if (!valid(c)) continue;
-    const ratio =
+    const fresh = healedPort(c);
+    const stated =
       typeof c.openRatio === 'number' && Number.isFinite(c.openRatio)
         ? Math.min(1, Math.max(0, c.openRatio))
         : null;
-    if (ratio === null || !(c.sent >= opts.minPortChecks)) continue;
-    const bad = isBad(ctx, c, ratio);
+    const ratio = fresh !== undefined ? (c.expected === 'open' ? 1 : 0) : stated;
+    const sent = fresh ?? c.sent;
+    if (ratio === null || !(sent >= opts.minPortChecks)) continue;
+    const bad = isBad(ctx, c, sent, ratio);
     const k = `${c.expected}|${c.target}`;
     const g = groups.get(k) ?? { target: c.target, expected: c.expected, all: [], cells: [] };
     groups.set(k, g);
@@ -105,7 +125,7 @@ function groupsOf(ctx: Ctx): Group[] {
         );
       continue;
     }
-    g.cells.push({ c, ratio });
+    g.cells.push({ c, sent, ratio });
   }
   return [...groups.values()].sort(
     (a, b) => cmp(a.target, b.target) || cmp(a.expected, b.expected),
@@ -114,7 +134,7 @@ function groupsOf(ctx: Ctx): Group[] {
 
 /** What every port finding says about the failing cells of one group. */
 interface Failing {
-  readonly bad: readonly { c: PortCell; ratio: number }[];
+  readonly bad: readonly { c: PortCell; sent: number; ratio: number }[];
   readonly first: PortCell;
   readonly fromWhere: string;
   readonly everywhere: boolean;
@@ -122,7 +142,10 @@ interface Failing {
   readonly evidence: readonly Ranked[];
 }
 
-function failingOf(g: Group, bad: readonly { c: PortCell; ratio: number }[]): Failing {
+function failingOf(
+  g: Group,
+  bad: readonly { c: PortCell; sent: number; ratio: number }[],
+): Failing {
   const sources = uniqSorted(bad.map(({ c }) => agentKey(c.sourceNode, c.sourceNetwork)));
   const everywhere = bad.length === g.cells.length;
   const fromWhere = everywhere
@@ -213,7 +236,7 @@ function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
   const outcome = outcomeOf(n);
   const { first, fromWhere } = f;
   const text = OUTCOME_TEXT[outcome];
-  const failed = pool(f.bad.map(({ c, ratio }) => failedCounts(c, ratio)));
+  const failed = pool(f.bad.map(({ sent, ratio }) => failedCounts(sent, ratio)));
   return draft(ctx, {
     kind: text.kind,
     subject: g.target,
@@ -235,7 +258,7 @@ function blockedOrRefused(ctx: Ctx, g: Group, f: Failing): Draft {
 export function portFindings(ctx: Ctx): Draft[] {
   const out: Draft[] = [];
   for (const g of groupsOf(ctx)) {
-    const bad = g.cells.filter(({ c, ratio }) => isBad(ctx, c, ratio));
+    const bad = g.cells.filter(({ c, sent, ratio }) => isBad(ctx, c, sent, ratio));
     if (bad.length === 0) continue;
     if (g.expected === 'open') {
       const why = behindBrokenPath(ctx, g.all);

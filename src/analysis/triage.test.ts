@@ -628,8 +628,12 @@ const cases: readonly Case[] = [
   },
   {
     name: "coverage-gap: the controller can't read one agent, its peers still reach it",
-    snapshot: () =>
-      cluster().agentState('node-2', 'host', 'timeout', 'no answer within 800 ms').build(),
+    snapshot: () => {
+      const b = cluster().agentState('node-2', 'host', 'timeout', 'no answer within 800 ms');
+      // Unreadable for longer than readGraceSeconds (a newer failure is held back a round).
+      b.agent('node-2', 'host').lastSeen = '2025-12-31T23:59:30.000Z';
+      return b.build();
+    },
     want: [{ id: 'coverage-gap:node-2/host' }],
   },
   {

@@ -6,7 +6,7 @@
 //    the agent starts to emit without declaring it here fails.
 //  - acceptedAgentRowSchema: the same row read by the controller, lenient on purpose where an
 //    agent of another version may differ: `dns` and `ports` default to [] and `self` may be
-//    absent (rows from before those sections existed), the `probes` section and the DNS
+//    absent (rows from before those sections existed), a peer result's `run` may be absent, the `probes` section and the DNS
 //    entries' details are not checked (the controller reads neither). Unknown keys are dropped,
 //    never refused, so an older controller keeps reading a newer agent.
 //
@@ -85,6 +85,19 @@ export type AgentProbes = z.infer<typeof agentProbesSchema>;
 
 // ---------- peers ----------
 
+/**
+ * The run of like results at the newest end of a window: `length` results in a row, counted back
+ * from the newest, all succeeded (`ok`) or all failed, and before them `previous` results of the
+ * other outcome (0 when the window holds no more). Bounded by the window. Triage judges a path
+ * on these fresh samples when they prove its state changed (docs/triage.md, "Fresh samples").
+ */
+export const trailingRunSchema = z.object({
+  ok: z.boolean(),
+  length: z.number().int().positive(),
+  previous: z.number().int().nonnegative(),
+});
+export type TrailingRunWire = z.infer<typeof trailingRunSchema>;
+
 /** One protocol × size towards one peer, over the window. */
 export const peerResultSchema = z.object({
   protocol: z.enum(PROBE_KINDS),
@@ -100,6 +113,8 @@ export const peerResultSchema = z.object({
   lastSuccess: z.string().nullable(),
   /** The closed reason of the last failure (core FAILURE_REASONS), or null. */
   lastFailure: z.string().nullable(),
+  /** The window's trailing run; null before the first result. Agents before it omit it. */
+  run: trailingRunSchema.nullable(),
 });
 export type PeerResult = z.infer<typeof peerResultSchema>;
 
@@ -141,6 +156,8 @@ export const dnsCheckSchema = z.object({
   /** Queries the last lookup sent. */
   lastTried: z.number(),
   lastSuccess: z.string().nullable(),
+  /** The window's trailing run of answered (ok) or failed lookups; null before the first. */
+  run: trailingRunSchema.nullable(),
 });
 export type DnsCheck = z.infer<typeof dnsCheckSchema>;
 
@@ -159,6 +176,8 @@ export const portCheckSchema = z.object({
   lastOutcome: z.string().nullable(),
   lastDetail: z.string().nullable(),
   connectSeconds: latencySchema.nullable(),
+  /** The window's trailing run of accepted (ok) or not accepted connects; null before the first. */
+  run: trailingRunSchema.nullable(),
 });
 export type PortCheck = z.infer<typeof portCheckSchema>;
 
@@ -192,6 +211,14 @@ export type AgentRow = z.output<typeof agentRowSchema>;
 /** What the controller accepts; see the header for where and why it is lenient. */
 export const acceptedAgentRowSchema = agentRowSchema.extend({
   probes: z.record(z.string(), z.unknown()),
+  // Agents before the trailing run send results without it: triage then judges on the window.
+  peers: z
+    .array(
+      peerRowSchema.extend({
+        results: z.array(peerResultSchema.partial({ run: true })).max(64),
+      }),
+    )
+    .max(10_000),
   dns: z
     .array(
       dnsCheckSchema.partial({
@@ -201,11 +228,15 @@ export const acceptedAgentRowSchema = agentRowSchema.extend({
         answeredBy: true,
         lastTried: true,
         lastSuccess: true,
+        run: true,
       }),
     )
     .max(10_000)
     .default([]),
-  ports: agentRowSchema.shape.ports.default([]),
+  ports: z
+    .array(portCheckSchema.partial({ run: true }))
+    .max(10_000)
+    .default([]),
   self: selfHealthSchema.optional(),
 });
 /** A row as the controller may receive it (older agents omit dns, ports and self). */

@@ -60,6 +60,8 @@ export const cellSchema = z
       rttSeconds: true,
       lastFailure: true,
     }).shape,
+    /** The trailing run (agent-row.ts); absent when the agent predates it. */
+    run: peerResultSchema.shape.run.optional(),
   })
   .readonly();
 export type Cell = z.infer<typeof cellSchema>;
@@ -82,6 +84,8 @@ export const dnsCellSchema = z
       lastDetail: true,
       latencySeconds: true,
     }).shape,
+    /** The trailing run (agent-row.ts); absent when the agent predates it. */
+    run: dnsCheckSchema.shape.run.optional(),
   })
   .readonly();
 export type DnsCell = z.infer<typeof dnsCellSchema>;
@@ -102,6 +106,8 @@ export const portCellSchema = z
       lastOutcome: true,
       lastDetail: true,
     }).shape,
+    /** The trailing run (agent-row.ts); absent when the agent predates it. */
+    run: portCheckSchema.shape.run.optional(),
   })
   .readonly();
 export type PortCell = z.infer<typeof portCellSchema>;

@@ -62,6 +62,7 @@ export function assembleMatrix(
         lastOutcome: d.lastOutcome,
         lastDetail: d.lastDetail,
         latencySeconds: d.latencySeconds,
+        ...(d.run !== undefined ? { run: d.run } : {}),
       });
     for (const p of row.ports)
       ports.push({
@@ -76,6 +77,7 @@ export function assembleMatrix(
         outcomes: p.outcomes,
         lastOutcome: p.lastOutcome,
         lastDetail: p.lastDetail,
+        ...(p.run !== undefined ? { run: p.run } : {}),
       });
     for (const p of row.peers) {
       nodes.add(p.node);
@@ -97,6 +99,7 @@ export function assembleMatrix(
           reverseLost: r.reverseLost,
           rttSeconds: r.rttSeconds,
           lastFailure: r.lastFailure,
+          ...(r.run !== undefined ? { run: r.run } : {}),
         });
       }
     }

@@ -7,6 +7,7 @@ import type { Clock } from '../core/clock.ts';
 import { serverResponded, type DnsOutcome } from '../core/outcomes.ts';
 import type { DnsJobResult } from '../probes/dns-job.ts';
 import { summariseRtt, type RttSummary } from './summary.ts';
+import { trailingRun, type TrailingRun } from './trailing-run.ts';
 import { SampleSeries, SlidingWindow } from './window.ts';
 
 interface Sample {
@@ -34,6 +35,8 @@ export interface DnsWindow {
   /** Queries the last lookup sent (above 1 when the search list was walked). */
   readonly lastTried: number;
   readonly lastSuccessMs: number | null;
+  /** The trailing run of answered (or unanswered) lookups, or null before the first. */
+  readonly run: TrailingRun | null;
 }
 
 class DnsSeries extends SampleSeries<Sample> {
@@ -101,5 +104,6 @@ function summarise(key: string, s: DnsSeries): DnsWindow {
     answeredBy: s.answeredBy,
     lastTried: s.lastTried,
     lastSuccessMs: s.lastSuccessMs,
+    run: trailingRun(s.length, (k) => s.fromNewest(k).answered),
   };
 }

@@ -228,3 +228,47 @@ test('the ring of samples: any sequence, wrapping and growing, sums as a plain l
     ),
   );
 });
+
+test('the trailing run: the newest like results and the opposite run before them', async (t) => {
+  const clock = new FakeClock();
+  const store = new PairWindowStore(clock, 30_000);
+  const feed = async (pattern: string): Promise<void> => {
+    for (const ch of pattern) {
+      store.record(ch === '1' ? ok(clock, 'b/pod', 0.001) : lost(clock, 'b/pod'));
+      await clock.advance(1000);
+    }
+  };
+  t.is(store.get(K), undefined);
+  await feed('1');
+  t.deepEqual(store.get(K)!.run, { ok: true, length: 1, previous: 0 });
+  await feed('11100');
+  t.deepEqual(store.get(K)!.run, { ok: false, length: 2, previous: 4 });
+  await feed('1');
+  t.deepEqual(store.get(K)!.run, { ok: true, length: 1, previous: 2 });
+  // 40 failures in a 30 s window, past the ring's first capacity: bounded by the window.
+  await feed('0'.repeat(40));
+  t.deepEqual(store.get(K)!.run, { ok: false, length: 30, previous: 0 });
+});
+
+test('the trailing run matches a direct count for any sequence (property)', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.boolean(), { minLength: 1, maxLength: 150 }), async (xs) => {
+      const clock = new FakeClock();
+      const store = new PairWindowStore(clock, 100_000);
+      for (const x of xs) {
+        store.record(x ? ok(clock, 'b/pod', 0.001) : lost(clock, 'b/pod'));
+        await clock.advance(1000);
+      }
+      const inWindow = xs.slice(-100);
+      const rev = [...inWindow].reverse();
+      const last = rev[0]!;
+      let length = 0;
+      while (length < rev.length && rev[length] === last) length++;
+      let previous = 0;
+      while (length + previous < rev.length && rev[length + previous] !== last) previous++;
+      assert.deepEqual(store.get(K)!.run, { ok: last, length, previous });
+    }),
+    { numRuns: 200 },
+  );
+  t.pass();
+});

@@ -8,9 +8,11 @@ import type { Clock } from '../core/clock.ts';
 import { pairKey } from '../core/pair-key.ts';
 import type { FailureReason, ProbeKind, ProbeResult, SizeClass } from '../core/types.ts';
 import { summariseRtt, type RttSummary } from './summary.ts';
+import { trailingRun, type TrailingRun } from './trailing-run.ts';
 import { SlidingWindow, type Series } from './window.ts';
 
 export type { RttSummary } from './summary.ts';
+export type { TrailingRun } from './trailing-run.ts';
 
 export interface PairWindow {
   readonly key: string;
@@ -31,6 +33,8 @@ export interface PairWindow {
   readonly lastSuccessMs: number | null;
   readonly lastResultMs: number;
   readonly lastFailure: FailureReason | null;
+  /** The run of like results at the newest end of the window (trailingRun), or null if empty. */
+  readonly run: TrailingRun | null;
 }
 
 /** Counter columns kept per sample, besides the send time and the RTT. */
@@ -90,6 +94,15 @@ class PairSeries implements Series {
   forEach(f: (i: number) => void): void {
     const cap = this.atMs.length;
     for (let k = 0; k < this.count; k++) f((this.head + k) % cap);
+  }
+
+  /** How many samples the ring holds. */
+  get samples(): number {
+    return this.count;
+  }
+  /** Whether the k-th sample from the newest end (0: the newest) succeeded; k < samples. */
+  okFromNewest(k: number): boolean {
+    return this.isOk((this.head + this.count - 1 - k) % this.atMs.length);
   }
 
   isOk(i: number): boolean {
@@ -198,5 +211,6 @@ function summarise(key: string, s: PairSeries): PairWindow {
     lastSuccessMs: s.lastSuccessMs,
     lastResultMs: s.lastResultMs,
     lastFailure: s.lastFailure,
+    run: trailingRun(s.samples, (k) => s.okFromNewest(k)),
   };
 }

@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.ts';
 import type { PortJobResult } from '../probes/port-job.ts';
 import type { TcpOutcome } from '../core/outcomes.ts';
 import { summariseRtt, type RttSummary } from './summary.ts';
+import { trailingRun, type TrailingRun } from './trailing-run.ts';
 import { SampleSeries, SlidingWindow } from './window.ts';
 
 interface Sample {
@@ -27,6 +28,8 @@ export interface PortWindow {
   readonly connect: RttSummary | null;
   readonly lastOutcome: TcpOutcome | null;
   readonly lastDetail: string | null;
+  /** The trailing run of accepted (ok) or not accepted connects, or null before the first. */
+  readonly run: TrailingRun | null;
 }
 
 class PortSeries extends SampleSeries<Sample> {
@@ -77,6 +80,7 @@ export class PortWindowStore {
       connect: summariseRtt(times),
       lastOutcome: s.lastOutcome,
       lastDetail: s.lastDetail,
+      run: trailingRun(sent, (k) => s.fromNewest(k).outcome === 'open'),
     };
   }
 }

@@ -40,6 +40,11 @@ export class SampleSeries<S extends { readonly atMs: number }> implements Series
     return this.samples.length - this.head;
   }
 
+  /** The k-th sample from the newest end (0: the newest); k < length. */
+  fromNewest(k: number): S {
+    return this.samples[this.samples.length - 1 - k]!;
+  }
+
   /** Calls `f` with every sample, oldest first. */
   forEach(f: (sample: S) => void): void {
     for (let i = this.head; i < this.samples.length; i++) f(this.samples[i]!);

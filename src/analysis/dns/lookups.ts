@@ -3,8 +3,9 @@
 // since a lookup that can't get through says nothing about DNS.
 
 import { addExplains, isFindingId } from '../drafts.ts';
+import { cellView } from '../fresh.ts';
 import { ipHeldBack, smallTally } from '../links.ts';
-import { agentKey, cmp, linkKeyOf, type Ctx } from '../model.ts';
+import { agentKey, cmp, finite, linkKeyOf, type Ctx } from '../model.ts';
 import type { DnsCell } from '../types.ts';
 
 export interface Judged {
@@ -36,13 +37,20 @@ export function replicaNode(ctx: Ctx, server: string): string | undefined {
   return ctx.nodes.includes(base) ? base : undefined;
 }
 
-/** A cell judged, or undefined when it has no answered ratio or too few lookups. */
+/**
+ * A cell judged, or undefined when it has no answered ratio or too few lookups. Lookups answered
+ * again after a failure its window still holds are judged on those only (fresh.ts): healed.
+ */
 function judge(ctx: Ctx, c: DnsCell): Judged | undefined {
-  const ratio =
+  const healed = cellView(finite(c.sent), finite(c.failed), c.run);
+  const stated =
     typeof c.answeredRatio === 'number' && Number.isFinite(c.answeredRatio)
       ? c.answeredRatio
       : null;
-  if (ratio === null || !(c.sent >= ctx.opts.minDnsQueries)) return undefined;
+  const fresh = healed.fresh === 'healed';
+  const ratio = fresh ? 1 : stated;
+  const sent = fresh ? healed.sent : c.sent;
+  if (ratio === null || !(sent >= ctx.opts.minDnsQueries)) return undefined;
   return {
     c,
     source: agentKey(c.sourceNode, c.sourceNetwork),
