@@ -4,6 +4,8 @@
 // at the size limit while it streams, and the round ends by its deadline whatever agents do.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import test from 'ava';
 import { SystemClock } from '../src/core/clock.ts';
 import { MatrixCollector } from '../src/controller/collector.ts';
@@ -253,3 +255,36 @@ test('a round ends by its deadline: agents not answered by then are marked timeo
     t.regex(byNode[n]?.detail ?? '', /round's deadline of 400 ms/, n);
   }
 });
+
+test.serial(
+  'a pull times out on its own timeout even when garbage is collected while it waits',
+  async (t) => {
+    // Node 20 can collect an AbortSignal.timeout() that only AbortSignal.any() refers to; its
+    // timer then never fires (nodejs/node#57736), and a pull of an agent that doesn't answer (a
+    // partitioned node) lasted until the round's deadline or TCP's connect timeout instead of
+    // pullTimeoutMs: the lab's rounds stalled for ~10 s. Collect garbage while the pulls wait.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const hung = await Promise.all([1, 2, 3, 4].map(() => fakeAgent(() => undefined)));
+    closeAll(
+      t,
+      hung.map((h) => h.server),
+    );
+    const collector = new MatrixCollector({
+      clock: new SystemClock(),
+      concurrency: 4,
+      timeoutMs: 200,
+      roundTimeoutMs: 3_000,
+    });
+    const collecting = setInterval(gc, 20);
+    t.teardown(() => clearInterval(collecting));
+    const m = await collector.collect(
+      hung.map((h, i) => ({ node: `h${i}`, network: 'pod' as const, url: h.url })),
+    );
+    for (const a of m.agents) {
+      t.is(a.state, 'timeout', a.node);
+      // Ended by its own 200 ms timeout, not by the round's 3 s deadline.
+      t.is(a.detail, 'no answer within 200 ms', a.node);
+    }
+  },
+);

@@ -45,7 +45,8 @@ export class MatrixCollector {
   async collect(endpoints: readonly AgentEndpoint[]): Promise<Matrix> {
     const roundMs = this.opts.roundTimeoutMs ?? DEFAULT_ROUND_TIMEOUT_MS;
     // Aborts every fetch still running (or still queued) when the deadline passes.
-    const round = AbortSignal.timeout(roundMs);
+    const roundTimer = timeoutSignal(roundMs);
+    const round = roundTimer.signal;
     const limit = pLimit(this.opts.concurrency);
     const fetched: (Fetched | undefined)[] = endpoints.map(() => undefined);
     const all = Promise.all(
@@ -66,6 +67,7 @@ export class MatrixCollector {
       await Promise.race([all, deadline]);
     } finally {
       if (onDeadline !== undefined) round.removeEventListener('abort', onDeadline);
+      roundTimer.clear();
     }
     const results = endpoints.map(
       (endpoint, i): Fetched =>
@@ -85,7 +87,20 @@ export class MatrixCollector {
     roundMs: number,
   ): Promise<Fetched> {
     if (round.aborted) return { endpoint, state: 'timeout', detail: pastDeadline(roundMs) };
-    const signal = AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), round]);
+    const pull = timeoutSignal(this.opts.timeoutMs, round);
+    try {
+      return await this.pull(endpoint, pull.signal, round, roundMs);
+    } finally {
+      pull.clear();
+    }
+  }
+
+  private async pull(
+    endpoint: AgentEndpoint,
+    signal: AbortSignal,
+    round: AbortSignal,
+    roundMs: number,
+  ): Promise<Fetched> {
     const timedOut = (what: string): Fetched => ({
       endpoint,
       state: 'timeout',
@@ -178,6 +193,33 @@ export class MatrixCollector {
     }
     return { endpoint, state: 'ok', row: parsed.data };
   }
+}
+
+/**
+ * A signal aborted (as a TimeoutError) after `ms`, or with `parent` if that aborts first, and
+ * `clear` to drop the timer and the link to `parent` once the work is done. Not
+ * AbortSignal.any([AbortSignal.timeout(ms), parent]): on Node 20 a timeout signal that only
+ * AbortSignal.any() refers to can be garbage-collected before it fires (nodejs/node#57736), and
+ * a pull of an agent that doesn't answer (a partitioned node) then ran until the round's
+ * deadline or TCP's connect timeout: in the lab, rounds stalled for about 10 s and triage's
+ * findings froze. A controller and a timer held here fire whatever the collector does.
+ */
+function timeoutSignal(ms: number, parent?: AbortSignal): { signal: AbortSignal; clear(): void } {
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')),
+    ms,
+  );
+  const onParent = (): void => ac.abort(parent?.reason);
+  if (parent?.aborted === true) onParent();
+  else parent?.addEventListener('abort', onParent, { once: true });
+  return {
+    signal: ac.signal,
+    clear: () => {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onParent);
+    },
+  };
 }
 
 /** The body as text, read chunk by chunk; throws BodyTooLarge (and cancels) past `max` bytes. */
