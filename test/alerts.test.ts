@@ -210,6 +210,8 @@ interface Fault {
   readonly controller?: 'stuck' | { readonly cannotPull: number };
   /** Findings the controller's triage holds (podmesh_finding_active). */
   readonly findings?: readonly { kind: string; severity: string; subject: string }[];
+  /** The agents' Kubernetes discovery has heard nothing from the API server for a while. */
+  readonly apiDown?: boolean;
 }
 
 const partition =
@@ -373,6 +375,12 @@ const FAULTS: readonly Fault[] = [
   },
   { name: 'controller stuck', fires: { ControllerDown: 1 }, controller: 'stuck' },
   {
+    // Every agent keeps probing the peers it knew; only the discovery alert says anything.
+    name: 'Kubernetes API server unreachable for the agents since 10 minutes before',
+    fires: { DiscoveryStale: 1 },
+    apiDown: true,
+  },
+  {
     name: "controller can't read two agents",
     fires: { ControllerCannotPullAgents: 1 },
     controller: { cannotPull: 2 },
@@ -418,6 +426,13 @@ function scenarioSeries(f: Fault): { series: string; values: string }[] {
   for (const s of scraped) {
     const peers = probed.filter((d) => !same(s, d));
     add('podmesh_peers', self(s), constant(peers.length));
+    // Healthy: synced at every step; during an API outage frozen since 10 minutes earlier.
+    for (const resource of ['pods', 'nodes', 'endpointslices'])
+      add(
+        'podmesh_discovery_last_sync_timestamp_seconds',
+        { ...self(s), resource },
+        f.apiDown ? constant(-600) : `0+15x${STEPS}`,
+      );
     add('podmesh_probe_late_ratio', self(s), constant(f.late?.(s) ?? 0));
     for (const d of peers) {
       for (const [protocol, size] of PROBES) {

@@ -281,6 +281,47 @@ test('a node cordoned or NotReady only briefly never loses its agents', async (t
   await until('no peers', () => h.pushes.at(-1)?.length === 0, WAIT);
 });
 
+test('nodes that come and go are forgotten once their Pods are gone (cluster autoscaler churn)', async (t) => {
+  const h = await harness(t, twoNodes());
+  await peersBecome(h, ['n1/host', 'n1/pod', 'n2/pod']);
+  const base = ['n1/host', 'n1/pod', 'n2/pod'];
+  // What discovery remembers about nodes it has seen; private, read here to show it is bounded.
+  const seenNodes = (): string[] =>
+    [...(h.source as unknown as { seenNodes: ReadonlySet<string> }).seenNodes].sort();
+  for (let i = 0; i < 20; i++) {
+    const name = `scale-${i}`;
+    // The node joins, then its agent is scheduled there.
+    h.api.upsert(nodeObject({ name, zone: 'z1' }));
+    await until(`${name} known`, () => h.source.nodeInfo(name) !== undefined, WAIT);
+    h.api.upsert(podObject({ name: `pod-${name}`, node: name, ip: `10.1.${i}.5` }));
+    await peersBecome(h, [...base, `${name}/pod`]);
+    // The Node goes first; its agent Pod lingers until garbage collection and must not count.
+    h.api.remove('Node', undefined, name);
+    await peersBecome(h, base, `${name}/pod gone with its Node`);
+    if (i === 0) {
+      // Another change recomputes the peers while the Pod lingers: it stays out.
+      h.api.patch('Node', undefined, 'n2', (n) => {
+        n.metadata = { ...n.metadata, labels: { ...n.metadata?.labels, churn: 'yes' } };
+      });
+      await sleep(100);
+      t.deepEqual(h.ids(), base, 'a Pod on a deleted Node stays out');
+    }
+    h.api.remove('Pod', NS, `pod-${name}`);
+    await until(
+      `pod-${name} gone from the informer`,
+      () => !h.source.agentPods().some((p) => p.metadata?.name === `pod-${name}`),
+      WAIT,
+    );
+  }
+  await sleep(50);
+  t.deepEqual(seenNodes(), ['n1', 'n2'], 'only the nodes that still exist are remembered');
+  // A name that comes back is a new node like any other.
+  h.api.upsert(nodeObject({ name: 'scale-0', zone: 'z1' }));
+  h.api.upsert(podObject({ name: 'pod-scale-0', node: 'scale-0', ip: '10.1.0.6' }));
+  await peersBecome(h, [...base, 'scale-0/pod']);
+  t.deepEqual(seenNodes(), ['n1', 'n2', 'scale-0']);
+});
+
 test('410 Gone on a stale resourceVersion: the informer lists again and catches up', async (t) => {
   const h = await harness(t, twoNodes());
   await peersBecome(h, ['n1/host', 'n1/pod', 'n2/pod']);

@@ -13,7 +13,7 @@ import bcrypt from 'bcryptjs';
 import { MatrixCollector } from '../src/controller/collector.ts';
 import { createPullFetch } from '../src/controller/pull-client.ts';
 import { SystemClock } from '../src/core/clock.ts';
-import { closeServer, createApp, listen } from '../src/server/http.ts';
+import { closeServer, createApp, DEFAULT_HTTP_LIMITS, listen } from '../src/server/http.ts';
 import { BasicAuth, createWebServer, type WebSecurity } from '../src/server/web-security.ts';
 import { startAgent, until, type Running } from './support/agents.ts';
 import { httpsGet, makePki, type TestPki } from './support/tls.ts';
@@ -139,7 +139,7 @@ function stubApp() {
 }
 
 async function serve(security: WebSecurity): Promise<{ url: string; close(): Promise<void> }> {
-  const server = await listen(stubApp(), '127.42.14.2', 0, security);
+  const server = await listen(stubApp(), '127.42.14.2', 0, DEFAULT_HTTP_LIMITS, security);
   const port = (server.address() as { port: number }).port;
   return { url: `127.42.14.2:${port}`, close: () => closeServer(server) };
 }
@@ -220,7 +220,7 @@ test('basic auth without TLS: refused without the password, accepted with it, he
 
 test('a certificate file that cannot be read fails the listen with its name', async (t) => {
   await t.throwsAsync(
-    listen(stubApp(), '127.42.14.2', 0, {
+    listen(stubApp(), '127.42.14.2', 0, DEFAULT_HTTP_LIMITS, {
       tls: {
         certFile: join(dir, 'missing.crt'),
         keyFile: pki.serverKey,
@@ -371,8 +371,9 @@ test('the pull client never follows a redirect, so credentials stay with the age
   const m = await collector.collect([
     { node: 'r', network: 'pod', url: `http://127.42.14.4:${port}` },
   ]);
-  t.is(m.agents[0]!.state, 'http-error');
-  t.is(m.agents[0]!.detail, 'HTTP 302');
+  // Refused as the collector refuses any agent's redirect (issue #14 item 8), secured or not.
+  t.is(m.agents[0]!.state, 'invalid');
+  t.regex(m.agents[0]!.detail ?? '', /^HTTP 302: a redirect, refused/);
   t.is(followed, 0);
 });
 

@@ -177,7 +177,13 @@ export class Agent {
           `${kind} RTTs use user-space timestamps: they include this agent's own scheduling delays`,
         );
 
-    this.server = await listen(createApp(this), cfg.httpAddress, cfg.httpPort, cfg.web.security);
+    this.server = await listen(
+      createApp(this),
+      cfg.httpAddress,
+      cfg.httpPort,
+      cfg.http,
+      cfg.web.security,
+    );
     const addr = this.server.address();
     this.httpPort = typeof addr === 'object' && addr !== null ? addr.port : cfg.httpPort;
     log.info(

@@ -32,6 +32,12 @@ export interface Config {
     /** What that file says (read and checked at load); undefined when it is off. */
     readonly security: WebConfig | undefined;
   };
+  readonly http: {
+    readonly maxConnections: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
   readonly stampPort: number;
   readonly tcpPort: number;
   readonly logLevel: string;
@@ -92,6 +98,7 @@ export interface Config {
     readonly pullKeyFile: string;
     readonly pullUsername: string;
     readonly pullPasswordFile: string;
+    readonly roundTimeoutMs: number;
   };
   readonly dns: {
     readonly enabled: boolean;
@@ -334,6 +341,20 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       );
     seenTargets.add(t.name);
   }
+  const headersTimeoutMs = get<number>('http.headersTimeoutMs');
+  const requestTimeoutMs = get<number>('http.requestTimeoutMs');
+  if (headersTimeoutMs > requestTimeoutMs) {
+    problems.push(
+      `http.headersTimeoutMs (${headersTimeoutMs}) must not exceed http.requestTimeoutMs (${requestTimeoutMs}): the headers are part of the request; lower the first or raise the second`,
+    );
+  }
+  const pullTimeoutMs = get<number>('controller.pullTimeoutMs');
+  const roundTimeoutMs = get<number>('controller.roundTimeoutMs');
+  if (roundTimeoutMs < pullTimeoutMs) {
+    problems.push(
+      `controller.roundTimeoutMs (${roundTimeoutMs}) must not be below controller.pullTimeoutMs (${pullTimeoutMs}): no agent could use its whole timeout; raise the round's deadline or lower the pull timeout`,
+    );
+  }
   const clusterDomain = get<string>('dns.clusterDomain').replace(/\.$/, '');
   const dnsPort = get<number>('dns.port');
   const replicas = get<StaticDnsReplica[]>('dns.replicas');
@@ -385,6 +406,12 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
     httpAddress: get('httpAddress'),
     httpPort: get('httpPort'),
     web: { configFile: webConfigFile, security },
+    http: {
+      maxConnections: get('http.maxConnections'),
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: get('http.keepAliveTimeoutMs'),
+    },
     stampPort: get('stampPort'),
     tcpPort: get('tcpPort'),
     logLevel: get('logLevel'),
@@ -432,7 +459,6 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
     controller: {
       pullIntervalMs: get('controller.pullIntervalMs'),
       pullConcurrency: get('controller.pullConcurrency'),
-      pullTimeoutMs: get('controller.pullTimeoutMs'),
       pullScheme: get('controller.pullScheme'),
       pullCaFile: pull('pullCaFile'),
       pullServerName: pull('pullServerName'),
@@ -440,6 +466,8 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       pullKeyFile: pull('pullKeyFile'),
       pullUsername: pull('pullUsername'),
       pullPasswordFile: pull('pullPasswordFile'),
+      pullTimeoutMs,
+      roundTimeoutMs,
     },
     dns: {
       enabled: get('dns.enabled'),

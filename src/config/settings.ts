@@ -125,6 +125,30 @@ export const SETTINGS: readonly Setting[] = [
     'Web config file securing the HTTP server, in the format of Prometheus exporter-toolkit (--web.config.file): tls_server_config (cert_file, key_file, client_ca_file, client_auth_type, min_version) and basic_auth_users (name: bcrypt hash). Everything but /healthz and /readyz then needs what it asks for (docs/security.md). Empty: plain HTTP, no authentication.',
   ),
   s(
+    'http.maxConnections',
+    z.number().int().min(8).max(100_000),
+    256,
+    "Most open connections to the HTTP server (agent and controller). Beyond it a new connection closes the least recently used idle one, or is refused if none is idle; requests other than /healthz and /readyz are answered 503 once they would hold more than seven eighths of it, so the kubelet's probes keep answering through a flood. Keep it well under the open-files limit.",
+  ),
+  s(
+    'http.headersTimeoutMs',
+    ms(100, 600_000),
+    10_000,
+    "HTTP: a request's headers must arrive within this time; a connection that sends nothing, or drips its headers, is closed. Must not exceed http.requestTimeoutMs.",
+  ),
+  s(
+    'http.requestTimeoutMs',
+    ms(100, 3_600_000),
+    30_000,
+    'HTTP: a whole request must arrive within this time, and a connection on which nothing moves (a client that stops reading its answer) is closed after it.',
+  ),
+  s(
+    'http.keepAliveTimeoutMs',
+    ms(100, 600_000),
+    5_000,
+    'HTTP: a keep-alive connection with no new request for this long is closed.',
+  ),
+  s(
     'stampPort',
     port,
     9862,
@@ -412,6 +436,12 @@ export const SETTINGS: readonly Setting[] = [
     z.string(),
     '',
     "Controller: file holding that user's password (a mounted Secret; one trailing newline is ignored). A file, not a value, so the password stays out of the config and the environment.",
+  ),
+  s(
+    'controller.roundTimeoutMs',
+    ms(100, 3_600_000),
+    30_000,
+    'Controller: deadline of one round of pulls; agents not answered by then are marked timeout and the round completes. Must not be below controller.pullTimeoutMs.',
   ),
   s(
     'dns.enabled',

@@ -1,6 +1,13 @@
-// Pulls every agent's row with bounded concurrency and a timeout each. An agent that doesn't
-// answer, answers with an error, or sends something that isn't a valid row is marked with the
-// reason; it never fails the round.
+// Pulls every agent's row with bounded concurrency, a timeout each and a deadline for the whole
+// round. An agent that doesn't answer, answers with an error, or sends something that isn't a
+// valid row is marked with the reason; it never fails the round.
+//
+// An agent's endpoint is not trusted (anyone who can run a Pod with the agent's labels, or sit
+// on the path, answers for it): redirects are refused rather than followed, so an answer can't
+// point the controller at an internal address (a cloud metadata service) and read the outcome
+// back from the matrix's detail; the body is read as it streams and abandoned at the size limit,
+// so a huge or endless body costs the limit, not the controller's memory; and the round ends by
+// its deadline whatever the agents do, so one round can't stall the next.
 
 import pLimit from 'p-limit';
 import type { Clock } from '../core/clock.ts';
@@ -12,7 +19,10 @@ import type { PullFetch } from './pull-client.ts';
 export interface CollectorOptions {
   readonly clock: Clock;
   readonly concurrency: number;
+  /** How long one agent may take, from connecting to the last byte of its row. */
   readonly timeoutMs: number;
+  /** The whole round's deadline: agents not answered by then are marked timeout. */
+  readonly roundTimeoutMs?: number;
   /** Responses larger than this are refused (a row for 10,000 peers is well under it). */
   readonly maxBytes?: number;
   /** TLS and credentials for secured agents (pull-client.ts); default: the global fetch. */
@@ -20,6 +30,12 @@ export interface CollectorOptions {
 }
 
 const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+const DEFAULT_ROUND_TIMEOUT_MS = 30_000;
+/** Longest detail taken from anything the agent's side controls (error messages). */
+const MAX_DETAIL = 160;
+
+/** Why a body read stopped early. */
+class BodyTooLarge extends Error {}
 
 export class MatrixCollector {
   private readonly lastSeen = new Map<string, string>();
@@ -27,9 +43,37 @@ export class MatrixCollector {
   constructor(private readonly opts: CollectorOptions) {}
 
   async collect(endpoints: readonly AgentEndpoint[]): Promise<Matrix> {
+    const roundMs = this.opts.roundTimeoutMs ?? DEFAULT_ROUND_TIMEOUT_MS;
+    // Aborts every fetch still running (or still queued) when the deadline passes.
+    const roundTimer = timeoutSignal(roundMs);
+    const round = roundTimer.signal;
     const limit = pLimit(this.opts.concurrency);
-    const fetched = await Promise.all(endpoints.map((e) => limit(() => this.fetchOne(e))));
-    const matrix = assembleMatrix(fetched, this.opts.clock.nowMs(), this.lastSeen);
+    const fetched: (Fetched | undefined)[] = endpoints.map(() => undefined);
+    const all = Promise.all(
+      endpoints.map((e, i) =>
+        limit(async () => {
+          fetched[i] = await this.fetchOne(e, round, roundMs);
+        }),
+      ),
+    );
+    // The fetches end soon after the abort (and the queued ones at once); the round does not
+    // wait for them to, so a fetch that ignored its signal could not hold the round either.
+    let onDeadline: (() => void) | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      onDeadline = resolve;
+      round.addEventListener('abort', onDeadline, { once: true });
+    });
+    try {
+      await Promise.race([all, deadline]);
+    } finally {
+      if (onDeadline !== undefined) round.removeEventListener('abort', onDeadline);
+      roundTimer.clear();
+    }
+    const results = endpoints.map(
+      (endpoint, i): Fetched =>
+        fetched[i] ?? { endpoint, state: 'timeout', detail: pastDeadline(roundMs) },
+    );
+    const matrix = assembleMatrix(results, this.opts.clock.nowMs(), this.lastSeen);
     for (const a of matrix.agents)
       if (a.lastSeen !== null) this.lastSeen.set(`${a.node}/${a.network}`, a.lastSeen);
     const live = new Set(endpoints.map((e) => `${e.node}/${e.network}`));
@@ -37,47 +81,85 @@ export class MatrixCollector {
     return matrix;
   }
 
-  private async fetchOne(endpoint: AgentEndpoint): Promise<Fetched> {
+  private async fetchOne(
+    endpoint: AgentEndpoint,
+    round: AbortSignal,
+    roundMs: number,
+  ): Promise<Fetched> {
+    if (round.aborted) return { endpoint, state: 'timeout', detail: pastDeadline(roundMs) };
+    const pull = timeoutSignal(this.opts.timeoutMs, round);
+    try {
+      return await this.pull(endpoint, pull.signal, round, roundMs);
+    } finally {
+      pull.clear();
+    }
+  }
+
+  private async pull(
+    endpoint: AgentEndpoint,
+    signal: AbortSignal,
+    round: AbortSignal,
+    roundMs: number,
+  ): Promise<Fetched> {
+    const timedOut = (what: string): Fetched => ({
+      endpoint,
+      state: 'timeout',
+      detail: round.aborted ? pastDeadline(roundMs) : `${what} within ${this.opts.timeoutMs} ms`,
+    });
     let res: Response;
     try {
+      // A secured agent is pulled through pull-client.ts, which never follows a redirect either.
       res = await (this.opts.fetch ?? fetch)(`${endpoint.url}/api/v1/results`, {
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal,
+        redirect: 'manual',
       });
     } catch (e) {
       const name = (e as Error).name;
-      if (name === 'TimeoutError' || name === 'AbortError')
-        return { endpoint, state: 'timeout', detail: `no answer within ${this.opts.timeoutMs} ms` };
+      if (name === 'TimeoutError' || name === 'AbortError') return timedOut('no answer');
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       return {
         endpoint,
         state: 'unreachable',
-        detail: cause?.code ?? cause?.message ?? (e as Error).message,
+        detail: bounded(cause?.code ?? cause?.message ?? (e as Error).message),
+      };
+    }
+    // undici hands back the 3xx itself in manual mode; the spec's opaque redirect is status 0.
+    if (res.type === 'opaqueredirect' || (res.status >= 300 && res.status < 400)) {
+      await res.body?.cancel().catch(() => undefined);
+      // Not followed, and the Location not repeated: only the status.
+      return {
+        endpoint,
+        state: 'invalid',
+        detail: `HTTP ${res.status}: a redirect, refused (an agent answers for itself)`,
       };
     }
     if (!res.ok) {
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => undefined);
       return { endpoint, state: 'http-error', detail: `HTTP ${res.status}` };
     }
+    const max = this.opts.maxBytes ?? DEFAULT_MAX_BYTES;
     let text: string;
     try {
       const declared = Number(res.headers.get('content-length') ?? '0');
-      const max = this.opts.maxBytes ?? DEFAULT_MAX_BYTES;
       if (declared > max) {
-        await res.body?.cancel();
+        await res.body?.cancel().catch(() => undefined);
         return {
           endpoint,
           state: 'invalid',
           detail: `response of ${declared} bytes is over the ${max}-byte limit`,
         };
       }
-      text = await res.text();
-      if (text.length > max)
-        return { endpoint, state: 'invalid', detail: `response over the ${max}-byte limit` };
+      text = await readBounded(res, max);
     } catch (e) {
+      if (e instanceof BodyTooLarge)
+        return { endpoint, state: 'invalid', detail: `response over the ${max}-byte limit` };
+      const name = (e as Error).name;
+      if (name === 'TimeoutError' || name === 'AbortError')
+        return timedOut('the response was not read');
       return {
         endpoint,
         state: 'timeout',
-        detail: `reading the response: ${(e as Error).message}`,
+        detail: bounded(`reading the response: ${(e as Error).message}`),
       };
     }
     let json: unknown;
@@ -92,8 +174,9 @@ export class MatrixCollector {
       return {
         endpoint,
         state: 'invalid',
-        detail:
+        detail: bounded(
           `not an AgentResults row: ${first?.path.join('.') ?? ''} ${first?.message ?? ''}`.trim(),
+        ),
       };
     }
     if (
@@ -103,9 +186,68 @@ export class MatrixCollector {
       return {
         endpoint,
         state: 'invalid',
-        detail: `answered as ${parsed.data.source.node}/${parsed.data.source.network}, expected ${endpoint.node}/${endpoint.network}`,
+        detail: bounded(
+          `answered as ${parsed.data.source.node}/${parsed.data.source.network}, expected ${endpoint.node}/${endpoint.network}`,
+        ),
       };
     }
     return { endpoint, state: 'ok', row: parsed.data };
   }
+}
+
+/**
+ * A signal aborted (as a TimeoutError) after `ms`, or with `parent` if that aborts first, and
+ * `clear` to drop the timer and the link to `parent` once the work is done. Not
+ * AbortSignal.any([AbortSignal.timeout(ms), parent]): on Node 20 a timeout signal that only
+ * AbortSignal.any() refers to can be garbage-collected before it fires (nodejs/node#57736), and
+ * a pull of an agent that doesn't answer (a partitioned node) then ran until the round's
+ * deadline or TCP's connect timeout: in the lab, rounds stalled for about 10 s and triage's
+ * findings froze. A controller and a timer held here fire whatever the collector does.
+ */
+function timeoutSignal(ms: number, parent?: AbortSignal): { signal: AbortSignal; clear(): void } {
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')),
+    ms,
+  );
+  const onParent = (): void => ac.abort(parent?.reason);
+  if (parent?.aborted === true) onParent();
+  else parent?.addEventListener('abort', onParent, { once: true });
+  return {
+    signal: ac.signal,
+    clear: () => {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onParent);
+    },
+  };
+}
+
+/** The body as text, read chunk by chunk; throws BodyTooLarge (and cancels) past `max` bytes. */
+async function readBounded(res: Response, max: number): Promise<string> {
+  if (res.body === null) return '';
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new BodyTooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
+}
+
+function pastDeadline(roundMs: number): string {
+  return `no answer before the round's deadline of ${roundMs} ms`;
+}
+
+/** Text from the agent's side, as a short single line of printable characters. */
+function bounded(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  const line = s.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+  return line.length > MAX_DETAIL ? `${line.slice(0, MAX_DETAIL - 1)}…` : line;
 }

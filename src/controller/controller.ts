@@ -43,6 +43,8 @@ export interface ControllerOptions {
   readonly pullTimeoutMs: number;
   /** How agents are reached when their HTTP port is secured (pull-client.ts). */
   readonly pullFetch?: PullFetch;
+  /** The whole round's deadline (controller.roundTimeoutMs); the collector's default if absent. */
+  readonly roundTimeoutMs?: number;
   readonly version: string;
   readonly events?: EventSink;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
@@ -75,6 +77,7 @@ export class Controller {
       concurrency: opts.pullConcurrency,
       timeoutMs: opts.pullTimeoutMs,
       ...(opts.pullFetch !== undefined ? { fetch: opts.pullFetch } : {}),
+      ...(opts.roundTimeoutMs !== undefined ? { roundTimeoutMs: opts.roundTimeoutMs } : {}),
     });
   }
 

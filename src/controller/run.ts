@@ -93,6 +93,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     pullConcurrency: cfg.controller.pullConcurrency,
     pullTimeoutMs: cfg.controller.pullTimeoutMs,
     ...(pullFetch !== undefined ? { pullFetch } : {}),
+    roundTimeoutMs: cfg.controller.roundTimeoutMs,
     version: o.version,
     triage: (snapshot) =>
       triage(snapshot, { latencyMinSamples: cfg.triage.latencyMinBaselineSamples }),
@@ -106,7 +107,13 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   });
   let served: { server: Server; port: number };
   try {
-    served = await serveController(controller, cfg.httpAddress, cfg.httpPort, cfg.web.security);
+    served = await serveController(
+      controller,
+      cfg.httpAddress,
+      cfg.httpPort,
+      cfg.http,
+      cfg.web.security,
+    );
   } catch (e) {
     plumbing?.stop();
     await source?.stop();

@@ -238,9 +238,14 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   let served: { server: Server; port: number };
   try {
     await faults.apply(o.faults ?? []);
-    served = await serveController(controller, '127.0.0.1', o.controllerPort, undefined, {
-      demoFaults: faults,
-    });
+    served = await serveController(
+      controller,
+      '127.0.0.1',
+      o.controllerPort,
+      undefined,
+      undefined,
+      { demoFaults: faults },
+    );
   } catch (e) {
     faults.close();
     await Promise.all(agents.map((a) => a.stop()));

@@ -195,7 +195,10 @@ export class KubernetesPeerSource implements PeerSource {
   private dns: readonly DnsReplica[] = [];
   private dnsKey: string | undefined;
   private nodeInfos = new Map<string, NodeInfo>();
-  /** Nodes seen at least once; a Pod on one that is gone no longer counts. */
+  /**
+   * Nodes seen at least once; a Pod on one that is gone no longer counts. A deleted Node is
+   * forgotten once no agent Pod names it (recompute), so node churn can't grow this forever.
+   */
   private readonly seenNodes = new Set<string>();
   private readonly leavingSince = new Map<string, number>();
   private readonly graceTimers = new Map<string, TimerHandle>();
@@ -365,8 +368,10 @@ export class KubernetesPeerSource implements PeerSource {
 
     const now = this.clock.nowMs();
     const chosen = new Map<string, { peer: Peer; created: number; name: string }>();
+    const podNodes = new Set<string>();
     for (const pod of this.pods.objects.values()) {
       const nodeName = pod.spec?.nodeName ?? '';
+      podNodes.add(nodeName);
       const node = this.nodeInfos.get(nodeName);
       if (node === undefined && this.seenNodes.has(nodeName)) continue; // node deleted
       const since = this.leavingSince.get(nodeName);
@@ -384,6 +389,9 @@ export class KubernetesPeerSource implements PeerSource {
       )
         chosen.set(peer.id, { peer, created, name });
     }
+    // A deleted Node matters only while a Pod on it lingers; then it is forgotten.
+    for (const name of this.seenNodes)
+      if (!this.nodeInfos.has(name) && !podNodes.has(name)) this.seenNodes.delete(name);
     const peers = [...chosen.values()]
       .map((c) => c.peer)
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
-import { listen } from './http.ts';
+import { DEFAULT_HTTP_LIMITS, listen, type HttpLimits } from './http.ts';
 import type { WebSecurity } from './web-security.ts';
 
 // The bodies come from the controller, which builds them to their declarations in src/api/
@@ -226,14 +226,16 @@ export interface ServableController {
 }
 
 /**
- * Binds the controller's HTTP surface, then starts its collection rounds; resolves with the
- * server and the bound port (useful when 0 was asked for). `security`: TLS and authentication
- * from the web config, as for the agent's server.
+ * Binds the controller's HTTP surface (with the agent's connection cap and deadlines, which
+ * keep /healthz and /readyz answering under a flood), then starts its collection rounds;
+ * resolves with the server and the bound port (useful when 0 was asked for). `security`: TLS
+ * and authentication from the web config, as for the agent's server.
  */
 export async function serveController(
   controller: ServableController,
   address: string,
   port: number,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
   security?: WebSecurity,
   appOptions: ControllerAppOptions = {},
 ): Promise<{ server: Server; port: number }> {
@@ -250,6 +252,7 @@ export async function serveController(
     ),
     address,
     port,
+    limits,
     security,
   );
   controller.start();

@@ -3,7 +3,10 @@
 
 import type { Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
-import { createWebServer, type WebSecurity } from './web-security.ts';
+import { DEFAULT_HTTP_LIMITS, limitConnections, serverOptions, type HttpLimits } from './limits.ts';
+import { createWebServer, secured, TLS_RELOAD_MS, type WebSecurity } from './web-security.ts';
+
+export { DEFAULT_HTTP_LIMITS, type HttpLimits } from './limits.ts';
 
 export interface AgentView {
   /** True from the first peer list until shutdown begins. */
@@ -53,17 +56,22 @@ export function createApp(view: AgentView): express.Express {
 }
 
 /**
- * Listens and resolves once bound; rejects with the address in the message if it can't.
- * `security`: TLS and authentication from the web config (web-security.ts); none: plain HTTP.
+ * Listens and resolves once bound; rejects with the address in the message if it can't. The
+ * server has a connection cap and header, request and keep-alive deadlines (limits.ts), and
+ * keeps /healthz and /readyz answering under the cap. `security`: TLS and authentication from
+ * the web config (web-security.ts), behind the limits; none: plain HTTP.
  */
 export function listen(
   app: express.Express,
   address: string,
   port: number,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
   security?: WebSecurity,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createWebServer(app, security).listen(port, address);
+    const server = createWebServer(undefined, security, TLS_RELOAD_MS, serverOptions(limits));
+    limitConnections(server, secured(app, security), limits);
+    server.listen(port, address);
     server.once('listening', () => resolve(server));
     server.once('error', (e: Error) =>
       reject(new Error(`cannot listen for HTTP on ${address}:${port}: ${e.message}`)),

@@ -54,17 +54,19 @@ export const TLS_RELOAD_MS = 60_000;
 /**
  * An HTTP or HTTPS server for `handler`, behind the gate the web config asks for; a plain
  * http.Server when there is none. Reads the certificate files now: a missing or unreadable file
- * fails here, before anything listens.
+ * fails here, before anything listens. Without a handler the server has no request listener
+ * yet: the caller attaches `secured(handler, security)` itself (http.ts puts the connection
+ * limits in front of it). `options`: Node's server options (timeouts, limits.ts).
  */
 export function createWebServer(
-  handler: RequestListener,
+  handler: RequestListener | undefined,
   security?: WebSecurity,
   reloadMs: number = TLS_RELOAD_MS,
+  options: http.ServerOptions = {},
 ): Server {
-  if (security === undefined) return http.createServer(handler);
-  const gated = gate(handler, security);
-  const tls = security.tls;
-  if (tls === undefined) return http.createServer(gated);
+  const gated = handler === undefined ? undefined : secured(handler, security);
+  const tls = security?.tls;
+  if (tls === undefined) return http.createServer(options, gated);
   const read = (what: string, path: string): Buffer => {
     try {
       return readFileSync(path);
@@ -82,6 +84,10 @@ export function createWebServer(
   let current = files();
   const server = https.createServer(
     {
+      ...options,
+      // A connection that never finishes its handshake is held no longer than one that never
+      // finishes its headers.
+      handshakeTimeout: options.headersTimeout ?? 120_000,
       ...current,
       minVersion: tls.minVersion,
       // Asked for, verified by OpenSSL against `ca`, and judged per request in the gate (see
@@ -109,6 +115,11 @@ export function createWebServer(
   reload.unref();
   server.on('close', () => clearInterval(reload));
   return server;
+}
+
+/** `handler` behind the gate the web config asks for; `handler` itself when there is none. */
+export function secured(handler: RequestListener, security?: WebSecurity): RequestListener {
+  return security === undefined ? handler : gate(handler, security);
 }
 
 function gate(handler: RequestListener, security: WebSecurity): RequestListener {

@@ -5,7 +5,7 @@
 // the findings clear. Needs root, iproute2, nftables, dnsmasq, conntrack.
 
 import test, { type ExecutionContext } from 'ava';
-import { triage } from '../../src/analysis/triage.ts';
+import { DEFAULT_TRIAGE_OPTIONS, triage } from '../../src/analysis/triage.ts';
 import type { Finding } from '../../src/analysis/types.ts';
 import { SystemClock } from '../../src/core/clock.ts';
 import type { Server } from 'node:http';
@@ -120,13 +120,19 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     const seen = new Set<string>();
     let last: readonly Finding[] = [];
     for (;;) {
-      // Only a round over a full matrix counts: before that "no findings" means nothing.
+      // Only a round over a full matrix counts: before that "no findings" means nothing. Full
+      // means every UDP cell has enough probes to be judged: right after the agents start, a
+      // peer that isn't listening yet costs each prober a few probes ("refused", "timeout"),
+      // and "no findings" over cells too young to judge let that loss surface as pair-loss in
+      // the next fault's window (seen: 2 of 36 lost on healthy pairs, for 10 s).
       const m = C().matrix();
       const report = C().findings();
+      const udp = m?.cells.filter((c) => c.protocol === 'udp') ?? [];
       const complete =
         m !== undefined &&
         report !== undefined &&
-        m.cells.some((c) => c.sent > 0) &&
+        udp.length > 0 &&
+        udp.every((c) => c.sent >= DEFAULT_TRIAGE_OPTIONS.minProbes) &&
         m.agents.length === L().agents.length;
       last = report?.findings ?? [];
       for (const f of last) seen.add(f.id);
