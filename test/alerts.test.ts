@@ -405,6 +405,14 @@ function scenarioSeries(f: Fault): { series: string; values: string }[] {
   for (const s of scraped) {
     const peers = probed.filter((d) => !same(s, d));
     add('podmesh_peers', self(s), constant(peers.length));
+    // What a full window holds at the default settings (60 s; probes every 1 s, DNS lookups
+    // and port connects every 5 s): the rules derive their minimum sample sizes from it.
+    for (const [kind, n] of [
+      ['pair', 60],
+      ['dns', 12],
+      ['port', 12],
+    ] as const)
+      add('podmesh_window_expected_probes', { ...self(s), kind }, constant(n));
     add('podmesh_probe_late_ratio', self(s), constant(f.late?.(s) ?? 0));
     for (const d of peers) {
       for (const [protocol, size] of PROBES) {
