@@ -1,13 +1,17 @@
-// `tsx src/gen-alerts.ts`: writes deploy/base/prometheus-rule.yaml, the PrometheusRule that
-// brings alerts/podmesh-rules.yaml into a cluster run by the prometheus-operator. The rule file
-// stays the one source (promtool checks and tests it as it is); the PrometheusRule carries its
-// groups unchanged, comments included, and test/alerts.test.ts keeps the two in sync.
+// `tsx src/gen-alerts.ts` (`npm run alerts`): brings alerts/podmesh-rules.yaml into the two
+// kustomize components that deliver it: deploy/components/prometheus-operator/
+// prometheus-rule.yaml, the PrometheusRule for a cluster run by the prometheus-operator, and
+// deploy/components/plain-prometheus/podmesh-rules.yaml, a verbatim copy for the ConfigMap a
+// plain Prometheus mounts (kustomize reads no file outside a component's directory). The rule
+// file stays the one source (promtool checks and tests it as it is); the PrometheusRule carries
+// its groups unchanged, comments included, and test/alerts.test.ts keeps all three in sync.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Document, isMap, isSeq, parseDocument } from 'yaml';
 
 export const RULES_PATH = 'alerts/podmesh-rules.yaml';
-export const PROMETHEUS_RULE_PATH = 'deploy/base/prometheus-rule.yaml';
+export const PROMETHEUS_RULE_PATH = 'deploy/components/prometheus-operator/prometheus-rule.yaml';
+export const PLAIN_RULES_PATH = 'deploy/components/plain-prometheus/podmesh-rules.yaml';
 /** Where runbook_url points: the runbook pages as published with the project's source. */
 export const RUNBOOK_BASE_URL = 'https://github.com/podmesh/podmesh/blob/main/docs/runbooks/';
 
@@ -51,7 +55,8 @@ export function renderPrometheusRule(rulesText: string): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = new URL('../', import.meta.url);
-  const text = renderPrometheusRule(readFileSync(new URL(RULES_PATH, root), 'utf8'));
-  writeFileSync(new URL(PROMETHEUS_RULE_PATH, root), text);
-  process.stdout.write(`wrote ${PROMETHEUS_RULE_PATH}\n`);
+  const rules = readFileSync(new URL(RULES_PATH, root), 'utf8');
+  writeFileSync(new URL(PROMETHEUS_RULE_PATH, root), renderPrometheusRule(rules));
+  writeFileSync(new URL(PLAIN_RULES_PATH, root), rules);
+  process.stdout.write(`wrote ${PROMETHEUS_RULE_PATH} and ${PLAIN_RULES_PATH}\n`);
 }

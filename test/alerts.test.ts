@@ -1,7 +1,8 @@
 // The alert rules (alerts/podmesh-rules.yaml) as Prometheus sees them: promtool checks the file
 // and runs its unit tests (alerts/tests/), every alert carries what Alertmanager and the on-call
 // need (severity, summary, description, a runbook that exists), every alert is tested both
-// firing and in a near miss, and deploy/base/prometheus-rule.yaml is the generated copy.
+// firing and in a near miss, and the copies in deploy/components (the PrometheusRule, the
+// plain-Prometheus rule file) are generated from it.
 //
 // Then "one fault, one alert": a simulated 3-node cluster (pod and host agents, two DNS
 // replicas, two port targets, a controller) is put through each fault the lab can inject, and
@@ -17,6 +18,7 @@ import test, { type ExecutionContext } from 'ava';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { parse, stringify } from 'yaml';
 import {
+  PLAIN_RULES_PATH,
   PROMETHEUS_RULE_PATH,
   RULES_PATH,
   RUNBOOK_BASE_URL,
@@ -149,7 +151,7 @@ test('every alert has a firing test that checks its annotations and a near-miss 
   }
 });
 
-test('the PrometheusRule in deploy/base is generated from the rule file', (t) => {
+test('the PrometheusRule (component prometheus-operator) is generated from the rule file', (t) => {
   const text = read(RULES_PATH);
   const committed = read(PROMETHEUS_RULE_PATH);
   t.is(committed, renderPrometheusRule(text), `run: npx tsx src/gen-alerts.ts`);
@@ -161,6 +163,7 @@ test('the PrometheusRule in deploy/base is generated from the rule file', (t) =>
   t.is(obj.metadata.labels['app.kubernetes.io/name'], 'podmesh');
   t.deepEqual(obj.spec.groups, rules.groups);
   t.notThrows(() => new PrometheusRule(obj as never).validate());
+  t.is(read(PLAIN_RULES_PATH), text, `the plain-Prometheus copy: run npx tsx src/gen-alerts.ts`);
   t.throws(() => renderPrometheusRule('groups: []\n'), { message: /no groups/ });
   t.throws(() => renderPrometheusRule('groups: [\n'));
 });

@@ -31,7 +31,7 @@ export function knownSeries(recordingRules: Iterable<string> = []): Known {
       known.set(`${d.name}_count`, labels);
     } else known.set(d.name, labels);
   }
-  // The PodMonitor (deploy/base/pod-monitor.yaml) relabels the agents' Pod node onto `node`.
+  // The PodMonitor (deploy/components/prometheus-operator/pod-monitor.yaml) relabels the agents' Pod node onto `node`.
   known.set('up', new Set([...TARGET_LABELS, 'node']));
   for (const r of recordingRules) known.set(r, null);
   return known;

@@ -43,7 +43,7 @@ import { AGENT_PORTS, Lab, REPO, allLabLeftovers, type Undo } from './lab.ts';
 const NEEDS =
   'the Prometheus lab needs root and iproute2, nftables, dnsmasq (dnsmasq-base), conntrack, prometheus';
 const RULES = path.join(REPO, 'alerts/podmesh-rules.yaml');
-const POD_MONITOR = path.join(REPO, 'deploy/base/pod-monitor.yaml');
+const POD_MONITOR = path.join(REPO, 'deploy/components/prometheus-operator/pod-monitor.yaml');
 const DASHBOARDS = path.join(REPO, 'dashboards');
 /** Port targets live on this process's underlay address: no lab fault below touches it. */
 const WEB_PORT = 18080;
@@ -221,7 +221,7 @@ labSuite(
       controllerServer = served.server;
       // One job, as the PodMonitor makes ("namespace/name"), with the target labels the
       // operator adds, the discovery labels its own relabelings read (the controller's node is
-      // node-1, as if it ran there), and those relabelings from deploy/base/pod-monitor.yaml.
+      // node-1, as if it ran there), and those relabelings from deploy/components/prometheus-operator/pod-monitor.yaml.
       const meta = (container: string, node: string): Record<string, string> => ({
         namespace: 'podmesh',
         container,
