@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { parse } from 'yaml';
 import { RULES_PATH } from '../src/gen-alerts.ts';
+import { Alertmanager, WebhookReceiver, testConfig } from './support/alertmanager.ts';
 
 const ROOT = new URL('../', import.meta.url);
 const path = (p: string): string => new URL(p, ROOT).pathname;
@@ -113,4 +114,45 @@ test('inhibit rules name only alerts of the rule pack; grouping is by incident',
   t.true(named(node.target_matchers).includes('PodmeshAgentDown'));
   t.deepEqual(node.equal, ['cluster', 'node']);
   t.deepEqual(config.route.group_by, ['cluster', 'alertname', 'node', 'server', 'target']);
+});
+
+// The inhibit rules in a real Alertmanager (not root, no lab): alerts posted as Prometheus
+// would, the webhook receiver recording what is delivered.
+test("in a real Alertmanager: a node fault silences its own agent alerts, not another node's", async (t) => {
+  t.timeout(60_000);
+  const hook = await WebhookReceiver.start();
+  t.teardown(() => hook.close());
+  const am = await Alertmanager.start(
+    testConfig(readFileSync(path(EXAMPLE), 'utf8'), hook.url, {
+      groupWait: '1s',
+      groupInterval: '2s',
+      repeatInterval: '1h',
+    }),
+  );
+  t.teardown(() => am.stop());
+  const alert = (name: string, severity: string, l: Record<string, string>) => ({
+    labels: { alertname: name, severity, cluster: 'lab', ...l },
+    annotations: { summary: name },
+  });
+  await am.post([
+    alert('PodmeshNodeUnreachable', 'critical', { node: 'node-3' }),
+    alert('PodmeshAgentDown', 'warning', { node: 'node-3', pod: 'podmesh-agent-x' }),
+    alert('PodmeshAgentDown', 'warning', { node: 'node-1', pod: 'podmesh-agent-y' }),
+    alert('PodmeshAgentStarved', 'info', { source_node: 'node-2', network: 'pod' }),
+  ]);
+  const end = Date.now() + 30_000;
+  while (hook.received.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 3000)); // anything else that would come
+  const got = hook.received
+    .map((n) => `${n.receiver} ${n.groupLabels['alertname']} ${n.groupLabels['node'] ?? ''}`)
+    .sort();
+  t.deepEqual(got, [
+    'podmesh-page PodmeshNodeUnreachable node-3',
+    'podmesh-ticket PodmeshAgentDown node-1',
+  ]);
+  const held = (await am.alerts()).filter((a) => a.status?.state === 'suppressed');
+  t.deepEqual(
+    held.map((a) => `${a.labels['alertname']} ${a.labels['node']} ${a.status!.inhibitedBy.length}`),
+    ['PodmeshAgentDown node-3 1'],
+  );
 });
