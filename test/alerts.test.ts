@@ -18,12 +18,14 @@ import test, { type ExecutionContext } from 'ava';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { parse, stringify } from 'yaml';
 import {
+  DEFAULT_AGENT_SELECTOR,
   PLAIN_RULES_PATH,
   PROMETHEUS_RULE_PATH,
   RULES_PATH,
   RUNBOOK_BASE_URL,
   renderPrometheusRule,
   runbookFile,
+  withAgentSelector,
 } from '../src/gen-alerts.ts';
 
 const ROOT = new URL('../', import.meta.url);
@@ -557,17 +559,30 @@ test('every alert is the answer to one of the simulated faults', (t) => {
   );
 });
 
-/** Runs one scenario through promtool against the real rule file. */
-function runScenario(t: ExecutionContext, f: Fault): { ok: boolean; out: string } {
+/** Runs one scenario through promtool against the real rule file (or the given text of one). */
+function runScenario(
+  t: ExecutionContext,
+  f: Fault,
+  o: { rules?: string; job?: string } = {},
+): { ok: boolean; out: string } {
   const dir = mkdtempSync(join(tmpdir(), 'podmesh-alerts-'));
   try {
     const file = join(dir, 'scenario.yaml');
+    let rulesFile = path(RULES_PATH);
+    if (o.rules !== undefined) {
+      rulesFile = join(dir, 'rules.yaml');
+      writeFileSync(rulesFile, o.rules);
+    }
+    const test = scenarioTest(f) as { input_series: { series: string }[] };
+    if (o.job !== undefined)
+      for (const s of test.input_series)
+        s.series = s.series.replace('job="podmesh/podmesh"', `job=${JSON.stringify(o.job)}`);
     writeFileSync(
       file,
       stringify({
-        rule_files: [path(RULES_PATH)],
+        rule_files: [rulesFile],
         evaluation_interval: '30s',
-        tests: [scenarioTest(f)],
+        tests: [test],
       }),
     );
     return promtool(t, ['test', 'rules', file]);
@@ -590,4 +605,21 @@ test('the scenarios can fail: an alert that should stay quiet is caught', (t) =>
   const r = runScenario(t, { ...partitioned, fires: { PairLossHigh: 8 }, where: [] });
   t.false(r.ok, r.out);
   t.regex(r.out, /got: \{alertname="PodmeshNodeUnreachable"\} 1/);
+});
+
+test('the agent selector is set in one place: a pack for another job name alerts on its agents', (t) => {
+  const rules = read(RULES_PATH);
+  const custom = withAgentSelector(rules, 'job="kubernetes-pods", container="agent"');
+  t.false(custom.includes(DEFAULT_AGENT_SELECTOR));
+  // Four expressions and the header that names the selector.
+  t.is(custom.split('{job="kubernetes-pods", container="agent"}').length - 1, 5);
+  t.throws(() => withAgentSelector('groups: []\n', 'job="x"'), { message: /not used/ });
+  t.throws(() => withAgentSelector(rules, '{job="x"}'), { message: /without braces/ });
+  const down = FAULTS.find((f) => f.name === "Prometheus can't scrape node-2's host agent")!;
+  // Targets of a job the shipped selector doesn't match: the shipped pack stays quiet...
+  const shipped = runScenario(t, down, { job: 'kubernetes-pods' });
+  t.false(shipped.ok, shipped.out);
+  // ...and the pack written for that job fires.
+  const r = runScenario(t, down, { job: 'kubernetes-pods', rules: custom });
+  t.true(r.ok, r.out);
 });
