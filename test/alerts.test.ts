@@ -1,7 +1,8 @@
 // The alert rules (alerts/podmesh-rules.yaml) as Prometheus sees them: promtool checks the file
 // and runs its unit tests (alerts/tests/), every alert carries what Alertmanager and the on-call
 // need (severity, summary, description, a runbook that exists), every alert is tested both
-// firing and in a near miss, and deploy/base/prometheus-rule.yaml is the generated copy.
+// firing and in a near miss, and the copies in deploy/components (the PrometheusRule, the
+// plain-Prometheus rule file) are generated from it.
 //
 // Then "one fault, one alert": a simulated 3-node cluster (pod and host agents, two DNS
 // replicas, two port targets, a controller) is put through each fault the lab can inject, and
@@ -17,11 +18,14 @@ import test, { type ExecutionContext } from 'ava';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { parse, stringify } from 'yaml';
 import {
+  DEFAULT_AGENT_SELECTOR,
+  PLAIN_RULES_PATH,
   PROMETHEUS_RULE_PATH,
   RULES_PATH,
   RUNBOOK_BASE_URL,
   renderPrometheusRule,
   runbookFile,
+  withAgentSelector,
 } from '../src/gen-alerts.ts';
 
 const ROOT = new URL('../', import.meta.url);
@@ -149,7 +153,7 @@ test('every alert has a firing test that checks its annotations and a near-miss 
   }
 });
 
-test('the PrometheusRule in deploy/base is generated from the rule file', (t) => {
+test('the PrometheusRule (component prometheus-operator) is generated from the rule file', (t) => {
   const text = read(RULES_PATH);
   const committed = read(PROMETHEUS_RULE_PATH);
   t.is(committed, renderPrometheusRule(text), `run: npx tsx src/gen-alerts.ts`);
@@ -161,6 +165,7 @@ test('the PrometheusRule in deploy/base is generated from the rule file', (t) =>
   t.is(obj.metadata.labels['app.kubernetes.io/name'], 'podmesh');
   t.deepEqual(obj.spec.groups, rules.groups);
   t.notThrows(() => new PrometheusRule(obj as never).validate());
+  t.is(read(PLAIN_RULES_PATH), text, `the plain-Prometheus copy: run npx tsx src/gen-alerts.ts`);
   t.throws(() => renderPrometheusRule('groups: []\n'), { message: /no groups/ });
   t.throws(() => renderPrometheusRule('groups: [\n'));
 });
@@ -433,6 +438,14 @@ function scenarioSeries(f: Fault): { series: string; values: string }[] {
         { ...self(s), resource },
         f.apiDown ? constant(-600) : `0+15x${STEPS}`,
       );
+    // What a full window holds at the default settings (60 s; probes every 1 s, DNS lookups
+    // and port connects every 5 s): the rules derive their minimum sample sizes from it.
+    for (const [kind, n] of [
+      ['pair', 60],
+      ['dns', 12],
+      ['port', 12],
+    ] as const)
+      add('podmesh_window_expected_probes', { ...self(s), kind }, constant(n));
     add('podmesh_probe_late_ratio', self(s), constant(f.late?.(s) ?? 0));
     for (const d of peers) {
       for (const [protocol, size] of PROBES) {
@@ -580,17 +593,30 @@ test('every alert is the answer to one of the simulated faults', (t) => {
   );
 });
 
-/** Runs one scenario through promtool against the real rule file. */
-function runScenario(t: ExecutionContext, f: Fault): { ok: boolean; out: string } {
+/** Runs one scenario through promtool against the real rule file (or the given text of one). */
+function runScenario(
+  t: ExecutionContext,
+  f: Fault,
+  o: { rules?: string; job?: string } = {},
+): { ok: boolean; out: string } {
   const dir = mkdtempSync(join(tmpdir(), 'podmesh-alerts-'));
   try {
     const file = join(dir, 'scenario.yaml');
+    let rulesFile = path(RULES_PATH);
+    if (o.rules !== undefined) {
+      rulesFile = join(dir, 'rules.yaml');
+      writeFileSync(rulesFile, o.rules);
+    }
+    const test = scenarioTest(f) as { input_series: { series: string }[] };
+    if (o.job !== undefined)
+      for (const s of test.input_series)
+        s.series = s.series.replace('job="podmesh/podmesh"', `job=${JSON.stringify(o.job)}`);
     writeFileSync(
       file,
       stringify({
-        rule_files: [path(RULES_PATH)],
+        rule_files: [rulesFile],
         evaluation_interval: '30s',
-        tests: [scenarioTest(f)],
+        tests: [test],
       }),
     );
     return promtool(t, ['test', 'rules', file]);
@@ -613,4 +639,21 @@ test('the scenarios can fail: an alert that should stay quiet is caught', (t) =>
   const r = runScenario(t, { ...partitioned, fires: { PairLossHigh: 8 }, where: [] });
   t.false(r.ok, r.out);
   t.regex(r.out, /got: \{alertname="PodmeshNodeUnreachable"\} 1/);
+});
+
+test('the agent selector is set in one place: a pack for another job name alerts on its agents', (t) => {
+  const rules = read(RULES_PATH);
+  const custom = withAgentSelector(rules, 'job="kubernetes-pods", container="agent"');
+  t.false(custom.includes(DEFAULT_AGENT_SELECTOR));
+  // Four expressions and the header that names the selector.
+  t.is(custom.split('{job="kubernetes-pods", container="agent"}').length - 1, 5);
+  t.throws(() => withAgentSelector('groups: []\n', 'job="x"'), { message: /not used/ });
+  t.throws(() => withAgentSelector(rules, '{job="x"}'), { message: /without braces/ });
+  const down = FAULTS.find((f) => f.name === "Prometheus can't scrape node-2's host agent")!;
+  // Targets of a job the shipped selector doesn't match: the shipped pack stays quiet...
+  const shipped = runScenario(t, down, { job: 'kubernetes-pods' });
+  t.false(shipped.ok, shipped.out);
+  // ...and the pack written for that job fires.
+  const r = runScenario(t, down, { job: 'kubernetes-pods', rules: custom });
+  t.true(r.ok, r.out);
 });

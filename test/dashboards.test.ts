@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { UIDS } from '../dashboards/src/common.ts';
-import { panelsOf, type GrafanaDashboard } from '../dashboards/src/promql.ts';
+import { everySelectorHas, panelsOf, type GrafanaDashboard } from '../dashboards/src/promql.ts';
 import {
   CONFIGMAP_NAME,
   CONFIGMAP_PATH,
@@ -54,6 +54,7 @@ const committed = readdirSync(new URL('dashboards/', ROOT))
   .map((f) => ({ file: `dashboards/${f}`, d: JSON.parse(read(`dashboards/${f}`)) as Dashboard }));
 
 const NODE_LABELS = ['source_node', 'target_node', 'node'];
+const CLUSTER = 'cluster=~"$cluster"';
 
 test('regenerating gives the committed bytes, and the same bytes every time', async (t) => {
   const first = await render();
@@ -138,7 +139,11 @@ test('each dashboard has a Prometheus datasource variable and node variables', (
     t.true(nodeVars.length > 0, `${file}: no node variable`);
     for (const v of vars.filter((v) => v.type === 'query')) {
       t.is(v.datasource?.uid, '${datasource}', `${file}: $${v.name} ignores $datasource`);
-      t.regex(String(v.query), new RegExp(`^label_values\\(podmesh_\\w+, ${v.name}\\)$`), file);
+      t.regex(
+        String(v.query),
+        new RegExp(`^label_values\\(podmesh_\\w+(\\{[^}]*\\})?, ${v.name}\\)$`),
+        file,
+      );
     }
   }
   const names = (uid: string): string[] =>
@@ -152,6 +157,42 @@ test('each dashboard has a Prometheus datasource variable and node variables', (
   const pair = committed.find((c) => c.d.uid === UIDS.pair)?.d.templating.list ?? [];
   for (const n of ['source_node', 'target_node'])
     t.is(pair.find((v) => v.name === n)?.multi, false, `pair: $${n} selects one node`);
+});
+
+test('a cluster variable, default all, scopes every query and drop-down, the mixin way', (t) => {
+  for (const { file, d } of committed) {
+    const vars = d.templating.list as (Variable & {
+      includeAll?: boolean;
+      allValue?: string;
+      current?: { value?: unknown };
+    })[];
+    t.deepEqual(
+      vars.slice(0, 2).map((v) => v.name),
+      ['datasource', 'cluster'],
+      file,
+    );
+    const c = vars[1]!;
+    t.is(c.query, 'label_values(podmesh_build_info, cluster)', file);
+    t.true(c.includeAll === true && c.allValue === '.*', `${file}: $cluster defaults to all`);
+    t.is(c.current?.value, '$__all', file);
+    for (const v of vars.slice(2).filter((x) => x.type === 'query'))
+      t.regex(
+        String(v.query),
+        new RegExp(
+          `^label_values\\(podmesh_\\w+\\{${CLUSTER.replace(/[$]/g, '\\$')}\\}, ${v.name}\\)$`,
+        ),
+        `${file}: $${v.name}`,
+      );
+    for (const p of panelsOf(d as GrafanaDashboard) as Panel[])
+      for (const q of p.targets ?? [])
+        t.true(
+          everySelectorHas(q.expr ?? '', CLUSTER),
+          `${file}: "${p.title ?? '?'}": ${q.expr ?? ''}`,
+        );
+    for (const p of panelsOf(d as GrafanaDashboard) as Panel[])
+      for (const l of p.fieldConfig?.defaults?.links ?? [])
+        t.regex(l.url ?? '', /\$\{cluster:queryparam\}/, `${file}: "${p.title ?? '?'}" link`);
+  }
 });
 
 test('every panel has a query on the selected datasource, unique ids and a sane layout', (t) => {

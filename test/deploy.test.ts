@@ -2,14 +2,18 @@
 // every object against the Kubernetes schemas (kubernetes-models, and the prometheus-operator
 // models for the PodMonitor), rejects fields the API doesn't know, and holds the manifests to
 // what the code needs: the RBAC grants exactly, the security context, env vars that are real
-// settings, and ports that agree with the config the agent will actually load.
+// settings, and ports that agree with the config the agent will actually load. The base holds
+// only built-in kinds (it applies on a cluster without CRDs); the components in
+// deploy/components each render on top of it, and the overlays (secure, kube-prometheus-stack)
+// are checked for what they are for.
 //
 // Needs kubectl (Debian: kubernetes-client); set KUBECTL to use another binary.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import test from 'ava';
 import * as k8s from '@kubernetes/client-node';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
@@ -45,6 +49,7 @@ import { PODMESH_ENTRIES } from '../src/bundle.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { SETTINGS, envName, flagName } from '../src/config/settings.ts';
 import { parseWebConfig } from '../src/config/web-config.ts';
+import { relabelConfigFromOperator } from './support/prometheus.ts';
 
 const ROOT = new URL('../', import.meta.url);
 const BASE = new URL('deploy/base', ROOT).pathname;
@@ -179,6 +184,54 @@ function named<T>(kind: string, name: string): T & Obj {
   const found = ofKind<T>(kind).find((o) => o.metadata.name === name);
   if (found === undefined) throw new Error(`no ${kind} ${name} in the rendered base`);
   return found;
+}
+
+/** API groups of the kinds every cluster has: the base may use only these. */
+const BUILT_IN_GROUPS: ReadonlySet<string> = new Set([
+  '',
+  'apps',
+  'rbac.authorization.k8s.io',
+  'networking.k8s.io',
+  'scheduling.k8s.io',
+  'policy',
+  'discovery.k8s.io',
+]);
+
+function apiGroup(o: Obj): string {
+  return o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : '';
+}
+
+const names = (os: readonly Obj[]): string[] =>
+  os.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+
+const COMPONENTS_DIR = new URL('deploy/components', ROOT).pathname;
+const renderedWith = new Map<string, Obj[]>();
+
+/** The base with these components of deploy/components (in this order), as an overlay would. */
+function withComponents(components: readonly string[]): Obj[] {
+  const key = components.join(',');
+  const cached = renderedWith.get(key);
+  if (cached !== undefined) return cached;
+  const dir = mkdtempSync(join(tmpdir(), 'podmesh-components-'));
+  try {
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources:',
+        `  - ${relative(dir, BASE)}`,
+        'components:',
+        ...components.map((c) => `  - ${relative(dir, join(COMPONENTS_DIR, c))}`),
+        '',
+      ].join('\n'),
+    );
+    const objs = render(dir);
+    renderedWith.set(key, objs);
+    return objs;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -427,13 +480,18 @@ test('the expected kinds are all there', (t) => {
     'Service/podmesh-controller',
     'NetworkPolicy/podmesh-agent',
     'NetworkPolicy/podmesh-controller',
-    'PodMonitor/podmesh',
-    'ConfigMap/podmesh-dashboards',
-    'PrometheusRule/podmesh',
   ])
     t.true(names.has(want), `${want} missing`);
-  // The agents' config (name with a content hash) and the Grafana dashboards.
-  t.is(ofKind('ConfigMap').length, 2);
+  // The agents' config (name with a content hash); the dashboards are a component's.
+  t.is(ofKind('ConfigMap').length, 1);
+  // Applies on any cluster: built-in kinds only (the PodMonitor and PrometheusRule, which need
+  // the prometheus-operator's CRDs, are the prometheus-operator component's).
+  t.deepEqual(
+    objects()
+      .filter((o) => !BUILT_IN_GROUPS.has(apiGroup(o)))
+      .map((o) => `${o.apiVersion} ${o.kind}`),
+    [],
+  );
   // Everything namespaced lives in podmesh's namespace, except the one kube-system Role pair.
   for (const o of objects()) {
     if (['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass'].includes(o.kind))
@@ -1298,7 +1356,11 @@ test('NetworkPolicies let every probe protocol reach the agents', (t) => {
 });
 
 test('the PodMonitor scrapes /metrics on the http port of every agent and the controller', (t) => {
-  const pm = named<IPodMonitor>('PodMonitor', 'podmesh');
+  const pm = secureNamed<IPodMonitor>(
+    'PodMonitor',
+    'podmesh',
+    withComponents(['prometheus-operator']),
+  );
   const sel = pm.spec.selector;
   const selects = (labels: Record<string, string> | undefined): boolean =>
     matches(sel.matchLabels, labels) &&
@@ -1404,9 +1466,16 @@ test('the secure overlay renders; every object is valid and carries only known f
     objs.flatMap((o) => strictFieldErrors(o)),
     [],
   );
-  // The base's objects, plus the scrape policy; nothing dropped.
-  const names = (os: Obj[]) => os.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-  t.deepEqual(names(objs), [...names(objects()), 'NetworkPolicy/podmesh-metrics-scrape'].sort());
+  // The base's objects, plus the PodMonitor and rules and the scrape policy; nothing dropped.
+  t.deepEqual(
+    names(objs),
+    [
+      ...names(objects()),
+      'PodMonitor/podmesh',
+      'PrometheusRule/podmesh',
+      'NetworkPolicy/podmesh-metrics-scrape',
+    ].sort(),
+  );
 });
 
 test('secure overlay: every podmesh server loads the web config from its Secret, and kubelet probes it over HTTPS', (t) => {
@@ -1664,4 +1733,204 @@ test('secure overlay: the scrape namespace is one patch of podmesh-metrics-scrap
   t.true(scrapeCases(objs, 'observability')['scrape controller from monitoring']);
   t.false(scrapeCases(objs, 'monitoring')['scrape agent from monitoring']);
   t.true(scrapeCases(objs, 'observability')['pod agent probes: icmp']);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Components (deploy/components) on the base, and the kube-prometheus-stack example overlay.
+
+/** What each component adds to the base (patch-only components add nothing). */
+const COMPONENT_ADDS: Readonly<Record<string, readonly string[]>> = {
+  'prometheus-operator': ['PodMonitor/podmesh', 'PrometheusRule/podmesh'],
+  'grafana-dashboards': ['ConfigMap/podmesh-dashboards'],
+  'plain-prometheus': ['ConfigMap/podmesh-prometheus'],
+  'secure-http': [],
+  'scrape-network-policy': ['NetworkPolicy/podmesh-metrics-scrape'],
+  'plumbing-alerts': ['PrometheusRule/podmesh-plumbing'],
+};
+
+test('every component renders on the base alone, valid, adding exactly its objects', (t) => {
+  const dirs = readdirSync(COMPONENTS_DIR).sort();
+  t.deepEqual(dirs, Object.keys(COMPONENT_ADDS).sort(), 'a component without a row here');
+  for (const [c, adds] of Object.entries(COMPONENT_ADDS)) {
+    const objs = withComponents([c]);
+    t.deepEqual(
+      objs.flatMap((o) => {
+        const e = schemaErrors(o);
+        return [
+          ...(e === undefined ? [] : [`${o.kind}/${o.metadata.name}: ${e}`]),
+          ...strictFieldErrors(o),
+        ];
+      }),
+      [],
+      c,
+    );
+    t.deepEqual(names(objs), [...names(objects()), ...adds].sort(), c);
+  }
+});
+
+const KPS = new URL('deploy/overlays/kube-prometheus-stack', ROOT).pathname;
+/** kube-prometheus-stack's defaults (release kube-prometheus-stack in namespace monitoring). */
+const KPS_SELECTOR = { release: 'kube-prometheus-stack' };
+const KPS_GRAFANA = { namespace: 'monitoring', label: 'grafana_dashboard', value: '1' };
+
+/** What the chart's Prometheus and Grafana sidecar pick up from a rendered set of objects. */
+function kpsPicksUp(objs: readonly Obj[]): string[] {
+  return objs
+    .filter((o) =>
+      o.kind === 'ConfigMap'
+        ? o.metadata.namespace === KPS_GRAFANA.namespace &&
+          o.metadata.labels?.[KPS_GRAFANA.label] === KPS_GRAFANA.value
+        : ['PodMonitor', 'PrometheusRule'].includes(o.kind) &&
+          matches(KPS_SELECTOR, o.metadata.labels),
+    )
+    .map((o) => `${o.kind}/${o.metadata.name}`)
+    .sort();
+}
+
+test('kube-prometheus-stack overlay: its Prometheus selects the PodMonitor and rules, its Grafana the dashboards', (t) => {
+  const objs = render(KPS);
+  t.deepEqual(
+    objs.flatMap((o) => {
+      const e = schemaErrors(o);
+      return [
+        ...(e === undefined ? [] : [`${o.kind}/${o.metadata.name}: ${e}`]),
+        ...strictFieldErrors(o),
+      ];
+    }),
+    [],
+  );
+  t.deepEqual(kpsPicksUp(objs), [
+    'ConfigMap/podmesh-dashboards',
+    'PodMonitor/podmesh',
+    'PrometheusRule/podmesh',
+  ]);
+  // Without the overlay's patches the same components are ignored: the check can fail.
+  t.deepEqual(kpsPicksUp(withComponents(['prometheus-operator', 'grafana-dashboards'])), []);
+  // The patches touch only those three objects.
+  const base = new Map(objects().map((o) => [`${o.kind}/${o.metadata.name}`, o]));
+  for (const o of objs) {
+    const b = base.get(`${o.kind}/${o.metadata.name}`);
+    if (b !== undefined) t.deepEqual(o, b, `${o.kind}/${o.metadata.name} changed`);
+  }
+  const dashboards = objs.find((o) => o.metadata.name === 'podmesh-dashboards') as IConfigMap & Obj;
+  const files = readdirSync(new URL('dashboards', ROOT)).filter((f) => f.endsWith('.json'));
+  t.deepEqual(Object.keys(dashboards.data ?? {}).sort(), files.sort());
+});
+
+/** Prometheus relabeling, the actions podmesh's scrape job uses (keep, drop, replace). */
+function relabel(
+  labels: Readonly<Record<string, string>>,
+  configs: readonly Record<string, unknown>[],
+): Record<string, string> | undefined {
+  const out = { ...labels };
+  for (const c of configs) {
+    const sources = (c['source_labels'] as string[] | undefined) ?? [];
+    const value = sources.map((l) => out[l] ?? '').join((c['separator'] as string) ?? ';');
+    const re = new RegExp(`^(?:${(c['regex'] as string) ?? '(.*)'})$`);
+    const m = re.exec(value);
+    const action = (c['action'] as string) ?? 'replace';
+    if (action === 'keep' && m === null) return undefined;
+    if (action === 'drop' && m !== null) return undefined;
+    if (action === 'replace' && m !== null) {
+      const target = c['target_label'] as string;
+      const v = value.replace(re, (c['replacement'] as string) ?? '$1');
+      if (v === '') delete out[target];
+      else out[target] = v;
+    }
+  }
+  return Object.fromEntries(Object.entries(out).filter(([k]) => !k.startsWith('__')));
+}
+
+test('plain-prometheus component: its scrape job and rules load in Prometheus and label targets as the rules need', (t) => {
+  const objs = withComponents(['plain-prometheus']);
+  const cm = objs.find((o) => o.metadata.name === 'podmesh-prometheus') as IConfigMap & Obj;
+  t.is(cm.metadata.namespace, NAMESPACE);
+  const scrapeText = cm.data?.['scrape-config.yaml'] ?? '';
+  t.is(
+    scrapeText,
+    readFileSync(new URL('deploy/components/plain-prometheus/scrape-config.yaml', ROOT), 'utf8'),
+  );
+  t.is(
+    cm.data?.['podmesh-rules.yaml'],
+    readFileSync(new URL('alerts/podmesh-rules.yaml', ROOT), 'utf8'),
+  );
+  const jobs = (
+    parseAllDocuments(scrapeText)[0]!.toJS() as { scrape_configs: Record<string, unknown>[] }
+  ).scrape_configs;
+  t.is(jobs.length, 1);
+  const job = jobs[0]!;
+  t.regex(job['job_name'] as string, /podmesh/, 'the rules select job=~".*podmesh.*"');
+
+  // Prometheus's own check of a prometheus.yml made of the job and the rules. Debian's
+  // Prometheus is built without Kubernetes discovery (it rejects kubernetes_sd_configs), so the
+  // check stands a static target in for it; the relabeling and the rest are checked as shipped.
+  const { kubernetes_sd_configs: sd, ...rest } = job;
+  t.deepEqual(sd, [{ role: 'pod', namespaces: { names: [NAMESPACE] } }]);
+  const checked = [{ ...rest, static_configs: [{ targets: ['127.0.0.1:9860'] }] }];
+  const dir = mkdtempSync(join(tmpdir(), 'podmesh-plain-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'podmesh-rules.yaml'), cm.data!['podmesh-rules.yaml']!);
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    JSON.stringify({ rule_files: ['podmesh-rules.yaml'], scrape_configs: checked }),
+  );
+  const promtool = spawnSync(
+    process.env['PROMTOOL'] ?? 'promtool',
+    ['check', 'config', 'prometheus.yml'],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+    },
+  );
+  t.is(promtool.error, undefined, 'promtool (Debian: prometheus) is needed');
+  t.is(promtool.status, 0, `${promtool.stdout}${promtool.stderr}`);
+
+  // Each rendered workload's ports, as Kubernetes pod discovery shows them, through the job.
+  const relabels = job['relabel_configs'] as Record<string, unknown>[];
+  const targets: string[] = [];
+  for (const w of workloads())
+    for (const c of w.template.spec!.containers)
+      for (const p of c.ports ?? []) {
+        const labels: Record<string, string> = {
+          __address__: `10.1.2.3:${p.containerPort}`,
+          __meta_kubernetes_namespace: NAMESPACE,
+          __meta_kubernetes_pod_name: `${w.name}-x`,
+          __meta_kubernetes_pod_node_name: 'node-1',
+          __meta_kubernetes_pod_container_name: c.name,
+          __meta_kubernetes_pod_container_port_name: p.name ?? '',
+        };
+        for (const [k, v] of Object.entries(w.template.metadata?.labels ?? {}))
+          labels[`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`] = v;
+        const kept = relabel(labels, relabels);
+        if (kept !== undefined) targets.push(`${p.name}:${JSON.stringify(kept)}`);
+      }
+  t.deepEqual(targets.sort(), [
+    'http:{"namespace":"podmesh","pod":"podmesh-agent-host-x","container":"agent","node":"node-1"}',
+    'http:{"namespace":"podmesh","pod":"podmesh-agent-x","container":"agent","node":"node-1"}',
+    'http:{"namespace":"podmesh","pod":"podmesh-controller-x","container":"controller"}',
+  ]);
+  // The same `node` rule as the PodMonitor's, which the lab's Prometheus runs.
+  const pm = withComponents(['prometheus-operator']).find(
+    (o) => o.kind === 'PodMonitor',
+  ) as IPodMonitor & Obj;
+  const pmRelabels = (pm.spec.podMetricsEndpoints?.[0]?.relabelings ?? []).map((r) =>
+    relabelConfigFromOperator(r as Record<string, unknown>),
+  );
+  t.true(pmRelabels.length > 0);
+  for (const r of pmRelabels)
+    t.true(
+      relabels.some((x) => isDeepStrictEqual(x, r)),
+      JSON.stringify(r),
+    );
+  // Another app's Pod in the namespace is not scraped.
+  t.is(
+    relabel(
+      {
+        __meta_kubernetes_pod_label_app_kubernetes_io_name: 'other',
+        __meta_kubernetes_pod_container_port_name: 'http',
+      },
+      relabels,
+    ),
+    undefined,
+  );
 });

@@ -37,7 +37,8 @@ function read(path: string): string {
 }
 
 const dashboardFiles = filesIn('dashboards', /\.json$/);
-const ruleFiles = filesIn('alerts', /\.ya?ml$/);
+// alerts/alertmanager-example.yaml is an Alertmanager config, not a rule file.
+const ruleFiles = filesIn('alerts', /^(?!alertmanager).*\.ya?ml$/);
 
 const rules = ruleFiles.map((f) => ruleExpressions(read(f), f));
 const records = rules.flatMap((r) => r.records);

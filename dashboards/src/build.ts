@@ -1,4 +1,4 @@
-// `npm run dashboards`: writes dashboards/<uid>.json and deploy/base/grafana-dashboards.yaml
+// `npm run dashboards`: writes dashboards/<uid>.json and deploy/components/grafana-dashboards/grafana-dashboards.yaml
 // from the TypeScript in dashboards/src. With --check it writes nothing and exits 1 if a
 // committed file differs from what the sources generate (or a stale dashboard JSON is left).
 // --root <dir> reads and writes under another tree than the repository (for the tests).

@@ -1,4 +1,4 @@
-// Building blocks shared by every podmesh dashboard: the datasource and node variables, the
+// Building blocks shared by every podmesh dashboard: the datasource, cluster and node variables, the
 // dashboard skeleton (uid, tags, links to the other podmesh dashboards) and panel helpers that
 // wire each query to the selected Prometheus, so the dashboard modules only state what to show.
 
@@ -31,6 +31,7 @@ import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-s
 import { PanelBuilder as StatBuilder } from '@grafana/grafana-foundation-sdk/stat';
 import { PanelBuilder as TableBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
+import { withMatcher } from './promql.ts';
 
 /** Every panel and query reads from the Prometheus the `datasource` variable selects. */
 export const DS: DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
@@ -46,14 +47,38 @@ export const UIDS = {
   agentHealth: 'podmesh-agent-health',
 } as const;
 
-/** A relative URL to another podmesh dashboard that carries the datasource and time range. */
+/**
+ * The matcher every selector of every query carries (added by `target` and `labelVariable`), as
+ * the kubernetes-mixin does: with several clusters in one Prometheus (Thanos, Mimir, a
+ * federation with a `cluster` label) the dashboards show one, or all. `.*` also matches series
+ * without the label, so a single cluster needs nothing.
+ */
+export const CLUSTER_MATCHER = 'cluster=~"$cluster"';
+
+/** A relative URL to another podmesh dashboard that carries the datasource, cluster and time. */
 export function dashboardUrl(uid: string, vars: Record<string, string>): string {
   const params = Object.entries(vars).map(([k, v]) => `var-${k}=${v}`);
-  return `/d/${uid}/${uid}?\${datasource:queryparam}&${params.join('&')}&\${__url_time_range}`;
+  return `/d/${uid}/${uid}?\${datasource:queryparam}&\${cluster:queryparam}&${params.join('&')}&\${__url_time_range}`;
 }
 
 export function datasourceVariable(): Builder<VariableModel> {
   return new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus');
+}
+
+/** The cluster drop-down: the `cluster` values podmesh's series carry; All (`.*`) by default. */
+export function clusterVariable(): Builder<VariableModel> {
+  const query = 'label_values(podmesh_build_info, cluster)';
+  return new QueryVariableBuilder('cluster')
+    .label('Cluster')
+    .datasource(DS)
+    .query(query)
+    .definition(query)
+    .refresh(VariableRefresh.OnTimeRangeChanged)
+    .sort(VariableSort.NaturalAsc)
+    .multi(true)
+    .includeAll(true)
+    .allValue('.*')
+    .current({ text: 'All', value: '$__all', selected: true });
 }
 
 interface LabelVariable {
@@ -73,7 +98,7 @@ interface LabelVariable {
  * the drop-down was loaded.
  */
 export function labelVariable(v: LabelVariable): Builder<VariableModel> {
-  const query = `label_values(${v.metric}, ${v.from ?? v.name})`;
+  const query = `label_values(${v.metric}{${CLUSTER_MATCHER}}, ${v.from ?? v.name})`;
   const b = new QueryVariableBuilder(v.name)
     .label(v.label)
     .datasource(DS)
@@ -107,7 +132,7 @@ export function dashboard(spec: DashboardSpec): DashboardBuilder {
     .time({ from: 'now-1h', to: 'now' })
     .refresh('30s')
     .timezone('browser')
-    .variables([datasourceVariable(), ...spec.variables])
+    .variables([datasourceVariable(), clusterVariable(), ...spec.variables])
     .link(
       new DashboardLinkBuilder('podmesh')
         .type(DashboardLinkType.Dashboards)
@@ -130,7 +155,10 @@ export interface Query {
 }
 
 function target(q: Query, refId: string): DataqueryBuilder {
-  const b = new DataqueryBuilder().datasource(DS).refId(refId).expr(q.expr);
+  const b = new DataqueryBuilder()
+    .datasource(DS)
+    .refId(refId)
+    .expr(withMatcher(q.expr, CLUSTER_MATCHER));
   if (q.legend !== undefined) b.legendFormat(q.legend);
   if (q.instant === true) b.instant();
   else b.range();

@@ -9,6 +9,7 @@ import {
 } from '@grafana/grafana-foundation-sdk/heatmap';
 import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
 import {
+  CLUSTER_MATCHER,
   DS,
   LOSS_STEPS,
   UIDS,
@@ -21,6 +22,7 @@ import {
   table,
   timeseries,
 } from './common.ts';
+import { withMatcher } from './promql.ts';
 
 const PAIR =
   'source_node=~"$source_node", target_node=~"$target_node", path=~"$path", protocol=~"$protocol"';
@@ -242,7 +244,10 @@ export function overview(): Dashboard {
             .format(PromQueryFormat.Heatmap)
             .legendFormat('{{le}}')
             .expr(
-              'sum by (le) (increase(podmesh_rtt_seconds_bucket{source_node=~"$source_node", path=~"$path", protocol=~"$protocol"}[$__rate_interval]))',
+              withMatcher(
+                'sum by (le) (increase(podmesh_rtt_seconds_bucket{source_node=~"$source_node", path=~"$path", protocol=~"$protocol"}[$__rate_interval]))',
+                CLUSTER_MATCHER,
+              ),
             ),
         ),
     );

@@ -11,8 +11,20 @@ import { EXTERNAL_SERIES } from '../../src/metrics/external-series.ts';
 
 type SyntaxNode = ReturnType<typeof parser.parse>['topNode'];
 
-/** Labels Prometheus (prometheus-operator's PodMonitor) attaches to every scraped series. */
-export const TARGET_LABELS = ['job', 'instance', 'namespace', 'pod', 'container', 'endpoint'];
+/**
+ * Labels Prometheus (prometheus-operator's PodMonitor) attaches to every scraped series, and
+ * `cluster`, which a multi-cluster setup adds (a target or external label) and every dashboard
+ * query filters on.
+ */
+export const TARGET_LABELS = [
+  'job',
+  'instance',
+  'namespace',
+  'pod',
+  'container',
+  'endpoint',
+  'cluster',
+];
 
 /** A series name PromQL may select and the labels it carries; null labels: not known. */
 export type Known = Map<string, ReadonlySet<string> | null>;
@@ -32,12 +44,58 @@ export function knownSeries(recordingRules: Iterable<string> = []): Known {
       known.set(`${d.name}_count`, labels);
     } else known.set(d.name, labels);
   }
-  // The PodMonitor (deploy/base/pod-monitor.yaml) relabels the agents' Pod node onto `node`.
+  // The PodMonitor (deploy/components/prometheus-operator/pod-monitor.yaml) relabels the agents' Pod node onto `node`.
   known.set('up', new Set([...TARGET_LABELS, 'node']));
   // Other exporters' metrics that the plumbing rules read, with their own labels.
   for (const e of EXTERNAL_SERIES) known.set(e.name, new Set([...e.labels, ...TARGET_LABELS]));
   for (const r of recordingRules) known.set(r, null);
   return known;
+}
+
+/**
+ * The expression with `matcher` (e.g. `cluster=~"$cluster"`) added to every vector selector, as
+ * the monitoring mixins scope every query; the rest of the text is left as written.
+ */
+export function withMatcher(expr: string, matcher: string): string {
+  const edits: { at: number; text: string }[] = [];
+  const masked = maskVariables(expr);
+  parser.parse(masked).iterate({
+    enter: (ref) => {
+      if (ref.type.isError) throw new Error(`not PromQL: ${expr}`);
+      if (ref.name !== 'VectorSelector') return;
+      const m = ref.node.getChild('LabelMatchers');
+      if (m === null) edits.push({ at: ref.node.to, text: `{${matcher}}` });
+      else {
+        const empty = masked.slice(m.from + 1, m.to - 1).trim() === '';
+        edits.push({ at: m.from + 1, text: empty ? matcher : `${matcher}, ` });
+      }
+    },
+  });
+  let out = expr;
+  for (const e of edits.sort((a, b) => b.at - a.at))
+    out = out.slice(0, e.at) + e.text + out.slice(e.at);
+  return out;
+}
+
+/** Whether every vector selector of the expression carries this matcher, as written. */
+export function everySelectorHas(expr: string, matcher: string): boolean {
+  let all = true;
+  parser.parse(maskVariables(expr)).iterate({
+    enter: (ref) => {
+      if (ref.name !== 'VectorSelector') return;
+      const m = ref.node.getChild('LabelMatchers');
+      if (m === null || !expr.slice(m.from, m.to).includes(matcher)) all = false;
+    },
+  });
+  return all;
+}
+
+/**
+ * Grafana variables (`$__rate_interval` in a range) replaced by a duration of the same length,
+ * so the text parses and its positions are the original's.
+ */
+function maskVariables(expr: string): string {
+  return expr.replace(VARIABLE, (w) => `${'1'.repeat(w.length - 1)}s`);
 }
 
 function unquote(literal: string): string {

@@ -14,7 +14,7 @@ import { ports } from './ports.ts';
 /** The repository root, whatever the working directory. */
 export const ROOT = new URL('../../', import.meta.url);
 
-export const CONFIGMAP_PATH = 'deploy/base/grafana-dashboards.yaml';
+export const CONFIGMAP_PATH = 'deploy/components/grafana-dashboards/grafana-dashboards.yaml';
 export const CONFIGMAP_NAME = 'podmesh-dashboards';
 /** The label Grafana's dashboard sidecar (kiwigrid k8s-sidecar, the Helm chart's default) watches. */
 export const SIDECAR_LABEL = 'grafana_dashboard';

@@ -12,6 +12,7 @@ import { defaultAdvertiseAddress, interfaceMtu } from '../core/netif.ts';
 import { diffPeers, peersChanged } from '../core/peer-diff.ts';
 import type { Peer, ProbeResult, Self } from '../core/types.ts';
 import type { Config } from '../config/load.ts';
+import { expectedPerWindow, windowProblems } from '../config/window-budget.ts';
 import { createPeerSource } from '../discovery/create.ts';
 import type { DnsReplica } from '../discovery/kubernetes.ts';
 import type { PeerSource } from '../discovery/peer-source.ts';
@@ -112,6 +113,7 @@ export class Agent {
       late: this.late,
     });
     this.metrics.ports.setJobs(this.portJobs);
+    this.metrics.health.setWindowExpected(expectedPerWindow(cfg));
     this.dns = new DnsChecks(cfg, DNS_OFF);
     this.peerSource = opts.peerSource;
     this.udpSmallBytes = baseLength(cfg.stamp.authKey) + IPV4_UDP_HEADERS;
@@ -168,6 +170,9 @@ export class Agent {
     this.stampPort = engines.stampPort;
     this.tcpPort = engines.tcpPort;
     this.metrics.health.setIcmp(engines.icmp.enabled, engines.icmp.reason);
+    // Optional checks under whose settings their alerts could never fire (the peer probes'
+    // case is refused by the config loader).
+    for (const w of windowProblems(cfg).warn) log.warn(w);
     this.metrics.health.setTimestampSources(engines.timestamps);
     // Once, at start: user-space times carry this process's scheduling noise in every RTT.
     for (const [kind, ts] of Object.entries(engines.timestamps))

@@ -17,6 +17,7 @@ import {
   type StaticPeer,
 } from './settings.ts';
 import { loadWebConfig, type WebConfig } from './web-config.ts';
+import { windowProblems } from './window-budget.ts';
 
 export interface Config {
   readonly node: string;
@@ -237,6 +238,9 @@ export function loadConfig(src: ConfigSources): Config {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const cfg = assemble(flat, problems);
+  // Settings under which the pair alerts could never fire (the DNS and port ones are warned
+  // about at start: those checks are optional).
+  problems.push(...windowProblems(cfg).refuse);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(cfg);
 }

@@ -533,7 +533,7 @@ export const SETTINGS: readonly Setting[] = [
     'window.seconds',
     z.number().int().min(5).max(3600),
     60,
-    'Length of the sliding window behind loss ratios and RTT quantiles.',
+    'Length of the sliding window behind loss ratios and RTT quantiles. It must hold at least 2 probes per pair (window.seconds x 1000 / probes.intervalMs; fewer is refused, and the agent warns when DNS lookups or port connects fall short the same way): the alert rules count a window once it holds half of that, at most 20 (podmesh_window_expected_probes).',
   ),
   s(
     'engine.worker',

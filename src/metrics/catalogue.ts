@@ -134,6 +134,12 @@ export const CATALOGUE = {
     labels: PAIR,
     help: 'Probes completed in the sliding window: the sample size behind the loss ratio.',
   }),
+  windowExpected: def({
+    name: 'podmesh_window_expected_probes',
+    type: 'gauge',
+    labels: ['source_node', 'network', 'kind'],
+    help: "How many completed probes one series' sliding window holds when every run is on time: window.seconds / the interval, by kind: pair (probes.intervalMs; per pair, protocol and size), dns (dns.intervalMs; per server, query and transport), port (ports.intervalMs; per target). The alert rules derive the sample size a window needs before it counts from it.",
+  }),
   pairRtt: def({
     name: 'podmesh_pair_rtt_seconds',
     type: 'gauge',
@@ -450,7 +456,7 @@ export function renderMetricsDoc(): string {
     '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` |',
     "| `target` | a port target's configured name (`ports.targets[].name`), never an address |",
     '| `expected` | `open` (the target should accept connections) or `closed` (it must not: a policy that has to hold) |',
-    "| `kind` | finding kind from the controller's triage (see docs/triage.md) |",
+    "| `kind` | finding kind from the controller's triage (see docs/triage.md); for `podmesh_socket_reopens_total` the socket; for `podmesh_window_expected_probes` the check: `pair`, `dns`, `port` |",
     '| `subject` | what a finding is about: a node (`node-2`), a pair (`node-1->node-2`), a zone pair (`zone-a<->zone-b`), a DNS server (`service`, `node-3`) or a port target, optionally with the network (`node-2/pod`) |',
     '| `severity` | `critical`, `warning` or `info` |',
     '| `state` | agent state as the controller saw it: `ok`, `unreachable`, `timeout`, `http-error`, `invalid` |',

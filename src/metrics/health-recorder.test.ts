@@ -29,3 +29,23 @@ test('reopened sockets become podmesh_socket_reopens_total by kind, from cumulat
   t.is(line('stamp_reflector').exec(text)?.[1], '3');
   t.is(line('icmp').exec(text)?.[1], '2');
 });
+
+test('what a full window holds is exported per kind, for the alert rules', async (t) => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const self = { node: 'node-a', network: 'host' as const, zone: 'zone-a', address: '198.18.0.1' };
+  const m = new AgentMetrics(self, new PairWindowStore(clock, 60_000), 'test');
+  t.notRegex(await m.render(), /podmesh_window_expected_probes\{/);
+  m.health.setWindowExpected({ pair: 20, dns: 2, port: 2 });
+  const text = await m.render();
+  for (const [kind, n] of [
+    ['pair', 20],
+    ['dns', 2],
+    ['port', 2],
+  ] as const)
+    t.regex(
+      text,
+      new RegExp(
+        `podmesh_window_expected_probes\\{source_node="node-a",network="host",kind="${kind}"\\} ${n}\\n`,
+      ),
+    );
+});

@@ -1,7 +1,8 @@
 // The agent's own health as metrics: ICMP availability, timestamp sources, event-loop delay of
 // the main and engine threads, the engines' cumulative counts (reflector, TCP listener,
 // scheduler skips, restarts, discarded DNS answers, reopened sockets) as counter increments,
-// discovery syncs, and the late-run ratio from the lateness window at scrape time.
+// discovery syncs, the late-run ratio from the lateness window at scrape time, and what a full
+// window is expected to hold.
 
 import { SOCKET_KINDS, type EngineHealth } from '../core/engine-health.ts';
 import type { ProbeKind } from '../core/types.ts';
@@ -121,6 +122,16 @@ export class HealthRecorder {
         m.discoveryRestarts.labels({ ...labels, reason: 'watchdog' }),
       );
     }
+  }
+
+  /**
+   * What a full window holds per series, by kind (pair, dns, port): set once at start, from
+   * window.seconds and the intervals. The alert rules derive their minimum sample size from it.
+   */
+  setWindowExpected(expected: Readonly<Record<string, number>>): void {
+    const { m, selfLabels } = this.ctx;
+    for (const [kind, n] of Object.entries(expected))
+      m.windowExpected.set({ ...selfLabels, kind }, n);
   }
 
   /** Sets the late-run ratio from the lateness window, for one render. */

@@ -4,9 +4,10 @@
 // use Kubernetes discovery against a fake API server (their peers from the agent Pods and
 // Nodes, the DNS replicas from kube-dns' EndpointSlice), as in a cluster; Prometheus gets the
 // Pods' discovery labels and applies the shipped PodMonitor's relabelings. Checks that every
-// dashboard query returns data in the phase where it should (healthy, or under a fault for the
-// loss and findings panels), and that each lab fault (20% loss node-1<->node-2, one DNS replica
-// down, node-3 partitioned) brings its own alert to pending or firing and no other.
+// dashboard query, with its cluster variable set, returns data in the phase where it should
+// (healthy, or under a fault for the loss and findings panels), and that each lab fault (20%
+// loss node-1<->node-2, one DNS replica down, node-3 partitioned) brings its own alert to
+// pending or firing and no other.
 // Needs root, iproute2, nftables, dnsmasq, conntrack and the prometheus package.
 
 import fs from 'node:fs';
@@ -43,7 +44,7 @@ import { AGENT_PORTS, Lab, REPO, allLabLeftovers, type Undo } from './lab.ts';
 const NEEDS =
   'the Prometheus lab needs root and iproute2, nftables, dnsmasq (dnsmasq-base), conntrack, prometheus';
 const RULES = path.join(REPO, 'alerts/podmesh-rules.yaml');
-const POD_MONITOR = path.join(REPO, 'deploy/base/pod-monitor.yaml');
+const POD_MONITOR = path.join(REPO, 'deploy/components/prometheus-operator/pod-monitor.yaml');
 const DASHBOARDS = path.join(REPO, 'dashboards');
 /** Port targets live on this process's underlay address: no lab fault below touches it. */
 const WEB_PORT = 18080;
@@ -54,6 +55,8 @@ const DETECT_MS = 100_000;
 const QUIET_MS = 90_000;
 /** After the expected alert appears, how long no other alert may be pending or firing. */
 const SETTLE_MS = 15_000;
+/** The `cluster` target label every series carries, and the dashboards' cluster variable. */
+const CLUSTER = 'lab';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The shipped PodMonitor's relabelings, as the Prometheus relabel_configs the operator makes. */
@@ -221,8 +224,11 @@ labSuite(
       controllerServer = served.server;
       // One job, as the PodMonitor makes ("namespace/name"), with the target labels the
       // operator adds, the discovery labels its own relabelings read (the controller's node is
-      // node-1, as if it ran there), and those relabelings from deploy/base/pod-monitor.yaml.
+      // node-1, as if it ran there), and those relabelings from deploy/components/prometheus-operator/pod-monitor.yaml.
       const meta = (container: string, node: string): Record<string, string> => ({
+        // As a multi-cluster store sees podmesh's series: every dashboard query is run with
+        // the cluster variable set to it (CLUSTER), so a query that drops it shows no data.
+        cluster: CLUSTER,
         namespace: 'podmesh',
         container,
         __meta_kubernetes_pod_container_name: container,
@@ -283,7 +289,7 @@ labSuite(
       const now: string[] = [];
       for (const q of queries) {
         if (hadData.has(q.where)) continue;
-        const res = await P().query(toPromQL(q, overrides[q.file] ?? {}));
+        const res = await P().query(toPromQL(q, { cluster: CLUSTER, ...overrides[q.file] }));
         if (res.length > 0) {
           hadData.set(q.where, phase);
           now.push(q.where);

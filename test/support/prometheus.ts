@@ -1,8 +1,8 @@
 // Test helper: a real Prometheus (Debian's /usr/bin/prometheus) run as a child process of the
 // test, on loopback with a temporary TSDB, scraping given static targets (with relabeling, so a
 // test can feed it the labels Kubernetes discovery would and apply a PodMonitor's relabelings)
-// and evaluating given rule files; plus small clients for its HTTP API (instant queries,
-// alerts). The test owns the process: stop() kills it and removes its directory, so nothing
+// and evaluating given rule files, optionally sending alerts to an Alertmanager; plus small
+// clients for its HTTP API (instant queries, alerts). The test owns the process: stop() kills it and removes its directory, so nothing
 // outlives the test.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -53,6 +53,10 @@ export interface PrometheusOptions {
   readonly ruleFiles?: readonly string[];
   /** Global scrape and evaluation interval, seconds. */
   readonly intervalS?: number;
+  /** host:port of Alertmanagers to send alerts to. */
+  readonly alertmanagers?: readonly string[];
+  /** Labels on every series and alert leaving this Prometheus (e.g. cluster). */
+  readonly externalLabels?: Record<string, string>;
 }
 
 export interface PromAlert {
@@ -70,7 +74,7 @@ export interface PromSample {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A loopback port nobody listens on right now (the OS picks it; Prometheus binds it next). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -99,7 +103,11 @@ export class Prometheus {
         evaluation_interval: interval,
         // Below the interval: a scrape of a cut-off target must fail before the next one starts.
         scrape_timeout: `${Math.max(500, Math.round((o.intervalS ?? 1) * 800))}ms`,
+        ...(o.externalLabels !== undefined ? { external_labels: o.externalLabels } : {}),
       },
+      ...(o.alertmanagers !== undefined
+        ? { alerting: { alertmanagers: [{ static_configs: [{ targets: o.alertmanagers }] }] } }
+        : {}),
       rule_files: [...(o.ruleFiles ?? [])],
       scrape_configs: o.jobs.map((j) => ({
         job_name: j.job,

@@ -1,0 +1,19 @@
+// The alerting chain (alert-chain.ts) with a slow probe interval: the default 60 s window with a
+// probe every 5 s, 12 probes a window (a natural choice on a large cluster), which the rule
+// pack's old fixed minimum of 20 probes shut out entirely. The agents export 12 as
+// podmesh_window_expected_probes, a pair counts from 6, and the partitioned node still pages.
+
+import { registerAlertChain } from './alert-chain.ts';
+
+registerAlertChain({
+  name: 'Alertmanager lab, slow interval',
+  agentSettings: { probes: { intervalMs: 5000, timeoutMs: 1000 }, window: { seconds: 60 } },
+  settings: 'window 60 s, probes every 5 s',
+  expectedPerWindow: 12,
+  // Windows fill to half (30 s) before a pair counts; then NodeUnreachable's whole `for`.
+  healthyMs: 120_000,
+  // Half the window lost (30 s) + `for: 1m` + evaluation and waits.
+  detectMs: 180_000,
+  // The window drops under half loss (30 s) + evaluation and group_interval.
+  resolveMs: 120_000,
+});
