@@ -25,7 +25,8 @@
 //      probes per second per agent, against the targets of issue 18
 //   8. triage: triage on 20,000 generated scenarios (bench/triage.ts; random single faults at
 //      1–100% on random topologies, and healthy clusters): the false-finding rate (a kind the
-//      fault can't be) against ≤ 0.1%, and faults losing half their probes that go unnamed
+//      fault can't be) against ≤ 0.1%, and strong faults (half their probes lost, or round trips
+//      4× their baseline) that go unnamed
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
 // to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
@@ -1424,7 +1425,10 @@ function triageSection(targets: Target[]): unknown {
     ),
   );
   for (const e of r.examples) out(`false finding: ${e}`);
-  out(`strong faults (half their probes lost or more) unnamed: ${r.missed} of ${r.strong}`);
+  out(
+    `strong faults (half their probes lost or more, or round trips 4× their baseline) unnamed: ${r.missed} of ${r.strong}`,
+  );
+  for (const e of r.missedExamples) out(`missed: ${e}`);
   targets.push(
     check('triage false-finding rate', r.falseRate * 100, TRIAGE.falseRateLimit * 100, '%'),
     check('triage strong faults missed', r.missed, 0, 'scenarios'),

@@ -1,9 +1,12 @@
 // Triage on generated scenarios (test/support/scenarios.ts): random single faults (a pair's
 // one-way or two-way loss, on every path or pods only; a node's loss on all its links; an MTU
 // black hole on a pair or a node; an agent's TCP port dropped, rejected or refused) at random
-// levels from 1% to 100%, on random topologies, with the probe counts a real window has drawn
-// at random. Triage must name that fault's kind or nothing (below the threshold or not
-// significant), never another kind; healthy clusters with background loss give nothing. The
+// levels from 1% to 100%, and latency faults (a pair's or a node's round trips 1.05× to 20×
+// their baseline, nothing lost), on random topologies, with the probe counts a real window has
+// drawn at random and every link's RTT baseline in the snapshot. Triage must name that fault's
+// kind or nothing (below the threshold or not significant), never another kind: a loss fault
+// never raises a latency kind, a latency fault never a loss one; healthy clusters with
+// background loss and RTT noise give nothing. The
 // false-finding rate is printed; the bench's `triage` section runs the same over 20,000.
 
 import test from 'ava';
@@ -13,8 +16,7 @@ import {
   allowedKinds,
   describeFault,
   generate,
-  mainKind,
-  probeLoss,
+  isStrong,
   type Fault,
   type Topology,
 } from './support/scenarios.ts';
@@ -31,6 +33,12 @@ const levelArb = fc.oneof(
   fc.double({ min: 0.01, max: 0.1, noNaN: true }),
   fc.double({ min: 0.1, max: 1, noNaN: true }),
   fc.double({ min: 0.1, max: 1, noNaN: true }),
+);
+
+/** Latency factors from 1.05× to 20×, half of them under the 2× floor's neighbourhood of 3×. */
+const factorArb = fc.oneof(
+  fc.double({ min: 1.05, max: 3, noNaN: true }),
+  fc.double({ min: 3, max: 20, noNaN: true }),
 );
 
 function faultArb(nodes: number): fc.Arbitrary<Fault> {
@@ -63,6 +71,10 @@ function faultArb(nodes: number): fc.Arbitrary<Fault> {
         outcome: fc.constantFrom('timeout' as const, 'unreachable' as const, 'refused' as const),
       })
       .map((r): Fault => ({ type: 'port', ...r })),
+    fc
+      .record({ p: pair, factor: factorArb })
+      .map(({ p, factor }): Fault => ({ type: 'latency-pair', a: p[0], b: p[1], factor })),
+    fc.record({ node, factor: factorArb }).map((r): Fault => ({ type: 'latency-node', ...r })),
   );
 }
 
@@ -92,9 +104,9 @@ test('generated single faults: the fault or nothing, never another kind', (t) =>
         `${describeFault(fault)} (${topo.nodes} nodes, ${topo.probes} probes): ${bad.map((f) => f.id).join(', ')}`,
       );
     }
-    // A fault that loses at least half its probes where it applies must be named.
-    const own = mainKind(fault);
-    if (own !== undefined && probeLoss(fault) >= 0.5) {
+    // A fault that loses at least half its probes where it applies, or slows its round trips
+    // at least 4×, must be named.
+    if (isStrong(fault)) {
       strong++;
       if (!found.some((f) => allowed.has(f.kind))) missed++;
     }

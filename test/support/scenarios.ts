@@ -1,6 +1,7 @@
 // Test and bench helper: the scenario generator. From a topology (n nodes, zones, a pod and a
 // host agent per node) and a fault model (per-packet loss per direction between agents, by
-// protocol and size; later latency), it draws a Matrix the way a real window fills one: every
+// protocol and size; a latency factor on a pair's or a node's links), it draws a Matrix the way a
+// real window fills one: every
 // agent probes every other with udp (STAMP), icmp and tcp small probes and udp and icmp MTU-sized
 // ones, `probes` times each (60 = a 60 s window at 1 probe/s), and each probe is lost at random
 // with the probability the fault model gives its packets. The property tests and the bench run
@@ -12,9 +13,15 @@
 // so a TCP probe is lost as often as a small UDP one unless the agent's TCP port is faulted.
 // STAMP's split counts a lost probe as forward when its request was lost, else reverse; with
 // every probe lost nothing is attributed (the sender never hears back).
+//
+// The latency model. Every link has its own history (the snapshot's baselines: p50 0.4 ms and
+// p99 1 ms with a MAD of 5%, 30 buckets, as the controller would hand over), and its cells'
+// window quantiles now are drawn around it with up to ±10% noise, so the latency kinds are
+// exercised in every scenario; a latency fault multiplies the round trips of the links it
+// touches (both ways: a round trip can't tell where the delay sits) and loses nothing.
 
 import type { AgentStatus, Cell, Matrix } from '../../src/api/matrix.ts';
-import type { FindingKind, Snapshot } from '../../src/analysis/types.ts';
+import type { Baselines, FindingKind, LinkBaseline, Snapshot } from '../../src/analysis/types.ts';
 
 type Net = 'pod' | 'host';
 type Protocol = 'udp' | 'icmp' | 'tcp';
@@ -57,7 +64,36 @@ export type Fault =
       readonly net: Net;
       readonly loss: number;
       readonly outcome: 'timeout' | 'unreachable' | 'refused';
-    };
+    }
+  /** Round trips between a pair (both ways) `factor` times their baseline; nothing lost. */
+  | {
+      readonly type: 'latency-pair';
+      readonly a: number;
+      readonly b: number;
+      readonly factor: number;
+    }
+  /** Round trips between the node and every other node `factor` times their baseline. */
+  | { readonly type: 'latency-node'; readonly node: number; readonly factor: number };
+
+/** The history every link has: p50 0.4 ms and p99 1 ms, MAD 5%, 30 one-minute buckets. */
+const BASE_P50 = 0.0004;
+const BASE_P99 = 0.001;
+const LINK_BASELINE: LinkBaseline = {
+  p50: { median: BASE_P50, mad: BASE_P50 * 0.05, samples: 30 },
+  p99: { median: BASE_P99, mad: BASE_P99 * 0.05, samples: 30 },
+};
+
+/** The factor a latency fault puts on the round trips between two agents (1: untouched). */
+function rttFactor(f: Fault, from: Agent, to: Agent): number {
+  if (from.node === to.node) return 1;
+  if (f.type === 'latency-pair') {
+    const between =
+      (from.node === f.a && to.node === f.b) || (from.node === f.b && to.node === f.a);
+    return between ? f.factor : 1;
+  }
+  if (f.type === 'latency-node') return from.node === f.node || to.node === f.node ? f.factor : 1;
+  return 1;
+}
 
 const nodeName = (i: number): string => `node-${i + 1}`;
 
@@ -128,6 +164,9 @@ function packetLoss(
       return tcpSyn && to.node === f.node && to.net === f.net
         ? { p: f.loss, outcome: f.outcome }
         : { p: 0 };
+    case 'latency-pair':
+    case 'latency-node':
+      return { p: 0 };
   }
 }
 
@@ -142,10 +181,13 @@ export function generate(topo: Topology, fault: Fault, seed: number): Snapshot {
   const zones: Record<string, string> = {};
   for (let i = 0; i < topo.nodes; i++) zones[nodeName(i)] = `zone-${(i % topo.zones) + 1}`;
   const cells: Cell[] = [];
+  const links = new Map<string, LinkBaseline>();
   const n = topo.probes;
   for (const s of agents)
     for (const t of agents) {
       if (s === t) continue;
+      links.set(`${nodeName(s.node)}/${s.net}>${nodeName(t.node)}/${t.net}`, LINK_BASELINE);
+      const factor = rttFactor(fault, s, t);
       const shapes: [Protocol, Size][] = [
         ['udp', 'small'],
         ['udp', 'mtu'],
@@ -181,10 +223,7 @@ export function generate(topo: Topology, fault: Fault, seed: number): Snapshot {
           lossRatio: lost / n,
           forwardLost: attributed ? lostF : 0,
           reverseLost: attributed ? lostR : 0,
-          rttSeconds:
-            lost === n
-              ? null
-              : { min: 0.0002, p50: 0.0004, p90: 0.0006, p99: 0.001, max: 0.002, mean: 0.0004 },
+          rttSeconds: lost === n ? null : rttOf(rand, factor),
           lastFailure:
             lost === 0
               ? null
@@ -219,7 +258,21 @@ export function generate(topo: Topology, fault: Fault, seed: number): Snapshot {
     dns: [],
     ports: [],
   };
-  return { matrix, coverage: undefined };
+  const baselines: Baselines = { minutes: 60, links };
+  return { matrix, coverage: undefined, baselines };
+}
+
+/** A cell's window quantiles: the baseline's, ±10% noise, times the fault's factor. */
+function rttOf(rand: () => number, factor: number): NonNullable<Cell['rttSeconds']> {
+  const k = factor * (0.9 + 0.2 * rand());
+  return {
+    min: 0.0002 * k,
+    p50: BASE_P50 * k,
+    p90: 0.0006 * k,
+    p99: BASE_P99 * k,
+    max: 0.002 * k,
+    mean: BASE_P50 * k,
+  };
 }
 
 /**
@@ -279,7 +332,23 @@ export function allowedKinds(f: Fault, topo: Topology): ReadonlySet<FindingKind>
       // TCP-only loss below the contrast is "only TCP connects fail" pair loss.
       return new Set<FindingKind>([own, 'pair-loss']);
     }
+    case 'latency-pair':
+    case 'latency-node':
+      // Slow, not lossy: a latency kind or nothing, never a loss or reachability kind. Which
+      // latency kind depends on the topology (two nodes in two zones are a zone pair; a node
+      // with two peers is a pair and a hub alike), so any of the three is the fault's own.
+      return new Set<FindingKind>(['latency-zone-pair', 'latency-node', 'latency-pair']);
   }
+}
+
+/**
+ * A fault clearly there, which triage must name (for the miss rate): losing at least half the
+ * probes where it applies, or round trips at least 4 times their baseline (well past the 2×,
+ * +0.5 ms and 3 MAD floors: 0.4 ms → 1.6 ms).
+ */
+export function isStrong(f: Fault): boolean {
+  if (f.type === 'latency-pair' || f.type === 'latency-node') return f.factor >= 4;
+  return mainKind(f) !== undefined && probeLoss(f) >= 0.5;
 }
 
 /** The kind a fault should be named as when it is clearly there (for the miss rate). */
@@ -299,6 +368,10 @@ export function mainKind(f: Fault): FindingKind | undefined {
         : f.outcome === 'refused'
           ? 'port-refused'
           : 'port-blocked';
+    case 'latency-pair':
+      return 'latency-pair';
+    case 'latency-node':
+      return 'latency-node';
   }
 }
 
@@ -318,6 +391,10 @@ export function describeFault(f: Fault): string {
       return `mtu ${nodeName(f.node)} ${pc(f.loss)}`;
     case 'port':
       return `port ${nodeName(f.node)}/${f.net} ${f.outcome} ${pc(f.loss)}`;
+    case 'latency-pair':
+      return `latency ${nodeName(f.a)}↔${nodeName(f.b)} ×${f.factor.toFixed(2)}`;
+    case 'latency-node':
+      return `latency ${nodeName(f.node)} ×${f.factor.toFixed(2)}`;
   }
 }
 
@@ -341,7 +418,18 @@ export function randomScenario(seed: number): { topo: Topology; fault: Fault } {
   };
   const a = Math.floor(rand() * nodes);
   const b = (a + 1 + Math.floor(rand() * (nodes - 1))) % nodes;
-  const kinds = ['healthy', 'pair-loss', 'node-loss', 'mtu-pair', 'mtu-node', 'port'] as const;
+  const kinds = [
+    'healthy',
+    'pair-loss',
+    'node-loss',
+    'mtu-pair',
+    'mtu-node',
+    'port',
+    'latency-pair',
+    'latency-node',
+  ] as const;
+  // Latency factors 1.05×..20×, log-uniform: as many near the floors as far past them.
+  const factor = (): number => Math.exp(Math.log(1.05) + rand() * Math.log(20 / 1.05));
   const kind = pick(kinds);
   const fault: Fault =
     kind === 'healthy'
@@ -354,12 +442,16 @@ export function randomScenario(seed: number): { topo: Topology; fault: Fault } {
             ? { type: 'mtu-pair', a, b, loss: level() }
             : kind === 'mtu-node'
               ? { type: 'mtu-node', node: a, loss: level() }
-              : {
-                  type: 'port',
-                  node: a,
-                  net: rand() < 0.5 ? 'pod' : 'host',
-                  loss: level(),
-                  outcome: pick(['timeout', 'unreachable', 'refused'] as const),
-                };
+              : kind === 'latency-pair'
+                ? { type: 'latency-pair', a, b, factor: factor() }
+                : kind === 'latency-node'
+                  ? { type: 'latency-node', node: a, factor: factor() }
+                  : {
+                      type: 'port',
+                      node: a,
+                      net: rand() < 0.5 ? 'pod' : 'host',
+                      loss: level(),
+                      outcome: pick(['timeout', 'unreachable', 'refused'] as const),
+                    };
   return { topo, fault };
 }
