@@ -195,3 +195,48 @@ test('DNS answered again: the replica finding clears on the newest lookups', (t)
     }
   t.deepEqual(ids(run(b.build())), []);
 });
+
+/** Cells between node-3 and its peers that reach a pod agent or leave one (the overlay's). */
+const podSide = (c: Cell): boolean =>
+  touches('node-3')(c) && (c.sourceNetwork === 'pod' || c.targetNetwork === 'pod');
+const hostToHost = (c: Cell): boolean =>
+  touches('node-3')(c) && c.sourceNetwork === 'host' && c.targetNetwork === 'host';
+
+/** Sets matching cells' window to `sent` probes (their lost and run set by setRun). */
+function windowOf(b: SnapshotBuilder, pred: (c: Cell) => boolean, sent: number): void {
+  for (const c of b.cells as Mutable<Cell>[])
+    if (pred(c)) {
+      c.sent = sent;
+      c.lossRatio = c.lost / sent;
+    }
+}
+
+test('a cut half proven (some links proven, others a probe behind): nothing on the way', (t) => {
+  // What the lab saw 7.5 s into a cut: some links to the node are proven cut already (here the
+  // pod side: 8 failures in a row after 25 clean results), others not yet (host to host: 2
+  // failures after 31 clean ones). The proven links alone read as an overlay failure or pair
+  // loss on node-3; they are held back until the rest is proven too.
+  const b = withRuns(cluster({ nodes: 4 }));
+  setRun(b, podSide, 8, { ok: false, length: 8, previous: 25 });
+  windowOf(b, podSide, 33);
+  setRun(b, hostToHost, 2, { ok: false, length: 2, previous: 31 });
+  windowOf(b, hostToHost, 33);
+  unreadable(b, 'node-3');
+  t.deepEqual(ids(run(b.build())), []);
+  // Two probes later every link is proven: node-isolated, and only it.
+  setRun(b, hostToHost, 4, { ok: false, length: 4, previous: 31 });
+  windowOf(b, hostToHost, 35);
+  t.deepEqual(ids(run(b.build())), ['node-isolated:node-3']);
+});
+
+test('a node whose host links answer is not held back: its failing pod links are named', (t) => {
+  const b = withRuns(cluster({ nodes: 4 }));
+  const toPod = (c: Cell): boolean => touches('node-3')(c) && c.targetNetwork === 'pod';
+  setRun(b, toPod, 20, { ok: false, length: 20, previous: 0 });
+  windowOf(b, toPod, 20);
+  const found = ids(run(b.build()));
+  t.true(
+    found.some((id) => id.startsWith('overlay-broken')),
+    found.join(', '),
+  );
+});

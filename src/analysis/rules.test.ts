@@ -60,7 +60,16 @@ test('the rule lists run in the documented order', (t) => {
   );
   t.deepEqual(
     REACHABILITY_RULES.map((r) => r.name),
-    ['zonePairs', 'isolation', 'asymmetric', 'overlay', 'hostNetwork', 'mtuBlackholes', 'pairLoss'],
+    [
+      'zonePairs',
+      'isolation',
+      'pendingCuts',
+      'asymmetric',
+      'overlay',
+      'hostNetwork',
+      'mtuBlackholes',
+      'pairLoss',
+    ],
   );
   t.deepEqual(
     PLUMBING_RULES.map((r) => r.name),
