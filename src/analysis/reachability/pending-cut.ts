@@ -12,7 +12,7 @@
 // Why this can't hide a fault for long: it needs the LAST result of every small probe kind on
 // every link between the node and most of its peers (at least two) to be a failure. Random loss
 // of 80% on all of a node's links passes that in 0.8^(3 kinds × 2 directions × peers) of rounds
-// (under 0.02% with 3 peers), and a finding outlives two rounds without its evidence anyway.
+// (about 2% of rounds with 3 peers), and a finding outlives two rounds without its evidence anyway.
 
 import { validRun } from '../fresh.ts';
 import { explainLinks } from '../links.ts';
