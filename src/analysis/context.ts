@@ -59,6 +59,7 @@ export function buildContext(snapshot: Snapshot, opts: TriageOptions): Ctx {
     clusterIp: undefined,
     extraExplains: new Map(),
     smallTallies: new Map(),
+    hardFailures: false,
     outLinks,
   };
 }

@@ -240,3 +240,18 @@ test('a node whose host links answer is not held back: its failing pod links are
     found.join(', '),
   );
 });
+
+test('heavy loss starting on one pair (80% one way) is pair-loss, not a one-way cut', (t) => {
+  // CI's lab: the first seconds of 80% one-way loss gave every kind of the link a few failures
+  // in a row after a clean window: a proven change, but not a cut. Only isolation, with most of
+  // a node's links at once, takes such runs for a cut; a pair's are judged on their counts.
+  const b = withRuns(cluster({ nodes: 4 }));
+  const oneWay = (c: Cell): boolean =>
+    c.sourceNode === 'node-4' &&
+    c.targetNode === 'node-3' &&
+    c.sourceNetwork === 'pod' &&
+    c.targetNetwork === 'pod';
+  setRun(b, oneWay, 4, { ok: false, length: 4, previous: 56 });
+  const found = ids(run(b.build()));
+  t.deepEqual(found, ['pair-loss:node-3<->node-4']);
+});

@@ -96,8 +96,9 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
   let windowSent = 0;
   let windowLost = 0;
   let fresh = false;
-  // A hard failure (fresh.ts) is its own proof: a run of failures whose chance under the loss
-  // before it is below CUT_ALPHA. Its few samples would never pass the interval test on their own.
+  // A hard failure (fresh.ts) is its own proof of a change: a run of failures whose chance under
+  // the loss before it is below CUT_ALPHA. Its few samples would never pass the interval test on
+  // their own. Whether the change is a cut is only told by many links at once (isolation).
   let hard = true;
   for (const c of cells) {
     if (!usable(ctx, c)) continue;
@@ -121,11 +122,28 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
     sent,
     lost,
     ratio,
-    status: hard ? 'failing' : statusOf({ sent, lost }, ctx.opts),
+    status: hard && ctx.hardFailures ? 'failing' : statusOf({ sent, lost }, ctx.opts),
     protocols: [...protocols].sort(cmp),
     lastFailure,
     ...(fresh ? { window: { sent: windowSent, lost: windowLost } } : {}),
   };
+}
+
+/**
+ * Runs a rule with proven hard failures counting as failing links (the isolation rule): one
+ * link's run of failures after a clean window can be heavy partial loss starting (80% loses
+ * three probes of each kind in a row one time in seven), but most of a node's links doing it at
+ * once, both ways, on the pod and the node network, is a cut. Tallies are recomputed both ways.
+ */
+export function withHardFailures<T>(ctx: Ctx, run: () => T): T {
+  ctx.hardFailures = true;
+  ctx.smallTallies.clear();
+  try {
+    return run();
+  } finally {
+    ctx.hardFailures = false;
+    ctx.smallTallies.clear();
+  }
 }
 
 export const smallCells = (l: Link): Cell[] => l.cells.filter((c) => c.size === 'small');

@@ -70,6 +70,13 @@ export interface Ctx {
   readonly extraExplains: Map<string, string[]>;
   /** Small-probe tallies per link; cleared whenever cells are taken or held back. */
   readonly smallTallies: Map<Link, Tally>;
+  /**
+   * Whether a link whose every kind is a proven hard failure (fresh.ts) counts as failing. Only
+   * while the isolation rule runs (links.ts withHardFailures): a run of failures after a clean
+   * window tells a change, not a cut from heavy partial loss, unless most of a node's links
+   * show it at once. Every other rule judges such a link on its run's counts (lossy).
+   */
+  hardFailures: boolean;
   /** Links by source agent key. */
   readonly outLinks: ReadonlyMap<string, readonly Link[]>;
 }

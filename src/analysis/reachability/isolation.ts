@@ -6,7 +6,14 @@
 
 import { capList, draft, type Ranked } from '../drafts.ts';
 import { addKnown, groupPairs } from '../group.ts';
-import { classState, explainLinks, failsBothWays, openLinksBetween, smallTally } from '../links.ts';
+import {
+  classState,
+  explainLinks,
+  failsBothWays,
+  openLinksBetween,
+  smallTally,
+  withHardFailures,
+} from '../links.ts';
 import { agentKey, pairKey, type Ctx, type Draft, type Rule } from '../model.ts';
 import { isolatedSteps } from '../next-steps/ip-paths.ts';
 import { clusterWideHost } from './host-network.ts';
@@ -65,7 +72,9 @@ function isolatedDraft(
   });
 }
 
-export const isolation: Rule = (ctx) => {
+export const isolation: Rule = (ctx) => withHardFailures(ctx, () => isolated(ctx));
+
+function isolated(ctx: Ctx): Draft[] {
   const pairs = nodePairs(ctx);
   const bad: Pair[] = [];
   const known = new Map<string, Set<string>>();
@@ -79,4 +88,4 @@ export const isolation: Rule = (ctx) => {
   const g = groupPairs(bad, known, ctx.opts.hubShare);
   if (g.cluster) return [clusterWideHost(ctx, bad, 'both')];
   return g.hubs.map((x) => isolatedDraft(ctx, x, g.hubPeers.get(x) ?? [], known, g.hubs));
-};
+}
