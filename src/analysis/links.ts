@@ -22,18 +22,31 @@ import type { TriageOptions } from './options.ts';
 import { atLeast, type Counts } from './stats.ts';
 import type { Cell } from './types.ts';
 
-/** A cell with the view triage judges it on, attached per link (judgeFreshness). */
-type JudgedCell = Cell & { readonly view?: FreshCounts };
+/**
+ * A cell with the views triage judges it on, attached per link (judgeFreshness): `view` (healed
+ * or its window) for every rule, `cut` (a proven hard failure) for isolation only.
+ */
+type JudgedCell = Cell & { readonly view?: FreshCounts; readonly cut?: FreshCounts };
 
 /**
- * The counts a cell is judged on: its trailing run when that proves the path healed or cut
- * (fresh.ts), else its window. A hard failure is decided per link and kind group
- * (judgeFreshness); a cell on its own can only be seen healed.
+ * The counts a cell is judged on: its trailing run when that proves the path healed (fresh.ts),
+ * else its window. A hard failure is not seen here: a run of failures after a clean window is a
+ * change, which heavy partial loss starting makes too, and judged against the window of another
+ * size or kind it would fake a contrast (an MTU black hole at the start of 80% loss). Only
+ * isolation, with most of a node's links at once, reads it (cutCounts, withHardFailures).
  */
 export function cellCounts(c: Cell): FreshCounts {
   const v = (c as JudgedCell).view;
   return v ?? cellView(finite(c.sent), finite(c.lost), c.run);
 }
+
+/** The counts isolation judges a cell on: its link's proven hard failure, if any. */
+export function cutCounts(c: Cell): FreshCounts {
+  return (c as JudgedCell).cut ?? cellCounts(c);
+}
+
+const countsIn = (ctx: Ctx, c: Cell): FreshCounts =>
+  ctx.hardFailures ? cutCounts(c) : cellCounts(c);
 
 /**
  * A link's cells with their views attached: each size's kinds together are a hard failure when
@@ -49,12 +62,19 @@ export function judgeFreshness(cells: readonly Cell[]): Cell[] {
     );
     views?.forEach((v, i) => cut.set(group[i]!, v));
   }
-  return cells.map((c): JudgedCell => ({ ...c, view: cut.get(c) ?? cellCounts(c) }));
+  return cells.map((c): JudgedCell => {
+    const hard = cut.get(c);
+    return { ...c, view: cellCounts(c), ...(hard !== undefined ? { cut: hard } : {}) };
+  });
 }
 
 /** The loss ratio a cell is judged on, clamped; null when it has no probes. */
 export function cellRatio(c: Cell): number | null {
-  const k = cellCounts(c);
+  return ratioOf(c, cellCounts(c));
+}
+
+/** The loss ratio of a cell's counts: the stated ratio for its window, else lost / sent. */
+function ratioOf(c: Cell, k: FreshCounts): number | null {
   if (k.sent <= 0) return null;
   const r =
     k.fresh === 'window' && typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
@@ -81,8 +101,9 @@ export function statusOf(counts: Counts, opts: TriageOptions): Status {
  * proof), a trusted source, a target that exists.
  */
 export function usable(ctx: Ctx, c: Cell): boolean {
-  const k = cellCounts(c);
-  if (cellRatio(c) === null || (k.fresh !== 'failing' && k.sent < ctx.opts.minProbes)) return false;
+  const k = countsIn(ctx, c);
+  if (ratioOf(c, k) === null || (k.fresh !== 'failing' && k.sent < ctx.opts.minProbes))
+    return false;
   if (ctx.untrusted.has(agentKey(c.sourceNode, c.sourceNetwork))) return false;
   if (ctx.absent.has(agentKey(c.targetNode, c.targetNetwork))) return false;
   return !ctx.takenCells.has(c);
@@ -102,16 +123,17 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
   let hard = true;
   for (const c of cells) {
     if (!usable(ctx, c)) continue;
-    const k = cellCounts(c);
+    const k = countsIn(ctx, c);
+    const r = ratioOf(c, k)!;
     const s = k.sent;
     fresh ||= k.fresh !== 'window';
     hard &&= k.fresh === 'failing';
     windowSent += finite(c.sent);
     windowLost += finite(c.lost);
     sent += s;
-    lost += cellRatio(c)! * s;
+    lost += r * s;
     protocols.add(c.protocol);
-    if (c.lastFailure !== null && typeof c.lastFailure === 'string' && cellRatio(c)! > 0)
+    if (c.lastFailure !== null && typeof c.lastFailure === 'string' && r > 0)
       lastFailure ??= c.lastFailure;
   }
   if (sent === 0)
@@ -122,7 +144,7 @@ export function tally(ctx: Ctx, cells: readonly Cell[]): Tally {
     sent,
     lost,
     ratio,
-    status: hard && ctx.hardFailures ? 'failing' : statusOf({ sent, lost }, ctx.opts),
+    status: hard ? 'failing' : statusOf({ sent, lost }, ctx.opts),
     protocols: [...protocols].sort(cmp),
     lastFailure,
     ...(fresh ? { window: { sent: windowSent, lost: windowLost } } : {}),

@@ -74,7 +74,7 @@ export interface Ctx {
    * Whether a link whose every kind is a proven hard failure (fresh.ts) counts as failing. Only
    * while the isolation rule runs (links.ts withHardFailures): a run of failures after a clean
    * window tells a change, not a cut from heavy partial loss, unless most of a node's links
-   * show it at once. Every other rule judges such a link on its run's counts (lossy).
+   * show it at once. Every other rule judges such a link on its window (links.ts cellCounts).
    */
   hardFailures: boolean;
   /** Links by source agent key. */
