@@ -258,3 +258,24 @@ test('heavy loss starting on one pair (80% one way) is never a one-way cut', (t)
   setRun(b, oneWay, 12, { ok: false, length: 3, previous: 1 });
   t.deepEqual(ids(run(b.build())), ['pair-loss:node-3<->node-4']);
 });
+
+test('the tail of healed loss is no contrast: small probes healed, MTU and TCP windows lossy', (t) => {
+  // CI's lab: just after 80% loss on node-4 → node-3 healed, the small udp and icmp probes were
+  // proven healed while the MTU-sized and tcp windows still held the loss: that read as an MTU
+  // black hole and a blocked TCP port. The reference side of a contrast is judged on its window.
+  const b = withRuns(cluster({ nodes: 4 }));
+  const pair = (c: Cell): boolean =>
+    c.sourceNode === 'node-4' &&
+    c.targetNode === 'node-3' &&
+    c.sourceNetwork === 'pod' &&
+    c.targetNetwork === 'pod';
+  const healedSmall = (c: Cell): boolean =>
+    pair(c) && c.size === 'small' && (c.protocol === 'udp' || c.protocol === 'icmp');
+  setRun(b, pair, 40, { ok: true, length: 2, previous: 6 });
+  setRun(b, healedSmall, 40, { ok: true, length: 12, previous: 10 });
+  const found = ids(run(b.build()));
+  t.false(
+    found.some((id) => id.startsWith('mtu-blackhole') || id.startsWith('port-')),
+    found.join(', '),
+  );
+});

@@ -40,6 +40,26 @@ export function cellCounts(c: Cell): FreshCounts {
   return v ?? cellView(finite(c.sent), finite(c.lost), c.run);
 }
 
+/**
+ * A cell's window counts, whatever its fresh view: the reference side of a contrast ("A fails
+ * while B works"). B healed while A's window still holds the same fault is no contrast (the
+ * tail of healed loss read as an MTU black hole and a blocked TCP port in the lab); so B is
+ * judged on its window, and A on its fresh view, which clears the claim once A heals.
+ */
+export function windowCounts(c: Cell): FreshCounts {
+  const sent = finite(c.sent);
+  const r =
+    typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
+      ? Math.min(1, Math.max(0, c.lossRatio))
+      : sent > 0
+        ? Math.min(1, finite(c.lost) / sent)
+        : 0;
+  return { sent, lost: r * sent, fresh: 'window' };
+}
+
+/** A tally's window counts (the reference side of a contrast, as windowCounts). */
+export const windowOf = (t: Tally): { sent: number; lost: number } => t.window ?? t;
+
 /** The counts isolation judges a cell on: its link's proven hard failure, if any. */
 export function cutCounts(c: Cell): FreshCounts {
   return (c as JudgedCell).cut ?? cellCounts(c);

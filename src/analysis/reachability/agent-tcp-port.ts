@@ -11,7 +11,7 @@
 // runs and can't make the path look lossy.
 
 import { cellEvidence, draft, lossFigures } from '../drafts.ts';
-import { cellCounts, usable } from '../links.ts';
+import { cellCounts, usable, windowCounts } from '../links.ts';
 import { agentKey, agentNode, cmp, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { agentPortSteps, type PortOutcome } from '../next-steps/ports.ts';
 import { bonferroni, handshakeLoss, pool, wilson, type Counts } from '../stats.ts';
@@ -45,7 +45,8 @@ function tcpWorse(
   const { tcp, others } = cellsOf(ctx, l);
   if (tcp.length === 0 || others.length === 0) return undefined;
   const t = pool(tcp.map(cellCounts));
-  const q = pool(others.map(cellCounts));
+  // The other kinds are the reference: their windows (links.ts windowCounts).
+  const q = pool(others.map(windowCounts));
   const tw = wilson(t, conf);
   const qw = wilson(q, conf);
   // One try within the timeout is the most random loss can explain (see the header).

@@ -7,7 +7,7 @@
 // else each one-way pair is its own finding.
 
 import { capList, draft, linkEvidence, type Ranked } from '../drafts.ts';
-import { explainLinks, reverseOf, smallTally, tally, usable } from '../links.ts';
+import { explainLinks, reverseOf, smallTally, tally, usable, windowOf } from '../links.ts';
 import { cmp, pairKey, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { asymmetricSteps } from '../next-steps/ip-paths.ts';
 import { bonferroni, compare } from '../stats.ts';
@@ -51,7 +51,7 @@ function oneWays(ctx: Ctx): Map<string, OneWay> {
       r !== undefined &&
       r.cls === l.cls &&
       rt?.status === 'ok' &&
-      compare(t, rt, ctx.opts.contrast, conf).material
+      compare(t, windowOf(rt), ctx.opts.contrast, conf).material
     ) {
       note(
         l.sourceNode,

@@ -9,7 +9,7 @@
 
 import { capList, cellEvidence, draft, lossFigures } from '../drafts.ts';
 import { addKnown } from '../group.ts';
-import { cellCounts, statusOf, usable } from '../links.ts';
+import { cellCounts, statusOf, usable, windowCounts } from '../links.ts';
 import type { Ctx, Draft, Rule } from '../model.ts';
 import { mtuSteps } from '../next-steps/ip-paths.ts';
 import { bonferroni, compare, pool } from '../stats.ts';
@@ -34,8 +34,10 @@ function mtuSymptoms(ctx: Ctx): Sym[] {
   // One comparison per link and protocol: the family is held at `confidence`.
   const conf = bonferroni(ctx.opts.confidence, pairs.length);
   return pairs.filter((s) => {
-    const sc = cellCounts(s.small);
-    if (statusOf(sc, ctx.opts) === 'failing') return false;
+    // The small cell is the reference: its window (links.ts windowCounts), so a healed small
+    // probe next to an MTU window still holding the same loss is no contrast.
+    const sc = windowCounts(s.small);
+    if (statusOf(cellCounts(s.small), ctx.opts) === 'failing') return false;
     return compare(cellCounts(s.cell), sc, ctx.opts.contrast, conf).material;
   });
 }

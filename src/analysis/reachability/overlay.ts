@@ -6,7 +6,7 @@
 
 import { capList, draft, linkEvidence, type Ranked } from '../drafts.ts';
 import { groupPairs } from '../group.ts';
-import { classState, explainLinks, openLinksBetween, smallTally } from '../links.ts';
+import { classState, explainLinks, openLinksBetween, smallTally, windowOf } from '../links.ts';
 import { pairKey, type Ctx, type Draft, type Rule } from '../model.ts';
 import { overlaySteps } from '../next-steps/ip-paths.ts';
 import { plumbingCause } from '../plumbing/cause.ts';
@@ -131,7 +131,7 @@ export const overlay: Rule = (ctx) => {
         (l) => l.cls === 'hh' && ctx.explainedLinks.has(l.key),
       );
     const failing = pool(ov.failing.map((x) => x.t));
-    const host = pool(hh.links.map((x) => x.t));
+    const host = pool(hh.links.map((x) => windowOf(x.t)));
     return compare(failing, host, ctx.opts.contrast, conf).material;
   });
   if (bad.length === 0) return [];
