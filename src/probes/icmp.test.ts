@@ -298,15 +298,24 @@ function addonWithBigBuffers(): AddonLoad {
     });
     if (!(probe instanceof IcmpProbe)) return t.fail(probe.detail);
     t.teardown(() => probe.close());
-    // The kernel answers at once; the loop is held past every timeout. libuv then runs the
-    // expired timers before it polls, and the addon reads at most 256 datagrams per wake-up,
-    // so more replies than that wait for later turns of the loop.
+    // The loop is held past every timeout. libuv then runs the expired timers before it polls,
+    // and the addon reads at most 256 datagrams per wake-up, so more replies than that wait for
+    // later turns of the loop. Every reply is read before its probe is judged, and judged by
+    // the kernel's stamps: in time is answered, late is named late with its time. Loopback
+    // usually answers at once, but on a loaded machine the kernel may hand the rest of a burst
+    // to ksoftirqd, and then it does stamp replies late (CI saw 267 of 300 stamped at 405 ms);
+    // what must never happen is a reply that was there being called lost by its timer.
     const runs = Array.from({ length: 300 }, () => probe.run(target('127.0.0.1'), 100));
     hold(400);
     const results = await Promise.all(runs);
-    const failed = results.filter((r) => !r.ok);
-    t.is(failed.length, 0, JSON.stringify(failed.slice(0, 3)));
-    for (const r of results) if (r.ok) t.true(r.rttSeconds < 0.1, `rtt ${r.rttSeconds}`);
+    const notRead = results.filter((r) => !r.ok && !/^ICMP echo reply after /.test(r.detail));
+    t.is(notRead.length, 0, JSON.stringify(notRead.slice(0, 3)));
+    const answered = results.filter((r) => r.ok);
+    t.true(answered.length > 0, 'no reply at all was stamped in time');
+    for (const r of answered) t.true(r.rttSeconds < 0.1, `rtt ${r.rttSeconds}`);
+    for (const r of results)
+      if (!r.ok)
+        t.regex(r.detail, /past the 100 ms timeout/, 'late replies are named with their time');
   },
 );
 
