@@ -34,9 +34,11 @@ export class HistogramSlot<L extends string> {
   }
 }
 
+/** One sample as prom-client's Registry formats it: `labels` first, then `sharedLabels`. */
 interface SampleValue {
   readonly value: number;
   readonly labels: Record<string, string | number>;
+  readonly sharedLabels?: Readonly<Record<string, string>>;
   readonly metricName: string;
 }
 
@@ -85,18 +87,33 @@ export class SlotHistogram<L extends string> {
     const values: SampleValue[] = [];
     const bucket = `${this.name}_bucket`;
     for (const s of this.slots.values()) {
+      // The slot's labels go as sharedLabels, as prom-client's Histogram does: one object per
+      // slot, formatted once per render by the Registry (it caches them), `le` first.
+      const shared = s.labels;
       let acc = 0;
       for (let k = 0; k < this.buckets.length; k++) {
         acc += s.counts[k]!;
-        values.push({
-          labels: { ...s.labels, le: this.buckets[k]! },
-          value: acc,
-          metricName: bucket,
-        });
+        const le = this.buckets[k]!;
+        values.push({ labels: { le }, sharedLabels: shared, value: acc, metricName: bucket });
       }
-      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: bucket });
-      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
+      values.push({
+        labels: { le: '+Inf' },
+        sharedLabels: shared,
+        value: s.count,
+        metricName: bucket,
+      });
+      values.push({
+        labels: {},
+        sharedLabels: shared,
+        value: s.sum,
+        metricName: `${this.name}_sum`,
+      });
+      values.push({
+        labels: {},
+        sharedLabels: shared,
+        value: s.count,
+        metricName: `${this.name}_count`,
+      });
     }
     return Promise.resolve({
       name: this.name,
