@@ -59,9 +59,11 @@ export const RTT_BUCKETS = [
  * (20-60 µs) through a zone (100-500 µs) and across zones (0.5-2 ms) to a struggling overlay or
  * another region (5-50 ms). 0.05 is PairLatencyHigh's threshold, so the share of round trips
  * above it is exact, not interpolated; past 100 ms a pod network is broken and only "how
- * broken" remains (0.5 s; probes.timeoutMs ends the rest as lost). histogram_quantile is then
- * within one bucket (a factor of 2-2.5) of the true quantile; RTT_BUCKETS' 21 would cost 24
- * series a pair instead of 15 (1,440 series at the default 32 peers against 2,304).
+ * broken" remains: 0.5 s, then +Inf up to probes.timeoutMs (1 s), past which a probe is lost.
+ * histogram_quantile is then within one bucket (a factor of 2-2.5) of the true quantile; with
+ * RTT_BUCKETS' 21 a pair would cost 24 series instead of 15 (2,304 series at the default 32
+ * peers against 1,440). Only small probes: an mtu probe's round trip is the small one's plus
+ * serialisation (~1 µs at 10 Gb/s), and what it tells (MTU black holes) is in the loss series.
  */
 export const PAIR_RTT_BUCKETS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
