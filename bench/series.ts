@@ -21,7 +21,7 @@ import { planPeers } from '../src/mesh/peer-plan.ts';
 import { PAIR_RTT_BUCKETS } from '../src/metrics/catalogue.ts';
 import { AgentMetrics } from '../src/metrics/recorder.ts';
 import { SlotHistogram } from '../src/metrics/slot-histogram.ts';
-import { DNS_QUERY_KINDS, dnsJobKey, type DnsJob } from '../src/probes/dns-job.ts';
+import { dnsJobKey, type DnsJob } from '../src/probes/dns-job.ts';
 import { DnsWindowStore } from '../src/store/dns-window.ts';
 import { PairWindowStore } from '../src/store/pair-window.ts';
 
@@ -160,7 +160,6 @@ export async function measureSeries(nodes: number, core: number): Promise<Series
     ['replica', all[4]!.node],
   ] as const)
     for (const [query, transport] of checks) {
-      if (!DNS_QUERY_KINDS.includes(query)) continue;
       dnsJobs.push({
         key: dnsJobKey(serverKind, server, query, transport),
         serverKind,
