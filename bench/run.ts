@@ -27,6 +27,10 @@
 //      1–100% on random topologies, and healthy clusters): the false-finding rate (a kind the
 //      fault can't be) against ≤ 0.1%, and strong faults (half their probes lost, or round trips
 //      4× their baseline) that go unnamed
+//   9. series: bench/series.ts, the series one agent's /metrics holds at 5,000 nodes (the shipped
+//      defaults: 32 core peers; and with peers.rotation: 14 core peers and the rotating visits),
+//      by metric, the pair RTT histogram's share, against issue 18's ≤ 2,000 per agent; and the
+//      hot path's cost of one pair RTT observation (slot vs prom-client Histogram child)
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
 // to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
@@ -58,6 +62,7 @@ import { TcpProbe } from '../src/probes/tcp.ts';
 import { UdpStampProbe } from '../src/probes/udp.ts';
 import type { LoadResult, LoadSpec } from './agent-load.ts';
 import { countsFromMetrics } from './metrics-counts.ts';
+import { measureObserve, measureSeries, SERIES_TARGETS } from './series.ts';
 import { runTriageScenarios } from './triage.ts';
 import { PODMESH_ENTRIES, bundle } from '../src/bundle.ts';
 import { agentRegistry } from './big-registry.ts';
@@ -118,7 +123,7 @@ import {
 const HELP = `usage: npm run bench -- [options]
 
   --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab,
-                          selection, triage, soak
+                          selection, triage, series, soak
                           (default: all but soak; rtt-lab and soak need root and are skipped with
                           the reason otherwise)
   --soak-minutes=<n>      how long the soak section runs (default 30, at least 3)
@@ -146,7 +151,14 @@ if (!Number.isInteger(BASELINE_RUNS) || BASELINE_RUNS < 1)
 if (BASELINE === '') throw new Error('--baseline: name a git ref (e.g. --baseline=main)');
 /** The sections whose traffic stays on loopback, against the responder process. */
 const LOOPBACK_SECTIONS = ['throughput', 'rtt', 'load', 'dns'] as const;
-const SECTIONS = [...LOOPBACK_SECTIONS, 'rtt-lab', 'selection', 'triage', 'soak'] as const;
+const SECTIONS = [
+  ...LOOPBACK_SECTIONS,
+  'rtt-lab',
+  'selection',
+  'triage',
+  'series',
+  'soak',
+] as const;
 /** Run only when named in --only: the soak takes 30 minutes by default. */
 const NOT_BY_DEFAULT: readonly string[] = ['soak'];
 /** `--only=rtt,load` runs just those sections (for investigating one number). */
@@ -1436,6 +1448,53 @@ function triageSection(targets: Target[]): unknown {
   return r;
 }
 
+// ---- 9. series per agent ----------------------------------------------------------------------
+
+/** Section 9: bench/series.ts (pure CPU: the agent's recorder fed in process, rendered once). */
+async function seriesSection(targets: Target[]): Promise<unknown> {
+  const T = SERIES_TARGETS;
+  const rows = [await measureSeries(T.nodes, 32), await measureSeries(T.nodes, 14)];
+  const pairHist = 'podmesh_pair_round_trip_seconds';
+  const families = [...new Set(rows.flatMap((r) => Object.keys(r.byFamily)))];
+  out(
+    table(
+      `9. /metrics series of one pod agent at ${T.nodes} nodes (2 agents a node, 3 zones), a minute of probing with a few failures, default DNS checks (Service + 2 replicas); core 32: the defaults (peers.limit 32, rotation off), core 14: peers.rotation`,
+      ['metric', ...rows.map((r) => `core ${r.core}`)],
+      [
+        ...families.map((f) => [f, ...rows.map((r) => String(r.byFamily[f] ?? 0))]),
+        ['total', ...rows.map((r) => String(r.total))],
+        [
+          'pair RTT histogram share',
+          ...rows.map((r) => `${fmt(((r.byFamily[pairHist] ?? 0) / r.total) * 100, 1)}%`),
+        ],
+      ],
+    ),
+  );
+  const obs = measureObserve(QUICK ? 200_000 : 2_000_000);
+  out(
+    `9. one pair RTT observation on the hot path: ${fmt(obs.slotNs, 1)} ns (slot histogram, shipped) vs ${fmt(obs.promClientNs, 0)} ns (prom-client Histogram child); at 1,000 results/s ${fmt(obs.slotNs / 1e3, 3)} ms of CPU a second`,
+  );
+  const [defaults, rotation] = rows as [(typeof rows)[0], (typeof rows)[0]];
+  targets.push(
+    check(
+      `series: per agent at ${T.nodes} nodes with peers.rotation (core ${rotation.core})`,
+      rotation.total,
+      T.perAgent,
+      'series',
+    ),
+    {
+      ...check(
+        `series: per agent at ${T.nodes} nodes, defaults (core ${defaults.core}, rotation off)`,
+        defaults.total,
+        T.perAgent,
+        'series',
+      ),
+      note: `32 core peers hold 2.3× the per-pair series of 14; the pair RTT histogram is ${defaults.byFamily[pairHist] ?? 0} of them, the deprecated quantile gauge ${defaults.byFamily['podmesh_pair_rtt_seconds'] ?? 0}`,
+    },
+  );
+  return { rows, observe: obs, targets: T };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
@@ -1845,6 +1904,9 @@ async function main(): Promise<void> {
     // 8
     let triageJson: unknown = null;
     if (ONLY.has('triage')) triageJson = triageSection(targets);
+    // 9
+    let seriesJson: unknown = null;
+    if (ONLY.has('series')) seriesJson = await seriesSection(targets);
 
     // 6
     let soakJson: unknown = null;
@@ -1880,6 +1942,7 @@ async function main(): Promise<void> {
       selection: selectionJson,
       soak: soakJson,
       triage: triageJson,
+      series: seriesJson,
       targets,
     };
     out(`BENCH_JSON ${JSON.stringify(json)}`);

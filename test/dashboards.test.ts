@@ -43,7 +43,8 @@ interface Dashboard {
   uid: string;
   title: string;
   tags?: string[];
-  links?: { type: string; tags?: string[] }[];
+  links?: { type: string; tags?: string[]; url?: string }[];
+  annotations?: { list?: { name?: string; expr?: string; datasource?: { uid?: string } }[] };
   templating: { list: Variable[] };
   panels: Panel[];
 }
@@ -111,8 +112,8 @@ test('build --check passes on the committed files and fails on a changed or stal
   }
 });
 
-test('five dashboards with stable uids, the podmesh tag and a link menu to the others', (t) => {
-  t.is(committed.length, 5);
+test('six dashboards with stable uids, the podmesh tag and a link menu to the others', (t) => {
+  t.is(committed.length, 6);
   t.deepEqual(
     dashboards().map((d) => d.uid),
     Object.values(UIDS),
@@ -192,7 +193,51 @@ test('a cluster variable, default all, scopes every query and drop-down, the mix
     for (const p of panelsOf(d as GrafanaDashboard) as Panel[])
       for (const l of p.fieldConfig?.defaults?.links ?? [])
         t.regex(l.url ?? '', /\$\{cluster:queryparam\}/, `${file}: "${p.title ?? '?'}" link`);
+    for (const a of d.annotations?.list ?? [])
+      t.true(everySelectorHas(a.expr ?? '', CLUSTER), `${file}: annotation ${a.name ?? '?'}`);
+    for (const l of (d.links ?? []).filter((x) => x.type === 'link'))
+      t.regex(l.url ?? '', /\$\{cluster:queryparam\}/, `${file}: dashboard link ${l.url ?? ''}`);
   }
+});
+
+test("the controller's findings are annotations; the overview and the pair open the node drill-down", (t) => {
+  const get = (uid: string): Dashboard => committed.find((c) => c.d.uid === uid)!.d;
+  for (const uid of [UIDS.overview, UIDS.pair, UIDS.node]) {
+    const a = get(uid).annotations?.list ?? [];
+    t.true(
+      a.some(
+        (x) => /podmesh_finding_active/.test(x.expr ?? '') && x.datasource?.uid === '${datasource}',
+      ),
+      `${uid}: findings as annotations`,
+    );
+  }
+  const links = (d: Dashboard): string[] => [
+    ...panelsOf(d as GrafanaDashboard).flatMap((p) =>
+      ((p as Panel).fieldConfig?.defaults?.links ?? []).map((l) => l.url ?? ''),
+    ),
+    ...(d.links ?? []).map((l) => l.url ?? ''),
+  ];
+  const toNode = (d: Dashboard): string[] =>
+    links(d).filter((u) => u.startsWith(`/d/${UIDS.node}/`));
+  // Every link to a drill-down carries the data source, the cluster and the time range.
+  for (const u of [...toNode(get(UIDS.overview)), ...toNode(get(UIDS.pair))])
+    t.regex(
+      u,
+      /\$\{datasource:queryparam\}&\$\{cluster:queryparam\}&var-node=.+&\$\{__url_time_range\}$/,
+      u,
+    );
+  t.true(
+    toNode(get(UIDS.overview)).length >= 3,
+    'matrix rows, worst pairs and coverage open the node',
+  );
+  t.deepEqual(
+    toNode(get(UIDS.pair)).map((u) => /var-node=([^&]+)/.exec(u)?.[1]),
+    ['${source_node}', '${target_node}'],
+  );
+  t.true(
+    links(get(UIDS.node)).some((u) => u.startsWith(`/d/${UIDS.pair}/`)),
+    'the node drill-down opens its pairs',
+  );
 });
 
 test('every panel has a query on the selected datasource, unique ids and a sane layout', (t) => {

@@ -69,6 +69,20 @@ test('the checker rejects bad syntax, uncatalogued names and labels a metric lac
   t.regex(checkExpr('podmesh_rtt_seconds', known).join(), /histogram: use _bucket/);
   t.regex(checkExpr('podmesh_peers_bucket', known).join(), /not in the catalogue/);
   t.deepEqual(checkExpr('podmesh_rtt_seconds_count', known), []);
+  // The per-pair RTT histogram aggregates by any pair label; it has no quantile label (the
+  // deprecated gauge does).
+  t.deepEqual(
+    checkExpr(
+      'histogram_quantile(0.99, sum by (le, target_node, path, protocol) (rate(podmesh_pair_round_trip_seconds_bucket[5m])))',
+      known,
+    ),
+    [],
+  );
+  t.regex(
+    checkExpr('podmesh_pair_round_trip_seconds_bucket{quantile="0.5"}', known).join(),
+    /has no label quantile/,
+  );
+  t.deepEqual(checkExpr('podmesh_pair_rtt_seconds{quantile="0.5"}', known), []);
   // Pair series carry the path, not the network.
   t.regex(
     checkExpr('podmesh_pair_loss_ratio{network="pod"}', known).join(),
@@ -202,7 +216,11 @@ test('promtool (the real Prometheus parser) accepts every dashboard expression',
   t.false(rejected.ok, rejected.out);
   t.regex(rejected.out, /range vector/);
 
-  const panels = dashboardExprs.filter((f) => f.kind === 'panel');
+  const panels = dashboardExprs.filter((f) => f.kind === 'panel' || f.kind === 'annotation');
+  t.true(
+    panels.some((f) => f.kind === 'annotation'),
+    'annotation queries are checked too',
+  );
   const r = promtool(panels);
   t.true(r.ok, r.out);
 });

@@ -4,6 +4,7 @@
 
 import {
   DashboardBuilder,
+  type AnnotationQuery,
   DashboardCursorSync,
   DashboardLinkBuilder,
   DashboardLinkType,
@@ -45,6 +46,7 @@ export const UIDS = {
   dns: 'podmesh-dns',
   ports: 'podmesh-ports',
   agentHealth: 'podmesh-agent-health',
+  node: 'podmesh-node',
 } as const;
 
 /**
@@ -277,6 +279,8 @@ export function matrix(
     rowTitle: string;
     steps: [number | null, string][];
     link?: (row: string, column: string) => string;
+    /** Where a click on a row header (a node) leads. */
+    rowLink?: (row: string) => string;
   },
 ): TableBuilder {
   const rowName = `${p.row}\\${p.column}`;
@@ -306,22 +310,54 @@ export function matrix(
             },
           ],
   });
-  // The row-header column holds node names: no colour, no link.
+  // The row-header column holds node names: no colour; its link (if any) opens the node.
   return t.overrideByName(p.rowTitle, [
     { id: 'custom.cellOptions', value: { type: TableCellDisplayMode.Auto } },
-    { id: 'links', value: [] },
+    {
+      id: 'links',
+      value:
+        p.rowLink === undefined
+          ? []
+          : [{ title: 'Open this node', url: p.rowLink('${__value.raw}') }],
+    },
   ]);
 }
 
 /**
+ * The controller's open findings (podmesh_finding_active: one series per finding while it is
+ * open) as annotations: Grafana draws one region per finding from when it opened to when it
+ * cleared, titled with its kind and subject, on every time series panel. `subject`, a regex,
+ * keeps the ones about what the dashboard shows (a node, a pair). The classic Prometheus
+ * annotation fields, which every Grafana since 7 reads (newer ones move them into `target`).
+ */
+export function findingsAnnotation(subject?: string): AnnotationQuery {
+  const sel = subject === undefined ? '' : `{subject=~"${subject}"}`;
+  return {
+    name: 'podmesh findings',
+    datasource: DS,
+    enable: true,
+    iconColor: 'red',
+    expr: withMatcher(
+      `max by (kind, severity, subject) (podmesh_finding_active${sel})`,
+      CLUSTER_MATCHER,
+    ),
+    step: '30s',
+    titleFormat: '{{kind}} {{subject}}',
+    textFormat: '{{severity}} finding from podmesh triage (docs/triage.md)',
+    tagKeys: 'kind,severity',
+    useValueForTime: false,
+  };
+}
+
+/**
  * Last touches on the built JSON: panels get stable ids in layout order (Grafana needs them for
- * links to one panel), the annotation list exists (Grafana iterates it), and links drop the
+ * links to one panel), the annotation list exists (Grafana iterates it; `annotations` fill it), and links drop the
  * SDK's `placement: inControlsMenu` default, which would tuck them into a menu in Grafana 12,
  * and, for data links, the dashboard-link fields that mean nothing there.
  */
-export function finish(d: DashboardBuilder): Dashboard {
+export function finish(d: DashboardBuilder, annotations: AnnotationQuery[] = []): Dashboard {
   const built = d.build();
-  built.annotations = { list: [] };
+  built.annotations = { list: annotations };
   for (const l of built.links ?? []) delete l.placement;
   let id = 1;
   const walk = (panels: Panel[] | undefined): void => {

@@ -1,6 +1,7 @@
 // podmesh-overview: the whole mesh at a glance. Source × target matrices of loss and latency,
-// the worst pairs, the controller's active findings and agent coverage; every pair links to
-// the podmesh-pair drill-down.
+// the worst pairs, the controller's active findings (also as annotations) and agent coverage;
+// every pair links to the podmesh-pair drill-down and every node to podmesh-node, carrying the
+// data source, cluster and time range.
 
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import {
@@ -15,6 +16,7 @@ import {
   UIDS,
   dashboard,
   dashboardUrl,
+  findingsAnnotation,
   finish,
   labelVariable,
   matrix,
@@ -23,6 +25,7 @@ import {
   timeseries,
 } from './common.ts';
 import { withMatcher } from './promql.ts';
+import { pairQuantile, zonePairQuantile } from './rtt.ts';
 
 const PAIR =
   'source_node=~"$source_node", target_node=~"$target_node", path=~"$path", protocol=~"$protocol"';
@@ -30,13 +33,17 @@ const PAIR_LABELS = 'source_node, target_node, path, protocol, size';
 
 const pairLink = (source: string, target: string): string =>
   dashboardUrl(UIDS.pair, { source_node: source, target_node: target });
+const nodeLink = (node: string): string => dashboardUrl(UIDS.node, { node });
 
 const worstPairLinks = [
   {
     title: 'Open this pair',
     url: pairLink('${__data.fields.source_node}', '${__data.fields.target_node}'),
   },
+  { title: 'Open the source node', url: nodeLink('${__data.fields.source_node}') },
+  { title: 'Open the target node', url: nodeLink('${__data.fields.target_node}') },
 ];
+const SMALL = 'path=~"$path", protocol=~"$protocol"';
 
 export function overview(): Dashboard {
   const d = dashboard({
@@ -119,16 +126,22 @@ export function overview(): Dashboard {
         unit: 'percentunit',
         steps: LOSS_STEPS,
         link: pairLink,
+        rowLink: nodeLink,
       }),
     )
     .withPanel(
       matrix({
-        title: 'Median RTT: source (rows) × target (columns)',
+        title: 'Median RTT, last 5 minutes: source (rows) × target (columns)',
         description:
-          'Slowest median round-trip time over the selected paths, protocols and sizes (max of podmesh_pair_rtt_seconds{quantile="0.5"}). Click a cell for the pair.',
+          'Median round trip of answered small probes over the last 5 minutes, the selected paths and protocols pooled (histogram_quantile over podmesh_pair_round_trip_seconds). Green under 5 ms, red from 50 ms (PodmeshPairLatencyHigh’s threshold). Click a cell for the pair, a row header for the node.',
         queries: [
           {
-            expr: `max by (source_node, target_node) (podmesh_pair_rtt_seconds{quantile="0.5", ${PAIR}})`,
+            expr: pairQuantile(
+              0.5,
+              'source_node, target_node',
+              `source_node=~"$source_node", target_node=~"$target_node", ${SMALL}`,
+              '5m',
+            ),
           },
         ],
         row: 'source_node',
@@ -141,6 +154,7 @@ export function overview(): Dashboard {
           [0.05, 'red'],
         ],
         link: pairLink,
+        rowLink: nodeLink,
       }),
     );
 
@@ -163,12 +177,17 @@ export function overview(): Dashboard {
     )
     .withPanel(
       table({
-        title: 'Worst pairs by p99 RTT',
+        title: 'Worst pairs by p99 RTT over the time range',
         description:
-          'The 10 pairs (per path, protocol and size) with the highest 99th-percentile round-trip time over the sliding window.',
+          'The 10 pairs (per path and protocol) with the highest 99th-percentile round trip of answered small probes over the whole time range picked above (histogram_quantile over podmesh_pair_round_trip_seconds).',
         queries: [
           {
-            expr: `topk(10, max by (${PAIR_LABELS}) (podmesh_pair_rtt_seconds{quantile="0.99", ${PAIR}}))`,
+            expr: `topk(10, ${pairQuantile(
+              0.99,
+              'source_node, target_node, path, protocol',
+              `source_node=~"$source_node", target_node=~"$target_node", ${SMALL}`,
+              '$__range',
+            )})`,
           },
         ],
         unit: 's',
@@ -202,6 +221,7 @@ export function overview(): Dashboard {
           [1, 'green'],
         ],
         colored: true,
+        links: [{ title: 'Open this node', url: nodeLink('${__data.fields.node}') }],
         transformations: [
           { id: 'sortBy', options: { sort: [{ field: 'Value' }] } },
           { id: 'organize', options: { renameByName: { Value: 'covered' } } },
@@ -222,6 +242,25 @@ export function overview(): Dashboard {
           },
         ],
         unit: 'percentunit',
+        min: 0,
+      }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'RTT p50 and p99 by zone pair',
+        description:
+          'Round trips of answered small probes between zones (source zone → target zone), every pair of the selected paths and protocols pooled (podmesh_pair_round_trip_seconds, zones from podmesh_agent_info). A zone pair slower than the others points at the link between two zones.',
+        queries: [
+          {
+            expr: zonePairQuantile(0.5, SMALL, '$__rate_interval'),
+            legend: 'p50 {{source_zone}} → {{target_zone}}',
+          },
+          {
+            expr: zonePairQuantile(0.99, SMALL, '$__rate_interval'),
+            legend: 'p99 {{source_zone}} → {{target_zone}}',
+          },
+        ],
+        unit: 's',
         min: 0,
       }),
     )
@@ -252,5 +291,5 @@ export function overview(): Dashboard {
         ),
     );
 
-  return finish(d);
+  return finish(d, [findingsAnnotation()]);
 }

@@ -1,8 +1,24 @@
 // podmesh-pair: drill-down for one source → target pair. Loss and RTT per path, protocol and
-// size, the way back (target → source), STAMP's forward/reverse split and why probes failed.
+// size, the way back (target → source), STAMP's forward/reverse split and why probes failed;
+// findings about either node as annotations, and links to both nodes' drill-downs.
 
-import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
-import { UIDS, dashboard, finish, labelVariable, stat, timeseries } from './common.ts';
+import {
+  DashboardLinkBuilder,
+  DashboardLinkType,
+  RowBuilder,
+  type Dashboard,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import {
+  UIDS,
+  dashboard,
+  dashboardUrl,
+  findingsAnnotation,
+  finish,
+  labelVariable,
+  stat,
+  timeseries,
+} from './common.ts';
+import { pairQuantile } from './rtt.ts';
 
 const FILTER = 'path=~"$path", protocol=~"$protocol", size=~"$size"';
 const PAIR = `source_node=~"$source_node", target_node=~"$target_node", ${FILTER}`;
@@ -21,6 +37,22 @@ function lostRate(by: string, sel: string): string {
   return `${rate('podmesh_probes_lost_total')} or on (${by}) ${rate('podmesh_probes_sent_total')} * 0`;
 }
 const SERIES_LEGEND = '{{protocol}} {{size}} {{path}}';
+/** The pair RTT histogram holds small probes only: no size filter. */
+const HIST =
+  'source_node=~"$source_node", target_node=~"$target_node", path=~"$path", protocol=~"$protocol"';
+
+/** A top-bar link to one end's node drill-down, carrying data source, cluster and time. */
+function nodeLink(end: 'source_node' | 'target_node'): DashboardLinkBuilder {
+  return new DashboardLinkBuilder(`Node $${end}`)
+    .type(DashboardLinkType.Link)
+    .url(dashboardUrl(UIDS.node, { node: `\${${end}}` }))
+    .asDropdown(false)
+    .keepTime(false)
+    .includeVars(false)
+    .targetBlank(false)
+    .icon('dashboard')
+    .tooltip(`The node drill-down for $${end}`);
+}
 
 export function pair(): Dashboard {
   const d = dashboard({
@@ -63,10 +95,16 @@ export function pair(): Dashboard {
     )
     .withPanel(
       stat({
-        title: 'Median RTT (slowest series)',
-        description: 'Highest median round-trip time among the selected series.',
-        queries: [{ expr: `max(podmesh_pair_rtt_seconds{quantile="0.5", ${PAIR}})` }],
+        title: 'Median RTT, last 5 minutes (slowest series)',
+        description:
+          'Highest median round trip of answered small probes over the last 5 minutes among the selected paths and protocols (podmesh_pair_round_trip_seconds). Red from 50 ms, PodmeshPairLatencyHigh’s threshold.',
+        queries: [{ expr: `max(${pairQuantile(0.5, 'path, protocol', HIST, '5m')})` }],
         unit: 's',
+        steps: [
+          [null, 'green'],
+          [0.005, 'yellow'],
+          [0.05, 'red'],
+        ],
       }),
     )
     .withPanel(
@@ -165,15 +203,19 @@ export function pair(): Dashboard {
   d.withRow(new RowBuilder('Latency'))
     .withPanel(
       timeseries({
-        title: 'RTT quantiles',
+        title: 'RTT p50, p90, p99',
         description:
-          'Round-trip time quantiles (0.5, 0.9, 0.99) of answered probes over the sliding window; STAMP excludes the reflector’s dwell time.',
-        queries: [
-          {
-            expr: `max by (${SERIES}, quantile) (podmesh_pair_rtt_seconds{${PAIR}})`,
-            legend: 'q{{quantile}} ' + SERIES_LEGEND,
-          },
-        ],
+          'Round-trip quantiles of answered small probes per path and protocol, from the podmesh_pair_round_trip_seconds histogram over each point’s rate interval; STAMP excludes the reflector’s dwell time. Within one bucket (a factor of 2-2.5) of the true quantile.',
+        queries: (
+          [
+            [0.5, 'p50'],
+            [0.9, 'p90'],
+            [0.99, 'p99'],
+          ] as const
+        ).map(([q, name]) => ({
+          expr: pairQuantile(q, 'path, protocol', HIST, '$__rate_interval'),
+          legend: `${name} {{protocol}} {{path}}`,
+        })),
         unit: 's',
         min: 0,
       }),
@@ -194,5 +236,6 @@ export function pair(): Dashboard {
       }),
     );
 
-  return finish(d);
+  d.link(nodeLink('source_node')).link(nodeLink('target_node'));
+  return finish(d, [findingsAnnotation('(.*->)?($source_node|$target_node)((/|<?->).*)?')]);
 }

@@ -277,6 +277,7 @@ interface GrafanaPanel {
 export interface GrafanaDashboard {
   uid?: string;
   title?: string;
+  annotations?: { list?: { name?: string; expr?: string }[] };
   templating?: { list?: GrafanaVariable[] };
   panels?: GrafanaPanel[];
 }
@@ -288,7 +289,7 @@ export interface Found {
   raw: string;
   /** Ready for a Prometheus: variables substituted. */
   expr: string;
-  kind: 'panel' | 'variable' | 'rule';
+  kind: 'panel' | 'variable' | 'annotation' | 'rule';
 }
 
 /** A plausible value for each dashboard variable, as Grafana would interpolate it. */
@@ -328,6 +329,15 @@ export function dashboardExpressions(d: GrafanaDashboard, file: string): Found[]
         kind: 'panel',
       });
     }
+  }
+  for (const a of d.annotations?.list ?? []) {
+    if (a.expr === undefined) continue;
+    out.push({
+      where: `${file}: annotation "${a.name ?? '?'}"`,
+      raw: a.expr,
+      expr: substitute(a.expr, values),
+      kind: 'annotation',
+    });
   }
   for (const v of d.templating?.list ?? []) {
     if (v.type !== 'query') continue;

@@ -7,6 +7,7 @@ import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import * as prettier from 'prettier';
 import { agentHealth } from './agent-health.ts';
 import { dns } from './dns.ts';
+import { node } from './node.ts';
 import { overview } from './overview.ts';
 import { pair } from './pair.ts';
 import { ports } from './ports.ts';
@@ -20,7 +21,7 @@ export const CONFIGMAP_NAME = 'podmesh-dashboards';
 export const SIDECAR_LABEL = 'grafana_dashboard';
 
 export function dashboards(): Dashboard[] {
-  return [overview(), pair(), dns(), ports(), agentHealth()];
+  return [overview(), pair(), dns(), ports(), agentHealth(), node()];
 }
 
 export function dashboardPath(d: Dashboard): string {

@@ -4,6 +4,7 @@
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { LATENESS_BUCKETS } from '../core/lateness.ts';
+import { SlotHistogram } from './slot-histogram.ts';
 
 /** The closed set of label names. Node names only: never Pod IPs or Pod names. */
 export const LABEL_NAMES = [
@@ -34,6 +35,7 @@ export const LABEL_NAMES = [
   'subject',
   'severity',
   'source',
+  'zone',
 ] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];
 
@@ -49,6 +51,22 @@ const PAIR = [
 export const RTT_BUCKETS = [
   0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
   0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+/**
+ * Per-pair RTT buckets (podmesh_pair_round_trip_seconds), coarser than RTT_BUCKETS because there
+ * is one histogram per core peer and probe kind (96 at the default 32 peers): each bucket costs
+ * a series per pair. 1-2.5-5 per decade where pod networks live, from a same-node veth hop
+ * (20-60 µs) through a zone (100-500 µs) and across zones (0.5-2 ms) to a struggling overlay or
+ * another region (5-50 ms). 0.05 is PairLatencyHigh's threshold, so the share of round trips
+ * above it is exact, not interpolated; past 100 ms a pod network is broken and only "how
+ * broken" remains: 0.5 s, then +Inf up to probes.timeoutMs (1 s), past which a probe is lost.
+ * histogram_quantile is then within one bucket (a factor of 2-2.5) of the true quantile; with
+ * RTT_BUCKETS' 21 a pair would cost 24 series instead of 15 (2,304 series at the default 32
+ * peers against 1,440). Only small probes: an mtu probe's round trip is the small one's plus
+ * serialisation (~1 µs at 10 Gb/s), and what it tells (MTU black holes) is in the loss series.
+ */
+export const PAIR_RTT_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
 ];
 /** DNS lookup time: from a loopback answer (~100 µs) to a timeout (seconds). */
 export const DNS_BUCKETS = [
@@ -77,11 +95,23 @@ interface Def<T extends 'counter' | 'gauge' | 'histogram', L extends readonly La
   readonly help: string;
   readonly labels: L;
   readonly buckets?: readonly number[];
+  /**
+   * A histogram observed on the probe hot path with a child per pair: kept in slots
+   * (slot-histogram.ts, ~30 ns an observation) instead of prom-client's Histogram (~0.8 µs).
+   */
+  readonly slots?: true;
 }
 
 function def<T extends 'counter' | 'gauge' | 'histogram', const L extends readonly LabelName[]>(
   d: Def<T, L>,
 ): Def<T, L> {
+  return d;
+}
+
+/** A histogram kept in slots (`slots: true`), typed so createMetrics' result says so. */
+function slotDef<const L extends readonly LabelName[]>(
+  d: Def<'histogram', L> & { readonly slots: true },
+): Def<'histogram', L> & { readonly slots: true } {
   return d;
 }
 
@@ -144,7 +174,15 @@ export const CATALOGUE = {
     name: 'podmesh_pair_rtt_seconds',
     type: 'gauge',
     labels: [...PAIR, 'quantile'],
-    help: "Round-trip time quantiles (0.5, 0.9, 0.99) of answered probes over the sliding window; STAMP excludes the reflector's dwell time.",
+    help: "Deprecated (removed in the release after next; use podmesh_pair_round_trip_seconds, which aggregates): round-trip time quantiles (0.5, 0.9, 0.99) of answered probes over the sliding window; STAMP excludes the reflector's dwell time.",
+  }),
+  pairRttHistogram: slotDef({
+    name: 'podmesh_pair_round_trip_seconds',
+    type: 'histogram',
+    labels: PAIR,
+    buckets: PAIR_RTT_BUCKETS,
+    slots: true,
+    help: "Round-trip time of answered small probes to each core peer (mtu probes' round trips are the small ones' plus serialisation: they are watched for loss), per protocol and path; STAMP excludes the reflector's dwell time. Counts since the agent started, so histogram_quantile() over rate() of the buckets gives any quantile over any group of pairs (a node, a zone pair) and any time range.",
   }),
   pairLastSuccess: def({
     name: 'podmesh_pair_last_success_timestamp_seconds',
@@ -229,6 +267,12 @@ export const CATALOGUE = {
     type: 'gauge',
     labels: ['source_node', 'network'],
     help: 'Time in which this agent probes every other agent at least once: probes.intervalMs when its core set holds them all, the rotation period with peers.rotation (docs/scale.md), +Inf when some are never probed.',
+  }),
+  agentInfo: def({
+    name: 'podmesh_agent_info',
+    type: 'gauge',
+    labels: ['source_node', 'network', 'zone'],
+    help: "Always 1; zone is the agent's node's zone (zone setting, else the Node's topology.kubernetes.io/zone label; empty until known). Recording rules join pair series on it for zone pairs.",
   }),
   icmpEnabled: def({
     name: 'podmesh_icmp_enabled',
@@ -355,8 +399,9 @@ export const CATALOGUE = {
 
 type Catalogue = typeof CATALOGUE;
 type LabelsOf<D> = D extends Def<infer _T, infer L> ? L[number] : never;
-type MetricOf<D> =
-  D extends Def<'counter', infer _L>
+type MetricOf<D> = D extends { readonly slots: true }
+  ? SlotHistogram<LabelsOf<D>>
+  : D extends Def<'counter', infer _L>
     ? Counter<LabelsOf<D>>
     : D extends Def<'gauge', infer _L>
       ? Gauge<LabelsOf<D>>
@@ -397,6 +442,12 @@ export function createMetrics(registry: Registry, role: Role = 'agent'): Metrics
       labelNames: [...d.labels],
       registers: mine ? [registry] : [],
     };
+    if (d.slots === true) {
+      const h = new SlotHistogram(d.name, d.help, d.labels, d.buckets ?? []);
+      if (mine) registry.registerMetric(h.asRegistryMetric());
+      out[key] = h;
+      continue;
+    }
     out[key] =
       d.type === 'counter'
         ? new Counter(common)
@@ -451,6 +502,7 @@ export function renderMetricsDoc(): string {
     '| `transport` | `udp` or `tcp`: what the lookup was sent over (a truncated UDP answer retried over TCP still counts as `udp`) |',
     '| `thread` | `main` or `engine` |',
     '| `source` | timestamp source: `kernel` or `userspace` |',
+    "| `zone` | the agent's node's zone (`topology.kubernetes.io/zone`), empty when unknown |",
     '| `version`, `node_version` | build information |',
     '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
     '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` |',

@@ -1,8 +1,8 @@
 // The agent's own health as metrics: ICMP availability, timestamp sources, event-loop delay of
 // the main and engine threads, the engines' cumulative counts (reflector, TCP listener,
 // scheduler skips, restarts, discarded DNS answers, reopened sockets) as counter increments,
-// discovery syncs, the late-run ratio from the lateness window at scrape time, and what a full
-// window is expected to hold.
+// discovery syncs, the late-run ratio from the lateness window at scrape time, what a full
+// window is expected to hold, and the agent's zone (podmesh_agent_info).
 
 import { SOCKET_KINDS, type EngineHealth } from '../core/engine-health.ts';
 import type { ProbeKind } from '../core/types.ts';
@@ -134,8 +134,14 @@ export class HealthRecorder {
       m.windowExpected.set({ ...selfLabels, kind }, n);
   }
 
-  /** Sets the late-run ratio from the lateness window, for one render. */
+  /**
+   * Sets the late-run ratio from the lateness window and the agent's zone, for one render: the
+   * zone can be learnt from discovery after start (src/agent/agent.ts), so it is read each time.
+   */
   refresh(): void {
+    const { m, self, selfLabels } = this.ctx;
+    m.agentInfo.reset();
+    m.agentInfo.set({ ...selfLabels, zone: self.zone }, 1);
     const late = this.late?.summary();
     if (late?.lateRatio != null) this.ctx.m.lateRatio.set(this.ctx.selfLabels, late.lateRatio);
   }

@@ -1,6 +1,6 @@
 // The peer family's metrics: counters and histograms on every probe result (sent, lost, failure
-// reasons, STAMP extras, RTT, lateness), the per-pair window gauges from the pair window store at
-// scrape time, and every series of a peer that departs removed.
+// reasons, STAMP extras, RTT by scope and per pair, lateness), the per-pair window gauges from
+// the pair window store at scrape time, and every series of a peer that departs removed.
 
 import type { Counter, Histogram } from 'prom-client';
 import { pairKey } from '../core/pair-key.ts';
@@ -16,6 +16,7 @@ import {
 } from '../core/types.ts';
 import type { PairWindowStore } from '../store/pair-window.ts';
 import { QUANTILES, type RecorderContext } from './recorder-context.ts';
+import type { HistogramSlot } from './slot-histogram.ts';
 
 type PairLabels = {
   source_node: string;
@@ -34,6 +35,8 @@ interface Cached {
     Histogram<'source_node' | 'path' | 'protocol' | 'size' | 'scope'>['labels']
   >;
   readonly lateness: ReturnType<Histogram<'source_node' | 'network' | 'protocol'>['labels']>;
+  /** The pair RTT histogram's slot: small probes only (catalogue pairRttHistogram). */
+  readonly pairRtt: HistogramSlot<keyof PairLabels> | undefined;
 }
 
 export class PairRecorder {
@@ -81,12 +84,15 @@ export class PairRecorder {
           scope: scopeOf(self, peer),
         }),
         lateness: m.lateness.labels({ ...selfLabels, protocol: r.kind }),
+        pairRtt: r.size === 'small' ? m.pairRttHistogram.slot(key, labels) : undefined,
       };
       this.cache.set(key, c);
     }
     c.sent.inc();
-    if (r.ok) c.rtt.observe(r.rttSeconds);
-    else {
+    if (r.ok) {
+      c.rtt.observe(r.rttSeconds);
+      c.pairRtt?.observe(r.rttSeconds);
+    } else {
       c.lost.inc();
       m.probeFailures.inc({ ...c.labels, reason: r.reason });
     }
@@ -155,7 +161,9 @@ export class PairRecorder {
     const path = pathOf(self.network, peer.network);
     for (const protocol of PROBE_KINDS) {
       for (const size of SIZE_CLASSES) {
-        this.cache.delete(pairKey(peer.id, protocol, size));
+        const key = pairKey(peer.id, protocol, size);
+        this.cache.delete(key);
+        m.pairRttHistogram.remove(key);
         const labels = { source_node: self.node, target_node: peer.node, path, protocol, size };
         m.probesSent.remove(labels);
         m.probesLost.remove(labels);

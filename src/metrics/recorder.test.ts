@@ -99,3 +99,43 @@ test("the reflector's counts reach podmesh_reflector_packets_total, one result l
       result,
     );
 });
+
+test('the pair RTT histogram counts answered small probes of core peers, and goes with the peer', async (t) => {
+  const clock = new FakeClock(1_700_000_000_000);
+  const store = new PairWindowStore(clock, 60_000);
+  const self = { node: 'node-a', network: 'pod' as const, zone: 'zone-a', address: '198.18.0.1' };
+  const m = new AgentMetrics(self, store, 'test');
+  m.pairs.setPeers(diffPeers([], [peer]));
+  const at = clock.nowMs();
+  const base = { peerId: peer.id, kind: 'udp' as const, sentAtMs: at };
+  m.pairs.record({ ...base, size: 'small', ok: true, rttSeconds: 0.0003 }, 0);
+  m.pairs.record({ ...base, size: 'small', ok: true, rttSeconds: 0.02 }, 0);
+  m.pairs.record({ ...base, size: 'small', ok: false, reason: 'timeout' }, 0);
+  m.pairs.record({ ...base, size: 'mtu', ok: true, rttSeconds: 0.0004 }, 0);
+  // A rotating visit has no per-pair series.
+  const other = { ...peer, id: 'node-c/pod', node: 'node-c' };
+  m.pairs.recordRotating(
+    { ...base, peerId: other.id, size: 'small', ok: true, rttSeconds: 0.001 },
+    other,
+    0,
+  );
+
+  const text = await m.render();
+  const labels =
+    'source_node="node-a",target_node="node-b",path="pod-to-pod",protocol="udp",size="small"';
+  t.regex(text, new RegExp(`podmesh_pair_round_trip_seconds_count\\{${labels}\\} 2\\n`));
+  t.regex(
+    text,
+    new RegExp(`podmesh_pair_round_trip_seconds_bucket\\{le="0.0005",${labels}\\} 1\\n`),
+  );
+  t.regex(
+    text,
+    new RegExp(`podmesh_pair_round_trip_seconds_bucket\\{le="0.025",${labels}\\} 2\\n`),
+  );
+  t.notRegex(text, /podmesh_pair_round_trip_seconds_count\{[^}]*size="mtu"/);
+  t.notRegex(text, /podmesh_pair_round_trip_seconds_count\{[^}]*node-c/);
+  t.regex(text, /podmesh_agent_info\{source_node="node-a",network="pod",zone="zone-a"\} 1\n/);
+
+  m.pairs.setPeers(diffPeers([peer], []));
+  t.notRegex(await m.render(), /podmesh_pair_round_trip_seconds_/);
+});

@@ -482,6 +482,25 @@ labSuite(
         peers.length === L().agents.length &&
           peers.every((s) => s.value[1] === String(L().agents.length - 1)),
       );
+      // The pair RTT histogram's rules on real scrapes (target labels, two agents a node, both
+      // stating their zone): quantiles per pair, toward each node and per zone pair. The lab's
+      // nodes alternate zone-a and zone-b (node-1 and node-3 in a, node-2 in b), and pod-to-pod
+      // pairs always cross nodes: three ordered zone pairs, none inside zone-b.
+      for (const r of ['pair', 'node', 'zone_pair'])
+        for (const q of ['p50', 'p99'])
+          t.true(
+            (await P().query(`podmesh:${r}_round_trip_seconds:${q}_rate5m`)).length > 0,
+            `podmesh:${r}_round_trip_seconds:${q}_rate5m has data`,
+          );
+      const zones = await P().query(
+        'podmesh:zone_pair_round_trip_seconds:p50_rate5m{protocol="udp", path="pod-to-pod"}',
+      );
+      t.deepEqual(
+        zones
+          .map((s) => `${s.metric['source_zone'] ?? '?'}>${s.metric['target_zone'] ?? '?'}`)
+          .sort(),
+        ['zone-a>zone-a', 'zone-a>zone-b', 'zone-b>zone-a'],
+      );
       // The web target is open and db closed from every agent: the ports panels show real data.
       const open = await P().query('podmesh_port_open_ratio{target="web"}');
       t.true(open.length === L().agents.length && open.every((s) => s.value[1] === '1'));
