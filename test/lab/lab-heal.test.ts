@@ -116,7 +116,12 @@ labSuite('healing lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
     for (;;) {
       const fs = openFindings();
       if (fs !== undefined) {
-        for (const f of fs) if (!seen.has(f.id)) seen.set(f.id, Date.now() - started);
+        for (const f of fs)
+          if (!seen.has(f.id)) {
+            seen.set(f.id, Date.now() - started);
+            if (seen.size > 1)
+              t.log(`${what}: ${f.id} at ${Date.now() - started} ms: ${f.summary}`);
+          }
         const bad = fs.filter((f) => !allowed(f));
         if (bad.length > 0)
           throw new Error(
@@ -166,11 +171,31 @@ labSuite('healing lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
     t.log(`${what}: healthy after ${Date.now() - started} ms`);
   }
 
+  /** Waits (up to 120 s) until `ok` says so; logs how long it took. */
+  async function until(t: ExecutionContext, what: string, ok: () => boolean): Promise<void> {
+    const started = Date.now();
+    while (!ok()) {
+      if (Date.now() - started > 120_000) throw new Error(`${what}: not within 120 s`);
+      await sleep(500);
+    }
+    t.log(`${what}: after ${Date.now() - started} ms`);
+  }
+
   test.serial(
     'a node cut off: node-isolated with nothing about other nodes on the way; healed, gone',
     async (t) => {
       t.timeout(240_000);
       await healthy(t, 'before the cut');
+      // As in a cluster that has run for a while: the windows full. In windows of a few seconds
+      // of history, a run of failures proves less (fresh.ts) and the cut takes a probe longer.
+      const full = Math.floor(
+        (0.9 * setting('window.seconds') * 1000) / setting('probes.intervalMs'),
+      );
+      await until(t, `windows of ${full} probes`, () =>
+        (C().matrix()?.cells ?? []).every(
+          (c) => c.sourceNode === c.targetNode || c.size !== 'small' || c.sent >= full,
+        ),
+      );
       const cutAt = Date.now();
       const undo = await L().partition('node-3');
       // Where the time goes: the rows polled by the test, and the controller's rounds.
