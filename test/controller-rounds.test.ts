@@ -8,6 +8,8 @@
 
 import test from 'ava';
 import { API_VERSION } from '../src/api/agent-row.ts';
+import type { Matrix } from '../src/api/matrix.ts';
+import { MatrixCollector } from '../src/controller/collector.ts';
 import { Controller, StaticDirectory } from '../src/controller/controller.ts';
 import type { PullFetch } from '../src/controller/pull-client.ts';
 import { FakeClock } from './support/fake-clock.ts';
@@ -167,4 +169,27 @@ test('a round slower than the interval is followed as it ends, never overlapped'
   const stopped = c.stop();
   await run(clock, 3000);
   await stopped;
+});
+
+test("an unreachable agent's pulls never take the slots of agents that answer", async (t) => {
+  const clock = new FakeClock(0);
+  const { fetch, pulls, cut } = agents(clock);
+  cut.on = true;
+  // One slot: c's pull, listed first, would hold it for the pull timeout.
+  const collector = new MatrixCollector({ clock, concurrency: 1, timeoutMs: TIMEOUT, fetch });
+  const endpoints = [
+    { node: 'c', network: 'pod' as const, url: 'http://c.example:9' },
+    { node: 'a', network: 'pod' as const, url: 'http://a.example:9' },
+  ];
+  let first: Matrix | undefined;
+  void collector.collect(endpoints).then((m) => (first = m));
+  await run(clock, 3500);
+  t.is(first?.agents.find((x) => x.node === 'c')?.state, 'timeout');
+  t.deepEqual(pulls.get('a'), [3000], 'the first round: a waited behind c, as c had answered');
+  let second: Matrix | undefined;
+  void collector.collect(endpoints).then((m) => (second = m));
+  await run(clock, 500);
+  t.deepEqual(pulls.get('a'), [3000, 3500], 'the second: a is pulled at once, c in the background');
+  t.is(second?.generatedAt, new Date(3750).toISOString(), "and the round ends after c's grace");
+  t.is(second?.agents.find((x) => x.node === 'a')?.state, 'ok');
 });
