@@ -56,6 +56,8 @@ export class MatrixCollector {
   private readonly out = new Map<string, Promise<Fetched>>();
   /** The background pulls' own slots, so they never take those of agents that answer. */
   private readonly backgroundLimit: LimitFunction;
+  /** Aborts the background pulls when the controller stops (close()). */
+  private readonly closing = new AbortController();
 
   constructor(private readonly opts: CollectorOptions) {
     this.backgroundLimit = pLimit(opts.concurrency);
@@ -126,6 +128,11 @@ export class MatrixCollector {
     return matrix;
   }
 
+  /** Ends the background pulls still out (the controller is stopping). */
+  close(): void {
+    this.closing.abort();
+  }
+
   /**
    * The pull of an agent whose last pull failed: the one still out, or a new one. Bounded by
    * the pull timeout only (it may outlive the round); its outcome is the agent's last one.
@@ -134,11 +141,17 @@ export class MatrixCollector {
     const key = keyOf(endpoint);
     const running = this.out.get(key);
     if (running !== undefined) return running;
-    const pull = this.backgroundLimit(() => this.fetchOne(endpoint, undefined, 0)).then((f) => {
-      this.out.delete(key);
-      this.lastOutcome.set(key, f);
-      return f;
-    });
+    const pull = this.backgroundLimit(() => this.fetchOne(endpoint, this.closing.signal, 0))
+      .catch((e: unknown): Fetched => ({
+        endpoint,
+        state: 'unreachable',
+        detail: bounded(String(e)),
+      }))
+      .then((f) => {
+        this.out.delete(key);
+        this.lastOutcome.set(key, f);
+        return f;
+      });
     this.out.set(key, pull);
     return pull;
   }

@@ -244,6 +244,7 @@ export class Controller {
     this.stopped = true;
     if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
     await this.running;
+    this.collector.close();
   }
 }
 
