@@ -98,9 +98,8 @@ test('rounds start one interval apart; none waits on an agent whose last pull fa
   // after the next round was due, so the next starts then. From then on c's last pull failed:
   // rounds end at once and keep the interval.
   t.deepEqual(pulls.get('a'), [0, 2000, 5000, 7000, 9000]);
-  // c's pulls: one per round while the last one is over, none while one is still out (the
-  // one started at 5000 ends at 8000; the round at 7000 takes its last failure).
-  t.deepEqual(pulls.get('c'), [0, 2000, 5000, 9000]);
+  // c's pulls: a new one each round (the one of 5000 still out at 7000 is not waited for).
+  t.deepEqual(pulls.get('c'), [0, 2000, 5000, 7000, 9000]);
   const m = c.matrix()!;
   t.is(
     m.generatedAt,
@@ -116,13 +115,15 @@ test('rounds start one interval apart; none waits on an agent whose last pull fa
   );
   t.is(late?.value, 1, 'the one round longer than the interval is counted');
 
-  // Healed: c's pull out since 9000 fails at 12000; the round at 13000 pulls it again, reads
-  // its answer within the grace, and from then on waits for it again.
+  // Healed at 10500: the pulls out since 7000 and 9000 were sent into the cut and fail at
+  // 10000 and 12000, but the round at 11000 pulls c anew, reads its answer within the grace,
+  // and from then on waits for it again; the older failure ending later changes nothing.
   cut.on = false;
-  await run(clock, 3000);
-  t.is(c.matrix()!.generatedAt, new Date(13_000).toISOString());
+  await run(clock, 1000);
+  t.is(c.matrix()!.generatedAt, new Date(11_000).toISOString());
   t.is(c.matrix()!.agents.find((x) => x.node === 'c')!.state, 'ok');
-  await run(clock, 3000);
+  await run(clock, 5000);
+  t.is(c.matrix()!.agents.find((x) => x.node === 'c')!.state, 'ok');
   t.deepEqual(pulls.get('a'), [0, 2000, 5000, 7000, 9000, 11_000, 13_000, 15_000]);
   await c.stop();
 });
@@ -192,4 +193,13 @@ test("an unreachable agent's pulls never take the slots of agents that answer", 
   t.deepEqual(pulls.get('a'), [3000, 3500], 'the second: a is pulled at once, c in the background');
   t.is(second?.generatedAt, new Date(3750).toISOString(), "and the round ends after c's grace");
   t.is(second?.agents.find((x) => x.node === 'a')?.state, 'ok');
+  // Rounds faster than c's pulls end: at most two of them out (here one on the wire, one
+  // waiting for the only slot), then the newest is shared. Without the bound, each of these
+  // rounds would queue one more, started as the one before fails.
+  for (let i = 0; i < 3; i++) {
+    void collector.collect(endpoints);
+    await run(clock, 300);
+  }
+  await run(clock, 10_000);
+  t.deepEqual(pulls.get('c'), [0, 3500, 6500], 'never more than two pulls of c out');
 });

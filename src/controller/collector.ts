@@ -11,10 +11,11 @@
 //
 // A round never waits on an agent whose last pull failed: a node cut off would otherwise cost
 // every round the pull timeout before triage runs, and naming the cut would wait for it. Such
-// an agent's pull goes on in the background (one at a time, on slots of its own, so unreachable
-// agents never hold the slots of those that answer); the round gives it a short grace (GRACE_MS:
-// an agent that is back answers within it) and otherwise carries the agent's last outcome, still
-// a failure. Once a pull of it succeeds, the rounds wait for it again.
+// an agent gets a new pull each round that goes on in the background (at most two out, on slots
+// of their own, so unreachable agents never hold the slots of those that answer); the round
+// gives it a short grace (GRACE_MS: an agent that is back answers within it) and otherwise
+// carries the agent's last outcome, still a failure. Once a pull of it succeeds, the rounds wait
+// for it again.
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Clock, TimerHandle } from '../core/clock.ts';
@@ -38,6 +39,8 @@ export interface CollectorOptions {
 
 const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 const DEFAULT_ROUND_TIMEOUT_MS = 30_000;
+/** Pulls of one unreachable agent out at once (two cover a 3 s timeout at 2 s rounds). */
+const MAX_OUT = 2;
 /** How long a round waits for an agent whose last pull failed (at most the pull timeout). */
 const GRACE_MS = 250;
 /** Added to the last failure of an agent whose next pull has not ended when the round does. */
@@ -52,8 +55,11 @@ export class MatrixCollector {
   private readonly lastSeen = new Map<string, string>();
   /** Each agent's last finished pull: a round waits only for agents whose last one answered. */
   private readonly lastOutcome = new Map<string, Fetched>();
-  /** Background pulls of agents whose last pull failed, still out (at most one per agent). */
-  private readonly out = new Map<string, Promise<Fetched>>();
+  /** Background pulls of agents whose last pull failed, still out: how many, and the newest. */
+  private readonly out = new Map<string, { count: number; newest: Promise<Fetched> }>();
+  /** Which pull (by start order) lastOutcome holds: an older one ending later never wins. */
+  private readonly recorded = new Map<string, number>();
+  private seq = 0;
   /** The background pulls' own slots, so they never take those of agents that answer. */
   private readonly backgroundLimit: LimitFunction;
   /** Aborts the background pulls when the controller stops (close()). */
@@ -71,6 +77,7 @@ export class MatrixCollector {
     const limit = pLimit(this.opts.concurrency);
     const fetched: (Fetched | undefined)[] = endpoints.map(() => undefined);
     const waited: Promise<void>[] = [];
+    const roundSeq = ++this.seq;
     const failedBefore: (Fetched | undefined)[] = endpoints.map((e) => {
       const before = this.lastOutcome.get(keyOf(e));
       return before !== undefined && before.state !== 'ok' ? before : undefined;
@@ -118,14 +125,24 @@ export class MatrixCollector {
       return { endpoint, state: 'timeout', detail: pastDeadline(roundMs) };
     });
     for (const [i, e] of endpoints.entries())
-      if (failedBefore[i] === undefined) this.lastOutcome.set(keyOf(e), results[i]!);
+      if (failedBefore[i] === undefined) this.record(keyOf(e), roundSeq, results[i]!);
     const matrix = assembleMatrix(results, this.opts.clock.nowMs(), this.lastSeen);
     for (const a of matrix.agents)
       if (a.lastSeen !== null) this.lastSeen.set(`${a.node}/${a.network}`, a.lastSeen);
     const live = new Set(endpoints.map(keyOf));
     for (const k of this.lastSeen.keys()) if (!live.has(k)) this.lastSeen.delete(k);
-    for (const k of this.lastOutcome.keys()) if (!live.has(k)) this.lastOutcome.delete(k);
+    for (const k of this.lastOutcome.keys())
+      if (!live.has(k)) {
+        this.lastOutcome.delete(k);
+        this.recorded.delete(k);
+      }
     return matrix;
+  }
+
+  private record(key: string, seq: number, f: Fetched): void {
+    if (seq < (this.recorded.get(key) ?? -1)) return;
+    this.recorded.set(key, seq);
+    this.lastOutcome.set(key, f);
   }
 
   /** Ends the background pulls still out (the controller is stopping). */
@@ -134,13 +151,17 @@ export class MatrixCollector {
   }
 
   /**
-   * The pull of an agent whose last pull failed: the one still out, or a new one. Bounded by
-   * the pull timeout only (it may outlive the round); its outcome is the agent's last one.
+   * A pull of an agent whose last pull failed: a new one each round, so an agent back since
+   * is read at once rather than after a pull started before it came back gives up (a connect
+   * whose SYN was lost waits for its retransmission). At most MAX_OUT per agent (then the
+   * newest is shared), so unreachable agents can't pile up pulls. Bounded by the pull timeout
+   * only (it may outlive the round); the newest pull that ended is the agent's last outcome.
    */
   private inBackground(endpoint: AgentEndpoint): Promise<Fetched> {
     const key = keyOf(endpoint);
-    const running = this.out.get(key);
-    if (running !== undefined) return running;
+    const out = this.out.get(key);
+    if (out !== undefined && out.count >= MAX_OUT) return out.newest;
+    const seq = ++this.seq;
     const pull = this.backgroundLimit(() => this.fetchOne(endpoint, this.closing.signal, 0))
       .catch((e: unknown): Fetched => ({
         endpoint,
@@ -148,11 +169,12 @@ export class MatrixCollector {
         detail: bounded(String(e)),
       }))
       .then((f) => {
-        this.out.delete(key);
-        this.lastOutcome.set(key, f);
+        const now = this.out.get(key);
+        if (now !== undefined && --now.count === 0) this.out.delete(key);
+        this.record(key, seq, f);
         return f;
       });
-    this.out.set(key, pull);
+    this.out.set(key, { count: (out?.count ?? 0) + 1, newest: pull });
     return pull;
   }
 
