@@ -196,6 +196,10 @@ labSuite('healing lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
           (c) => c.sourceNode === c.targetNode || c.size !== 'small' || c.sent >= full,
         ),
       );
+      // At a random phase of the controller's rounds (the waits above end just after one).
+      const phase = Math.round(Math.random() * setting('controller.pullIntervalMs'));
+      await sleep(phase);
+      t.log(`cut ${phase} ms after a round's poll`);
       const cutAt = Date.now();
       const undo = await L().partition('node-3');
       // Where the time goes: the rows polled by the test, and the controller's rounds.
