@@ -371,6 +371,12 @@ export const CATALOGUE = {
     labels: [],
     help: 'How long the last round of pulling agent rows took.',
   }),
+  controllerRoundsLate: def({
+    name: 'podmesh_controller_rounds_late_total',
+    type: 'counter',
+    labels: [],
+    help: 'Rounds that took longer than controller.pullIntervalMs, so the next started late (as the round ended, never overlapping it).',
+  }),
   nodeCoverage: def({
     name: 'podmesh_node_coverage',
     type: 'gauge',
@@ -413,6 +419,7 @@ const CONTROLLER_KEYS: ReadonlySet<string> = new Set([
   'controllerAgents',
   'controllerLastCollection',
   'controllerCollectionDuration',
+  'controllerRoundsLate',
   'nodeCoverage',
   'findingActive',
   'findingsOpened',
