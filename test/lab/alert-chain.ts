@@ -380,7 +380,7 @@ export function registerAlertChain(o: AlertChain): void {
                     t.is(a.labels['severity'], 'warning');
                     t.regex(
                       a.annotations['description'] ?? '',
-                      /loses \d+(\.\d+)?% of its small probes/,
+                      /loses at least \d+(\.\d+)?% of its small probes/,
                     );
                     t.is(
                       a.annotations['runbook_url'],
