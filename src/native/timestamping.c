@@ -37,7 +37,7 @@
 //   onEvent(2, errnoName, message)                            the poll itself failed
 //   new TcpConnect(address, port, bindAddress | "", onDone)  one non-blocking IPv4 connect
 //     .cancel()                                              stop and close; no onDone after it
-//   onDone(errnoName | null, elapsedNs, tcpiRttUs | undefined)
+//   onDone(errnoName | null, elapsedNs, tcpiRttUs | undefined, synRetransmits)
 
 #include <node_api.h>
 #include <uv.h>
@@ -538,8 +538,8 @@ static napi_value Getter(napi_env env, napi_callback_info info) {
 // TCP connect probe.
 //
 // new TcpConnect(address, port, bindAddress | "", onDone) starts one non-blocking connect and
-// onDone(errnoName | null, elapsedNs, tcpiRttUs | undefined) says how it went, exactly once,
-// unless cancel() comes first:
+// onDone(errnoName | null, elapsedNs, tcpiRttUs | undefined, synRetransmits) says how it went,
+// exactly once, unless cancel() comes first:
 //   - synchronously, inside the constructor, when the outcome is known by the time connect()
 //     returns: a failure before the handshake (socket, bind, or connect() with anything but
 //     EINPROGRESS: ENETUNREACH, EADDRNOTAVAIL...), or a handshake the kernel completed or had
@@ -550,9 +550,14 @@ static napi_value Getter(napi_env env, napi_callback_info info) {
 // elapsedNs is CLOCK_MONOTONIC nanoseconds (a double) from just before connect() to the moment
 // the outcome was seen (connect() returning, or the poll event). tcpiRttUs is TCP_INFO's
 // tcpi_rtt on success: the kernel's handshake sample (SYN sent to SYN-ACK processed), which
-// leaves out our own wake-up; undefined when the kernel has none. Bad arguments throw a
-// TypeError (EINVAL). A pending connect is polled on the calling thread's loop; a thread that
-// ends mid-connect closes it through an async cleanup hook.
+// leaves out our own wake-up; undefined when the kernel has none. synRetransmits is TCP_INFO's
+// tcpi_total_retrans on success (0 otherwise): SYNs the kernel sent again after the initial RTO
+// because the first SYN or its SYN-ACK was lost. Such a handshake's RTT is no measurement of the
+// path: with TCP timestamps the kernel takes it from the echoed timestamp, 1 ms at the timestamp
+// clock's resolution when the first SYN was lost, about the RTO (1 s) when its SYN-ACK was;
+// without them the connect time, about 1 s. Bad arguments throw a TypeError (EINVAL). A pending
+// connect is polled on the calling thread's loop; a thread that ends mid-connect closes it
+// through an async cleanup hook.
 //
 // The descriptor is closed before onDone runs, always with SO_LINGER {1, 0}: an established
 // connection ends with a RST, never a FIN, so neither end keeps a TIME_WAIT socket (thousands
@@ -632,7 +637,8 @@ static void conn_on_finalize(napi_env env, void* data, void* hint) {
   conn_maybe_free(c);
 }
 
-static void conn_args(napi_env env, int err, uint64_t elapsed, int64_t rtt_us, napi_value* argv) {
+static void conn_args(napi_env env, int err, uint64_t elapsed, int64_t rtt_us, uint32_t retrans,
+                      napi_value* argv) {
   if (err != 0)
     napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &argv[0]);
   else
@@ -642,6 +648,7 @@ static void conn_args(napi_env env, int err, uint64_t elapsed, int64_t rtt_us, n
     napi_create_int64(env, rtt_us, &argv[2]);
   else
     napi_get_undefined(env, &argv[2]);
+  napi_create_uint32(env, retrans, &argv[3]);
 }
 
 static void conn_on_poll(uv_poll_t* h, int status, int events) {
@@ -655,26 +662,32 @@ static void conn_on_poll(uv_poll_t* h, int status, int events) {
   if (err == 0 && status < 0) err = -status;
   if (err == 0 && !(events & UV_WRITABLE)) return;  // not connected yet
   int64_t rtt_us = 0;
+  uint32_t retrans = 0;
   if (err == 0) {
     struct tcp_info ti;
     socklen_t tl = sizeof ti;
     // 0 means no sample: the handshake needed a retransmitted SYN and no TCP timestamps.
-    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) rtt_us = ti.tcpi_rtt;
+    // tcpi_total_retrans counts the SYNs sent again after the initial RTO (1 s): the first SYN
+    // or its SYN-ACK was lost, and the RTT sample (if any) is not the path's (see conn_args).
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
+      rtt_us = ti.tcpi_rtt;
+      retrans = ti.tcpi_total_retrans;
+    }
   }
   c->done = 1;
   conn_close(c);  // c stays allocated until the close callback, which runs on a later turn
 
   napi_env env = c->env;
   napi_handle_scope scope;
-  napi_value argv[3], cb, recv, result;
+  napi_value argv[4], cb, recv, result;
   bool pending = false;
   napi_open_handle_scope(env, &scope);
-  conn_args(env, err, now - c->start_ns, rtt_us, argv);
+  conn_args(env, err, now - c->start_ns, rtt_us, retrans, argv);
   // napi_make_callback, not napi_call_function: the probe's promise continuations must run
   // before control goes back to libuv, as after Node's own I/O callbacks.
   if (napi_get_reference_value(env, c->callback, &cb) == napi_ok && cb != NULL) {
     napi_get_global(env, &recv);
-    napi_make_callback(env, c->async, recv, cb, 3, argv, &result);
+    napi_make_callback(env, c->async, recv, cb, 4, argv, &result);
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
       napi_value e;
       napi_get_and_clear_last_exception(env, &e);
@@ -747,10 +760,10 @@ static napi_value TcpConnectNew(napi_env env, napi_callback_info info) {
     // Report it now, through onDone like every other outcome. Nothing is wrapped: cancel() on
     // this object finds nothing to cancel.
     if (fd >= 0) close(fd);
-    napi_value args[3], recv;
-    conn_args(env, err, now - start, rtt_us, args);
+    napi_value args[4], recv;
+    conn_args(env, err, now - start, rtt_us, 0, args);
     napi_get_global(env, &recv);
-    napi_call_function(env, recv, argv[3], 3, args, NULL);  // an exception propagates to `new`
+    napi_call_function(env, recv, argv[3], 4, args, NULL);  // an exception propagates to `new`
     return self;
   }
 

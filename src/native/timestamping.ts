@@ -69,12 +69,15 @@ export interface NativeSocket {
 /**
  * How a TcpConnect ended: `error` is the errno name (ECONNREFUSED...) or null when connected;
  * `elapsedNs` is CLOCK_MONOTONIC ns from just before connect() to the poll event; `rttUs` is the
- * kernel's handshake RTT (TCP_INFO tcpi_rtt) on success, undefined when it has no sample.
+ * kernel's handshake RTT (TCP_INFO tcpi_rtt) on success, undefined when it has no sample;
+ * `synRetransmits` (TCP_INFO tcpi_total_retrans on success, else 0) the SYNs sent again because
+ * the first or its SYN-ACK was lost. An addon built before it passes undefined.
  */
 export type TcpConnectDone = (
   error: string | null,
   elapsedNs: number,
   rttUs: number | undefined,
+  synRetransmits?: number,
 ) => void;
 
 export interface NativeTcpConnect {

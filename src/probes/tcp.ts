@@ -37,6 +37,12 @@ export interface TcpPortResult {
    * SYN-ACK processed, TCP_INFO tcpi_rtt), which leaves out this process's wake-up.
    */
   readonly handshakeRttSeconds?: number;
+  /**
+   * 'open' on the native path only: SYNs the kernel sent again (TCP_INFO tcpi_total_retrans)
+   * because the first SYN or its SYN-ACK was lost. The port was reached, but the probe's
+   * packets weren't all answered: the peer probe counts it as lost (TcpProbe).
+   */
+  readonly synRetransmits?: number;
   readonly detail?: string;
 }
 
@@ -69,6 +75,7 @@ function opened(
   seconds: number,
   handshakeRttSeconds: number | undefined,
   timeoutMs: number,
+  synRetransmits?: number,
 ): TcpPortResult {
   const took = handshakeRttSeconds ?? seconds;
   if (took * 1000 > timeoutMs)
@@ -77,9 +84,12 @@ function opened(
       seconds,
       detail: `answered after ${(took * 1000).toFixed(1)} ms, past the ${timeoutMs} ms timeout`,
     };
-  return handshakeRttSeconds === undefined
-    ? { outcome: 'open', seconds }
-    : { outcome: 'open', seconds, handshakeRttSeconds };
+  return {
+    outcome: 'open',
+    seconds,
+    ...(handshakeRttSeconds === undefined ? {} : { handshakeRttSeconds }),
+    ...(synRetransmits === undefined ? {} : { synRetransmits }),
+  };
 }
 
 function outcomeFromErrno(code: string | undefined): TcpOutcome {
@@ -132,11 +142,24 @@ function probeNative(
     };
     let conn: NativeTcpConnect;
     try {
-      conn = new TcpConnect(address, port, bindAddress ?? '', (error, elapsedNs, rttUs) => {
-        const seconds = elapsedNs / 1e9;
-        if (error !== null) settle({ outcome: outcomeFromErrno(error), seconds, detail: error });
-        else settle(opened(seconds, rttUs === undefined ? undefined : rttUs / 1e6, timeoutMs));
-      });
+      conn = new TcpConnect(
+        address,
+        port,
+        bindAddress ?? '',
+        (error, elapsedNs, rttUs, synRetransmits) => {
+          const seconds = elapsedNs / 1e9;
+          if (error !== null) settle({ outcome: outcomeFromErrno(error), seconds, detail: error });
+          else
+            settle(
+              opened(
+                seconds,
+                rttUs === undefined ? undefined : rttUs / 1e6,
+                timeoutMs,
+                synRetransmits,
+              ),
+            );
+        },
+      );
     } catch (err) {
       // Bad arguments (a port out of range) or no poll handle: the addon throws.
       const detail = `cannot connect: ${err instanceof Error ? err.message : String(err)}`;
@@ -306,6 +329,18 @@ export class TcpProbe implements Probe {
         this.abort.signal,
         this.mode,
       );
+      // A handshake the kernel completed only by sending the SYN again lost a packet (the SYN
+      // or its SYN-ACK), like an unanswered udp or icmp probe, and its RTT sample is not the
+      // path's: 1 ms (the echoed TCP timestamp's resolution) when the SYN was lost, about the
+      // initial RTO (1 s) when the SYN-ACK was. Counted as answered, a lossy pair's tcp RTT
+      // quantiles rose with its loss and loss alone raised latency alerts.
+      if (r.outcome === 'open' && (r.synRetransmits ?? 0) > 0)
+        return {
+          ...base,
+          ok: false,
+          reason: 'timeout',
+          detail: `answered only after ${r.synRetransmits} retransmitted SYN(s): the first SYN or its SYN-ACK was lost`,
+        };
       if (r.outcome === 'open')
         return { ...base, ok: true, rttSeconds: r.handshakeRttSeconds ?? r.seconds };
       return r.detail === undefined

@@ -9,7 +9,13 @@
 // partitioned node delivers exactly one notification group, PodmeshNodeUnreachable for that
 // node with its summary, description and runbook_url, and nothing else; healing delivers its
 // resolution. Prints the time from the fault to the notification and from healing to the
-// resolution. The `for` durations are the shipped ones.
+// resolution. The `for` durations are the shipped ones. With `sideBySide` (the lab's own
+// settings, lab-alertmanager.test.ts) two more faults run in the same phase, on what the
+// partition doesn't touch: 20% loss on the wire from node-1 to node-2 (nftables `numgen random
+// mod 100 < 20 drop`, one direction) and the DNS replica on node-1 down. Each reaches the
+// receiver as its own notification group and nothing else does; the loss pages before it is 3
+// minutes old counting the shipped group_wait, and no PairLatencyHigh on that pair goes even
+// pending (issue 16).
 // Needs root, iproute2, nftables, dnsmasq, conntrack, prometheus and prometheus-alertmanager.
 
 import fs from 'node:fs';
@@ -47,10 +53,27 @@ export interface AlertChain {
   readonly detectMs: number;
   /** From healing to the resolved notification at most. */
   readonly resolveMs: number;
+  /**
+   * Side by side with the partition of node-3, in the same run: 20% loss on the wire from
+   * node-1 to node-2 (nftables `numgen random`, one direction) and the DNS replica on node-1
+   * down. Neither touches node-3 nor the other's alert: each must reach the receiver as its
+   * own notification group, and the loss must page before it is 3 minutes old.
+   */
+  readonly sideBySide?: boolean;
 }
 
 /** After the first notification, how long to keep watching for others. */
 const SETTLE_MS = 30_000;
+/** The issue's bar: sustained loss of 20% or more pages before it is 3 minutes old. */
+const LOSS_PAGE_MS = 180_000;
+/** DNSReplicaFailing: the window's ramp + `for: 3m` + evaluation and waits. */
+const DNS_DETECT_MS = 240_000;
+
+/** An undo that runs once, however often it is called (the flow's finally and its heal). */
+function once(undo: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= undo());
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor<T>(what: string, ms: number, fn: () => T | undefined): Promise<T> {
@@ -62,6 +85,22 @@ async function waitFor<T>(what: string, ms: number, fn: () => T | undefined): Pr
     await sleep(250);
   }
 }
+
+/** The shipped route's group_wait for a severity (test waits replace it in the lab), in ms. */
+function shippedGroupWaitMs(severity: string): number {
+  const cfg = parse(fs.readFileSync(EXAMPLE, 'utf8')) as {
+    route: { group_wait?: string; routes?: { matchers?: string[]; group_wait?: string }[] };
+  };
+  const route = cfg.route.routes?.find((r) => r.matchers?.includes(`severity="${severity}"`));
+  const wait = route?.group_wait ?? cfg.route.group_wait ?? '30s';
+  const m = /^(\d+)(s|m)$/.exec(wait);
+  if (m === null) throw new Error(`group_wait ${wait}: expected whole seconds or minutes`);
+  return Number(m[1]) * (m[2] === 'm' ? 60_000 : 1000);
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const sameLabels = (a: Record<string, string>, b: Record<string, string>): boolean =>
+  JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
 const describe = (n: Notification): string =>
   `${n.status} ${n.receiver} ${JSON.stringify(n.groupLabels)} [${n.alerts.map((a) => `${a.status}:${a.labels['alertname'] ?? '?'}`).join(',')}]`;
@@ -185,66 +224,221 @@ export function registerAlertChain(o: AlertChain): void {
         t.log(`healthy: nothing delivered in ${Math.round(o.healthyMs / 1000)} s`);
       });
 
+      const sideBySide = o.sideBySide === true;
       test.serial(
-        'partition of node-3: one notification, the node alert; resolved after healing',
+        sideBySide
+          ? 'partition of node-3, 20% loss node-1 -> node-2 and the DNS replica on node-1 down, side by side: one notification group each, the loss paging within 3 minutes and no latency alert; resolved after healing'
+          : 'partition of node-3: one notification, the node alert; resolved after healing',
         async (t) => {
-          t.timeout(o.detectMs + SETTLE_MS + o.resolveMs + 60_000);
+          const slowest = sideBySide ? Math.max(o.detectMs, DNS_DETECT_MS) : o.detectMs;
+          t.timeout(slowest + SETTLE_MS + o.resolveMs + 60_000);
+          const lab = L();
           const before = H().received.length;
-          const t0 = Date.now();
-          const undo = await L().partition('node-3');
-          const first = await waitFor('notification', o.detectMs, () => H().received[before]);
-          const detectMs = first.receivedMs - t0;
-          t.log(
-            `partition node-3: fault to notification ${(detectMs / 1000).toFixed(1)} s: ${describe(first)}`,
-          );
-          await sleep(SETTLE_MS);
-          const during = H().received.slice(before);
-          // Exactly one notification group, the node alert's (a group may be notified again when
-          // its alerts change; here it has one alert and no change, so once).
-          t.deepEqual(first.groupLabels, {
-            alertname: 'PodmeshNodeUnreachable',
-            cluster: 'lab',
-            node: 'node-3',
-          });
-          t.is(during.length, 1, during.map(describe).join('\n'));
-          t.is(first.receiver, 'podmesh-page');
-          t.is(first.status, 'firing');
-          t.is(first.alerts.length, 1);
-          const a = first.alerts[0]!;
-          t.is(a.labels['severity'], 'critical');
-          t.regex(a.annotations['summary'] ?? '', /unreachable/);
-          t.regex(a.annotations['description'] ?? '', /node-3/);
-          t.is(
-            a.annotations['runbook_url'],
-            'https://github.com/podmesh/podmesh/blob/main/docs/runbooks/podmesh-node-unreachable.md',
-          );
-          // What Alertmanager holds besides it: nothing active; symptoms, if any got this far, are
-          // suppressed (the rules' unless clauses keep them from firing in the first place).
-          const held = await am!.alerts();
-          t.log(
-            `alertmanager holds: ${held.map((x) => `${x.labels['alertname'] ?? '?'}{node=${x.labels['node'] ?? ''}} ${x.status?.state ?? '?'}`).join('; ')}`,
-          );
-          t.deepEqual(
-            held
-              .filter((x) => x.status?.state === 'active')
-              .map((x) => x.labels['alertname'])
-              .filter((n) => n !== 'PodmeshNodeUnreachable'),
-            [],
-          );
+          const since = (): Notification[] => H().received.slice(before);
+          const replica = lab.dnsReplicas.find((r) => r.node.name === 'node-1');
+          if (sideBySide && replica === undefined) throw new Error('no DNS replica on node-1');
+          const lossPair = (l: Record<string, string>): boolean =>
+            ['node-1', 'node-2'].includes(l['source_node'] ?? '') &&
+            ['node-1', 'node-2'].includes(l['target_node'] ?? '') &&
+            l['source_node'] !== l['target_node'];
+          /** An alert a side-by-side fault explains (its own alert), by its labels. */
+          const sideBySideAlert = (l: Record<string, string>): boolean =>
+            sideBySide &&
+            ((l['alertname'] === 'PodmeshPairLossHigh' && lossPair(l)) ||
+              (l['alertname'] === 'PodmeshDNSReplicaFailing' &&
+                (l['server'] ?? '').startsWith('node-1')));
 
-          const healed = Date.now();
-          await undo();
-          const resolved = await waitFor('resolved notification', o.resolveMs, () =>
-            H()
-              .received.slice(before)
-              .find((n) => n.status === 'resolved'),
+          /**
+           * One fault's life: injected, its notification awaited and checked (onNotified), then
+           * watched for SETTLE_MS (duringSettle checks what arrived meanwhile), healed, and its
+           * resolved notification awaited. Logs the time from the fault to its notification and
+           * from healing to its resolution.
+           */
+          async function fault(
+            name: string,
+            inject: () => Promise<() => Promise<void>>,
+            mine: (n: Notification) => boolean,
+            detectMs: number,
+            onNotified: (first: Notification, detectMs: number) => void,
+            duringSettle: () => void | Promise<void>,
+          ): Promise<void> {
+            const t0 = Date.now();
+            const undo = once(await inject());
+            try {
+              const first = await waitFor(`${name} notification`, detectMs, () =>
+                since().find(mine),
+              );
+              t.log(
+                `${name}: fault to notification ${seconds(first.receivedMs - t0)}: ${describe(first)}`,
+              );
+              onNotified(first, first.receivedMs - t0);
+              await sleep(SETTLE_MS);
+              await duringSettle();
+              const healed = Date.now();
+              t.deepEqual(
+                since()
+                  .filter((n) => mine(n) && n.status === 'resolved')
+                  .map(describe),
+                [],
+                `${name}: resolved before healing`,
+              );
+              await undo();
+              const resolved = await waitFor(`${name} resolved notification`, o.resolveMs, () =>
+                since().find((n) => mine(n) && n.status === 'resolved'),
+              );
+              t.log(
+                `${name}: heal to resolved ${seconds(resolved.receivedMs - healed)}: ${describe(resolved)}`,
+              );
+              t.deepEqual(resolved.groupLabels, first.groupLabels);
+              t.true(resolved.alerts.every((x) => x.status === 'resolved'));
+              t.is(resolved.receiver, first.receiver);
+            } finally {
+              await undo();
+            }
+          }
+
+          const nodeGroup = { alertname: 'PodmeshNodeUnreachable', cluster: 'lab', node: 'node-3' };
+          const partition = fault(
+            'partition node-3',
+            () => lab.partition('node-3'),
+            (n) => sameLabels(n.groupLabels, nodeGroup),
+            o.detectMs,
+            (first) => {
+              t.is(first.receiver, 'podmesh-page');
+              t.is(first.status, 'firing');
+              t.is(first.alerts.length, 1);
+              const a = first.alerts[0]!;
+              t.is(a.labels['severity'], 'critical');
+              t.regex(a.annotations['summary'] ?? '', /unreachable/);
+              t.regex(a.annotations['description'] ?? '', /node-3/);
+              t.is(
+                a.annotations['runbook_url'],
+                'https://github.com/podmesh/podmesh/blob/main/docs/runbooks/podmesh-node-unreachable.md',
+              );
+            },
+            async () => {
+              // Exactly one notification group for the node alert, notified once (a group is
+              // notified again when its alerts change; here it has one alert and no change).
+              const mine = since().filter((n) => sameLabels(n.groupLabels, nodeGroup));
+              t.is(mine.length, 1, mine.map(describe).join('\n'));
+              if (!sideBySide) t.is(since().length, 1, since().map(describe).join('\n'));
+              // What Alertmanager holds besides it (and the side-by-side faults' own alerts):
+              // nothing active; symptoms, if any got this far, are suppressed (the rules' unless
+              // clauses keep them from firing in the first place).
+              const held = await am!.alerts();
+              t.log(
+                `alertmanager holds: ${held.map((x) => `${x.labels['alertname'] ?? '?'}{node=${x.labels['node'] ?? ''}} ${x.status?.state ?? '?'}`).join('; ')}`,
+              );
+              t.deepEqual(
+                held
+                  .filter((x) => x.status?.state === 'active')
+                  .filter((x) => x.labels['alertname'] !== 'PodmeshNodeUnreachable')
+                  .filter((x) => !sideBySideAlert(x.labels))
+                  .map((x) => x.labels['alertname']),
+                [],
+              );
+            },
           );
-          t.log(
-            `partition node-3: heal to resolved ${((resolved.receivedMs - healed) / 1000).toFixed(1)} s: ${describe(resolved)}`,
+          const faults = [partition];
+
+          if (sideBySide) {
+            // The loss: every pair alert in its group is between node-1 and node-2, and no
+            // PairLatencyHigh on that pair goes even pending (polled while the loss lasts).
+            const lossGroup = (n: Notification): boolean =>
+              sameLabels(n.groupLabels, { alertname: 'PodmeshPairLossHigh', cluster: 'lab' });
+            const latency = new Set<string>();
+            let lossOn = true;
+            const watchLatency = (async (): Promise<void> => {
+              while (lossOn) {
+                for (const a of await prom!.alerts())
+                  if (a.labels['alertname'] === 'PodmeshPairLatencyHigh' && lossPair(a.labels))
+                    latency.add(
+                      `${a.labels['source_node']}->${a.labels['target_node']} ${a.labels['path']} ${a.state}`,
+                    );
+                await sleep(2000);
+              }
+            })();
+            const groupWait = shippedGroupWaitMs('warning');
+            faults.push(
+              fault(
+                'loss 20% node-1 -> node-2',
+                () => lab.loss('node-1', 'node-2', 20, { oneWay: true }),
+                lossGroup,
+                LOSS_PAGE_MS - groupWait,
+                (first, detectMs) => {
+                  // The lab's waits are short; the shipped config waits group_wait before the
+                  // first notification of a group: the sum must stay under 3 minutes.
+                  t.log(
+                    `loss 20% node-1 -> node-2: with the shipped group_wait (${seconds(groupWait)}) ${seconds(detectMs + groupWait)}`,
+                  );
+                  t.true(detectMs + groupWait < LOSS_PAGE_MS, seconds(detectMs + groupWait));
+                  t.is(first.receiver, 'podmesh-ticket');
+                  t.is(first.status, 'firing');
+                  t.true(first.alerts.length > 0);
+                  for (const a of first.alerts) {
+                    t.true(lossPair(a.labels), JSON.stringify(a.labels));
+                    t.is(a.labels['severity'], 'warning');
+                    t.regex(
+                      a.annotations['description'] ?? '',
+                      /loses at least \d+(\.\d+)?% of its small probes/,
+                    );
+                    t.is(
+                      a.annotations['runbook_url'],
+                      'https://github.com/podmesh/podmesh/blob/main/docs/runbooks/podmesh-pair-loss-high.md',
+                    );
+                  }
+                },
+                () => {
+                  lossOn = false;
+                  for (const n of since().filter(lossGroup))
+                    for (const a of n.alerts) t.true(lossPair(a.labels), JSON.stringify(a.labels));
+                },
+              ).finally(async () => {
+                lossOn = false;
+                await watchLatency;
+                t.deepEqual([...latency], [], 'PairLatencyHigh on the lossy pair');
+              }),
+            );
+
+            const dnsGroup = (n: Notification): boolean =>
+              n.groupLabels['alertname'] === 'PodmeshDNSReplicaFailing';
+            faults.push(
+              fault(
+                `dns replica ${replica!.name} (node-1) down`,
+                () => lab.dnsReplicasDown([replica!.name]),
+                dnsGroup,
+                DNS_DETECT_MS,
+                (first) => {
+                  t.regex(first.groupLabels['server'] ?? '', /^node-1/);
+                  t.is(first.receiver, 'podmesh-ticket');
+                  t.is(first.status, 'firing');
+                  t.is(first.alerts.length, 1);
+                  const a = first.alerts[0]!;
+                  t.regex(a.annotations['summary'] ?? '', /replica/);
+                  t.is(
+                    a.annotations['runbook_url'],
+                    'https://github.com/podmesh/podmesh/blob/main/docs/runbooks/podmesh-dns-replica-failing.md',
+                  );
+                },
+                () => {
+                  const mine = since().filter(dnsGroup);
+                  t.is(mine.length, 1, mine.map(describe).join('\n'));
+                },
+              ),
+            );
+          }
+
+          // Every fault runs to its end (healed) before the first failure is reported.
+          const results = await Promise.allSettled(faults);
+          for (const r of results) if (r.status === 'rejected') throw r.reason;
+          // Nothing else reached the receiver: the symptoms were held back or inhibited.
+          t.deepEqual(
+            [...new Set(since().map((n) => n.groupLabels['alertname'] ?? '?'))].sort(),
+            sideBySide
+              ? ['PodmeshDNSReplicaFailing', 'PodmeshNodeUnreachable', 'PodmeshPairLossHigh']
+              : ['PodmeshNodeUnreachable'],
+            since().map(describe).join('\n'),
           );
-          t.deepEqual(resolved.groupLabels, first.groupLabels);
-          t.true(resolved.alerts.every((x) => x.status === 'resolved'));
-          t.is(resolved.receiver, 'podmesh-page');
         },
       );
     },

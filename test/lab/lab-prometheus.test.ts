@@ -49,8 +49,9 @@ const DASHBOARDS = path.join(REPO, 'dashboards');
 /** Port targets live on this process's underlay address: no lab fault below touches it. */
 const WEB_PORT = 18080;
 const DB_PORT = 18081;
-// PairLossHigh and DNSFailureRatioHigh wait for a whole minute of their condition before
-// going pending (min_over_time[1m]), so detection takes just over a minute.
+// DNSFailureRatioHigh waits for a whole minute of its condition before going pending
+// (min_over_time[1m]), so detection takes just over a minute; PairLossHigh goes pending as soon
+// as its window's counts show the loss.
 const DETECT_MS = 100_000;
 const QUIET_MS = 90_000;
 /** After the expected alert appears, how long no other alert may be pending or firing. */
