@@ -4,7 +4,7 @@
 // count went up, that flipped Ready, that a new Pod of the same component replaced on its node,
 // and a new burst of sandbox errors on a node. The timeline keeps them bounded (per node and
 // overall) and ages them out after a horizon; changesFor() picks those on a finding's nodes (and
-// any CoreDNS change for a DNS finding) from a lookback before the finding opened up to now, so
+// any CoreDNS change for a DNS finding) from a lookback before the finding opened on (anything the timeline still holds), so
 // a restart hours before is never offered as its cause.
 
 import type { Change } from '../api/changes.ts';
@@ -176,7 +176,6 @@ export function changesFor(
   all: readonly TimedChange[],
   f: Pick<Finding, 'kind' | 'nodes'>,
   sinceMs: number,
-  nowMs: number,
   lookbackMs: number,
 ): Change[] {
   const nodes = new Set(f.nodes);
@@ -185,7 +184,6 @@ export function changesFor(
     .filter(
       (c) =>
         c.atMs >= sinceMs - lookbackMs &&
-        c.atMs <= nowMs &&
         (nodes.has(c.change.node) || (dns && c.change.role === 'dns')),
     )
     .map((c) => c.change);
@@ -208,8 +206,8 @@ export class ChangeTimeline {
     return this.list;
   }
 
-  forFinding(f: Pick<Finding, 'kind' | 'nodes'>, sinceMs: number, nowMs: number): Change[] {
-    return changesFor(this.list, f, sinceMs, nowMs, this.o.lookbackMs);
+  forFinding(f: Pick<Finding, 'kind' | 'nodes'>, sinceMs: number): Change[] {
+    return changesFor(this.list, f, sinceMs, this.o.lookbackMs);
   }
 
   /** Wraps the controller's plumbing source so each report it hands triage is observed. */
