@@ -18,6 +18,7 @@ import { closeServer } from '../server/http.ts';
 import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
 import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
 import { PlumbingWatcher } from './plumbing.ts';
+import { ChangeTimeline } from './changes.ts';
 import { LatencyHistory } from './latency-history.ts';
 import { createPullFetch } from './pull-client.ts';
 
@@ -86,6 +87,10 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       plumbing.start();
     }
   }
+  const timeline = new ChangeTimeline({
+    horizonMs: cfg.kubernetes.changeHorizonMs,
+    lookbackMs: cfg.kubernetes.changeLookbackMs,
+  });
   const controller = new Controller({
     clock,
     directory,
@@ -102,7 +107,13 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       maxLinks: cfg.triage.latencyMaxLinks,
     }),
     ...(events !== undefined ? { events } : {}),
-    ...(plumbing !== undefined ? { plumbing: () => plumbing?.report() } : {}),
+    ...(plumbing !== undefined
+      ? {
+          // Each round's plumbing report also feeds "what changed" on the open findings.
+          plumbing: timeline.observing(() => plumbing?.report()),
+          changes: (f, sinceMs) => timeline.forFinding(f, sinceMs),
+        }
+      : {}),
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
   let served: { server: Server; port: number };
