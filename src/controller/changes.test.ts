@@ -5,7 +5,7 @@
 
 import test from 'ava';
 import type { PlumbingPod, PlumbingReport } from '../api/plumbing.ts';
-import { boundChanges, ChangeTimeline, changesFor, diffPlumbing } from './changes.ts';
+import { boundChanges, ChangeTimeline, changesFor, diffCluster, diffPlumbing } from './changes.ts';
 
 const T0 = Date.parse('2026-01-01T12:00:00Z');
 const MIN = 60_000;
@@ -198,4 +198,84 @@ test('a finding gets the changes on its nodes from the lookback, CoreDNS for DNS
   t.deepEqual(objects('overlay-broken', ['n1', 'n2']), ['in-lookback', 'after-open', 'other-node']);
   t.deepEqual(objects('dns-replica', ['n2']), ['other-node', 'coredns']);
   t.deepEqual(objects('overlay-broken', ['n4']), []);
+});
+
+test('Nodes: a reboot (new boot ID) and Ready flips; the first snapshot is no change', (t) => {
+  const node = (name: string, ready = true, bootId = `${name}-boot-1`) => ({ name, ready, bootId });
+  const a = { atMs: T0, nodes: [node('n1'), node('n2')] };
+  t.deepEqual(diffCluster(undefined, a), []);
+  const b = { atMs: T0 + 5000, nodes: [node('n1', false, 'n1-boot-2'), node('n2'), node('n3')] };
+  const d = diffCluster(a, b);
+  t.deepEqual(kinds(d), ['node-rebooted n1', 'node-not-ready n1']);
+  t.is(d[0]!.change.node, 'n1');
+  t.deepEqual(kinds(diffCluster(b, { ...a, atMs: T0 + 10_000 })), [
+    'node-rebooted n1',
+    'node-ready n1',
+  ]);
+});
+
+test('NetworkPolicies: created (dated by creation), changed (generation), deleted', (t) => {
+  const pol = (name: string, generation = 1, createdMs = T0 - 3 * HOUR) => ({
+    namespace: 'podmesh',
+    name,
+    generation,
+    createdMs,
+  });
+  const a = { atMs: T0, policies: [pol('old'), pol('fresh', 1, T0 - MIN)] };
+  const first = diffCluster(undefined, a);
+  t.deepEqual(
+    first.map((c) => [c.change.kind, c.change.object, c.atMs]),
+    [
+      ['network-policy-created', 'podmesh/old', T0 - 3 * HOUR],
+      ['network-policy-created', 'podmesh/fresh', T0 - MIN],
+    ],
+  );
+  t.deepEqual(boundChanges(first, T0, { horizonMs: 15 * MIN }).length, 1, 'the old one ages out');
+  const b = { atMs: T0 + 5000, policies: [pol('old', 2), pol('new', 1, T0 + 4000)] };
+  const d = diffCluster(a, b);
+  t.deepEqual(kinds(d), [
+    'network-policy-changed podmesh/old',
+    'network-policy-created podmesh/new',
+    'network-policy-deleted podmesh/fresh',
+  ]);
+  t.is(d[0]!.change.node, undefined);
+  t.is(d[0]!.change.namespace, 'podmesh');
+  t.deepEqual(diffCluster(b, { atMs: T0 + 6000 }), [], 'a watch not listed says nothing');
+});
+
+test('NetworkPolicy changes go to the findings whose namespaces they concern', (t) => {
+  const pol = (ns: string) => ({
+    atMs: T0,
+    change: {
+      at: new Date(T0).toISOString(),
+      kind: 'network-policy-created' as const,
+      namespace: ns,
+      object: `${ns}/deny`,
+      detail: '',
+    },
+  });
+  const all = [pol('podmesh'), pol('kube-system'), pol('shop')];
+  const scope = { agentNamespace: 'podmesh', dnsNamespace: 'kube-system' };
+  const objects = (kind: 'overlay-broken' | 'dns-service' | 'port-blocked') =>
+    changesFor(all, { kind, nodes: ['n1'] }, T0, 10 * MIN, scope).map((c) => c.object);
+  t.deepEqual(objects('overlay-broken'), ['podmesh/deny']);
+  t.deepEqual(objects('dns-service'), ['podmesh/deny', 'kube-system/deny']);
+  t.deepEqual(objects('port-blocked'), ['podmesh/deny', 'kube-system/deny', 'shop/deny']);
+});
+
+test('the timeline keeps the last snapshot of a watch that has not listed yet', (t) => {
+  const tl = new ChangeTimeline({ horizonMs: 15 * MIN, lookbackMs: 10 * MIN });
+  const pol = { namespace: 'podmesh', name: 'deny', generation: 1, createdMs: T0 - 3 * HOUR };
+  tl.observeCluster({
+    atMs: T0,
+    policies: [pol],
+    nodes: [{ name: 'n1', ready: true, bootId: 'b1' }],
+  });
+  tl.observeCluster({ atMs: T0 + 1000 });
+  tl.observeCluster({
+    atMs: T0 + 2000,
+    policies: [pol],
+    nodes: [{ name: 'n1', ready: false, bootId: 'b1' }],
+  });
+  t.deepEqual(kinds(tl.changes()), ['node-not-ready n1']);
 });
