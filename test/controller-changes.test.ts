@@ -1,11 +1,15 @@
 // "What changed" end to end against the test API server: the controller's plumbing watch sees a
 // CNI Pod's restart count go up in the stand-in, the change timeline records it, and the open
 // finding on that node carries it (with the termination's reason) while a finding on another
-// node does not; the wire shape still parses.
+// node does not; the wire shape still parses. And the NetworkPolicy watch: one created, changed
+// and deleted in the agents' namespace reach the findings, one elsewhere does not; a Node's new
+// boot ID reads as a reboot on that node's finding.
 
+import type { V1Node } from '@kubernetes/client-node';
 import test from 'ava';
 import type { Finding } from '../src/api/findings.ts';
 import { findingsReportSchema } from '../src/api/findings.ts';
+import { PolicyWatcher, clusterState } from '../src/controller/change-watch.ts';
 import { ChangeTimeline } from '../src/controller/changes.ts';
 import { Controller, StaticDirectory } from '../src/controller/controller.ts';
 import { PlumbingWatcher } from '../src/controller/plumbing.ts';
@@ -122,4 +126,84 @@ test("a CNI Pod's restart in the API server shows on the finding on its node", a
   );
   t.regex(n1?.changes?.[0]?.detail ?? '', /2 → 3.*OOMKilled/);
   t.is(n2?.changes, undefined, 'nothing changed on n2');
+});
+
+function policy(ns: string, name: string, generation: number): KObject {
+  return {
+    kind: 'NetworkPolicy',
+    apiVersion: 'networking.k8s.io/v1',
+    metadata: { name, namespace: ns, generation },
+    spec: { podSelector: {}, policyTypes: ['Ingress'] },
+  };
+}
+
+function node(name: string, bootID: string): KObject {
+  return {
+    kind: 'Node',
+    apiVersion: 'v1',
+    metadata: { name },
+    status: { conditions: [{ type: 'Ready', status: 'True' }], nodeInfo: { bootID } },
+  };
+}
+
+test('NetworkPolicies and Node reboots from the API server reach the findings', async (t) => {
+  const api = await FakeApiServer.start();
+  api.upsert(policy('podmesh', 'existing', 1));
+  const clock = new SystemClock();
+  const w = new PolicyWatcher({
+    kubeConfig: api.kubeConfig(),
+    clock,
+    log: { debug: () => {}, info: () => {}, warn: () => {} },
+    watchdogMs: 60_000,
+  });
+  t.teardown(async () => {
+    w.stop();
+    await api.close();
+  });
+  t.is(w.policies(), undefined, 'nothing before the first list');
+  w.start();
+  await until('listed', () => w.policies()?.length === 1, 5000);
+  const nodes = [node('n1', 'boot-a')];
+  const timeline = new ChangeTimeline({
+    horizonMs: 15 * MIN,
+    lookbackMs: 10 * MIN,
+    scope: { agentNamespace: 'podmesh', dnsNamespace: 'kube-system' },
+  });
+  const observe = (): void =>
+    timeline.observeCluster(clusterState(Date.now(), nodes as V1Node[], w.policies()));
+  observe();
+  const sinceMs = Date.now();
+
+  api.upsert(policy('podmesh', 'existing', 2));
+  api.upsert(policy('podmesh', 'deny-all', 1));
+  api.upsert(policy('shop', 'web', 1));
+  await until('watched', () => w.policies()?.length === 3, 5000);
+  observe();
+  api.remove('NetworkPolicy', 'podmesh', 'deny-all');
+  await until(
+    'deleted and changed',
+    () =>
+      w.policies()?.length === 2 &&
+      w.policies()?.find((p) => p.name === 'existing')?.generation === 2,
+    5000,
+  );
+  nodes[0] = node('n1', 'boot-b');
+  observe();
+
+  const got = timeline
+    .forFinding(overlay('n1'), sinceMs)
+    .map((c) => `${c.kind} ${c.object}`)
+    .sort();
+  // The first list dates "existing" by its creation (a moment ago in the stand-in).
+  t.deepEqual(got, [
+    'network-policy-changed podmesh/existing',
+    'network-policy-created podmesh/deny-all',
+    'network-policy-created podmesh/existing',
+    'network-policy-deleted podmesh/deny-all',
+    'node-rebooted n1',
+  ]);
+  t.false(
+    timeline.forFinding(overlay('n2'), sinceMs).some((c) => c.namespace === 'shop'),
+    'a policy in a namespace the finding does not involve',
+  );
 });
