@@ -386,7 +386,7 @@ export const SETTINGS: readonly Setting[] = [
     'kubernetes.changeHorizonMs',
     ms(60_000, 86_400_000),
     900_000,
-    'Controller: how long a change seen in the cluster (a CNI, kube-proxy or CoreDNS Pod restarted, flipped Ready or rolled out; a sandbox-error burst) is kept for "what changed" on findings.',
+    'Controller: how long a change seen in the cluster (a CNI, kube-proxy or CoreDNS Pod restarted, flipped Ready or rolled out; a sandbox-error burst; a Node rebooted or flipped Ready; a NetworkPolicy created, changed or deleted) is kept for "what changed" on findings.',
   ),
   s(
     'kubernetes.changeLookbackMs',
