@@ -123,8 +123,13 @@ test('first report: a past restart is dated by its termination, so the horizon j
   t.deepEqual(kinds(tl.changes()), ['pod-restarted kube-system/calico-b']);
 });
 
-test('ageing: a change older than the horizon is dropped', (t) => {
-  const tl = new ChangeTimeline({ horizonMs: 15 * MIN, lookbackMs: 10 * MIN });
+test('ageing: a change older than the horizon is dropped; each kept one is recorded once', (t) => {
+  const recorded: string[] = [];
+  const tl = new ChangeTimeline({
+    horizonMs: 15 * MIN,
+    lookbackMs: 10 * MIN,
+    onRecorded: (c) => recorded.push(`${c.kind} ${c.object}`),
+  });
   tl.observe(report(T0, { n1: [cni('calico-a')] }));
   tl.observe(report(T0 + MIN, { n1: [cni('calico-a', { ready: false })] }));
   t.is(tl.changes().length, 1);
@@ -132,6 +137,7 @@ test('ageing: a change older than the horizon is dropped', (t) => {
   t.is(tl.changes().length, 1, 'still inside the horizon');
   tl.observe(report(T0 + 17 * MIN, { n1: [cni('calico-a', { ready: false })] }));
   t.deepEqual(tl.changes(), []);
+  t.deepEqual(recorded, ['pod-not-ready kube-system/calico-a']);
 });
 
 test('bounds: newest kept per node and overall, a noisy node cannot push another out', (t) => {
@@ -278,4 +284,18 @@ test('the timeline keeps the last snapshot of a watch that has not listed yet', 
     nodes: [{ name: 'n1', ready: false, bootId: 'b1' }],
   });
   t.deepEqual(kinds(tl.changes()), ['node-not-ready n1']);
+});
+
+test('each change is recorded once, when the timeline first keeps it', (t) => {
+  const recorded: string[] = [];
+  const tl = new ChangeTimeline({
+    horizonMs: 15 * MIN,
+    lookbackMs: 10 * MIN,
+    onRecorded: (c) => recorded.push(c.kind),
+  });
+  tl.observe(report(T0, { n1: [cni('calico-a')] }));
+  tl.observe(report(T0 + MIN, { n1: [cni('calico-a', { ready: false })] }));
+  tl.observe(report(T0 + 2 * MIN, { n1: [cni('calico-a')] }));
+  tl.observe(report(T0 + 3 * MIN, { n1: [cni('calico-a', { ready: false })] }));
+  t.deepEqual(recorded, ['pod-not-ready', 'pod-ready', 'pod-not-ready']);
 });

@@ -25,6 +25,8 @@ export interface TimelineOptions {
   readonly maxPerNode?: number;
   /** Changes kept in all. */
   readonly maxTotal?: number;
+  /** Called once for each change the timeline keeps (the controller counts them as a metric). */
+  readonly onRecorded?: (c: Change) => void;
 }
 
 const MAX_PER_NODE = 20;
@@ -320,12 +322,12 @@ export class ChangeTimeline {
   ) {}
 
   observe(r: PlumbingReport): void {
-    this.list = boundChanges([...this.list, ...diffPlumbing(this.prev, r)], r.atMs, this.o);
+    this.record(diffPlumbing(this.prev, r), r.atMs);
     this.prev = r;
   }
 
   observeCluster(c: ClusterState): void {
-    this.list = boundChanges([...this.list, ...diffCluster(this.prevCluster, c)], c.atMs, this.o);
+    this.record(diffCluster(this.prevCluster, c), c.atMs);
     // A watch not listed yet keeps the last snapshot of it, so its first list is no burst.
     const nodes = c.nodes ?? this.prevCluster?.nodes;
     const policies = c.policies ?? this.prevCluster?.policies;
@@ -334,6 +336,14 @@ export class ChangeTimeline {
       ...(nodes !== undefined ? { nodes } : {}),
       ...(policies !== undefined ? { policies } : {}),
     };
+  }
+
+  /** Adds what a diff found; each change kept for the first time goes to onRecorded. */
+  private record(found: readonly TimedChange[], nowMs: number): void {
+    if (found.length === 0 && this.list.every((c) => c.atMs >= nowMs - this.o.horizonMs)) return;
+    const before = new Set(this.list.map(key));
+    this.list = boundChanges([...this.list, ...found], nowMs, this.o);
+    for (const c of this.list) if (!before.has(key(c))) this.o.onRecorded?.(c.change);
   }
 
   /** Everything kept, oldest first. */

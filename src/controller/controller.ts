@@ -61,7 +61,8 @@ export interface ControllerOptions {
 
 export class Controller {
   readonly registry = new Registry();
-  private readonly m: Metrics;
+  /** The catalogued metrics; public for run.ts's counting of "what changed" (changes.ts). */
+  readonly m: Metrics;
   private readonly collector: MatrixCollector;
   private latest: Matrix | undefined;
   private latestCoverage: readonly NodeCoverage[] | undefined;

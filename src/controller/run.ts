@@ -103,6 +103,8 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     horizonMs: cfg.kubernetes.changeHorizonMs,
     lookbackMs: cfg.kubernetes.changeLookbackMs,
     ...(scope !== undefined ? { scope } : {}),
+    // Counted for the dashboards' annotations; only ever called during a round.
+    onRecorded: (c) => controller.m.clusterChanges.inc({ kind: c.kind, node: c.node ?? '' }),
   });
   const controller = new Controller({
     clock,
