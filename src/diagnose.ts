@@ -79,6 +79,10 @@ export function renderFindings(
       out.push('   Evidence:');
       for (const e of f.evidence) out.push(`     - ${e.text}`);
     }
+    if (f.changes !== undefined && f.changes.length > 0) {
+      out.push('   What changed around its start:');
+      for (const c of f.changes) out.push(`     - ${c.at} ${c.kind} on ${c.node}: ${c.detail}`);
+    }
     if (f.nextSteps.length > 0) {
       out.push('   Next steps:');
       for (const s of f.nextSteps) {

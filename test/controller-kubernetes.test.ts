@@ -1,6 +1,6 @@
 // `podmesh controller` against the test API server (real @kubernetes/client-node) and real
 // agents: the matrix is assembled from live agents, every node's coverage carries its reason,
-// and losing coverage writes a Kubernetes Event.
+// losing coverage writes a Kubernetes Event, and a node's reboot shows on its finding.
 
 import test from 'ava';
 import { loadConfig } from '../src/config/load.ts';
@@ -27,6 +27,12 @@ test('matrix from live agents, coverage with reasons, an Event when a node loses
   });
   for (const n of ['n1', 'n2', 'n3']) api.upsert(nodeObject({ name: n, zone: 'z1' }));
   api.upsert(nodeObject({ name: 'n4', zone: 'z1', unschedulable: true }));
+  const boot = (id: string): void => {
+    api.patch('Node', undefined, 'n3', (n) => {
+      (n['status'] as Record<string, unknown>)['nodeInfo'] = { bootID: id };
+    });
+  };
+  boot('boot-1');
   for (let i = 1; i <= 2; i++)
     agents.push(
       await startAgent(
@@ -143,5 +149,32 @@ test('matrix from live agents, coverage with reasons, an Event when a node loses
     api.created('Event').filter((e) => e['reason'] === 'CoverageLost').length,
     1,
     'one Event per transition, not per round',
+  );
+
+  // n3 reboots (a new boot ID): the open finding about n3 (its agent's
+  // crash loop) carries the reboot under "what changed", and the change is counted once.
+  boot('boot-2');
+  const onN3 = await until(
+    "the reboot on n3's finding",
+    async () => {
+      const r = (await (await fetch(`${ctl.url}/api/v1/findings`)).json()) as {
+        findings: { id: string; nodes: string[]; changes?: { kind: string; node?: string }[] }[];
+      };
+      return r.findings.find(
+        (f) => f.nodes.includes('n3') && f.changes?.some((c) => c.kind === 'node-rebooted'),
+      );
+    },
+    10_000,
+  );
+  t.deepEqual(
+    onN3.changes?.map((c) => `${c.kind} ${c.node}`),
+    ['node-rebooted n3'],
+  );
+  const counted = (await scrape(ctl.url)).filter(
+    (s) => s.name === 'podmesh_cluster_changes_total' && s.labels['kind'] === 'node-rebooted',
+  );
+  t.deepEqual(
+    counted.map((s) => [s.labels['node'], s.value]),
+    [['n3', 1]],
   );
 });

@@ -200,7 +200,7 @@ test('a cluster variable, default all, scopes every query and drop-down, the mix
   }
 });
 
-test("the controller's findings are annotations; the overview and the pair open the node drill-down", (t) => {
+test("the controller's findings and changes are annotations; the overview and the pair open the node drill-down", (t) => {
   const get = (uid: string): Dashboard => committed.find((c) => c.d.uid === uid)!.d;
   for (const uid of [UIDS.overview, UIDS.pair, UIDS.node]) {
     const a = get(uid).annotations?.list ?? [];
@@ -209,6 +209,10 @@ test("the controller's findings are annotations; the overview and the pair open 
         (x) => /podmesh_finding_active/.test(x.expr ?? '') && x.datasource?.uid === '${datasource}',
       ),
       `${uid}: findings as annotations`,
+    );
+    t.true(
+      a.some((x) => /podmesh_cluster_changes_total/.test(x.expr ?? '')),
+      `${uid}: what changed as annotations`,
     );
   }
   const links = (d: Dashboard): string[] => [

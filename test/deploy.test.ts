@@ -134,6 +134,14 @@ const EXPECTED_GRANTS: readonly Grant[] = [
     resource: 'events',
     verbs: ['list', 'watch'],
   },
+  // "What changed" (src/controller/change-watch.ts): NetworkPolicies of every namespace.
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: 'cluster',
+    apiGroup: 'networking.k8s.io',
+    resource: 'networkpolicies',
+    verbs: ['list', 'watch'],
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------

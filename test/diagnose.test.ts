@@ -44,6 +44,18 @@ const isolated: FindingsReport = {
         { text: 'Is the node up and Ready?', command: 'kubectl get node node-3 -o wide' },
       ],
       since: '2026-11-24T02:58:00.000Z',
+      changes: [
+        {
+          at: '2026-11-24T02:57:10.000Z',
+          kind: 'pod-restarted',
+          node: 'node-3',
+          namespace: 'kube-system',
+          object: 'kube-system/calico-node-x',
+          component: 'calico-node',
+          role: 'cni',
+          detail: 'calico-node-x restarted (2 → 3), last ended OOMKilled (calico-node)',
+        },
+      ],
     },
   ],
 };
@@ -80,6 +92,10 @@ test('findings are printed with evidence and commands; exit 1', async (t) => {
   t.regex(r.stdout, /1\. CRITICAL {2}node-3 is isolated/);
   t.regex(r.stdout, /node-1 → node-3 host-to-host udp: 60 of 60 lost/);
   t.regex(r.stdout, /\$ kubectl get node node-3 -o wide/);
+  t.regex(
+    r.stdout,
+    /What changed around its start:\n {5}- 2026-11-24T02:57:10\.000Z pod-restarted on node-3: calico-node-x restarted \(2 → 3\), last ended OOMKilled/,
+  );
   t.false(r.stdout.includes('\u001b['), 'no colour codes when not on a terminal');
 
   const j = await run(['--url', url, '--json']);

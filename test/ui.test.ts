@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Browser } from 'playwright-core';
-import type { Finding, FindingsReport } from '../src/api/findings.ts';
+import type { Finding, FindingsReport, OpenFinding } from '../src/api/findings.ts';
 import type { Cell, DnsCell, Matrix, PortCell } from '../src/api/matrix.ts';
 import { startDemo } from '../src/demo/demo.ts';
 import { createControllerApp, type ControllerView } from '../src/server/controller-app.ts';
@@ -153,7 +153,7 @@ function partitionedMatrix(): Matrix {
 const ISOLATION_COMMAND = `kubectl get pods -n podmesh -o wide --field-selector spec.nodeName=${ISOLATED}`;
 
 function isolationFindings(): FindingsReport {
-  const finding: Finding & { since: string } = {
+  const finding: OpenFinding = {
     id: `node-isolated:${ISOLATED}`,
     kind: 'node-isolated',
     severity: 'critical',
@@ -171,6 +171,15 @@ function isolationFindings(): FindingsReport {
       { text: 'Look at the node network (link, routes, firewall) on the node itself.' },
     ],
     since: AT,
+    changes: [
+      {
+        at: AT,
+        kind: 'node-rebooted',
+        node: ISOLATED,
+        object: ISOLATED,
+        detail: `${ISOLATED} rebooted (new boot ID)`,
+      },
+    ],
   };
   return {
     apiVersion: 'podmesh.io/v1',
@@ -372,6 +381,10 @@ test.serial("a partitioned node's row and column are red and its finding is show
   t.deepEqual(
     (await finding.locator('.evidence li').allTextContents()).map((s) => s.trim()),
     isolationFindings().findings[0]!.evidence.map((e) => e.text),
+  );
+  t.regex(
+    (await finding.locator('.changes li[data-change-kind="node-rebooted"]').textContent()) ?? '',
+    new RegExp(`\\d{1,2}:\\d\\d:\\d\\d.* ${ISOLATED} rebooted \\(new boot ID\\)$`),
   );
   t.is((await finding.locator('code.command').textContent())?.trim(), ISOLATION_COMMAND);
   await finding.locator('button.copy').click();

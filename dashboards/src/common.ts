@@ -350,6 +350,31 @@ export function findingsAnnotation(subject?: string): AnnotationQuery {
 }
 
 /**
+ * What the controller saw change in the cluster (podmesh_cluster_changes_total: a plumbing Pod
+ * restarted or rolled out, a node rebooted, a NetworkPolicy changed ...; docs/triage.md "What
+ * changed") as annotations, a short region after each, so a graph's step lines up with its
+ * likely cause. `node`, a regex, keeps one node's (NetworkPolicies, with no node, always show).
+ */
+export function changesAnnotation(node?: string): AnnotationQuery {
+  const sel = node === undefined ? '' : `{node=~"${node}|"}`;
+  return {
+    name: 'podmesh cluster changes',
+    datasource: DS,
+    enable: true,
+    iconColor: 'orange',
+    expr: withMatcher(
+      `sum by (kind, node) (increase(podmesh_cluster_changes_total${sel}[1m])) > 0`,
+      CLUSTER_MATCHER,
+    ),
+    step: '30s',
+    titleFormat: '{{kind}} {{node}}',
+    textFormat: 'seen by the podmesh controller (what changed: docs/triage.md)',
+    tagKeys: 'kind',
+    useValueForTime: false,
+  };
+}
+
+/**
  * Last touches on the built JSON: panels get stable ids in layout order (Grafana needs them for
  * links to one panel), the annotation list exists (Grafana iterates it; `annotations` fill it), and links drop the
  * SDK's `placement: inControlsMenu` default, which would tuck them into a menu in Grafana 12,

@@ -10,6 +10,7 @@ import {
   UIDS,
   dashboard,
   dashboardUrl,
+  changesAnnotation,
   findingsAnnotation,
   finish,
   labelVariable,
@@ -213,5 +214,5 @@ export function node(): Dashboard {
       }),
     );
 
-  return finish(d, [findingsAnnotation(SUBJECT)]);
+  return finish(d, [findingsAnnotation(SUBJECT), changesAnnotation('$node')]);
 }

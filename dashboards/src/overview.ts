@@ -16,6 +16,7 @@ import {
   UIDS,
   dashboard,
   dashboardUrl,
+  changesAnnotation,
   findingsAnnotation,
   finish,
   labelVariable,
@@ -291,5 +292,5 @@ export function overview(): Dashboard {
         ),
     );
 
-  return finish(d, [findingsAnnotation()]);
+  return finish(d, [findingsAnnotation(), changesAnnotation()]);
 }

@@ -12,6 +12,7 @@ import {
   UIDS,
   dashboard,
   dashboardUrl,
+  changesAnnotation,
   findingsAnnotation,
   finish,
   labelVariable,
@@ -237,5 +238,8 @@ export function pair(): Dashboard {
     );
 
   d.link(nodeLink('source_node')).link(nodeLink('target_node'));
-  return finish(d, [findingsAnnotation('(.*->)?($source_node|$target_node)((/|<?->).*)?')]);
+  return finish(d, [
+    findingsAnnotation('(.*->)?($source_node|$target_node)((/|<?->).*)?'),
+    changesAnnotation('$source_node|$target_node'),
+  ]);
 }

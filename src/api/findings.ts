@@ -5,6 +5,7 @@
 
 import { z } from 'zod';
 import { API_VERSION } from './agent-row.ts';
+import { changeSchema } from './changes.ts';
 
 /** Closed set of what triage can conclude; also the `kind` label of podmesh_finding_active. */
 export const FINDING_KINDS = [
@@ -118,8 +119,13 @@ const findingObject = z.object({
 export const findingSchema = findingObject.readonly();
 export type Finding = z.infer<typeof findingSchema>;
 
-/** A finding the controller holds open, with when it opened. */
-export const openFindingSchema = findingObject.extend({ since: z.string() }).readonly();
+/**
+ * A finding the controller holds open, with when it opened and what changed in the cluster's
+ * plumbing on its nodes around then (absent when nothing did, or without Kubernetes).
+ */
+export const openFindingSchema = findingObject
+  .extend({ since: z.string(), changes: z.array(changeSchema).readonly().optional() })
+  .readonly();
 export type OpenFinding = z.infer<typeof openFindingSchema>;
 
 export const findingsReportSchema = z

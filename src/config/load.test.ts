@@ -18,6 +18,15 @@ const bad: [name: string, src: ConfigSources, expected: RegExp[]][] = [
     ],
   ],
   [
+    '"what changed" lookback longer than the timeline keeps changes',
+    {
+      overrides: { 'kubernetes.changeHorizonMs': 300_000, 'kubernetes.changeLookbackMs': 600_000 },
+    },
+    [
+      /kubernetes\.changeLookbackMs \(600000\) must not exceed kubernetes\.changeHorizonMs \(300000\)/,
+    ],
+  ],
+  [
     'dns replicas only from the file; names must be DNS names',
     { env: { PODMESH_DNS_REPLICAS: '[]', PODMESH_DNS_SHORT_NAME: 'a b' } },
     [

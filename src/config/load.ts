@@ -86,6 +86,8 @@ export interface Config {
     readonly plumbingNamespaces: string;
     readonly plumbingSelectors: readonly string[];
     readonly plumbingSandboxWindowMs: number;
+    readonly changeHorizonMs: number;
+    readonly changeLookbackMs: number;
   };
   readonly controller: {
     readonly pullIntervalMs: number;
@@ -352,6 +354,13 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       `http.headersTimeoutMs (${headersTimeoutMs}) must not exceed http.requestTimeoutMs (${requestTimeoutMs}): the headers are part of the request; lower the first or raise the second`,
     );
   }
+  const changeHorizonMs = get<number>('kubernetes.changeHorizonMs');
+  const changeLookbackMs = get<number>('kubernetes.changeLookbackMs');
+  if (changeLookbackMs > changeHorizonMs) {
+    problems.push(
+      `kubernetes.changeLookbackMs (${changeLookbackMs}) must not exceed kubernetes.changeHorizonMs (${changeHorizonMs}): changes are forgotten after the horizon, so a longer lookback would find nothing more; lower the first or raise the second`,
+    );
+  }
   const pullTimeoutMs = get<number>('controller.pullTimeoutMs');
   const roundTimeoutMs = get<number>('controller.roundTimeoutMs');
   if (roundTimeoutMs < pullTimeoutMs) {
@@ -459,6 +468,8 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       plumbingNamespaces: get('kubernetes.plumbingNamespaces'),
       plumbingSelectors: get('kubernetes.plumbingSelectors'),
       plumbingSandboxWindowMs: get('kubernetes.plumbingSandboxWindowMs'),
+      changeHorizonMs: get('kubernetes.changeHorizonMs'),
+      changeLookbackMs: get('kubernetes.changeLookbackMs'),
     },
     controller: {
       pullIntervalMs: get('controller.pullIntervalMs'),

@@ -383,6 +383,18 @@ export const SETTINGS: readonly Setting[] = [
     "Controller: how long a FailedCreatePodSandBox Event counts towards a node's sandbox errors after its last occurrence.",
   ),
   s(
+    'kubernetes.changeHorizonMs',
+    ms(60_000, 86_400_000),
+    900_000,
+    'Controller: how long a change seen in the cluster (a CNI, kube-proxy or CoreDNS Pod restarted, flipped Ready or rolled out; a sandbox-error burst; a Node rebooted or flipped Ready; a NetworkPolicy created, changed or deleted) is kept for "what changed" on findings.',
+  ),
+  s(
+    'kubernetes.changeLookbackMs',
+    ms(0, 86_400_000),
+    600_000,
+    'Controller: how long before a finding opened a change on its nodes is attached to it as "what changed"; older ones are not offered as its cause. Must not be above kubernetes.changeHorizonMs.',
+  ),
+  s(
     'controller.pullIntervalMs',
     ms(500, 600_000),
     2000,

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import type { Snapshot } from '../analysis/types.ts';
 import { API_VERSION } from '../api/agent-row.ts';
 import type { CoverageReport, NodeCoverage } from '../api/coverage.ts';
+import type { Change } from '../api/changes.ts';
 import type { Finding, FindingsReport } from '../api/findings.ts';
 import { AGENT_STATES, type Matrix } from '../api/matrix.ts';
 import type { PlumbingReport } from '../api/plumbing.ts';
@@ -51,6 +52,8 @@ export interface ControllerOptions {
   readonly triage?: TriageFn;
   /** The cluster's CNI/proxy/CoreDNS health for triage (plumbing.ts); absent without Kubernetes. */
   readonly plumbing?: () => PlumbingReport | undefined;
+  /** What changed around an open finding's start (changes.ts); absent without Kubernetes. */
+  readonly changes?: (f: Finding, sinceMs: number) => readonly Change[];
   /** Each link's RTT history, handed to triage as baselines (the latency kinds need it). */
   readonly latencyHistory?: RttHistory;
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
@@ -58,7 +61,8 @@ export interface ControllerOptions {
 
 export class Controller {
   readonly registry = new Registry();
-  private readonly m: Metrics;
+  /** The catalogued metrics; public for run.ts's counting of "what changed" (changes.ts). */
+  readonly m: Metrics;
   private readonly collector: MatrixCollector;
   private latest: Matrix | undefined;
   private latestCoverage: readonly NodeCoverage[] | undefined;
@@ -173,7 +177,10 @@ export class Controller {
       generatedAt: new Date(nowMs).toISOString(),
       matrixAt: matrix.generatedAt,
       triage: triage !== undefined,
-      findings: active.map((t) => ({ ...t.finding, since: t.since })),
+      findings: active.map((t) => {
+        const changes = this.opts.changes?.(t.finding, Date.parse(t.since)) ?? [];
+        return { ...t.finding, since: t.since, ...(changes.length > 0 ? { changes } : {}) };
+      }),
     };
   }
 

@@ -18,6 +18,8 @@ import { closeServer } from '../server/http.ts';
 import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
 import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
 import { PlumbingWatcher } from './plumbing.ts';
+import { ChangeTimeline, type ChangeScope } from './changes.ts';
+import { PolicyWatcher, clusterState } from './change-watch.ts';
 import { LatencyHistory } from './latency-history.ts';
 import { createPullFetch } from './pull-client.ts';
 
@@ -45,6 +47,8 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   let events: KubernetesEventSink | undefined;
   let source: KubernetesPeerSource | undefined;
   let plumbing: PlumbingWatcher | undefined;
+  let policies: PolicyWatcher | undefined;
+  let scope: ChangeScope | undefined;
   if (cfg.peers.static.length > 0 && cfg.discovery.mode !== 'kubernetes') {
     directory = new StaticDirectory(
       cfg.peers.static.map(peerFromStatic).map((p) => ({
@@ -72,6 +76,15 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     await source.start(() => undefined);
     directory = new KubernetesDirectory(source, kubeConfig, namespace, clock);
     events = new KubernetesEventSink(kubeConfig, namespace, clock, (msg) => log.warn(msg));
+    // "What changed": NetworkPolicies of every namespace (the Nodes come from discovery).
+    policies = new PolicyWatcher({
+      kubeConfig,
+      clock,
+      log: log.child({ component: 'changes' }),
+      watchdogMs: cfg.kubernetes.watchdogMs,
+    });
+    policies.start();
+    scope = { agentNamespace: namespace, dnsNamespace: cfg.kubernetes.dnsNamespace };
     const plumbingNamespaces = cfg.kubernetes.plumbingNamespaces.split(',').filter((x) => x);
     if (plumbingNamespaces.length > 0) {
       plumbing = new PlumbingWatcher({
@@ -86,6 +99,13 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       plumbing.start();
     }
   }
+  const timeline = new ChangeTimeline({
+    horizonMs: cfg.kubernetes.changeHorizonMs,
+    lookbackMs: cfg.kubernetes.changeLookbackMs,
+    ...(scope !== undefined ? { scope } : {}),
+    // Counted for the dashboards' annotations; only ever called during a round.
+    onRecorded: (c) => controller.m.clusterChanges.inc({ kind: c.kind, node: c.node ?? '' }),
+  });
   const controller = new Controller({
     clock,
     directory,
@@ -102,7 +122,16 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       maxLinks: cfg.triage.latencyMaxLinks,
     }),
     ...(events !== undefined ? { events } : {}),
-    ...(plumbing !== undefined ? { plumbing: () => plumbing?.report() } : {}),
+    ...(source !== undefined
+      ? {
+          // Each round's plumbing report, Nodes and NetworkPolicies also feed "what changed".
+          plumbing: timeline.observing(
+            () => plumbing?.report(),
+            () => clusterState(clock.nowMs(), source?.allNodes(), policies?.policies()),
+          ),
+          changes: (f, sinceMs) => timeline.forFinding(f, sinceMs),
+        }
+      : {}),
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
   });
   let served: { server: Server; port: number };
@@ -116,6 +145,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     );
   } catch (e) {
     plumbing?.stop();
+    policies?.stop();
     await source?.stop();
     throw e;
   }
@@ -134,6 +164,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       await controller.stop();
       await closeServer(server);
       plumbing?.stop();
+      policies?.stop();
       await source?.stop();
       log.info('controller stopped');
     },

@@ -395,6 +395,12 @@ export const CATALOGUE = {
     labels: ['kind'],
     help: 'Findings opened since the controller started, by kind.',
   }),
+  clusterChanges: def({
+    name: 'podmesh_cluster_changes_total',
+    type: 'counter',
+    labels: ['kind', 'node'],
+    help: 'Changes the controller saw in the cluster for "what changed" on findings (kind: pod-restarted, pod-replaced, node-rebooted, network-policy-changed ...; node: where, empty for a NetworkPolicy). The dashboards draw them as annotations.',
+  }),
   buildInfo: def({
     name: 'podmesh_build_info',
     type: 'gauge',
@@ -423,6 +429,7 @@ const CONTROLLER_KEYS: ReadonlySet<string> = new Set([
   'nodeCoverage',
   'findingActive',
   'findingsOpened',
+  'clusterChanges',
 ]);
 
 export type Role = 'agent' | 'controller';

@@ -578,6 +578,21 @@ function findingItem(f) {
       ),
     );
   }
+  // What the controller saw change on the finding's nodes and namespaces around its start.
+  const changes = f.changes ?? [];
+  if (changes.length > 0) {
+    const ul = h('ul', { class: 'changes' });
+    for (const c of changes)
+      ul.append(h('li', { 'data-change-kind': c.kind }, `${clock(c.at)} ${c.detail}`));
+    li.append(
+      h(
+        'details',
+        { class: 'changes-box', open: true },
+        h('summary', {}, `What changed around its start (${changes.length})`),
+        ul,
+      ),
+    );
+  }
   const steps = f.nextSteps ?? [];
   if (steps.length > 0) {
     const ol = h('ol', { class: 'next-steps' });

@@ -9,10 +9,14 @@ import { DEFAULT_TRIAGE_OPTIONS, triage } from '../../src/analysis/triage.ts';
 import type { Finding } from '../../src/analysis/types.ts';
 import { SystemClock } from '../../src/core/clock.ts';
 import type { Server } from 'node:http';
+import type { OpenFinding } from '../../src/api/findings.ts';
+import { ChangeTimeline } from '../../src/controller/changes.ts';
 import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import { PlumbingWatcher } from '../../src/controller/plumbing.ts';
 import { serveController } from '../../src/server/controller-app.ts';
 import { closeServer } from '../../src/server/http.ts';
 import { heatmapCells, launchBrowser, openUi, screenshot, waitFor } from '../support/browser.ts';
+import { FakeApiServer, type KObject } from '../support/fake-apiserver.ts';
 import { labSuite } from './gate.ts';
 import { Lab, allLabLeftovers, type Undo } from './lab.ts';
 
@@ -22,6 +26,41 @@ const CLEAR_MS = 40_000;
 const WEB_PORT = 8080;
 const DB_PORT = 5432;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A calico-node Pod in the test API server: Ready, or crash-looping since a moment ago. */
+function calico(name: string, node: string, crashing = false): KObject {
+  return {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    metadata: { name, namespace: 'kube-system', labels: { 'k8s-app': 'calico-node' } },
+    spec: { nodeName: node, containers: [{ name: 'calico-node', image: 'x' }] },
+    status: {
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: crashing ? 'False' : 'True' }],
+      containerStatuses: [
+        {
+          name: 'calico-node',
+          ready: !crashing,
+          restartCount: crashing ? 1 : 0,
+          image: 'x',
+          imageID: '',
+          state: crashing ? { waiting: { reason: 'CrashLoopBackOff' } } : { running: {} },
+          ...(crashing
+            ? {
+                lastState: {
+                  terminated: {
+                    reason: 'Error',
+                    exitCode: 1,
+                    finishedAt: new Date().toISOString(),
+                  },
+                },
+              }
+            : {}),
+        },
+      ],
+    },
+  };
+}
 
 async function until<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
@@ -37,6 +76,9 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
   let lab: Lab | undefined;
   let controller: Controller | undefined;
   let server: Server | undefined;
+  // The cluster's plumbing, from a test API server: a calico-node Pod on every node.
+  let api: FakeApiServer | undefined;
+  let plumbing: PlumbingWatcher | undefined;
   let uiUrl = '';
   const L = (): Lab => lab!;
   const C = (): Controller => controller!;
@@ -69,8 +111,24 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
         },
       },
     );
+    api = await FakeApiServer.start();
+    for (const n of lab.nodes) api.upsert(calico(`calico-node-${n.name}`, n.name));
+    const clock = new SystemClock();
+    plumbing = new PlumbingWatcher({
+      kubeConfig: api.kubeConfig(),
+      namespaces: ['kube-system'],
+      selectors: ['k8s-app=calico-node'],
+      sandboxWindowMs: 600_000,
+      watchdogMs: 60_000,
+      clock,
+      log: { debug: () => {}, info: () => {}, warn: () => {} },
+    });
+    plumbing.start();
+    const timeline = new ChangeTimeline({ horizonMs: 900_000, lookbackMs: 600_000 });
     controller = new Controller({
-      clock: new SystemClock(),
+      plumbing: timeline.observing(() => plumbing?.report()),
+      changes: (f, sinceMs) => timeline.forFinding(f, sinceMs),
+      clock,
       directory: new StaticDirectory(
         lab.agents.map((a) => ({ node: a.node.name, network: a.network, url: a.url })),
       ),
@@ -96,6 +154,8 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
 
   test.after.always('nothing is left behind', async (t) => {
     await controller?.stop();
+    plumbing?.stop();
+    await api?.close();
     if (server !== undefined) await closeServer(server);
     if (lab === undefined) return;
     const prefix = lab.prefix;
@@ -253,6 +313,38 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     faultCase(t, 'vxlan blocked on node-2', () => L().blockVxlan('node-2'), [
       kind('overlay-broken', ['node-2']),
     ]),
+  );
+
+  // The issue's "what changed" case: node-2's CNI agent starts crash-looping the moment VXLAN
+  // breaks there. The overlay finding carries that change (and names the agent as the likely
+  // cause); cni-unhealthy joins it. Healed by a fixed rollout: a new, Ready Pod replaces it.
+  test.serial(
+    'a CNI Pod crash-loops as VXLAN breaks on node-2: the overlay finding carries it',
+    (t) =>
+      faultCase(
+        t,
+        'calico-node crash-loops and vxlan blocked on node-2',
+        async () => {
+          api!.upsert(calico('calico-node-node-2', 'node-2', true));
+          const undo = await L().blockVxlan('node-2');
+          return async () => {
+            await undo();
+            api!.remove('Pod', 'kube-system', 'calico-node-node-2');
+            api!.upsert(calico('calico-node-node-2-fixed', 'node-2'));
+          };
+        },
+        [
+          kind('overlay-broken', ['node-2'], (f) =>
+            ((f as OpenFinding).changes ?? []).some(
+              (c) =>
+                c.node === 'node-2' &&
+                c.object === 'kube-system/calico-node-node-2' &&
+                c.kind === 'pod-restarted',
+            ),
+          ),
+          kind('cni-unhealthy', ['node-2']),
+        ],
+      ),
   );
 
   test.serial('MTU black hole on the underlay: mtu-blackhole', (t) =>

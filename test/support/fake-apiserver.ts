@@ -46,6 +46,13 @@ const RESOURCES: readonly ResourceDef[] = [
     apiVersion: 'discovery.k8s.io/v1',
     namespaced: true,
   },
+  {
+    plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    group: 'networking.k8s.io',
+    apiVersion: 'networking.k8s.io/v1',
+    namespaced: true,
+  },
 ];
 const BY_PLURAL = new Map(RESOURCES.map((r) => [r.plural, r]));
 const BY_KIND = new Map(RESOURCES.map((r) => [r.kind, r]));
