@@ -308,14 +308,18 @@ function addonWithBigBuffers(): AddonLoad {
     const runs = Array.from({ length: 300 }, () => probe.run(target('127.0.0.1'), 100));
     hold(400);
     const results = await Promise.all(runs);
-    const notRead = results.filter((r) => !r.ok && !/^ICMP echo reply after /.test(r.detail));
+    const notRead = results.filter((r) => !r.ok && !/^ICMP echo reply after /.test(r.detail ?? ''));
     t.is(notRead.length, 0, JSON.stringify(notRead.slice(0, 3)));
     const answered = results.filter((r) => r.ok);
     t.true(answered.length > 0, 'no reply at all was stamped in time');
     for (const r of answered) t.true(r.rttSeconds < 0.1, `rtt ${r.rttSeconds}`);
     for (const r of results)
       if (!r.ok)
-        t.regex(r.detail, /past the 100 ms timeout/, 'late replies are named with their time');
+        t.regex(
+          r.detail ?? '',
+          /past the 100 ms timeout/,
+          'late replies are named with their time',
+        );
   },
 );
 
