@@ -397,8 +397,8 @@ export const SETTINGS: readonly Setting[] = [
   s(
     'controller.pullIntervalMs',
     ms(500, 600_000),
-    2000,
-    "Controller: time between the starts of two rounds of pulling every agent's /api/v1/results (and running triage); a round that takes longer is followed as it ends (podmesh_controller_rounds_late_total). With the probes' defaults, a node cut off is named within 10 s at 2 s.",
+    5000,
+    "Controller: time between two rounds of pulling every agent's /api/v1/results.",
   ),
   s(
     'controller.pullConcurrency',

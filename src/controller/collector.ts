@@ -8,17 +8,9 @@
 // back from the matrix's detail; the body is read as it streams and abandoned at the size limit,
 // so a huge or endless body costs the limit, not the controller's memory; and the round ends by
 // its deadline whatever the agents do, so one round can't stall the next.
-//
-// A round never waits on an agent whose last pull failed: a node cut off would otherwise cost
-// every round the pull timeout before triage runs, and naming the cut would wait for it. Such
-// an agent gets a new pull each round that goes on in the background (at most two out, on slots
-// of their own, so unreachable agents never hold the slots of those that answer); the round
-// gives it a short grace (GRACE_MS: an agent that is back answers within it) and otherwise
-// carries the agent's last outcome, still a failure. Once a pull of it succeeds, the rounds wait
-// for it again.
 
-import pLimit, { type LimitFunction } from 'p-limit';
-import type { Clock, TimerHandle } from '../core/clock.ts';
+import pLimit from 'p-limit';
+import type { Clock } from '../core/clock.ts';
 import { acceptedAgentRowSchema } from '../api/agent-row.ts';
 import type { Matrix } from '../api/matrix.ts';
 import { assembleMatrix, type AgentEndpoint, type Fetched } from './matrix.ts';
@@ -39,12 +31,6 @@ export interface CollectorOptions {
 
 const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 const DEFAULT_ROUND_TIMEOUT_MS = 30_000;
-/** Pulls of one unreachable agent out at once (two cover a 3 s timeout at 2 s rounds). */
-const MAX_OUT = 2;
-/** How long a round waits for an agent whose last pull failed (at most the pull timeout). */
-const GRACE_MS = 250;
-/** Added to the last failure of an agent whose next pull has not ended when the round does. */
-const STILL_OUT = '(its last pull; the next is still out and the round did not wait for it)';
 /** Longest detail taken from anything the agent's side controls (error messages). */
 const MAX_DETAIL = 160;
 
@@ -53,21 +39,8 @@ class BodyTooLarge extends Error {}
 
 export class MatrixCollector {
   private readonly lastSeen = new Map<string, string>();
-  /** Each agent's last finished pull: a round waits only for agents whose last one answered. */
-  private readonly lastOutcome = new Map<string, Fetched>();
-  /** Background pulls of agents whose last pull failed, still out: how many, and the newest. */
-  private readonly out = new Map<string, { count: number; newest: Promise<Fetched> }>();
-  /** Which pull (by start order) lastOutcome holds: an older one ending later never wins. */
-  private readonly recorded = new Map<string, number>();
-  private seq = 0;
-  /** The background pulls' own slots, so they never take those of agents that answer. */
-  private readonly backgroundLimit: LimitFunction;
-  /** Aborts the background pulls when the controller stops (close()). */
-  private readonly closing = new AbortController();
 
-  constructor(private readonly opts: CollectorOptions) {
-    this.backgroundLimit = pLimit(opts.concurrency);
-  }
+  constructor(private readonly opts: CollectorOptions) {}
 
   async collect(endpoints: readonly AgentEndpoint[]): Promise<Matrix> {
     const roundMs = this.opts.roundTimeoutMs ?? DEFAULT_ROUND_TIMEOUT_MS;
@@ -76,31 +49,13 @@ export class MatrixCollector {
     const round = roundTimer.signal;
     const limit = pLimit(this.opts.concurrency);
     const fetched: (Fetched | undefined)[] = endpoints.map(() => undefined);
-    const waited: Promise<void>[] = [];
-    const roundSeq = ++this.seq;
-    const failedBefore: (Fetched | undefined)[] = endpoints.map((e) => {
-      const before = this.lastOutcome.get(keyOf(e));
-      return before !== undefined && before.state !== 'ok' ? before : undefined;
-    });
-    // An agent that failed its last pull gets a short grace (an agent back since then answers
-    // within it, and is read this round rather than the next); the round waits no longer.
-    let graceTimer: TimerHandle | undefined;
-    const grace = new Promise<void>((resolve) => {
-      graceTimer = this.opts.clock.setTimeout(resolve, Math.min(GRACE_MS, this.opts.timeoutMs));
-    });
-    endpoints.forEach((e, i) => {
-      if (failedBefore[i] !== undefined) {
-        const pull = this.inBackground(e).then((f) => void (fetched[i] = f));
-        waited.push(Promise.race([pull, grace]));
-        return;
-      }
-      waited.push(
+    const all = Promise.all(
+      endpoints.map((e, i) =>
         limit(async () => {
           fetched[i] = await this.fetchOne(e, round, roundMs);
         }),
-      );
-    });
-    const all = Promise.all(waited);
+      ),
+    );
     // The fetches end soon after the abort (and the queued ones at once); the round does not
     // wait for them to, so a fetch that ignored its signal could not hold the round either.
     let onDeadline: (() => void) | undefined;
@@ -113,78 +68,25 @@ export class MatrixCollector {
     } finally {
       if (onDeadline !== undefined) round.removeEventListener('abort', onDeadline);
       roundTimer.clear();
-      if (graceTimer !== undefined) this.opts.clock.clearTimeout(graceTimer);
     }
-    const results = endpoints.map((endpoint, i): Fetched => {
-      const done = fetched[i];
-      if (done !== undefined) return done;
-      const before = failedBefore[i];
-      // Not waited for: still failing as far as anyone knows, and said so.
-      if (before !== undefined)
-        return { ...before, endpoint, detail: bounded(`${before.detail ?? ''} ${STILL_OUT}`) };
-      return { endpoint, state: 'timeout', detail: pastDeadline(roundMs) };
-    });
-    for (const [i, e] of endpoints.entries())
-      if (failedBefore[i] === undefined) this.record(keyOf(e), roundSeq, results[i]!);
+    const results = endpoints.map(
+      (endpoint, i): Fetched =>
+        fetched[i] ?? { endpoint, state: 'timeout', detail: pastDeadline(roundMs) },
+    );
     const matrix = assembleMatrix(results, this.opts.clock.nowMs(), this.lastSeen);
     for (const a of matrix.agents)
       if (a.lastSeen !== null) this.lastSeen.set(`${a.node}/${a.network}`, a.lastSeen);
-    const live = new Set(endpoints.map(keyOf));
+    const live = new Set(endpoints.map((e) => `${e.node}/${e.network}`));
     for (const k of this.lastSeen.keys()) if (!live.has(k)) this.lastSeen.delete(k);
-    for (const k of this.lastOutcome.keys())
-      if (!live.has(k)) {
-        this.lastOutcome.delete(k);
-        this.recorded.delete(k);
-      }
     return matrix;
-  }
-
-  private record(key: string, seq: number, f: Fetched): void {
-    if (seq < (this.recorded.get(key) ?? -1)) return;
-    this.recorded.set(key, seq);
-    this.lastOutcome.set(key, f);
-  }
-
-  /** Ends the background pulls still out (the controller is stopping). */
-  close(): void {
-    this.closing.abort();
-  }
-
-  /**
-   * A pull of an agent whose last pull failed: a new one each round, so an agent back since
-   * is read at once rather than after a pull started before it came back gives up (a connect
-   * whose SYN was lost waits for its retransmission). At most MAX_OUT per agent (then the
-   * newest is shared), so unreachable agents can't pile up pulls. Bounded by the pull timeout
-   * only (it may outlive the round); the newest pull that ended is the agent's last outcome.
-   */
-  private inBackground(endpoint: AgentEndpoint): Promise<Fetched> {
-    const key = keyOf(endpoint);
-    const out = this.out.get(key);
-    if (out !== undefined && out.count >= MAX_OUT) return out.newest;
-    const seq = ++this.seq;
-    const pull = this.backgroundLimit(() => this.fetchOne(endpoint, this.closing.signal, 0))
-      .catch((e: unknown): Fetched => ({
-        endpoint,
-        state: 'unreachable',
-        detail: bounded(String(e)),
-      }))
-      .then((f) => {
-        const now = this.out.get(key);
-        if (now !== undefined && --now.count === 0) this.out.delete(key);
-        this.record(key, seq, f);
-        return f;
-      });
-    this.out.set(key, { count: (out?.count ?? 0) + 1, newest: pull });
-    return pull;
   }
 
   private async fetchOne(
     endpoint: AgentEndpoint,
-    round: AbortSignal | undefined,
+    round: AbortSignal,
     roundMs: number,
   ): Promise<Fetched> {
-    if (round?.aborted === true)
-      return { endpoint, state: 'timeout', detail: pastDeadline(roundMs) };
+    if (round.aborted) return { endpoint, state: 'timeout', detail: pastDeadline(roundMs) };
     const pull = timeoutSignal(this.opts.timeoutMs, round);
     try {
       return await this.pull(endpoint, pull.signal, round, roundMs);
@@ -196,16 +98,13 @@ export class MatrixCollector {
   private async pull(
     endpoint: AgentEndpoint,
     signal: AbortSignal,
-    round: AbortSignal | undefined,
+    round: AbortSignal,
     roundMs: number,
   ): Promise<Fetched> {
     const timedOut = (what: string): Fetched => ({
       endpoint,
       state: 'timeout',
-      detail:
-        round?.aborted === true
-          ? pastDeadline(roundMs)
-          : `${what} within ${this.opts.timeoutMs} ms`,
+      detail: round.aborted ? pastDeadline(roundMs) : `${what} within ${this.opts.timeoutMs} ms`,
     });
     let res: Response;
     try {
@@ -341,8 +240,6 @@ async function readBounded(res: Response, max: number): Promise<string> {
   }
   return Buffer.concat(chunks, total).toString('utf8');
 }
-
-const keyOf = (e: AgentEndpoint): string => `${e.node}/${e.network}`;
 
 function pastDeadline(roundMs: number): string {
   return `no answer before the round's deadline of ${roundMs} ms`;

@@ -1,4 +1,4 @@
-// `podmesh controller`: pulls every agent's row at a fixed rate, keeps the latest matrix and
+// `podmesh controller`: pulls every agent's row on an interval, keeps the latest matrix and
 // coverage, exports controller metrics and reports a node that loses coverage (once, on the
 // transition) through an EventSink. It only reads what agents measured; agents never depend on
 // it, so monitoring goes on while it is down.
@@ -70,16 +70,14 @@ export class Controller {
   private latest: Matrix | undefined;
   private latestCoverage: readonly NodeCoverage[] | undefined;
   /**
-   * A finding clears after two rounds and 10 s without it: the hysteresis it had at the 5 s
-   * rounds of old, kept now that rounds start every 2 s (findings.ts says why).
+   * A finding clears after two rounds and 10 s without it: the hysteresis of two 5 s rounds,
+   * kept whatever controller.pullIntervalMs is set to (findings.ts says why).
    */
   private readonly tracker = new FindingTracker(2, FINDING_CLEAR_MS);
   private latestFindings: FindingsReport | undefined;
   private wasCovered = new Map<string, boolean>();
   private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
-  /** Whether the last round took longer than the pull interval (logged on each change). */
-  private behind = false;
   private stopped = false;
 
   constructor(private readonly opts: ControllerOptions) {
@@ -220,37 +218,15 @@ export class Controller {
     for (const k of [...this.wasCovered.keys()]) if (!seen.has(k)) this.wasCovered.delete(k);
   }
 
-  /**
-   * Rounds start at a fixed rate, one pull interval apart, not an interval after the last one
-   * ended: a round's own length (an agent that stopped answering costs the first round after
-   * it the pull timeout) must not add to the time until the next, or naming a cut waits for
-   * both. A round longer than the interval is never overlapped: the next starts when it ends,
-   * counted in podmesh_controller_rounds_late_total, and logged when rounds start falling
-   * behind and when they catch up.
-   */
   private tick(): void {
     if (this.stopped) return;
-    const started = this.opts.clock.nowMs();
     this.running = this.round().then(
       () => undefined,
       (e: unknown) => this.opts.log('warn', `collection round failed: ${String(e)}`),
     );
     void this.running.finally(() => {
-      if (this.stopped) return;
-      const now = this.opts.clock.nowMs();
-      const interval = this.opts.pullIntervalMs;
-      const late = now - started > interval;
-      if (late) this.m.controllerRoundsLate.inc();
-      if (late !== this.behind)
-        this.opts.log(
-          late ? 'warn' : 'info',
-          late
-            ? 'a round took longer than the pull interval: the next starts as it ends'
-            : 'rounds keep the pull interval again',
-          { roundMs: Math.round(now - started), intervalMs: interval },
-        );
-      this.behind = late;
-      this.timer = this.opts.clock.setTimeout(() => this.tick(), started + interval - now);
+      if (!this.stopped)
+        this.timer = this.opts.clock.setTimeout(() => this.tick(), this.opts.pullIntervalMs);
     });
   }
 
@@ -258,7 +234,6 @@ export class Controller {
     this.stopped = true;
     if (this.timer !== undefined) this.opts.clock.clearTimeout(this.timer);
     await this.running;
-    this.collector.close();
   }
 }
 

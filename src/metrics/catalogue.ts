@@ -371,12 +371,6 @@ export const CATALOGUE = {
     labels: [],
     help: 'How long the last round of pulling agent rows took.',
   }),
-  controllerRoundsLate: def({
-    name: 'podmesh_controller_rounds_late_total',
-    type: 'counter',
-    labels: [],
-    help: 'Rounds that took longer than controller.pullIntervalMs, so the next started late (as the round ended, never overlapping it).',
-  }),
   nodeCoverage: def({
     name: 'podmesh_node_coverage',
     type: 'gauge',
@@ -425,7 +419,6 @@ const CONTROLLER_KEYS: ReadonlySet<string> = new Set([
   'controllerAgents',
   'controllerLastCollection',
   'controllerCollectionDuration',
-  'controllerRoundsLate',
   'nodeCoverage',
   'findingActive',
   'findingsOpened',
