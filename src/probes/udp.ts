@@ -60,7 +60,6 @@ import {
   type NtpTimestamp,
 } from './stamp-codec.ts';
 import type { AddonLoad, TimestampInfo } from '../native/timestamping.ts';
-import { AnsweredWindow } from './answered-window.ts';
 import {
   openTimestampedUdp,
   type DatagramInfo,
@@ -70,10 +69,9 @@ import {
 
 /** IPv4 header (no options) + UDP header: what separates target.bytes from the UDP payload. */
 export const IPV4_UDP_OVERHEAD = 28;
-/**
- * How far back an unanswered sequence number may be and still count as a late answer; duplicates
- * are recognised over the same window (answered-window.ts: 512 bytes per peer).
- */
+/** Answered sequence numbers remembered per peer to recognise duplicates. */
+const RECENT_ANSWERED = 1024;
+/** How far back an unanswered sequence number may be and still count as a late answer. */
 const LATE_WINDOW = 4096;
 
 export interface UdpStampProbeOptions {
@@ -137,8 +135,8 @@ interface PeerSession {
   baseline: { s: number; r: number } | undefined;
   /** Answers for sequence numbers at or before this were never inside a counted gap. */
   origin: number | undefined;
-  /** Which sequence numbers of the last LATE_WINDOW sent were answered (duplicates). */
-  readonly answered: AnsweredWindow;
+  readonly answered: Set<number>;
+  readonly answeredOrder: number[];
   // Accumulated since the last reported result. reverseLost may go negative internally: that is
   // a credit from reordered answers that an earlier result already reported as reverse loss.
   forwardLost: number;
@@ -224,7 +222,6 @@ export class UdpStampProbe implements Probe {
     const session = this.sessionFor(target.peer);
     const seq = session.nextSeq;
     session.nextSeq = (seq + 1) >>> 0;
-    session.answered.sent(seq);
     const sentAtMs = this.clock.nowMs();
     const t1 = ntpFromUnixNs(this.socket.unixNs(this.socket.now()));
     // A fresh Buffer per send: dgram keeps a reference until the kernel has taken the bytes.
@@ -287,7 +284,8 @@ export class UdpStampProbe implements Probe {
         pending: new Map(),
         baseline: undefined,
         origin: undefined,
-        answered: new AnsweredWindow(LATE_WINDOW),
+        answered: new Set(),
+        answeredOrder: [],
         forwardLost: 0,
         reverseLost: 0,
         duplicates: 0,
@@ -352,13 +350,14 @@ export class UdpStampProbe implements Probe {
     }
     const reply = decoded.packet;
     const s = reply.senderSeq;
-    if (session.answered.answered(s)) {
+    if (session.answered.has(s)) {
       session.duplicates++;
       return;
     }
     const pending = session.pending.get(s);
     if (pending === undefined) {
-      if (!session.answered.holds(s)) {
+      const age = seqDiff(session.nextSeq, s);
+      if (age <= 0 || age > LATE_WINDOW) {
         this.counters.unmatched++;
         return;
       }
@@ -411,7 +410,11 @@ export class UdpStampProbe implements Probe {
 
   /** Books one first-time answer (s, r) into the session's loss/reorder accounting. */
   private account(session: PeerSession, s: number, r: number): void {
-    session.answered.markAnswered(s);
+    session.answered.add(s);
+    session.answeredOrder.push(s);
+    if (session.answeredOrder.length > RECENT_ANSWERED) {
+      session.answered.delete(session.answeredOrder.shift() as number);
+    }
     const base = session.baseline;
     if (base === undefined) {
       session.baseline = { s, r };
