@@ -5,13 +5,7 @@
 import test from 'ava';
 import type { Finding } from '../src/api/findings.ts';
 import { SystemClock } from '../src/core/clock.ts';
-import {
-  Controller,
-  FINDING_CLEAR_MS,
-  StaticDirectory,
-  type EventSink,
-} from '../src/controller/controller.ts';
-import { FakeClock } from './support/fake-clock.ts';
+import { Controller, StaticDirectory, type EventSink } from '../src/controller/controller.ts';
 import { parseMetrics } from './support/agents.ts';
 
 function finding(kind: Finding['kind'], subject: string): Finding {
@@ -30,7 +24,6 @@ function finding(kind: Finding['kind'], subject: string): Finding {
 }
 
 test('findings: metric series, Events on open and clear, and the report', async (t) => {
-  const clock = new FakeClock();
   let now: Finding[] = [];
   const events: string[] = [];
   const sink: EventSink = {
@@ -40,7 +33,7 @@ test('findings: metric series, Events on open and clear, and the report', async 
     findingCleared: (f) => events.push(`cleared ${f.id}`),
   };
   const c = new Controller({
-    clock,
+    clock: new SystemClock(),
     directory: new StaticDirectory([]),
     pullIntervalMs: 1000,
     pullConcurrency: 1,
@@ -76,12 +69,8 @@ test('findings: metric series, Events on open and clear, and the report', async 
   t.is(opened?.value, 1);
 
   now = [finding('pair-loss', 'n1->n2')];
-  await clock.advance(FINDING_CLEAR_MS / 2);
   await c.round();
   t.is(c.findings()?.findings.length, 2, 'a finding fades for a round before it clears');
-  await c.round();
-  t.is(c.findings()?.findings.length, 2, 'and for FINDING_CLEAR_MS, however fast the rounds');
-  await clock.advance(FINDING_CLEAR_MS / 2);
   await c.round();
   t.deepEqual(await active(), ['pair-loss|n1->n2|warning=1'], 'its series is removed');
   t.deepEqual(events.slice(2), ['cleared node-isolated:n3']);

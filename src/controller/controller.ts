@@ -59,9 +59,6 @@ export interface ControllerOptions {
   readonly log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
 
-/** How long a finding must be gone before it clears (with two rounds at least). */
-export const FINDING_CLEAR_MS = 10_000;
-
 export class Controller {
   readonly registry = new Registry();
   /** The catalogued metrics; public for run.ts's counting of "what changed" (changes.ts). */
@@ -69,11 +66,7 @@ export class Controller {
   private readonly collector: MatrixCollector;
   private latest: Matrix | undefined;
   private latestCoverage: readonly NodeCoverage[] | undefined;
-  /**
-   * A finding clears after two rounds and 10 s without it: the hysteresis of two 5 s rounds,
-   * kept whatever controller.pullIntervalMs is set to (findings.ts says why).
-   */
-  private readonly tracker = new FindingTracker(2, FINDING_CLEAR_MS);
+  private readonly tracker = new FindingTracker();
   private latestFindings: FindingsReport | undefined;
   private wasCovered = new Map<string, boolean>();
   private timer: TimerHandle | undefined;

@@ -1,11 +1,8 @@
 // Keeps the controller's findings across rounds: which are open, when each opened, and the
 // transitions. A finding opens the first round triage reports it and clears only after it has
-// been absent for `clearAfterRounds` rounds in a row and for `clearAfterMs` since a round last
-// reported it, so a fault that flickers at the edge of a threshold writes one Event pair, not
-// one per round. The time matters as well as the rounds: the hysteresis must not shrink when
-// rounds get faster (at 2 s rounds, two rounds were 4 s, and CI's lab-loss saw a healed 50% loss
-// cleared and then named again in the next seconds, where at 5 s rounds it had stayed open).
-// Pure bookkeeping: no I/O, no clock of its own (the caller passes the round's time).
+// been absent for `clearAfterRounds` rounds in a row, so a fault that flickers at the edge of a
+// threshold writes one Event pair, not one per round. Pure bookkeeping: no I/O, no clock of its
+// own (the caller passes the round's time).
 
 import type { Finding } from '../api/findings.ts';
 
@@ -15,8 +12,6 @@ export interface TrackedFinding {
   readonly since: string;
   /** Rounds in a row triage has not reported it (0 while it is reported). */
   readonly missedRounds: number;
-  /** Time of the last round that reported it, ms. */
-  readonly lastReportedMs: number;
 }
 
 export interface RoundChanges {
@@ -27,10 +22,7 @@ export interface RoundChanges {
 export class FindingTracker {
   private readonly open = new Map<string, TrackedFinding>();
 
-  constructor(
-    private readonly clearAfterRounds = 2,
-    private readonly clearAfterMs = 0,
-  ) {}
+  constructor(private readonly clearAfterRounds = 2) {}
 
   /** Feeds one round's triage output; returns what opened and what cleared. */
   update(findings: readonly Finding[], nowMs: number): RoundChanges {
@@ -45,13 +37,12 @@ export class FindingTracker {
         finding: f,
         since: before?.since ?? new Date(nowMs).toISOString(),
         missedRounds: 0,
-        lastReportedMs: nowMs,
       });
     }
     for (const [id, t] of this.open) {
       if (seen.has(id)) continue;
       const missed = t.missedRounds + 1;
-      if (missed >= this.clearAfterRounds && nowMs - t.lastReportedMs >= this.clearAfterMs) {
+      if (missed >= this.clearAfterRounds) {
         this.open.delete(id);
         cleared.push(t.finding);
       } else this.open.set(id, { ...t, missedRounds: missed });
