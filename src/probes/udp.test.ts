@@ -471,6 +471,36 @@ test('duplicate answers are counted and reported with the next result', async (t
   t.is(stampOf(await probe.run(target(srv.port), 500)).duplicates, 1);
 });
 
+test('a duplicate of an answer 1,100 probes back is a duplicate, not a reordered late answer', async (t) => {
+  // The probe once remembered only its last 1,024 answers (a Set per peer, ~50 KB each at
+  // steady state); older duplicates inside the 4,096-number late window were booked again as
+  // late, reordered answers. Now every number of the late window keeps its answered bit.
+  let counter = 0;
+  let first: { reply: Buffer; port: number; address: string } | undefined;
+  const srv = await server((msg, rinfo, sock) => {
+    const t2 = ntpFromUnixMs(clock.nowMs());
+    const d = decodeSenderPacket(msg);
+    if (!d.ok) return;
+    const reply = replyFor(d.packet, msg.length, counter++, t2, t2);
+    if (d.packet.seq === 0) first = { reply: Buffer.from(reply), ...rinfo };
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  const probe = await UdpStampProbe.open({ clock, bindAddress: '127.0.0.1' });
+  t.teardown(async () => {
+    await probe.close();
+    await srv.close();
+  });
+  for (let i = 0; i < 1100; i++) t.true((await probe.run(target(srv.port), 500)).ok, `probe ${i}`);
+  srv.sock.send(first!.reply, first!.port, first!.address);
+  while (probe.stats().received < 1101) await new Promise((r) => setTimeout(r, 2));
+  const s = stampOf(await probe.run(target(srv.port), 500));
+  t.deepEqual(
+    { duplicates: s.duplicates, reordered: s.reordered, reverseLost: s.reverseLost },
+    { duplicates: 1, reordered: 0, reverseLost: 0 },
+  );
+  t.is(probe.stats().unmatched, 0);
+});
+
 test('reordered answers are counted, and do not add to the total loss', async (t) => {
   // Holds the answer to each even seq until the next odd one is answered, then sends it.
   // Seq 5 is lost on the way back (the only real loss).

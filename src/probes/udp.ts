@@ -60,6 +60,7 @@ import {
   type NtpTimestamp,
 } from './stamp-codec.ts';
 import type { AddonLoad, TimestampInfo } from '../native/timestamping.ts';
+import { AnsweredWindow } from './answered-window.ts';
 import {
   openTimestampedUdp,
   type DatagramInfo,
@@ -69,9 +70,10 @@ import {
 
 /** IPv4 header (no options) + UDP header: what separates target.bytes from the UDP payload. */
 export const IPV4_UDP_OVERHEAD = 28;
-/** Answered sequence numbers remembered per peer to recognise duplicates. */
-const RECENT_ANSWERED = 1024;
-/** How far back an unanswered sequence number may be and still count as a late answer. */
+/**
+ * How far back an unanswered sequence number may be and still count as a late answer; duplicates
+ * are recognised over the same window (answered-window.ts: 512 bytes per peer).
+ */
 const LATE_WINDOW = 4096;
 
 export interface UdpStampProbeOptions {
@@ -135,8 +137,8 @@ interface PeerSession {
   baseline: { s: number; r: number } | undefined;
   /** Answers for sequence numbers at or before this were never inside a counted gap. */
   origin: number | undefined;
-  readonly answered: Set<number>;
-  readonly answeredOrder: number[];
+  /** Which sequence numbers of the last LATE_WINDOW sent were answered (duplicates). */
+  readonly answered: AnsweredWindow;
   // Accumulated since the last reported result. reverseLost may go negative internally: that is
   // a credit from reordered answers that an earlier result already reported as reverse loss.
   forwardLost: number;
@@ -222,6 +224,7 @@ export class UdpStampProbe implements Probe {
     const session = this.sessionFor(target.peer);
     const seq = session.nextSeq;
     session.nextSeq = (seq + 1) >>> 0;
+    session.answered.sent(seq);
     const sentAtMs = this.clock.nowMs();
     const t1 = ntpFromUnixNs(this.socket.unixNs(this.socket.now()));
     // A fresh Buffer per send: dgram keeps a reference until the kernel has taken the bytes.
@@ -284,8 +287,7 @@ export class UdpStampProbe implements Probe {
         pending: new Map(),
         baseline: undefined,
         origin: undefined,
-        answered: new Set(),
-        answeredOrder: [],
+        answered: new AnsweredWindow(LATE_WINDOW),
         forwardLost: 0,
         reverseLost: 0,
         duplicates: 0,
@@ -350,14 +352,13 @@ export class UdpStampProbe implements Probe {
     }
     const reply = decoded.packet;
     const s = reply.senderSeq;
-    if (session.answered.has(s)) {
+    if (session.answered.answered(s)) {
       session.duplicates++;
       return;
     }
     const pending = session.pending.get(s);
     if (pending === undefined) {
-      const age = seqDiff(session.nextSeq, s);
-      if (age <= 0 || age > LATE_WINDOW) {
+      if (!session.answered.holds(s)) {
         this.counters.unmatched++;
         return;
       }
@@ -410,11 +411,7 @@ export class UdpStampProbe implements Probe {
 
   /** Books one first-time answer (s, r) into the session's loss/reorder accounting. */
   private account(session: PeerSession, s: number, r: number): void {
-    session.answered.add(s);
-    session.answeredOrder.push(s);
-    if (session.answeredOrder.length > RECENT_ANSWERED) {
-      session.answered.delete(session.answeredOrder.shift() as number);
-    }
+    session.answered.markAnswered(s);
     const base = session.baseline;
     if (base === undefined) {
       session.baseline = { s, r };
