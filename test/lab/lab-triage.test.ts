@@ -228,13 +228,21 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     t.timeout(DETECT_MS + CLEAR_MS + 60_000);
     await expectFindings(t, `${name}: healthy before`, [], CLEAR_MS);
     const undo = await inject();
-    const found = await expectFindings(t, name, want, DETECT_MS);
-    for (const f of found) {
-      t.true(f.evidence.length > 0, `${f.id} has evidence`);
-      t.true(f.nextSteps.length > 0, `${f.id} has next steps`);
+    // Undone whatever happens: afterEach heals the lab's network, but not what a fault changed
+    // in the test API server (a crash-looping CNI Pod left behind would fail every later case).
+    let undone = false;
+    try {
+      const found = await expectFindings(t, name, want, DETECT_MS);
+      for (const f of found) {
+        t.true(f.evidence.length > 0, `${f.id} has evidence`);
+        t.true(f.nextSteps.length > 0, `${f.id} has next steps`);
+      }
+      await whileBroken?.();
+      undone = true;
+      await undo();
+    } finally {
+      if (!undone) await undo();
     }
-    await whileBroken?.();
-    await undo();
     await expectFindings(t, `${name}: healed`, [], CLEAR_MS);
   }
 
