@@ -55,7 +55,7 @@ test('amtool check-config accepts the example, and rejects a broken copy', (t) =
   const r = amtool(t, ['check-config', EXAMPLE]);
   t.true(r.ok, r.out);
   t.regex(r.out, /SUCCESS/);
-  t.regex(r.out, /4 inhibit rules/);
+  t.regex(r.out, /5 inhibit rules/);
   const dir = mkdtempSync(join(tmpdir(), 'podmesh-am-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const broken = join(dir, 'broken.yaml');
@@ -97,7 +97,7 @@ test('inhibit rules name only alerts of the rule pack; grouping is by incident',
       if (x === null) return [];
       return x[1] === '=' ? [x[2]!] : x[2]!.split('|');
     });
-  t.is(config.inhibit_rules.length, 4);
+  t.is(config.inhibit_rules.length, 5);
   for (const rule of config.inhibit_rules) {
     const all = [...named(rule.source_matchers), ...named(rule.target_matchers)];
     t.true(named(rule.source_matchers).length > 0 && named(rule.target_matchers).length > 0);
@@ -154,5 +154,59 @@ test("in a real Alertmanager: a node fault silences its own agent alerts, not an
   t.deepEqual(
     held.map((a) => `${a.labels['alertname']} ${a.labels['node']} ${a.status!.inhibitedBy.length}`),
     ['PodmeshAgentDown node-3 1'],
+  );
+});
+
+// PodmeshPairLossHigh comes at two severities (critical over 10% on average, warning from 5%):
+// a pair at both pages once, and its ticket is held back; a pair at the warning only tickets.
+test("in a real Alertmanager: a pair loss page holds back its own ticket, not another pair's", async (t) => {
+  t.timeout(60_000);
+  const hook = await WebhookReceiver.start();
+  t.teardown(() => hook.close());
+  const am = await Alertmanager.start(
+    testConfig(readFileSync(path(EXAMPLE), 'utf8'), hook.url, {
+      groupWait: '1s',
+      groupInterval: '2s',
+      repeatInterval: '1h',
+    }),
+  );
+  t.teardown(() => am.stop());
+  const loss = (severity: string, source: string, target: string) => ({
+    labels: {
+      alertname: 'PodmeshPairLossHigh',
+      severity,
+      cluster: 'lab',
+      source_node: source,
+      target_node: target,
+      path: 'pod-to-pod',
+    },
+    annotations: { summary: 'loss' },
+  });
+  await am.post([
+    loss('critical', 'node-1', 'node-2'),
+    loss('warning', 'node-1', 'node-2'),
+    loss('warning', 'node-2', 'node-3'),
+  ]);
+  const end = Date.now() + 30_000;
+  while (hook.received.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 3000)); // anything else that would come
+  const got = hook.received
+    .flatMap((n) =>
+      n.alerts.map(
+        (a) =>
+          `${n.receiver} ${a.labels['severity']} ${a.labels['source_node']}->${a.labels['target_node']}`,
+      ),
+    )
+    .sort();
+  t.deepEqual(got, [
+    'podmesh-page critical node-1->node-2',
+    'podmesh-ticket warning node-2->node-3',
+  ]);
+  const held = (await am.alerts()).filter((a) => a.status?.state === 'suppressed');
+  t.deepEqual(
+    held.map(
+      (a) => `${a.labels['severity']} ${a.labels['source_node']}->${a.labels['target_node']}`,
+    ),
+    ['warning node-1->node-2'],
   );
 });

@@ -9,13 +9,13 @@
 // partitioned node delivers exactly one notification group, PodmeshNodeUnreachable for that
 // node with its summary, description and runbook_url, and nothing else; healing delivers its
 // resolution. Prints the time from the fault to the notification and from healing to the
-// resolution. The `for` durations are the shipped ones. With `sideBySide` (the lab's own
-// settings, lab-alertmanager.test.ts) two more faults run in the same phase, on what the
+// resolution. The `for` durations are the shipped ones. With `sideBySide` (both files use it:
+// the lab's settings and the slow interval) two more faults run in the same phase, on what the
 // partition doesn't touch: 20% loss on the wire from node-1 to node-2 (nftables `numgen random
 // mod 100 < 20 drop`, one direction) and the DNS replica on node-1 down. Each reaches the
-// receiver as its own notification group and nothing else does; the loss pages before it is 3
-// minutes old counting the shipped group_wait, and no PairLatencyHigh on that pair goes even
-// pending (issue 16).
+// receiver as its own notification group and nothing else does; the loss pages (PairLossHigh
+// at critical, to podmesh-page) before it is 3 minutes old counting the shipped group_wait, and
+// no PairLatencyHigh on that pair goes even pending (issue 16).
 // Needs root, iproute2, nftables, dnsmasq, conntrack, prometheus and prometheus-alertmanager.
 
 import fs from 'node:fs';
@@ -344,8 +344,12 @@ export function registerAlertChain(o: AlertChain): void {
           if (sideBySide) {
             // The loss: every pair alert in its group is between node-1 and node-2, and no
             // PairLatencyHigh on that pair goes even pending (polled while the loss lasts).
+            // Both of PairLossHigh's severities group as { alertname, cluster }: the loss
+            // group is either; the page (critical, over 10% on average) is the one awaited.
             const lossGroup = (n: Notification): boolean =>
               sameLabels(n.groupLabels, { alertname: 'PodmeshPairLossHigh', cluster: 'lab' });
+            const lossPage = (n: Notification): boolean =>
+              lossGroup(n) && n.receiver === 'podmesh-page';
             const latency = new Set<string>();
             let lossOn = true;
             const watchLatency = (async (): Promise<void> => {
@@ -358,12 +362,12 @@ export function registerAlertChain(o: AlertChain): void {
                 await sleep(2000);
               }
             })();
-            const groupWait = shippedGroupWaitMs('warning');
+            const groupWait = shippedGroupWaitMs('critical');
             faults.push(
               fault(
                 'loss 20% node-1 -> node-2',
                 () => lab.loss('node-1', 'node-2', 20, { oneWay: true }),
-                lossGroup,
+                lossPage,
                 LOSS_PAGE_MS - groupWait,
                 (first, detectMs) => {
                   // The lab's waits are short; the shipped config waits group_wait before the
@@ -372,12 +376,12 @@ export function registerAlertChain(o: AlertChain): void {
                     `loss 20% node-1 -> node-2: with the shipped group_wait (${seconds(groupWait)}) ${seconds(detectMs + groupWait)}`,
                   );
                   t.true(detectMs + groupWait < LOSS_PAGE_MS, seconds(detectMs + groupWait));
-                  t.is(first.receiver, 'podmesh-ticket');
+                  t.is(first.receiver, 'podmesh-page');
                   t.is(first.status, 'firing');
                   t.true(first.alerts.length > 0);
                   for (const a of first.alerts) {
                     t.true(lossPair(a.labels), JSON.stringify(a.labels));
-                    t.is(a.labels['severity'], 'warning');
+                    t.is(a.labels['severity'], 'critical');
                     t.regex(
                       a.annotations['description'] ?? '',
                       /loses at least \d+(\.\d+)?% of its small probes/,

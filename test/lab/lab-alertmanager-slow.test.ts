@@ -1,7 +1,10 @@
 // The alerting chain (alert-chain.ts) with a slow probe interval: the default 60 s window with a
 // probe every 5 s, 12 probes a window (a natural choice on a large cluster), which the rule
 // pack's old fixed minimum of 20 probes shut out entirely. The agents export 12 as
-// podmesh_window_expected_probes, a pair counts from 6, and the partitioned node still pages.
+// podmesh_window_expected_probes, a pair counts from 6, and the partitioned node still pages;
+// side by side with it, 20% loss node-1 -> node-2 still pages (PairLossHigh, critical) within 3
+// minutes and a DNS replica down still tickets (issue 16: the node and pair alerts fire on their
+// faults with a slow probe interval, not only with the lab's fast one).
 
 import { registerAlertChain } from './alert-chain.ts';
 
@@ -16,4 +19,5 @@ registerAlertChain({
   detectMs: 180_000,
   // The window drops under half loss (30 s) + evaluation and group_interval.
   resolveMs: 120_000,
+  sideBySide: true,
 });
