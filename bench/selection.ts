@@ -15,6 +15,7 @@ import type { Peer, Self } from '../src/core/types.ts';
 import { nameHash, pairScore } from '../src/mesh/hash.ts';
 import { planPeers, type PeerPlanOptions } from '../src/mesh/peer-plan.ts';
 import { buildRing, watchersOf } from '../src/mesh/watch.ts';
+import { asSelf, benchCluster } from '../test/support/cluster-fixture.ts';
 
 export const SELECTION_SIZES = [16, 50, 200, 500, 1000, 5000] as const;
 
@@ -36,30 +37,6 @@ export const SELECTION_TARGETS = {
   /** Other nodes holding every node in their agents' core sets (k). */
   inDegreeNodes: 8,
 };
-
-function peer(node: string, zone: string, network: 'pod' | 'host'): Peer {
-  return {
-    id: `${node}/${network}`,
-    node,
-    network,
-    zone,
-    address: '10.0.0.1',
-    stampPort: 9862,
-    tcpPort: 9863,
-    httpPort: 9860,
-  };
-}
-
-function cluster(n: number): Peer[] {
-  const out: Peer[] = [];
-  for (let i = 0; i < n; i++) {
-    const node = `ip-10-0-${Math.floor(i / 250)}-${i % 250}.ec2.internal`;
-    out.push(peer(node, `zone-${i % 3}`, 'pod'), peer(node, `zone-${i % 3}`, 'host'));
-  }
-  return out;
-}
-
-const asSelf = (p: Peer): Self => ({ node: p.node, network: p.network, zone: p.zone, address: '' });
 
 // ---- the selection as shipped before (reference) -----------------------------------------
 
@@ -153,7 +130,7 @@ export interface SelectionRow {
 
 export function measureSelection(n: number, quick: boolean): SelectionRow {
   const o = SELECTION_DEFAULTS.plan;
-  const all = cluster(n);
+  const all = benchCluster(n);
   const me = asSelf(all[all.length >> 1]!);
   const runs = quick ? 3 : n >= 1000 ? 7 : 15;
   planPeers(me, all, o); // warm-up

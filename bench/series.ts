@@ -16,6 +16,7 @@ import { Histogram, Registry } from 'prom-client';
 import type { Peer, ProbeKind, Self } from '../src/core/types.ts';
 import { diffPeers } from '../src/core/peer-diff.ts';
 import { FakeClock } from '../test/support/fake-clock.ts';
+import { asSelf, benchCluster } from '../test/support/cluster-fixture.ts';
 import { planJobs } from '../src/mesh/families/peer.ts';
 import { planPeers } from '../src/mesh/peer-plan.ts';
 import { PAIR_RTT_BUCKETS } from '../src/metrics/catalogue.ts';
@@ -37,19 +38,6 @@ export interface SeriesReport {
   readonly total: number;
   /** Sample lines per metric family (a histogram's _bucket, _sum and _count count as one). */
   readonly byFamily: Readonly<Record<string, number>>;
-}
-
-function peer(node: string, zone: string, network: 'pod' | 'host'): Peer {
-  return {
-    id: `${node}/${network}`,
-    node,
-    network,
-    zone,
-    address: '10.0.0.1',
-    stampPort: 9862,
-    tcpPort: 9863,
-    httpPort: 9860,
-  };
 }
 
 /** Sample lines per metric family in a Prometheus text exposition. */
@@ -80,13 +68,9 @@ function rttFor(self: Self, p: Peer, i: number): number {
  * with peers.rotation once the cluster outgrows the limit, docs/scale.md).
  */
 export async function measureSeries(nodes: number, core: number): Promise<SeriesReport> {
-  const all: Peer[] = [];
-  for (let i = 0; i < nodes; i++) {
-    const node = `ip-10-0-${Math.floor(i / 250)}-${i % 250}.ec2.internal`;
-    all.push(peer(node, `zone-${i % 3}`, 'pod'), peer(node, `zone-${i % 3}`, 'host'));
-  }
+  const all = benchCluster(nodes);
   const me = all[0]!;
-  const self: Self = { node: me.node, network: me.network, zone: me.zone, address: '' };
+  const self = asSelf(me);
   const sizes = { kinds: new Set<ProbeKind>(['udp', 'icmp', 'tcp']), mtu: true, mtuBytes: 1450 };
   const opts = { ...sizes, udpSmallBytes: 72 };
   const jobsPerPeer = planJobs([me], opts).length;

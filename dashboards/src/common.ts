@@ -63,6 +63,16 @@ export function dashboardUrl(uid: string, vars: Record<string, string>): string 
   return `/d/${uid}/${uid}?\${datasource:queryparam}&\${cluster:queryparam}&${params.join('&')}&\${__url_time_range}`;
 }
 
+/** A link to the pair drill-down for one source → target (values or `${__data.fields...}`). */
+export function pairUrl(source: string, target: string): string {
+  return dashboardUrl(UIDS.pair, { source_node: source, target_node: target });
+}
+
+/** A link to the node drill-down for one node. */
+export function nodeUrl(node: string): string {
+  return dashboardUrl(UIDS.node, { node });
+}
+
 export function datasourceVariable(): Builder<VariableModel> {
   return new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus');
 }
@@ -114,6 +124,28 @@ export function labelVariable(v: LabelVariable): Builder<VariableModel> {
     .includeAll(true)
     .allValue('.*')
     .current({ text: 'All', value: '$__all', selected: true });
+}
+
+/** The pair series' own metric: every pair drop-down lists its label values. */
+const PAIR_METRIC = 'podmesh_pair_window_probes';
+
+/**
+ * The source and target node drop-downs of the pair series; a drill-down to one pair makes
+ * them single-select (`multi: false`).
+ */
+export function pairNodeVariables(multi?: false): Builder<VariableModel>[] {
+  return [
+    labelVariable({ name: 'source_node', label: 'Source node', metric: PAIR_METRIC, multi }),
+    labelVariable({ name: 'target_node', label: 'Target node', metric: PAIR_METRIC, multi }),
+  ];
+}
+
+/** The path and protocol drop-downs of the pair series (overview, pair and node dashboards). */
+export function pathProtocolVariables(): Builder<VariableModel>[] {
+  return [
+    labelVariable({ name: 'path', label: 'Path', metric: PAIR_METRIC }),
+    labelVariable({ name: 'protocol', label: 'Protocol', metric: PAIR_METRIC }),
+  ];
 }
 
 interface DashboardSpec {
@@ -186,6 +218,12 @@ export const LOSS_STEPS: [number | null, string][] = [
   [0.01, 'yellow'],
   [0.05, 'red'],
 ];
+/** Thresholds for a round trip in seconds: red from 50 ms, PodmeshPairLatencyHigh's threshold. */
+export const RTT_STEPS: [number | null, string][] = [
+  [null, 'green'],
+  [0.005, 'yellow'],
+  [0.05, 'red'],
+];
 /** Thresholds for a ratio where lower is worse (answered, open as expected). */
 export const SUCCESS_STEPS: [number | null, string][] = [
   [null, 'red'],
@@ -244,6 +282,14 @@ interface TableSpec extends PanelSpec {
   links?: { title: string; url: string }[];
 }
 
+/** A table's transformations that put the highest value first and title its column `name`. */
+export function worstFirst(name: string): DataTransformerConfig[] {
+  return [
+    { id: 'sortBy', options: { sort: [{ field: 'Value', desc: true }] } },
+    { id: 'organize', options: { renameByName: { Value: name } } },
+  ];
+}
+
 /** A table of instant queries; the Time column is hidden since every row is "now". */
 export function table(p: TableSpec): TableBuilder {
   const b = new TableBuilder()
@@ -264,6 +310,48 @@ export function table(p: TableSpec): TableBuilder {
   if (p.links !== undefined)
     b.dataLinks(p.links.map((l) => new DashboardLinkBuilder(l.title).url(l.url)));
   return b;
+}
+
+/** `podmesh_finding_active`, kept to the findings whose subject matches `subject` (a regex). */
+function findingsSelector(subject?: string): string {
+  return subject === undefined ? '' : `{subject=~"${subject}"}`;
+}
+
+/** How many findings are open (0, green, when none): the first stat of a dashboard. */
+export function findingsStat(p: {
+  title: string;
+  description: string;
+  subject?: string;
+}): StatBuilder {
+  return stat({
+    title: p.title,
+    description: p.description,
+    queries: [{ expr: `count(podmesh_finding_active${findingsSelector(p.subject)}) or vector(0)` }],
+    steps: [
+      [null, 'green'],
+      [1, 'red'],
+    ],
+  });
+}
+
+/** The open findings, one row each (severity, kind, subject); `noValue` says none is open. */
+export function findingsTable(p: {
+  title: string;
+  description: string;
+  noValue: string;
+  subject?: string;
+}): TableBuilder {
+  return table({
+    title: p.title,
+    description: p.description,
+    queries: [
+      {
+        expr: `max by (severity, kind, subject) (podmesh_finding_active${findingsSelector(p.subject)})`,
+      },
+    ],
+    noValue: p.noValue,
+    transformations: [{ id: 'organize', options: { excludeByName: { Value: true } } }],
+  });
 }
 
 /**
@@ -331,7 +419,7 @@ export function matrix(
  * annotation fields, which every Grafana since 7 reads (newer ones move them into `target`).
  */
 export function findingsAnnotation(subject?: string): AnnotationQuery {
-  const sel = subject === undefined ? '' : `{subject=~"${subject}"}`;
+  const sel = findingsSelector(subject);
   return {
     name: 'podmesh findings',
     datasource: DS,

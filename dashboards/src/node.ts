@@ -7,16 +7,21 @@
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   LOSS_STEPS,
+  RTT_STEPS,
   UIDS,
   dashboard,
-  dashboardUrl,
   changesAnnotation,
   findingsAnnotation,
+  findingsStat,
+  findingsTable,
   finish,
   labelVariable,
+  pairUrl,
+  pathProtocolVariables,
   stat,
   table,
   timeseries,
+  worstFirst,
 } from './common.ts';
 import { pairQuantile } from './rtt.ts';
 
@@ -25,14 +30,6 @@ const TOWARD = `target_node=~"$node", ${FILTER}`;
 const FROM = `source_node=~"$node", ${FILTER}`;
 /** Findings about the node itself, a pair it is in, or one of its networks. */
 const SUBJECT = '(.*->)?$node((/|<?->).*)?';
-const RTT_STEPS: [number | null, string][] = [
-  [null, 'green'],
-  [0.005, 'yellow'],
-  [0.05, 'red'],
-];
-
-const pairLink = (source: string, target: string): string =>
-  dashboardUrl(UIDS.pair, { source_node: source, target_node: target });
 
 export function node(): Dashboard {
   const d = dashboard({
@@ -47,22 +44,17 @@ export function node(): Dashboard {
         metric: 'podmesh_node_coverage',
         multi: false,
       }),
-      labelVariable({ name: 'path', label: 'Path', metric: 'podmesh_pair_window_probes' }),
-      labelVariable({ name: 'protocol', label: 'Protocol', metric: 'podmesh_pair_window_probes' }),
+      ...pathProtocolVariables(),
     ],
   });
 
   d.withRow(new RowBuilder('Now'))
     .withPanel(
-      stat({
+      findingsStat({
         title: 'Findings about this node',
         description:
           'Open findings of the controller’s triage whose subject is this node, one of its networks or a pair it is in (podmesh_finding_active).',
-        queries: [{ expr: `count(podmesh_finding_active{subject=~"${SUBJECT}"}) or vector(0)` }],
-        steps: [
-          [null, 'green'],
-          [1, 'red'],
-        ],
+        subject: SUBJECT,
       }),
     )
     .withPanel(
@@ -190,27 +182,19 @@ export function node(): Dashboard {
         links: [
           {
             title: 'Open this pair',
-            url: pairLink('${__data.fields.source_node}', '${__data.fields.target_node}'),
+            url: pairUrl('${__data.fields.source_node}', '${__data.fields.target_node}'),
           },
         ],
-        transformations: [
-          { id: 'sortBy', options: { sort: [{ field: 'Value', desc: true }] } },
-          { id: 'organize', options: { renameByName: { Value: 'p99 RTT' } } },
-        ],
+        transformations: worstFirst('p99 RTT'),
       }),
     )
     .withPanel(
-      table({
+      findingsTable({
         title: 'Findings about this node',
         description:
           'What the controller’s triage holds now about this node, its networks or a pair it is in (docs/triage.md). Empty when nothing is wrong.',
-        queries: [
-          {
-            expr: `max by (severity, kind, subject) (podmesh_finding_active{subject=~"${SUBJECT}"})`,
-          },
-        ],
+        subject: SUBJECT,
         noValue: 'No findings about this node',
-        transformations: [{ id: 'organize', options: { excludeByName: { Value: true } } }],
       }),
     );
 

@@ -13,17 +13,23 @@ import {
   CLUSTER_MATCHER,
   DS,
   LOSS_STEPS,
+  RTT_STEPS,
   UIDS,
   dashboard,
-  dashboardUrl,
   changesAnnotation,
   findingsAnnotation,
+  findingsStat,
+  findingsTable,
   finish,
-  labelVariable,
   matrix,
+  nodeUrl,
+  pairNodeVariables,
+  pairUrl,
+  pathProtocolVariables,
   stat,
   table,
   timeseries,
+  worstFirst,
 } from './common.ts';
 import { withMatcher } from './promql.ts';
 import { pairQuantile, zonePairQuantile } from './rtt.ts';
@@ -32,17 +38,13 @@ const PAIR =
   'source_node=~"$source_node", target_node=~"$target_node", path=~"$path", protocol=~"$protocol"';
 const PAIR_LABELS = 'source_node, target_node, path, protocol, size';
 
-const pairLink = (source: string, target: string): string =>
-  dashboardUrl(UIDS.pair, { source_node: source, target_node: target });
-const nodeLink = (node: string): string => dashboardUrl(UIDS.node, { node });
-
 const worstPairLinks = [
   {
     title: 'Open this pair',
-    url: pairLink('${__data.fields.source_node}', '${__data.fields.target_node}'),
+    url: pairUrl('${__data.fields.source_node}', '${__data.fields.target_node}'),
   },
-  { title: 'Open the source node', url: nodeLink('${__data.fields.source_node}') },
-  { title: 'Open the target node', url: nodeLink('${__data.fields.target_node}') },
+  { title: 'Open the source node', url: nodeUrl('${__data.fields.source_node}') },
+  { title: 'Open the target node', url: nodeUrl('${__data.fields.target_node}') },
 ];
 const SMALL = 'path=~"$path", protocol=~"$protocol"';
 
@@ -52,33 +54,15 @@ export function overview(): Dashboard {
     title: 'podmesh / Overview',
     description:
       'Pod-to-pod loss and latency between every pair of nodes, the worst pairs, active findings and agent coverage.',
-    variables: [
-      labelVariable({
-        name: 'source_node',
-        label: 'Source node',
-        metric: 'podmesh_pair_window_probes',
-      }),
-      labelVariable({
-        name: 'target_node',
-        label: 'Target node',
-        metric: 'podmesh_pair_window_probes',
-      }),
-      labelVariable({ name: 'path', label: 'Path', metric: 'podmesh_pair_window_probes' }),
-      labelVariable({ name: 'protocol', label: 'Protocol', metric: 'podmesh_pair_window_probes' }),
-    ],
+    variables: [...pairNodeVariables(), ...pathProtocolVariables()],
   });
 
   d.withRow(new RowBuilder('State'))
     .withPanel(
-      stat({
+      findingsStat({
         title: 'Active findings',
         description:
           'Findings the controller’s triage holds now (podmesh_finding_active). 0 when the mesh is healthy.',
-        queries: [{ expr: 'count(podmesh_finding_active) or vector(0)' }],
-        steps: [
-          [null, 'green'],
-          [1, 'red'],
-        ],
       }),
     )
     .withPanel(
@@ -126,8 +110,8 @@ export function overview(): Dashboard {
         rowTitle: 'source',
         unit: 'percentunit',
         steps: LOSS_STEPS,
-        link: pairLink,
-        rowLink: nodeLink,
+        link: pairUrl,
+        rowLink: nodeUrl,
       }),
     )
     .withPanel(
@@ -149,13 +133,9 @@ export function overview(): Dashboard {
         column: 'target_node',
         rowTitle: 'source',
         unit: 's',
-        steps: [
-          [null, 'green'],
-          [0.005, 'yellow'],
-          [0.05, 'red'],
-        ],
-        link: pairLink,
-        rowLink: nodeLink,
+        steps: RTT_STEPS,
+        link: pairUrl,
+        rowLink: nodeUrl,
       }),
     );
 
@@ -170,10 +150,7 @@ export function overview(): Dashboard {
         steps: LOSS_STEPS,
         colored: true,
         links: worstPairLinks,
-        transformations: [
-          { id: 'sortBy', options: { sort: [{ field: 'Value', desc: true }] } },
-          { id: 'organize', options: { renameByName: { Value: 'loss' } } },
-        ],
+        transformations: worstFirst('loss'),
       }),
     )
     .withPanel(
@@ -193,22 +170,17 @@ export function overview(): Dashboard {
         ],
         unit: 's',
         links: worstPairLinks,
-        transformations: [
-          { id: 'sortBy', options: { sort: [{ field: 'Value', desc: true }] } },
-          { id: 'organize', options: { renameByName: { Value: 'p99 RTT' } } },
-        ],
+        transformations: worstFirst('p99 RTT'),
       }),
     );
 
   d.withRow(new RowBuilder('Findings and coverage'))
     .withPanel(
-      table({
+      findingsTable({
         title: 'Active findings',
         description:
           'What the controller’s triage concluded (see docs/triage.md). A finding’s series disappears when it clears, so an empty table means nothing is wrong.',
-        queries: [{ expr: 'max by (severity, kind, subject) (podmesh_finding_active)' }],
         noValue: 'No active findings',
-        transformations: [{ id: 'organize', options: { excludeByName: { Value: true } } }],
       }),
     )
     .withPanel(
@@ -222,7 +194,7 @@ export function overview(): Dashboard {
           [1, 'green'],
         ],
         colored: true,
-        links: [{ title: 'Open this node', url: nodeLink('${__data.fields.node}') }],
+        links: [{ title: 'Open this node', url: nodeUrl('${__data.fields.node}') }],
         transformations: [
           { id: 'sortBy', options: { sort: [{ field: 'Value' }] } },
           { id: 'organize', options: { renameByName: { Value: 'covered' } } },

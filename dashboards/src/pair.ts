@@ -9,13 +9,17 @@ import {
   type Dashboard,
 } from '@grafana/grafana-foundation-sdk/dashboard';
 import {
+  LOSS_STEPS,
+  RTT_STEPS,
   UIDS,
   dashboard,
-  dashboardUrl,
   changesAnnotation,
   findingsAnnotation,
   finish,
   labelVariable,
+  nodeUrl,
+  pairNodeVariables,
+  pathProtocolVariables,
   stat,
   timeseries,
 } from './common.ts';
@@ -46,7 +50,7 @@ const HIST =
 function nodeLink(end: 'source_node' | 'target_node'): DashboardLinkBuilder {
   return new DashboardLinkBuilder(`Node $${end}`)
     .type(DashboardLinkType.Link)
-    .url(dashboardUrl(UIDS.node, { node: `\${${end}}` }))
+    .url(nodeUrl(`\${${end}}`))
     .asDropdown(false)
     .keepTime(false)
     .includeVars(false)
@@ -62,20 +66,8 @@ export function pair(): Dashboard {
     description:
       'One source → target pair: loss, RTT quantiles, the reverse direction, STAMP forward/reverse loss and failure reasons.',
     variables: [
-      labelVariable({
-        name: 'source_node',
-        label: 'Source node',
-        metric: 'podmesh_pair_window_probes',
-        multi: false,
-      }),
-      labelVariable({
-        name: 'target_node',
-        label: 'Target node',
-        metric: 'podmesh_pair_window_probes',
-        multi: false,
-      }),
-      labelVariable({ name: 'path', label: 'Path', metric: 'podmesh_pair_window_probes' }),
-      labelVariable({ name: 'protocol', label: 'Protocol', metric: 'podmesh_pair_window_probes' }),
+      ...pairNodeVariables(false),
+      ...pathProtocolVariables(),
       labelVariable({ name: 'size', label: 'Size', metric: 'podmesh_pair_window_probes' }),
     ],
   });
@@ -87,11 +79,7 @@ export function pair(): Dashboard {
         description: 'Highest loss over the sliding window among the selected series.',
         queries: [{ expr: `max(podmesh_pair_loss_ratio{${PAIR}})` }],
         unit: 'percentunit',
-        steps: [
-          [null, 'green'],
-          [0.01, 'yellow'],
-          [0.05, 'red'],
-        ],
+        steps: LOSS_STEPS,
       }),
     )
     .withPanel(
@@ -101,11 +89,7 @@ export function pair(): Dashboard {
           'Highest median round trip of answered small probes over the last 5 minutes among the selected paths and protocols (podmesh_pair_round_trip_seconds). Red from 50 ms, PodmeshPairLatencyHigh’s threshold.',
         queries: [{ expr: `max(${pairQuantile(0.5, 'path, protocol', HIST, '5m')})` }],
         unit: 's',
-        steps: [
-          [null, 'green'],
-          [0.005, 'yellow'],
-          [0.05, 'red'],
-        ],
+        steps: RTT_STEPS,
       }),
     )
     .withPanel(

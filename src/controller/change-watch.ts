@@ -3,15 +3,10 @@
 // and creation time (never their rules), and the Nodes the controller's discovery already
 // watches, both reduced each round to the small ClusterState the timeline compares.
 
-import {
-  NetworkingV1Api,
-  type KubeConfig,
-  type V1NetworkPolicy,
-  type V1Node,
-} from '@kubernetes/client-node';
-import type { Clock } from '../core/clock.ts';
-import { Reflector, type DiscoveryLog } from '../discovery/reflector.ts';
+import { NetworkingV1Api, type V1NetworkPolicy, type V1Node } from '@kubernetes/client-node';
+import type { Reflector } from '../discovery/reflector.ts';
 import type { ClusterState, NodeState, PolicyState } from './changes.ts';
+import { roundReflector, type RoundReflectorOptions } from './round-reflector.ts';
 
 export function nodeState(n: V1Node): NodeState {
   return {
@@ -30,14 +25,7 @@ export function policyState(p: V1NetworkPolicy): PolicyState {
   };
 }
 
-export interface PolicyWatcherOptions {
-  readonly kubeConfig: KubeConfig;
-  readonly clock: Clock;
-  readonly log: DiscoveryLog;
-  readonly watchdogMs: number;
-  readonly backoffInitialMs?: number;
-  readonly backoffMaxMs?: number;
-}
+export type PolicyWatcherOptions = RoundReflectorOptions;
 
 /** Every NetworkPolicy of the cluster, for "created, changed or deleted" (list and watch only). */
 export class PolicyWatcher {
@@ -45,14 +33,7 @@ export class PolicyWatcher {
 
   constructor(o: PolicyWatcherOptions) {
     const net = o.kubeConfig.makeApiClient(NetworkingV1Api);
-    this.r = new Reflector<V1NetworkPolicy>({
-      kubeConfig: o.kubeConfig,
-      clock: o.clock,
-      log: o.log,
-      watchdogMs: o.watchdogMs,
-      backoffInitialMs: o.backoffInitialMs ?? 1000,
-      backoffMaxMs: o.backoffMaxMs ?? 30_000,
-      onChange: () => {},
+    this.r = roundReflector<V1NetworkPolicy>(o, {
       resource: 'networkpolicies',
       path: '/apis/networking.k8s.io/v1/networkpolicies',
       list: () => net.listNetworkPolicyForAllNamespaces(),

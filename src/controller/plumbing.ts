@@ -4,10 +4,10 @@
 // the pure part: per node, each Pod's Ready, restarts and last termination, and the sandbox
 // errors inside the window (bounded per node, aged out by their last occurrence).
 
-import { CoreV1Api, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 import type { NodePlumbing, PlumbingPod, PlumbingReport, PlumbingRole } from '../api/plumbing.ts';
-import type { Clock } from '../core/clock.ts';
-import { Reflector, type DiscoveryLog, type ReflectorHandle } from '../discovery/reflector.ts';
+import type { Reflector, ReflectorHandle } from '../discovery/reflector.ts';
+import { roundReflector, type RoundReflectorOptions } from './round-reflector.ts';
 
 /** The kubelet's Event reason when the runtime or the CNI cannot create a Pod's sandbox. */
 export const SANDBOX_REASON = 'FailedCreatePodSandBox';
@@ -129,18 +129,12 @@ export function plumbingReport(
   };
 }
 
-export interface PlumbingWatcherOptions {
-  readonly kubeConfig: KubeConfig;
+export interface PlumbingWatcherOptions extends RoundReflectorOptions {
   /** Namespaces whose Pods are watched; each needs its own Role (docs/security.md). */
   readonly namespaces: readonly string[];
   /** `key=value` label selectors of the plumbing Pods. */
   readonly selectors: readonly string[];
   readonly sandboxWindowMs: number;
-  readonly clock: Clock;
-  readonly log: DiscoveryLog;
-  readonly watchdogMs: number;
-  readonly backoffInitialMs?: number;
-  readonly backoffMaxMs?: number;
 }
 
 /** Reflectors over the plumbing Pods (per namespace and label key) and sandbox-error Events. */
@@ -153,21 +147,10 @@ export class PlumbingWatcher {
   constructor(private readonly o: PlumbingWatcherOptions) {
     this.sel = parseSelectors(o.selectors);
     const core = o.kubeConfig.makeApiClient(CoreV1Api);
-    const common = {
-      kubeConfig: o.kubeConfig,
-      clock: o.clock,
-      log: o.log,
-      watchdogMs: o.watchdogMs,
-      backoffInitialMs: o.backoffInitialMs ?? 1000,
-      backoffMaxMs: o.backoffMaxMs ?? 30_000,
-      // Read when the controller builds its snapshot each round: nothing to recompute here.
-      onChange: () => {},
-    };
     for (const namespace of o.namespaces)
       for (const labelSelector of selectorsByKey(this.sel))
         this.pods.push(
-          new Reflector<V1Pod>({
-            ...common,
+          roundReflector<V1Pod>(o, {
             resource: `plumbing pods ${namespace} ${labelSelector}`,
             path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
             labelSelector,
@@ -178,8 +161,7 @@ export class PlumbingWatcher {
     // Sandbox errors happen to Pods of every namespace, so Events are watched cluster-wide,
     // filtered by the server to the one reason: never every Event of the cluster.
     const fieldSelector = `reason=${SANDBOX_REASON}`;
-    this.events = new Reflector<CoreV1Event>({
-      ...common,
+    this.events = roundReflector<CoreV1Event>(o, {
       resource: 'sandbox events',
       path: '/api/v1/events',
       fieldSelector,

@@ -3,22 +3,10 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import type { Peer, Self } from '../core/types.ts';
+import type { Peer } from '../core/types.ts';
 import { planPeers, type PeerPlanOptions } from './peer-plan.ts';
 import { buildRing, watchersOf } from './watch.ts';
-
-function peer(node: string, zone: string, network: 'pod' | 'host'): Peer {
-  return {
-    id: `${node}/${network}`,
-    node,
-    network,
-    zone,
-    address: '',
-    stampPort: 1,
-    tcpPort: 2,
-    httpPort: 3,
-  };
-}
+import { asSelf, nodeAgents } from '../../test/support/cluster-fixture.ts';
 
 const clusterArb = (maxNodes: number) =>
   fc
@@ -31,7 +19,7 @@ const clusterArb = (maxNodes: number) =>
       Array.from({ length: n }, (_, i) => {
         // Skewed zones: zone 0 holds about half the nodes.
         const zone = `z${i % 2 === 0 ? 0 : (i * 13 + seed) % zones}`;
-        return [peer(`n${seed}-${i}`, zone, 'pod'), peer(`n${seed}-${i}`, zone, 'host')];
+        return nodeAgents(`n${seed}-${i}`, zone);
       }).flat(),
     );
 
@@ -42,7 +30,6 @@ const DEFAULTS: PeerPlanOptions = {
   jobsPerPeer: 5,
   jobsPerVisit: 3,
 };
-const asSelf = (p: Peer): Self => ({ node: p.node, network: p.network, zone: p.zone, address: '' });
 
 /** How many other nodes have an agent whose core set holds an agent of `t`. */
 function probingNodes(t: string, all: readonly Peer[], agents: readonly Peer[]): number {

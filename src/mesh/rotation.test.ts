@@ -13,19 +13,7 @@ import {
   rotationBudget,
   visitsAt,
 } from './rotation.ts';
-
-function peer(node: string, zone: string, network: 'pod' | 'host'): Peer {
-  return {
-    id: `${node}/${network}`,
-    node,
-    network,
-    zone,
-    address: '10.0.0.1',
-    stampPort: 1,
-    tcpPort: 2,
-    httpPort: 3,
-  };
-}
+import { agentPeer, asSelf } from '../../test/support/cluster-fixture.ts';
 
 /** n nodes over `zones` zones; every node has a pod agent, most a host agent too. */
 const clusterArb = (maxNodes: number) =>
@@ -41,8 +29,8 @@ const clusterArb = (maxNodes: number) =>
       for (let i = 0; i < n; i++) {
         const node = `n${seed}-${i}`;
         const zone = `z${(i * 7 + seed) % zones}`;
-        peers.push(peer(node, zone, 'pod'));
-        if (i % 11 >= hostless) peers.push(peer(node, zone, 'host'));
+        peers.push(agentPeer(node, zone, 'pod'));
+        if (i % 11 >= hostless) peers.push(agentPeer(node, zone, 'host'));
       }
       return peers;
     });
@@ -53,7 +41,7 @@ const JOBS = { jobsPerPeer: 5, jobsPerVisit: 3 };
 
 /** What one agent does with the shipped defaults: its core set and its rotation. */
 function plan(self: Peer, all: readonly Peer[]): PeerPlan<Peer> & { lanes: number } {
-  const me: Self = { node: self.node, network: self.network, zone: self.zone, address: '' };
+  const me = asSelf(self);
   const p = planPeers(me, all, { limit: LIMIT, core: CORE, watchers: 8, ...JOBS });
   return { ...p, lanes: p.budget.lanes };
 }
@@ -138,7 +126,7 @@ test('the schedule is the same whatever the order of the peer list', (t) => {
 
 test('no lanes, or nothing left to rotate: an empty schedule', (t) => {
   const me: Self = { node: 'a', network: 'pod', zone: 'z', address: '' };
-  const all = [peer('a', 'z', 'pod'), peer('b', 'z', 'pod')];
+  const all = [agentPeer('a', 'z', 'pod'), agentPeer('b', 'z', 'pod')];
   t.deepEqual(planRotation(me, all, new Set(), 0), { lanes: [], periodSlots: 0 });
   t.deepEqual(planRotation(me, all, new Set(['b/pod']), 4), { lanes: [], periodSlots: 0 });
   t.deepEqual(visitsAt(planRotation(me, all, new Set(), 4), 3), [all[1]]);

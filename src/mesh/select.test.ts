@@ -2,33 +2,21 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import type { Peer, Self } from '../core/types.ts';
+import type { Self } from '../core/types.ts';
 import { selectPeers, topK } from './select.ts';
-
-function peer(node: string, zone: string, network: 'pod' | 'host' = 'pod'): Peer {
-  return {
-    id: `${node}/${network}`,
-    node,
-    network,
-    zone,
-    address: '10.0.0.1',
-    stampPort: 1,
-    tcpPort: 2,
-    httpPort: 3,
-  };
-}
+import { agentPeer } from '../../test/support/cluster-fixture.ts';
 
 const self: Self = { node: 'n0', network: 'pod', zone: 'a', address: '10.0.0.1' };
 const cluster = [
-  peer('n0', 'a', 'host'),
-  ...Array.from({ length: 20 }, (_, i) => peer(`a${i}`, 'a')),
-  ...Array.from({ length: 20 }, (_, i) => peer(`b${i}`, 'b')),
+  agentPeer('n0', 'a', 'host'),
+  ...Array.from({ length: 20 }, (_, i) => agentPeer(`a${i}`, 'a')),
+  ...Array.from({ length: 20 }, (_, i) => agentPeer(`b${i}`, 'b')),
 ];
 
 test('never more than the limit, never itself, no duplicates', (t) => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 50 }), fc.shuffledSubarray(cluster), (limit, cands) => {
-      const got = selectPeers(self, [...cands, peer('n0', 'a', 'pod')], limit);
+      const got = selectPeers(self, [...cands, agentPeer('n0', 'a', 'pod')], limit);
       t.true(got.length <= limit);
       t.is(new Set(got.map((p) => p.id)).size, got.length);
       t.false(got.some((p) => p.id === 'n0/pod'));
@@ -51,7 +39,10 @@ test('same-node agent first, then zones share the rest', (t) => {
 });
 
 test('a short side gives its share to the other', (t) => {
-  const few = [peer('b1', 'b'), ...Array.from({ length: 10 }, (_, i) => peer(`a${i}`, 'a'))];
+  const few = [
+    agentPeer('b1', 'b'),
+    ...Array.from({ length: 10 }, (_, i) => agentPeer(`a${i}`, 'a')),
+  ];
   const got = selectPeers(self, few, 8);
   t.is(got.filter((p) => p.zone === 'b').length, 1);
   t.is(got.length, 8);
@@ -90,7 +81,7 @@ test('topK is the sorted prefix, for any input and k', (t) => {
 });
 
 test("watched nodes come right after the same-node agent, on this agent's network", (t) => {
-  const withHost = [...cluster, peer('b7', 'b', 'host')];
+  const withHost = [...cluster, agentPeer('b7', 'b', 'host')];
   const got = selectPeers(self, withHost, 9, new Set(['b7', 'b3']));
   t.deepEqual(
     got
