@@ -17,7 +17,8 @@ registerAlertChain({
   healthyMs: 120_000,
   // Half the window lost (30 s) + `for: 1m` + evaluation and waits.
   detectMs: 180_000,
-  // The window drops under half loss (30 s) + evaluation and group_interval.
-  resolveMs: 120_000,
+  // The window drops under half loss (30 s) + evaluation and group_interval; PairLossHigh's
+  // window drains under 5% (~60 s) and it keeps firing 90 s more (keep_firing_for).
+  resolveMs: 210_000,
   sideBySide: true,
 });

@@ -17,6 +17,7 @@ registerAlertChain({
   healthyMs: 90_000,
   // Window ramp (~5 s at 10 s) + `for: 1m` + evaluation and group_wait: well inside this.
   detectMs: 150_000,
-  resolveMs: 90_000,
+  // PairLossHigh keeps firing 90 s after its condition goes (keep_firing_for).
+  resolveMs: 150_000,
   sideBySide: true,
 });
