@@ -60,6 +60,8 @@ export interface AlertChain {
    * own notification group, and the loss must page before it is 3 minutes old.
    */
   readonly sideBySide?: boolean;
+  /** From the DNS replica stopping to its notification at most (default DNS_DETECT_MS). */
+  readonly dnsDetectMs?: number;
 }
 
 /** After the first notification, how long to keep watching for others. */
@@ -230,7 +232,8 @@ export function registerAlertChain(o: AlertChain): void {
           ? 'partition of node-3, 20% loss node-1 -> node-2 and the DNS replica on node-1 down, side by side: one notification group each, the loss paging within 3 minutes and no latency alert; resolved after healing'
           : 'partition of node-3: one notification, the node alert; resolved after healing',
         async (t) => {
-          const slowest = sideBySide ? Math.max(o.detectMs, DNS_DETECT_MS) : o.detectMs;
+          const dnsDetectMs = o.dnsDetectMs ?? DNS_DETECT_MS;
+          const slowest = sideBySide ? Math.max(o.detectMs, dnsDetectMs) : o.detectMs;
           t.timeout(slowest + SETTLE_MS + o.resolveMs + 60_000);
           const lab = L();
           const before = H().received.length;
@@ -411,7 +414,7 @@ export function registerAlertChain(o: AlertChain): void {
                 `dns replica ${replica!.name} (node-1) down`,
                 () => lab.dnsReplicasDown([replica!.name]),
                 dnsGroup,
-                DNS_DETECT_MS,
+                dnsDetectMs,
                 (first) => {
                   t.regex(first.groupLabels['server'] ?? '', /^node-1/);
                   t.is(first.receiver, 'podmesh-ticket');
