@@ -102,6 +102,9 @@ export interface Config {
     readonly pullUsername: string;
     readonly pullPasswordFile: string;
     readonly roundTimeoutMs: number;
+    /** Node-scoped findings also as Events on their Node (node-events.ts), at most so many a round. */
+    readonly nodeEvents: boolean;
+    readonly nodeEventsPerRound: number;
   };
   readonly dns: {
     readonly enabled: boolean;
@@ -483,6 +486,8 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       pullPasswordFile: pull('pullPasswordFile'),
       pullTimeoutMs,
       roundTimeoutMs,
+      nodeEvents: get('controller.nodeEvents'),
+      nodeEventsPerRound: get('controller.nodeEventsPerRound'),
     },
     dns: {
       enabled: get('dns.enabled'),

@@ -456,6 +456,18 @@ export const SETTINGS: readonly Setting[] = [
     'Controller: deadline of one round of pulls; agents not answered by then are marked timeout and the round completes. Must not be below controller.pullTimeoutMs.',
   ),
   s(
+    'controller.nodeEvents',
+    z.boolean(),
+    true,
+    "Controller: also write each node-scoped finding's opening and clearing as an Event on that Node (in `default`, where `kubectl describe node` shows it). Needs the Role podmesh-node-events in `default`.",
+  ),
+  s(
+    'controller.nodeEventsPerRound',
+    z.number().int().min(1).max(1000),
+    50,
+    'Controller: at most this many Node Events per round; the rest are dropped and counted in podmesh_node_events_dropped_total{reason="cap"}.',
+  ),
+  s(
     'dns.enabled',
     z.boolean(),
     true,

@@ -15,6 +15,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
 import { FindingTracker } from './findings.ts';
+import { NODE_EVENT_DROPS, planNodeEvents, type NodeEvent } from './node-events.ts';
 import type { RttHistory } from './latency-history.ts';
 import type { AgentEndpoint } from './matrix.ts';
 import type { PullFetch } from './pull-client.ts';
@@ -31,6 +32,15 @@ export interface EventSink {
   coverageRestored(node: string, network: 'pod' | 'host'): void;
   findingOpened?(f: Finding): void;
   findingCleared?(f: Finding): void;
+  /** A node-scoped finding's transition as an Event on its Node (node-events.ts). */
+  nodeEvent?(e: NodeEvent): void;
+}
+
+/** Node Events (controller.nodeEvents): which Nodes exist, and the per-round cap. */
+export interface NodeEventOptions {
+  /** The Nodes the controller's informer holds; no Event is written on any other. */
+  readonly knownNodes: () => Iterable<string>;
+  readonly maxPerRound: number;
 }
 
 /** Triage: the matrix read the way an expert would (src/analysis); injected for tests. */
@@ -48,6 +58,8 @@ export interface ControllerOptions {
   readonly roundTimeoutMs?: number;
   readonly version: string;
   readonly events?: EventSink;
+  /** Absent: node-scoped findings are not written on their Nodes. */
+  readonly nodeEvents?: NodeEventOptions;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
   readonly triage?: TriageFn;
   /** The cluster's CNI/proxy/CoreDNS health for triage (plumbing.ts); absent without Kubernetes. */
@@ -163,6 +175,7 @@ export class Controller {
       });
       this.opts.events?.findingOpened?.(f);
     }
+    this.writeNodeEvents({ opened, cleared });
     const active = this.tracker.active();
     for (const t of active)
       this.m.findingActive.set(
@@ -180,6 +193,17 @@ export class Controller {
         return { ...t.finding, since: t.since, ...(changes.length > 0 ? { changes } : {}) };
       }),
     };
+  }
+
+  private writeNodeEvents(changes: Parameters<typeof planNodeEvents>[0]): void {
+    const ne = this.opts.nodeEvents;
+    const sink = this.opts.events;
+    if (ne === undefined || sink?.nodeEvent === undefined) return;
+    if (changes.opened.length === 0 && changes.cleared.length === 0) return;
+    const plan = planNodeEvents(changes, new Set(ne.knownNodes()), ne.maxPerRound);
+    for (const e of plan.events) sink.nodeEvent(e);
+    for (const reason of NODE_EVENT_DROPS)
+      if (plan.dropped[reason] > 0) this.m.nodeEventsDropped.inc({ reason }, plan.dropped[reason]);
   }
 
   private updateCoverage(cov: readonly NodeCoverage[] | undefined): void {

@@ -15,6 +15,14 @@ import {
 } from './coverage.ts';
 import type { AgentDirectory, EventSink } from './controller.ts';
 import type { AgentEndpoint } from './matrix.ts';
+import type { NodeEvent } from './node-events.ts';
+
+/**
+ * Where Events about Nodes live. Nodes are cluster-scoped, and the API server accepts an Event
+ * whose involvedObject has no namespace only in `default` (or with none); the kubelet writes
+ * its Node Events there too. `kubectl describe node` lists Events of every namespace anyway.
+ */
+export const NODE_EVENT_NAMESPACE = 'default';
 
 export function nodeSnapshot(n: V1Node): NodeSnapshot {
   const info = nodeInfo(n);
@@ -160,6 +168,35 @@ export class KubernetesEventSink implements EventSink {
       'FindingCleared',
       `${f.kind} ${f.subject} cleared: ${f.title}`,
     );
+  }
+
+  /**
+   * An Event on the Node itself. `kubectl describe node` selects Events by involvedObject
+   * kind, name, namespace "" and uid, once with the Node's metadata.uid and (like the kubelet,
+   * whose Node Events carry the node's name as uid) once with the name; older kubectl only
+   * with the name. So the uid is the name: every kubectl finds it, and the controller needs
+   * no Node object for it.
+   */
+  nodeEvent(e: NodeEvent): void {
+    const now = new Date(this.clock.nowMs());
+    this.api
+      .createNamespacedEvent({
+        namespace: NODE_EVENT_NAMESPACE,
+        body: {
+          metadata: { generateName: `${e.node}.`, namespace: NODE_EVENT_NAMESPACE },
+          involvedObject: { kind: 'Node', apiVersion: 'v1', name: e.node, uid: e.node },
+          type: e.type,
+          reason: e.reason,
+          message: e.message,
+          source: { component: 'podmesh-controller' },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      })
+      .catch((err: unknown) =>
+        this.onError(`writing Event ${e.reason} on Node ${e.node}: ${String(err)}`),
+      );
   }
 
   private write(

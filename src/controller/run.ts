@@ -122,6 +122,15 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       maxLinks: cfg.triage.latencyMaxLinks,
     }),
     ...(events !== undefined ? { events } : {}),
+    // Node Events need the Nodes from discovery's informer: only with Kubernetes.
+    ...(source !== undefined && cfg.controller.nodeEvents
+      ? {
+          nodeEvents: {
+            knownNodes: () => (source?.allNodes() ?? []).map((n) => n.metadata?.name ?? ''),
+            maxPerRound: cfg.controller.nodeEventsPerRound,
+          },
+        }
+      : {}),
     ...(source !== undefined
       ? {
           // Each round's plumbing report, Nodes and NetworkPolicies also feed "what changed".

@@ -491,6 +491,17 @@ export class FakeApiServer {
       }
       meta.namespace = namespace ?? meta.namespace ?? 'default';
     }
+    // The API server's own Event validation (ValidateEventCreate): an Event about a
+    // cluster-scoped object (involvedObject without a namespace, e.g. a Node) must live in
+    // `default`; one about a namespaced object, in that object's namespace.
+    if (def.kind === 'Event') {
+      const about = (obj['involvedObject'] ?? {}) as { namespace?: string };
+      const want = (about.namespace ?? '') === '' ? 'default' : about.namespace;
+      if (meta.namespace !== want) {
+        this.status(res, 422, 'Invalid', 'involvedObject.namespace does not match event.namespace');
+        return;
+      }
+    }
     if ((meta.name ?? '') === '' && meta.generateName === undefined) {
       this.status(res, 422, 'Invalid', 'metadata.name or metadata.generateName is required');
       return;
