@@ -118,6 +118,15 @@ const EXPECTED_GRANTS: readonly Grant[] = [
     resource: 'events',
     verbs: ['create', 'list'],
   },
+  // Node-scoped findings as Events on their Node (src/controller/node-events.ts): Events about
+  // a cluster-scoped object live in `default`; written once each, so create only.
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: 'default',
+    apiGroup: '',
+    resource: 'events',
+    verbs: ['create'],
+  },
   // Cluster plumbing (src/controller/plumbing.ts): the CNI, kube-proxy and CoreDNS Pods in
   // kube-system (kubernetes.plumbingNamespaces), and the sandbox-error Events of any namespace.
   {
@@ -500,16 +509,14 @@ test('the expected kinds are all there', (t) => {
       .map((o) => `${o.apiVersion} ${o.kind}`),
     [],
   );
-  // Everything namespaced lives in podmesh's namespace, except the one kube-system Role pair.
+  // Everything namespaced lives in podmesh's namespace, except Role pairs in kube-system (DNS
+  // endpoints, plumbing) and in default (Node Events).
   for (const o of objects()) {
     if (['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass'].includes(o.kind))
       continue;
     const ns = o.metadata.namespace;
-    if (ns === 'kube-system')
-      t.true(
-        ['Role', 'RoleBinding'].includes(o.kind),
-        `${o.kind}/${o.metadata.name} in kube-system`,
-      );
+    if (ns === 'kube-system' || ns === 'default')
+      t.true(['Role', 'RoleBinding'].includes(o.kind), `${o.kind}/${o.metadata.name} in ${ns}`);
     else t.is(ns, NAMESPACE, `${o.kind}/${o.metadata.name}`);
   }
 });
