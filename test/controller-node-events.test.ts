@@ -3,7 +3,8 @@
 // one does (an Event about a Node must be in `default`): a node-isolated finding opening writes
 // one Warning Event on that Node, clearing writes one Normal Event, a finding over several
 // nodes writes none on Nodes, the per-round cap and unknown Nodes drop and count; and through
-// `podmesh controller` itself, a crash-looping agent's coverage gap lands on its Node.
+// `podmesh controller` itself, a crash-looping agent’s coverage gap lands on its Node (and on its
+// Node condition only when controller.nodeConditions is turned on).
 
 import test from 'ava';
 import type { Finding } from '../src/api/findings.ts';
@@ -174,7 +175,8 @@ test('over the per-round cap and on unknown Nodes: dropped and counted', async (
   t.deepEqual(await s.dropped(), { cap: 1, 'unknown-node': 1 });
 });
 
-test('podmesh controller: a crash-looping agent’s coverage gap is an Event on its Node; controller.nodeEvents=false writes none', async (t) => {
+test('podmesh controller: a crash-looping agent’s coverage gap is an Event on its Node; controller.nodeEvents=false writes none; the Node condition only when turned on', async (t) => {
+  // The defaults (Node Events on, the Node condition off), then the other way round.
   for (const on of [true, false]) {
     const api = await FakeApiServer.start();
     t.teardown(() => api.close());
@@ -206,6 +208,7 @@ test('podmesh controller: a crash-looping agent’s coverage gap is an Event on 
           'controller.pullIntervalMs': 500,
           'controller.pullTimeoutMs': 400,
           'controller.nodeEvents': on,
+          ...(on ? {} : { 'controller.nodeConditions': true }),
         },
       }),
       log: silent,
@@ -237,7 +240,21 @@ test('podmesh controller: a crash-looping agent’s coverage gap is an Event on 
         reason: 'PodmeshFindingOpened',
       });
       t.regex(String(onNode[0]!['message']), /coverage-gap: n1/);
-    } else t.deepEqual(onNode, [], 'controller.nodeEvents=false');
+      t.deepEqual(api.patches('Node'), [], 'controller.nodeConditions is off by default');
+    } else {
+      t.deepEqual(onNode, [], 'controller.nodeEvents=false');
+      const condition = await until(
+        'the PodmeshNetworkProblem condition on n1',
+        () =>
+          (
+            api.get('Node', undefined, 'n1')?.['status'] as {
+              conditions: { type: string; status: string }[];
+            }
+          ).conditions.find((c) => c.type === 'PodmeshNetworkProblem'),
+        10_000,
+      );
+      t.is(condition.status, 'True');
+    }
     await ctl.stop();
   }
 });

@@ -1761,6 +1761,10 @@ const COMPONENT_ADDS: Readonly<Record<string, readonly string[]>> = {
   'secure-http': [],
   'scrape-network-policy': ['NetworkPolicy/podmesh-metrics-scrape'],
   'plumbing-alerts': ['PrometheusRule/podmesh-plumbing'],
+  'node-conditions': [
+    'ClusterRole/podmesh-node-conditions',
+    'ClusterRoleBinding/podmesh-node-conditions',
+  ],
 };
 
 test('every component renders on the base alone, valid, adding exactly its objects', (t) => {
@@ -1781,6 +1785,34 @@ test('every component renders on the base alone, valid, adding exactly its objec
     );
     t.deepEqual(names(objs), [...names(objects()), ...adds].sort(), c);
   }
+});
+
+test('node-conditions component: patch on nodes/status for the controller only, and the setting on', (t) => {
+  const objs = withComponents(['node-conditions']);
+  const role = objs.find(
+    (o) => o.kind === 'ClusterRole' && o.metadata.name === 'podmesh-node-conditions',
+  );
+  t.deepEqual((role as unknown as { rules: IPolicyRule[] } | undefined)?.rules, [
+    { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+  ]);
+  const binding = objs.find(
+    (o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'podmesh-node-conditions',
+  ) as unknown as IRoleBinding | undefined;
+  t.deepEqual(binding?.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    name: 'podmesh-node-conditions',
+  });
+  t.deepEqual(binding?.subjects, [
+    { kind: 'ServiceAccount', name: 'podmesh-controller', namespace: NAMESPACE },
+  ]);
+  const controller = objs.find((o) => o.kind === 'Deployment') as unknown as IDeployment;
+  const env = envOf(controller.spec!.template.spec!.containers[0]!);
+  t.is(env['PODMESH_CONTROLLER_NODE_CONDITIONS'], 'true');
+  t.true(
+    loadConfig({ env: { PODMESH_CONTROLLER_NODE_CONDITIONS: 'true' } }).controller.nodeConditions,
+  );
+  t.false(loadConfig({}).controller.nodeConditions, 'off without the component');
 });
 
 const KPS = new URL('deploy/overlays/kube-prometheus-stack', ROOT).pathname;

@@ -105,6 +105,8 @@ export interface Config {
     /** Node-scoped findings also as Events on their Node (node-events.ts), at most so many a round. */
     readonly nodeEvents: boolean;
     readonly nodeEventsPerRound: number;
+    /** The opt-in PodmeshNetworkProblem Node condition (node-conditions.ts). */
+    readonly nodeConditions: boolean;
   };
   readonly dns: {
     readonly enabled: boolean;
@@ -488,6 +490,7 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       roundTimeoutMs,
       nodeEvents: get('controller.nodeEvents'),
       nodeEventsPerRound: get('controller.nodeEventsPerRound'),
+      nodeConditions: get('controller.nodeConditions'),
     },
     dns: {
       enabled: get('dns.enabled'),

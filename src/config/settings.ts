@@ -468,6 +468,12 @@ export const SETTINGS: readonly Setting[] = [
     'Controller: at most this many Node Events per round; the rest are dropped and counted in podmesh_node_events_dropped_total{reason="cap"}.',
   ),
   s(
+    'controller.nodeConditions',
+    z.boolean(),
+    false,
+    'Controller, opt-in: set the Node condition PodmeshNetworkProblem (True while a node-scoped finding of severity warning or critical is open on the Node, False once the last clears), for remediation tools that watch conditions. Needs patch on nodes/status: the component deploy/components/node-conditions grants it and turns this on.',
+  ),
+  s(
     'dns.enabled',
     z.boolean(),
     true,

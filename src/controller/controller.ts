@@ -16,6 +16,11 @@ import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
 import { FindingTracker } from './findings.ts';
 import { NODE_EVENT_DROPS, planNodeEvents, type NodeEvent } from './node-events.ts';
+import {
+  conditionWrites,
+  type NodeConditionView,
+  type NodeConditionWrite,
+} from './node-conditions.ts';
 import type { RttHistory } from './latency-history.ts';
 import type { AgentEndpoint } from './matrix.ts';
 import type { PullFetch } from './pull-client.ts';
@@ -34,6 +39,13 @@ export interface EventSink {
   findingCleared?(f: Finding): void;
   /** A node-scoped finding's transition as an Event on its Node (node-events.ts). */
   nodeEvent?(e: NodeEvent): void;
+}
+
+/** The opt-in Node condition (controller.nodeConditions, node-conditions.ts). */
+export interface NodeConditionOptions {
+  /** Every Node the informer holds, with its PodmeshNetworkProblem condition. */
+  readonly nodes: () => readonly NodeConditionView[];
+  readonly write: (w: NodeConditionWrite) => void;
 }
 
 /** Node Events (controller.nodeEvents): which Nodes exist, and the per-round cap. */
@@ -60,6 +72,8 @@ export interface ControllerOptions {
   readonly events?: EventSink;
   /** Absent: node-scoped findings are not written on their Nodes. */
   readonly nodeEvents?: NodeEventOptions;
+  /** Absent (the default): no Node condition is written. */
+  readonly nodeConditions?: NodeConditionOptions;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
   readonly triage?: TriageFn;
   /** The cluster's CNI/proxy/CoreDNS health for triage (plumbing.ts); absent without Kubernetes. */
@@ -177,6 +191,13 @@ export class Controller {
     }
     this.writeNodeEvents({ opened, cleared });
     const active = this.tracker.active();
+    const nc = this.opts.nodeConditions;
+    if (nc !== undefined)
+      for (const w of conditionWrites(
+        active.map((t) => t.finding),
+        nc.nodes(),
+      ))
+        nc.write(w);
     for (const t of active)
       this.m.findingActive.set(
         { kind: t.finding.kind, severity: t.finding.severity, subject: t.finding.subject },
