@@ -191,13 +191,7 @@ export class Controller {
     }
     this.writeNodeEvents({ opened, cleared });
     const active = this.tracker.active();
-    const nc = this.opts.nodeConditions;
-    if (nc !== undefined)
-      for (const w of conditionWrites(
-        active.map((t) => t.finding),
-        nc.nodes(),
-      ))
-        nc.write(w);
+    this.writeNodeConditions(active.map((t) => t.finding));
     for (const t of active)
       this.m.findingActive.set(
         { kind: t.finding.kind, severity: t.finding.severity, subject: t.finding.subject },
@@ -225,6 +219,13 @@ export class Controller {
     for (const e of plan.events) sink.nodeEvent(e);
     for (const reason of NODE_EVENT_DROPS)
       if (plan.dropped[reason] > 0) this.m.nodeEventsDropped.inc({ reason }, plan.dropped[reason]);
+  }
+
+  /** Every round, not only on transitions: the Nodes are brought in line with what is open. */
+  private writeNodeConditions(open: readonly Finding[]): void {
+    const nc = this.opts.nodeConditions;
+    if (nc === undefined) return;
+    for (const w of conditionWrites(open, nc.nodes())) nc.write(w);
   }
 
   private updateCoverage(cov: readonly NodeCoverage[] | undefined): void {
