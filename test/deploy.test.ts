@@ -118,6 +118,15 @@ const EXPECTED_GRANTS: readonly Grant[] = [
     resource: 'events',
     verbs: ['create', 'list'],
   },
+  // Node-scoped findings as Events on their Node (src/controller/node-events.ts): Events about
+  // a cluster-scoped object live in `default`; written once each, so create only.
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: 'default',
+    apiGroup: '',
+    resource: 'events',
+    verbs: ['create'],
+  },
   // Cluster plumbing (src/controller/plumbing.ts): the CNI, kube-proxy and CoreDNS Pods in
   // kube-system (kubernetes.plumbingNamespaces), and the sandbox-error Events of any namespace.
   {
@@ -500,16 +509,14 @@ test('the expected kinds are all there', (t) => {
       .map((o) => `${o.apiVersion} ${o.kind}`),
     [],
   );
-  // Everything namespaced lives in podmesh's namespace, except the one kube-system Role pair.
+  // Everything namespaced lives in podmesh's namespace, except Role pairs in kube-system (DNS
+  // endpoints, plumbing) and in default (Node Events).
   for (const o of objects()) {
     if (['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass'].includes(o.kind))
       continue;
     const ns = o.metadata.namespace;
-    if (ns === 'kube-system')
-      t.true(
-        ['Role', 'RoleBinding'].includes(o.kind),
-        `${o.kind}/${o.metadata.name} in kube-system`,
-      );
+    if (ns === 'kube-system' || ns === 'default')
+      t.true(['Role', 'RoleBinding'].includes(o.kind), `${o.kind}/${o.metadata.name} in ${ns}`);
     else t.is(ns, NAMESPACE, `${o.kind}/${o.metadata.name}`);
   }
 });
@@ -1754,6 +1761,10 @@ const COMPONENT_ADDS: Readonly<Record<string, readonly string[]>> = {
   'secure-http': [],
   'scrape-network-policy': ['NetworkPolicy/podmesh-metrics-scrape'],
   'plumbing-alerts': ['PrometheusRule/podmesh-plumbing'],
+  'node-conditions': [
+    'ClusterRole/podmesh-node-conditions',
+    'ClusterRoleBinding/podmesh-node-conditions',
+  ],
 };
 
 test('every component renders on the base alone, valid, adding exactly its objects', (t) => {
@@ -1774,6 +1785,34 @@ test('every component renders on the base alone, valid, adding exactly its objec
     );
     t.deepEqual(names(objs), [...names(objects()), ...adds].sort(), c);
   }
+});
+
+test('node-conditions component: patch on nodes/status for the controller only, and the setting on', (t) => {
+  const objs = withComponents(['node-conditions']);
+  const role = objs.find(
+    (o) => o.kind === 'ClusterRole' && o.metadata.name === 'podmesh-node-conditions',
+  );
+  t.deepEqual((role as unknown as { rules: IPolicyRule[] } | undefined)?.rules, [
+    { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+  ]);
+  const binding = objs.find(
+    (o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'podmesh-node-conditions',
+  ) as unknown as IRoleBinding | undefined;
+  t.deepEqual(binding?.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    name: 'podmesh-node-conditions',
+  });
+  t.deepEqual(binding?.subjects, [
+    { kind: 'ServiceAccount', name: 'podmesh-controller', namespace: NAMESPACE },
+  ]);
+  const controller = objs.find((o) => o.kind === 'Deployment') as unknown as IDeployment;
+  const env = envOf(controller.spec!.template.spec!.containers[0]!);
+  t.is(env['PODMESH_CONTROLLER_NODE_CONDITIONS'], 'true');
+  t.true(
+    loadConfig({ env: { PODMESH_CONTROLLER_NODE_CONDITIONS: 'true' } }).controller.nodeConditions,
+  );
+  t.false(loadConfig({}).controller.nodeConditions, 'off without the component');
 });
 
 const KPS = new URL('deploy/overlays/kube-prometheus-stack', ROOT).pathname;

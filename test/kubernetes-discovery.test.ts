@@ -663,22 +663,28 @@ test('fake API server: list, watch, selectors, bookmarks and 410 as the protocol
   t.is(ev.type, 'ERROR');
   t.deepEqual([ev.object.kind, ev.object.code, ev.object.reason], ['Status', 410, 'Expired']);
 
-  // Events can be written and are kept for assertions.
-  const created = await fetch(`${api.url}/api/v1/namespaces/${NS}/events`, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { generateName: 'podmesh.' },
-      reason: 'CoverageLost',
-      involvedObject: { kind: 'Node', name: 'n1' },
-    }),
-  });
-  t.is(created.status, 201);
+  // Events can be written and are kept for assertions. As the real API server validates: an
+  // Event about a cluster-scoped object (a Node, no involvedObject.namespace) only in
+  // `default`, one about a namespaced object only in that object's namespace.
+  const postEvent = (ns: string, involvedObject: Record<string, string>) =>
+    fetch(`${api.url}/api/v1/namespaces/${ns}/events`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: 'podmesh.' },
+        reason: 'CoverageLost',
+        involvedObject,
+      }),
+    });
+  t.is((await postEvent('default', { kind: 'Node', name: 'n1' })).status, 201);
+  t.is((await postEvent(NS, { kind: 'Node', name: 'n1' })).status, 422);
+  t.is((await postEvent(NS, { kind: 'Pod', name: 'p', namespace: NS })).status, 201);
+  t.is((await postEvent('default', { kind: 'Pod', name: 'p', namespace: NS })).status, 422);
   t.deepEqual(
-    api.created('Event').map((e) => e.reason),
-    ['CoverageLost'],
+    api.created('Event').map((e) => `${e.metadata?.namespace} ${String(e.reason)}`),
+    ['default CoverageLost', `${NS} CoverageLost`],
   );
 
   api.pause('503');

@@ -102,6 +102,11 @@ export interface Config {
     readonly pullUsername: string;
     readonly pullPasswordFile: string;
     readonly roundTimeoutMs: number;
+    /** Node-scoped findings also as Events on their Node (node-events.ts), at most so many a round. */
+    readonly nodeEvents: boolean;
+    readonly nodeEventsPerRound: number;
+    /** The opt-in PodmeshNetworkProblem Node condition (node-conditions.ts). */
+    readonly nodeConditions: boolean;
   };
   readonly dns: {
     readonly enabled: boolean;
@@ -483,6 +488,9 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       pullPasswordFile: pull('pullPasswordFile'),
       pullTimeoutMs,
       roundTimeoutMs,
+      nodeEvents: get('controller.nodeEvents'),
+      nodeEventsPerRound: get('controller.nodeEventsPerRound'),
+      nodeConditions: get('controller.nodeConditions'),
     },
     dns: {
       enabled: get('dns.enabled'),

@@ -456,6 +456,24 @@ export const SETTINGS: readonly Setting[] = [
     'Controller: deadline of one round of pulls; agents not answered by then are marked timeout and the round completes. Must not be below controller.pullTimeoutMs.',
   ),
   s(
+    'controller.nodeEvents',
+    z.boolean(),
+    true,
+    "Controller: also write each node-scoped finding's opening and clearing as an Event on that Node (in `default`, where `kubectl describe node` shows it). Needs the Role podmesh-node-events in `default`.",
+  ),
+  s(
+    'controller.nodeEventsPerRound',
+    z.number().int().min(1).max(1000),
+    50,
+    'Controller: at most this many Node Events per round; the rest are dropped and counted in podmesh_node_events_dropped_total{reason="cap"}.',
+  ),
+  s(
+    'controller.nodeConditions',
+    z.boolean(),
+    false,
+    'Controller, opt-in: set the Node condition PodmeshNetworkProblem (True while a node-scoped finding of severity warning or critical is open on the Node, False once the last clears), for remediation tools that watch conditions. Needs patch on nodes/status: the component deploy/components/node-conditions grants it and turns this on.',
+  ),
+  s(
     'dns.enabled',
     z.boolean(),
     true,

@@ -15,6 +15,12 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
 import { FindingTracker } from './findings.ts';
+import { NODE_EVENT_DROPS, planNodeEvents, type NodeEvent } from './node-events.ts';
+import {
+  conditionWrites,
+  type NodeConditionView,
+  type NodeConditionWrite,
+} from './node-conditions.ts';
 import type { RttHistory } from './latency-history.ts';
 import type { AgentEndpoint } from './matrix.ts';
 import type { PullFetch } from './pull-client.ts';
@@ -31,6 +37,22 @@ export interface EventSink {
   coverageRestored(node: string, network: 'pod' | 'host'): void;
   findingOpened?(f: Finding): void;
   findingCleared?(f: Finding): void;
+  /** A node-scoped finding's transition as an Event on its Node (node-events.ts). */
+  nodeEvent?(e: NodeEvent): void;
+}
+
+/** The opt-in Node condition (controller.nodeConditions, node-conditions.ts). */
+export interface NodeConditionOptions {
+  /** Every Node the informer holds, with its PodmeshNetworkProblem condition. */
+  readonly nodes: () => readonly NodeConditionView[];
+  readonly write: (w: NodeConditionWrite) => void;
+}
+
+/** Node Events (controller.nodeEvents): which Nodes exist, and the per-round cap. */
+export interface NodeEventOptions {
+  /** The Nodes the controller's informer holds; no Event is written on any other. */
+  readonly knownNodes: () => Iterable<string>;
+  readonly maxPerRound: number;
 }
 
 /** Triage: the matrix read the way an expert would (src/analysis); injected for tests. */
@@ -48,6 +70,10 @@ export interface ControllerOptions {
   readonly roundTimeoutMs?: number;
   readonly version: string;
   readonly events?: EventSink;
+  /** Absent: node-scoped findings are not written on their Nodes. */
+  readonly nodeEvents?: NodeEventOptions;
+  /** Absent (the default): no Node condition is written. */
+  readonly nodeConditions?: NodeConditionOptions;
   /** Without it the controller reports no findings (and says so in /api/v1/findings). */
   readonly triage?: TriageFn;
   /** The cluster's CNI/proxy/CoreDNS health for triage (plumbing.ts); absent without Kubernetes. */
@@ -163,7 +189,9 @@ export class Controller {
       });
       this.opts.events?.findingOpened?.(f);
     }
+    this.writeNodeEvents({ opened, cleared });
     const active = this.tracker.active();
+    this.writeNodeConditions(active.map((t) => t.finding));
     for (const t of active)
       this.m.findingActive.set(
         { kind: t.finding.kind, severity: t.finding.severity, subject: t.finding.subject },
@@ -180,6 +208,24 @@ export class Controller {
         return { ...t.finding, since: t.since, ...(changes.length > 0 ? { changes } : {}) };
       }),
     };
+  }
+
+  private writeNodeEvents(changes: Parameters<typeof planNodeEvents>[0]): void {
+    const ne = this.opts.nodeEvents;
+    const sink = this.opts.events;
+    if (ne === undefined || sink?.nodeEvent === undefined) return;
+    if (changes.opened.length === 0 && changes.cleared.length === 0) return;
+    const plan = planNodeEvents(changes, new Set(ne.knownNodes()), ne.maxPerRound);
+    for (const e of plan.events) sink.nodeEvent(e);
+    for (const reason of NODE_EVENT_DROPS)
+      if (plan.dropped[reason] > 0) this.m.nodeEventsDropped.inc({ reason }, plan.dropped[reason]);
+  }
+
+  /** Every round, not only on transitions: the Nodes are brought in line with what is open. */
+  private writeNodeConditions(open: readonly Finding[]): void {
+    const nc = this.opts.nodeConditions;
+    if (nc === undefined) return;
+    for (const w of conditionWrites(open, nc.nodes())) nc.write(w);
   }
 
   private updateCoverage(cov: readonly NodeCoverage[] | undefined): void {

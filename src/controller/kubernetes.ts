@@ -2,7 +2,14 @@
 // the agents use (KubernetesPeerSource), Events of Pending agent Pods looked up on demand (for
 // sandbox/CNI errors), and Kubernetes Events written when a node loses or regains coverage.
 
-import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { NodeCoverage } from '../api/coverage.ts';
 import type { Finding } from '../api/findings.ts';
 import type { Clock } from '../core/clock.ts';
@@ -15,6 +22,19 @@ import {
 } from './coverage.ts';
 import type { AgentDirectory, EventSink } from './controller.ts';
 import type { AgentEndpoint } from './matrix.ts';
+import type { NodeEvent } from './node-events.ts';
+import {
+  NODE_CONDITION_TYPE,
+  type NodeConditionView,
+  type NodeConditionWrite,
+} from './node-conditions.ts';
+
+/**
+ * Where Events about Nodes live. Nodes are cluster-scoped, and the API server accepts an Event
+ * whose involvedObject has no namespace only in `default` (or with none); the kubelet writes
+ * its Node Events there too. `kubectl describe node` lists Events of every namespace anyway.
+ */
+export const NODE_EVENT_NAMESPACE = 'default';
 
 export function nodeSnapshot(n: V1Node): NodeSnapshot {
   const info = nodeInfo(n);
@@ -112,6 +132,61 @@ export class KubernetesDirectory implements AgentDirectory {
   }
 }
 
+/** Each Node's PodmeshNetworkProblem condition as the informer holds it (node-conditions.ts). */
+export function nodeConditionView(n: V1Node): NodeConditionView {
+  const c = n.status?.conditions?.find((x) => x.type === NODE_CONDITION_TYPE);
+  return {
+    node: n.metadata?.name ?? '',
+    ...(c !== undefined
+      ? {
+          current: {
+            status: c.status,
+            reason: c.reason,
+            message: c.message,
+            lastTransitionTime:
+              c.lastTransitionTime === undefined
+                ? undefined
+                : new Date(c.lastTransitionTime).toISOString().replace(/\.\d+Z$/, 'Z'),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * Writes the PodmeshNetworkProblem condition on a Node (nodes/status, patch): a strategic merge
+ * patch, which merges status.conditions by type, so the kubelet's conditions are untouched.
+ */
+export class KubernetesNodeConditions {
+  private readonly api: CoreV1Api;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly clock: Clock,
+    private readonly onError: (msg: string) => void,
+  ) {
+    this.api = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  write(w: NodeConditionWrite): void {
+    const now = new Date(this.clock.nowMs()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const condition = {
+      type: NODE_CONDITION_TYPE,
+      ...w.condition,
+      lastHeartbeatTime: now,
+      lastTransitionTime: w.since ?? now,
+    };
+    this.api
+      .patchNodeStatus(
+        { name: w.node, body: { status: { conditions: [condition] } } },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      )
+      .catch((e: unknown) =>
+        this.onError(`writing condition ${NODE_CONDITION_TYPE} on Node ${w.node}: ${String(e)}`),
+      );
+  }
+}
+
 /** Writes core/v1 Events about the agent DaemonSet, naming the node, when coverage changes. */
 export class KubernetesEventSink implements EventSink {
   private readonly api: CoreV1Api;
@@ -160,6 +235,35 @@ export class KubernetesEventSink implements EventSink {
       'FindingCleared',
       `${f.kind} ${f.subject} cleared: ${f.title}`,
     );
+  }
+
+  /**
+   * An Event on the Node itself. `kubectl describe node` selects Events by involvedObject
+   * kind, name, namespace "" and uid, once with the Node's metadata.uid and (like the kubelet,
+   * whose Node Events carry the node's name as uid) once with the name; older kubectl only
+   * with the name. So the uid is the name: every kubectl finds it, and the controller needs
+   * no Node object for it.
+   */
+  nodeEvent(e: NodeEvent): void {
+    const now = new Date(this.clock.nowMs());
+    this.api
+      .createNamespacedEvent({
+        namespace: NODE_EVENT_NAMESPACE,
+        body: {
+          metadata: { generateName: `${e.node}.`, namespace: NODE_EVENT_NAMESPACE },
+          involvedObject: { kind: 'Node', apiVersion: 'v1', name: e.node, uid: e.node },
+          type: e.type,
+          reason: e.reason,
+          message: e.message,
+          source: { component: 'podmesh-controller' },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      })
+      .catch((err: unknown) =>
+        this.onError(`writing Event ${e.reason} on Node ${e.node}: ${String(err)}`),
+      );
   }
 
   private write(

@@ -16,7 +16,12 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { serveController } from '../server/controller-app.ts';
 import { closeServer } from '../server/http.ts';
 import { Controller, StaticDirectory, type AgentDirectory } from './controller.ts';
-import { KubernetesDirectory, KubernetesEventSink } from './kubernetes.ts';
+import {
+  KubernetesDirectory,
+  KubernetesEventSink,
+  KubernetesNodeConditions,
+  nodeConditionView,
+} from './kubernetes.ts';
 import { PlumbingWatcher } from './plumbing.ts';
 import { ChangeTimeline, type ChangeScope } from './changes.ts';
 import { PolicyWatcher, clusterState } from './change-watch.ts';
@@ -45,6 +50,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   const pullFetch = createPullFetch(cfg.controller);
   let directory: AgentDirectory;
   let events: KubernetesEventSink | undefined;
+  let conditions: KubernetesNodeConditions | undefined;
   let source: KubernetesPeerSource | undefined;
   let plumbing: PlumbingWatcher | undefined;
   let policies: PolicyWatcher | undefined;
@@ -76,6 +82,8 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
     await source.start(() => undefined);
     directory = new KubernetesDirectory(source, kubeConfig, namespace, clock);
     events = new KubernetesEventSink(kubeConfig, namespace, clock, (msg) => log.warn(msg));
+    if (cfg.controller.nodeConditions)
+      conditions = new KubernetesNodeConditions(kubeConfig, clock, (msg) => log.warn(msg));
     // "What changed": NetworkPolicies of every namespace (the Nodes come from discovery).
     policies = new PolicyWatcher({
       kubeConfig,
@@ -122,6 +130,23 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       maxLinks: cfg.triage.latencyMaxLinks,
     }),
     ...(events !== undefined ? { events } : {}),
+    ...(conditions !== undefined
+      ? {
+          nodeConditions: {
+            nodes: () => (source?.allNodes() ?? []).map(nodeConditionView),
+            write: (w) => conditions?.write(w),
+          },
+        }
+      : {}),
+    // Node Events need the Nodes from discovery's informer: only with Kubernetes.
+    ...(source !== undefined && cfg.controller.nodeEvents
+      ? {
+          nodeEvents: {
+            knownNodes: () => (source?.allNodes() ?? []).map((n) => n.metadata?.name ?? ''),
+            maxPerRound: cfg.controller.nodeEventsPerRound,
+          },
+        }
+      : {}),
     ...(source !== undefined
       ? {
           // Each round's plumbing report, Nodes and NetworkPolicies also feed "what changed".

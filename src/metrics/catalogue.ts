@@ -395,6 +395,12 @@ export const CATALOGUE = {
     labels: ['kind', 'node'],
     help: 'Changes the controller saw in the cluster for "what changed" on findings (kind: pod-restarted, pod-replaced, node-rebooted, network-policy-changed ...; node: where, empty for a NetworkPolicy). The dashboards draw them as annotations.',
   }),
+  nodeEventsDropped: def({
+    name: 'podmesh_node_events_dropped_total',
+    type: 'counter',
+    labels: ['reason'],
+    help: 'Finding transitions not written as an Event on their Node, by reason: cap (over controller.nodeEventsPerRound in one round) or unknown-node (no such Node in the informer).',
+  }),
   buildInfo: def({
     name: 'podmesh_build_info',
     type: 'gauge',
@@ -423,6 +429,7 @@ const CONTROLLER_KEYS: ReadonlySet<string> = new Set([
   'findingActive',
   'findingsOpened',
   'clusterChanges',
+  'nodeEventsDropped',
 ]);
 
 export type Role = 'agent' | 'controller';

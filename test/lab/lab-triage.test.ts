@@ -12,6 +12,7 @@ import type { Server } from 'node:http';
 import type { OpenFinding } from '../../src/api/findings.ts';
 import { ChangeTimeline } from '../../src/controller/changes.ts';
 import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import { KubernetesEventSink } from '../../src/controller/kubernetes.ts';
 import { PlumbingWatcher } from '../../src/controller/plumbing.ts';
 import { serveController } from '../../src/server/controller-app.ts';
 import { closeServer } from '../../src/server/http.ts';
@@ -137,6 +138,9 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
       pullTimeoutMs: 800,
       version: 'lab',
       triage,
+      // Findings as Events, node-scoped ones also on their Node, in the test API server.
+      events: new KubernetesEventSink(api.kubeConfig(), 'podmesh', clock, () => undefined),
+      nodeEvents: { knownNodes: () => lab?.nodes.map((n) => n.name) ?? [], maxPerRound: 50 },
       log: () => undefined,
     });
     // Served like the real controller: the browser check below reads its web UI.
@@ -265,6 +269,20 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     t.true(m.ports.some((p) => p.target === 'db' && p.openRatio === 0));
   });
 
+  /** The Events on Node `node` (in `default`) whose message names `kind`: "type reason". */
+  const nodeEvents = (node: string, kind: string): string[] =>
+    (api?.created('Event') ?? [])
+      .filter((e) => {
+        const about = e['involvedObject'] as { kind: string; name: string };
+        return (
+          about.kind === 'Node' &&
+          about.name === node &&
+          e.metadata?.namespace === 'default' &&
+          String(e['message']).includes(kind)
+        );
+      })
+      .map((e) => `${String(e['type'])} ${String(e['reason'])}`);
+
   test.serial('partition of node-3: node-isolated node-3, red in the web UI', (t) =>
     faultCase(
       t,
@@ -272,6 +290,18 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
       () => L().partition('node-3'),
       [kind('node-isolated', ['node-3'])],
       async () => {
+        // `kubectl describe node node-3` shows it: one Warning Event on that Node, none on the
+        // peers the finding also lists.
+        await until(
+          'the Event on Node node-3',
+          () => (nodeEvents('node-3', 'node-isolated').length > 0 ? true : undefined),
+          5_000,
+        );
+        t.deepEqual(nodeEvents('node-3', 'node-isolated'), ['Warning PodmeshFindingOpened']);
+        t.deepEqual(
+          [...nodeEvents('node-1', 'node-isolated'), ...nodeEvents('node-2', 'node-isolated')],
+          [],
+        );
         // What a person sees: node-3's row and column turn red, the rest stays green, and the
         // finding is listed.
         const browser = await launchBrowser();
@@ -316,6 +346,18 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
       },
     ),
   );
+
+  test.serial('partition of node-3 healed: one Normal Event on Node node-3 says so', async (t) => {
+    await until(
+      'the clearing Event on Node node-3',
+      () => (nodeEvents('node-3', 'node-isolated').length >= 2 ? true : undefined),
+      5_000,
+    );
+    t.deepEqual(nodeEvents('node-3', 'node-isolated'), [
+      'Warning PodmeshFindingOpened',
+      'Normal PodmeshFindingCleared',
+    ]);
+  });
 
   test.serial('VXLAN blocked on node-2: overlay-broken on node-2, host network fine', (t) =>
     faultCase(t, 'vxlan blocked on node-2', () => L().blockVxlan('node-2'), [

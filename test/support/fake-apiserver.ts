@@ -105,6 +105,13 @@ export class FakeApiServer {
   private readonly watches = new Set<WatchConn>();
   private readonly counters = new Map<string, number>();
   private readonly createdObjects: KObject[] = [];
+  private readonly patchesMade: {
+    kind: string;
+    name: string;
+    subresource?: string;
+    type: string;
+    body: KObject;
+  }[] = [];
   private readonly maxHistory: number;
   private rv = 1;
   /** Watches from a resourceVersion below this get 410 Gone. */
@@ -373,13 +380,15 @@ export class FakeApiServer {
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const m =
-      /^\/(?:api\/v1|apis\/([^/]+)\/v1)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?$/.exec(
+      /^\/(?:api\/v1|apis\/([^/]+)\/v1)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+)(?:\/(status))?)?$/.exec(
         url.pathname,
       );
     const def = m?.[3] === undefined ? undefined : BY_PLURAL.get(m[3]);
     const group = m?.[1] ?? '';
     const namespace = m?.[2];
     const name = m?.[4];
+    /** The only subresource served: status, and only for PATCH. */
+    const subresource = m?.[5];
     const method = req.method ?? 'GET';
     const watching = ['true', '1'].includes(url.searchParams.get('watch') ?? '');
     const verb =
@@ -424,6 +433,25 @@ export class FakeApiServer {
       return;
     }
     const q = url.searchParams;
+    if (subresource !== undefined && method !== 'PATCH') {
+      this.status(
+        res,
+        405,
+        'MethodNotAllowed',
+        `${method} on ${subresource} is not supported here`,
+      );
+      return;
+    }
+    if (method === 'PATCH' && name !== undefined) {
+      const type = String(req.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim();
+      void readBody(req).then(
+        (body) => this.applyPatch(def, namespace, name, subresource, type, body, res),
+        () => this.status(res, 400, 'BadRequest', 'could not read the body'),
+      );
+      return;
+    }
     if (method === 'GET' && name !== undefined) {
       const o = this.objects(def).get(keyOf(namespace, name));
       if (o === undefined) this.status(res, 404, 'NotFound', `${def.plural} "${name}" not found`);
@@ -465,6 +493,55 @@ export class FakeApiServer {
     this.status(res, 405, 'MethodNotAllowed', `${method} is not supported here`);
   }
 
+  /**
+   * PATCH as the API server does it for the two merge types: a JSON merge patch replaces lists;
+   * a strategic merge patch merges the lists Kubernetes declares with a merge key (here
+   * status.conditions by `type`, which is what lets a client set its own Node condition without
+   * touching the kubelet's). On the status subresource only `status` changes.
+   */
+  private applyPatch(
+    def: ResourceDef,
+    namespace: string | undefined,
+    name: string,
+    subresource: string | undefined,
+    type: string,
+    body: string,
+    res: ServerResponse,
+  ): void {
+    const strategic = type === 'application/strategic-merge-patch+json';
+    if (!strategic && type !== 'application/merge-patch+json') {
+      this.status(res, 415, 'UnsupportedMediaType', `the body of type ${type} is not supported`);
+      return;
+    }
+    let patch: KObject;
+    try {
+      patch = JSON.parse(body) as KObject;
+    } catch {
+      this.status(res, 400, 'BadRequest', 'body is not JSON');
+      return;
+    }
+    const key = keyOf(def.namespaced ? namespace : undefined, name);
+    const cur = this.objects(def).get(key);
+    if (cur === undefined) {
+      this.status(res, 404, 'NotFound', `${def.plural} "${name}" not found`);
+      return;
+    }
+    const next = structuredClone(cur);
+    const apply = subresource === 'status' ? { status: patch['status'] } : patch;
+    mergeInto(next, apply, strategic, '');
+    this.patchesMade.push({ kind: def.kind, name, subresource, type, body: patch });
+    this.json(res, 200, this.upsert(next));
+  }
+
+  /** PATCH requests served, e.g. the Node conditions a controller writes. */
+  patches(
+    kind?: string,
+  ): { kind: string; name: string; subresource?: string; type: string; body: KObject }[] {
+    return this.patchesMade
+      .filter((p) => kind === undefined || p.kind === kind)
+      .map((p) => structuredClone(p));
+  }
+
   private create(
     def: ResourceDef,
     namespace: string | undefined,
@@ -490,6 +567,17 @@ export class FakeApiServer {
         return;
       }
       meta.namespace = namespace ?? meta.namespace ?? 'default';
+    }
+    // The API server's own Event validation (ValidateEventCreate): an Event about a
+    // cluster-scoped object (involvedObject without a namespace, e.g. a Node) must live in
+    // `default`; one about a namespaced object, in that object's namespace.
+    if (def.kind === 'Event') {
+      const about = (obj['involvedObject'] ?? {}) as { namespace?: string };
+      const want = (about.namespace ?? '') === '' ? 'default' : about.namespace;
+      if (meta.namespace !== want) {
+        this.status(res, 422, 'Invalid', 'involvedObject.namespace does not match event.namespace');
+        return;
+      }
     }
     if ((meta.name ?? '') === '' && meta.generateName === undefined) {
       this.status(res, 422, 'Invalid', 'metadata.name or metadata.generateName is required');
@@ -668,6 +756,45 @@ function defOfKind(kind: string | undefined): ResourceDef {
   const def = kind === undefined ? undefined : BY_KIND.get(kind);
   if (def === undefined) throw new Error(`the fake API server does not serve kind ${String(kind)}`);
   return def;
+}
+
+/** List fields merged by a key under a strategic merge patch (the ones these tests patch). */
+const MERGE_KEYS: Readonly<Record<string, string>> = { '.status.conditions': 'type' };
+
+/** Merges a patch into `target` in place: null deletes, objects recurse, lists replace or merge. */
+function mergeInto(
+  target: Record<string, unknown>,
+  patch: Record<string, unknown>,
+  strategic: boolean,
+  path: string,
+): void {
+  for (const [k, v] of Object.entries(patch)) {
+    const here = `${path}.${k}`;
+    const cur = target[k];
+    const mergeKey = strategic ? MERGE_KEYS[here] : undefined;
+    if (v === null) delete target[k];
+    else if (mergeKey !== undefined && Array.isArray(v)) {
+      const list = Array.isArray(cur) ? [...(cur as Record<string, unknown>[])] : [];
+      for (const item of v as Record<string, unknown>[]) {
+        const i = list.findIndex((x) => x[mergeKey] === item[mergeKey]);
+        if (i < 0) list.push(item);
+        else {
+          const merged = { ...list[i] };
+          mergeInto(merged, item, strategic, here);
+          list[i] = merged;
+        }
+      }
+      target[k] = list;
+    } else if (
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      typeof cur === 'object' &&
+      cur !== null &&
+      !Array.isArray(cur)
+    )
+      mergeInto(cur as Record<string, unknown>, v as Record<string, unknown>, strategic, here);
+    else target[k] = structuredClone(v);
+  }
 }
 
 function keyOf(namespace: string | undefined, name: string | undefined): string {
