@@ -116,10 +116,10 @@ test('inhibit rules name only alerts of the rule pack; grouping is by incident',
   t.deepEqual(config.route.group_by, ['cluster', 'alertname', 'node', 'server', 'target']);
 });
 
-// The inhibit rules in a real Alertmanager (not root, no lab): alerts posted as Prometheus
-// would, the webhook receiver recording what is delivered.
-test("in a real Alertmanager: a node fault silences its own agent alerts, not another node's", async (t) => {
-  t.timeout(60_000);
+/** The example config in a real Alertmanager with short waits, delivering to a webhook here. */
+async function startExample(
+  t: ExecutionContext,
+): Promise<{ hook: WebhookReceiver; am: Alertmanager }> {
   const hook = await WebhookReceiver.start();
   t.teardown(() => hook.close());
   const am = await Alertmanager.start(
@@ -130,6 +130,21 @@ test("in a real Alertmanager: a node fault silences its own agent alerts, not an
     }),
   );
   t.teardown(() => am.stop());
+  return { hook, am };
+}
+
+/** Waits for `n` notifications (30 s at most), then 3 s for anything else that would come. */
+async function deliveries(hook: WebhookReceiver, n: number): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (hook.received.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 3000));
+}
+
+// The inhibit rules in a real Alertmanager (not root, no lab): alerts posted as Prometheus
+// would, the webhook receiver recording what is delivered.
+test("in a real Alertmanager: a node fault silences its own agent alerts, not another node's", async (t) => {
+  t.timeout(60_000);
+  const { hook, am } = await startExample(t);
   const alert = (name: string, severity: string, l: Record<string, string>) => ({
     labels: { alertname: name, severity, cluster: 'lab', ...l },
     annotations: { summary: name },
@@ -140,9 +155,7 @@ test("in a real Alertmanager: a node fault silences its own agent alerts, not an
     alert('PodmeshAgentDown', 'warning', { node: 'node-1', pod: 'podmesh-agent-y' }),
     alert('PodmeshAgentStarved', 'info', { source_node: 'node-2', network: 'pod' }),
   ]);
-  const end = Date.now() + 30_000;
-  while (hook.received.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
-  await new Promise((r) => setTimeout(r, 3000)); // anything else that would come
+  await deliveries(hook, 2);
   const got = hook.received
     .map((n) => `${n.receiver} ${n.groupLabels['alertname']} ${n.groupLabels['node'] ?? ''}`)
     .sort();
@@ -161,16 +174,7 @@ test("in a real Alertmanager: a node fault silences its own agent alerts, not an
 // a pair at both pages once, and its ticket is held back; a pair at the warning only tickets.
 test("in a real Alertmanager: a pair loss page holds back its own ticket, not another pair's", async (t) => {
   t.timeout(60_000);
-  const hook = await WebhookReceiver.start();
-  t.teardown(() => hook.close());
-  const am = await Alertmanager.start(
-    testConfig(readFileSync(path(EXAMPLE), 'utf8'), hook.url, {
-      groupWait: '1s',
-      groupInterval: '2s',
-      repeatInterval: '1h',
-    }),
-  );
-  t.teardown(() => am.stop());
+  const { hook, am } = await startExample(t);
   const loss = (severity: string, source: string, target: string) => ({
     labels: {
       alertname: 'PodmeshPairLossHigh',
@@ -187,9 +191,7 @@ test("in a real Alertmanager: a pair loss page holds back its own ticket, not an
     loss('warning', 'node-1', 'node-2'),
     loss('warning', 'node-2', 'node-3'),
   ]);
-  const end = Date.now() + 30_000;
-  while (hook.received.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
-  await new Promise((r) => setTimeout(r, 3000)); // anything else that would come
+  await deliveries(hook, 2);
   const got = hook.received
     .flatMap((n) =>
       n.alerts.map(

@@ -11,6 +11,7 @@ import { Controller, StaticDirectory } from '../src/controller/controller.ts';
 import { KubernetesNodeConditions, nodeConditionView } from '../src/controller/kubernetes.ts';
 import type { V1Node } from '@kubernetes/client-node';
 import { FakeApiServer, nodeObject } from './support/fake-apiserver.ts';
+import { isolatedFinding } from './support/findings.ts';
 import { until } from './support/agents.ts';
 
 interface Condition {
@@ -19,21 +20,6 @@ interface Condition {
   reason?: string;
   message?: string;
   lastTransitionTime?: string;
-}
-
-function isolated(node: string, peers: readonly string[]): Finding {
-  return {
-    id: `node-isolated:${node}`,
-    kind: 'node-isolated',
-    severity: 'critical',
-    subject: node,
-    nodes: [node, ...peers].sort(),
-    title: `${node} is isolated`,
-    summary: 'test',
-    evidence: [],
-    confidence: 0.9,
-    nextSteps: [],
-  };
 }
 
 test('PodmeshNetworkProblem: True on the isolated Node only, kubelet conditions kept, False when it clears', async (t) => {
@@ -69,7 +55,7 @@ test('PodmeshNetworkProblem: True on the isolated Node only, kubelet conditions 
   await ctl.round();
   t.deepEqual(api.patches(), [], 'no finding, no condition ever set: nothing written');
 
-  now = [isolated('n2', ['n1', 'n3'])];
+  now = [isolatedFinding('n2', ['n1', 'n3'])];
   await ctl.round();
   const set = await until('the condition on n2', () => ours('n2'), 5000);
   t.like(set, {

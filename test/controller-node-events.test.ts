@@ -14,23 +14,8 @@ import { Controller, StaticDirectory } from '../src/controller/controller.ts';
 import { KubernetesEventSink } from '../src/controller/kubernetes.ts';
 import { runController } from '../src/controller/run.ts';
 import { FakeApiServer, nodeObject, podObject, type KObject } from './support/fake-apiserver.ts';
+import { isolatedFinding } from './support/findings.ts';
 import { parseMetrics, silent, until } from './support/agents.ts';
-
-function isolated(node: string, peers: readonly string[]): Finding {
-  return {
-    id: `node-isolated:${node}`,
-    kind: 'node-isolated',
-    severity: 'critical',
-    subject: node,
-    // As triage reports it: the isolated node and the peers that can't reach it.
-    nodes: [node, ...peers].sort(),
-    title: `${node} is isolated`,
-    summary: 'test',
-    evidence: [{ text: 'e' }],
-    confidence: 0.9,
-    nextSteps: [],
-  };
-}
 
 function pairLoss(a: string, b: string): Finding {
   return {
@@ -105,7 +90,7 @@ async function settle(api: FakeApiServer, count: number): Promise<void> {
 
 test('a node-isolated finding: one Warning Event on its Node when it opens, one Normal when it clears', async (t) => {
   const s = await setup(t);
-  s.set([isolated('n3', ['n1', 'n2'])]);
+  s.set([isolatedFinding('n3', ['n1', 'n2'])]);
   await s.ctl.round();
   await s.ctl.round(); // still open: no second Event
   await settle(s.api, 2); // the Deployment's FindingOpened and the Node's
@@ -153,10 +138,10 @@ test('a finding over several nodes writes no Event on any Node', async (t) => {
 test('over the per-round cap and on unknown Nodes: dropped and counted', async (t) => {
   const s = await setup(t, 2);
   s.set([
-    isolated('n1', ['n2']),
-    isolated('n2', ['n1']),
-    isolated('n3', ['n1']),
-    isolated('n9', ['n1']), // no such Node
+    isolatedFinding('n1', ['n2']),
+    isolatedFinding('n2', ['n1']),
+    isolatedFinding('n3', ['n1']),
+    isolatedFinding('n9', ['n1']), // no such Node
   ]);
   await s.ctl.round();
   await settle(s.api, 4 + 2);
