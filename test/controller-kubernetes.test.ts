@@ -5,7 +5,12 @@
 import test from 'ava';
 import { loadConfig } from '../src/config/load.ts';
 import { runController } from '../src/controller/run.ts';
-import { FakeApiServer, nodeObject, podObject } from './support/fake-apiserver.ts';
+import {
+  FakeApiServer,
+  nodeObject,
+  podObject,
+  crashLoopingAgentPod,
+} from './support/fake-apiserver.ts';
 import { connect, scrape, silent, startAgent, until, type Running } from './support/agents.ts';
 
 interface CoverageBody {
@@ -51,24 +56,7 @@ test('matrix from live agents, coverage with reasons, an Event when a node loses
       }),
     );
   }
-  const crashing = podObject({
-    name: 'podmesh-agent-n3',
-    node: 'n3',
-    ip: '127.42.8.3',
-    ready: false,
-    ports: { http: 9860 },
-  });
-  (crashing['status'] as Record<string, unknown>)['containerStatuses'] = [
-    {
-      name: 'agent',
-      ready: false,
-      restartCount: 5,
-      image: 'podmesh:test',
-      imageID: '',
-      state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 2m40s' } },
-      lastState: { terminated: { reason: 'Error', exitCode: 2 } },
-    },
-  ];
+  const crashing = crashLoopingAgentPod({ name: 'podmesh-agent-n3', node: 'n3', ip: '127.42.8.3' });
   api.upsert(crashing);
 
   const config = loadConfig({

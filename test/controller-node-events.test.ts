@@ -13,7 +13,12 @@ import { SystemClock } from '../src/core/clock.ts';
 import { Controller, StaticDirectory } from '../src/controller/controller.ts';
 import { KubernetesEventSink } from '../src/controller/kubernetes.ts';
 import { runController } from '../src/controller/run.ts';
-import { FakeApiServer, nodeObject, podObject, type KObject } from './support/fake-apiserver.ts';
+import {
+  FakeApiServer,
+  crashLoopingAgentPod,
+  nodeObject,
+  type KObject,
+} from './support/fake-apiserver.ts';
 import { isolatedFinding } from './support/findings.ts';
 import { parseMetrics, silent, until } from './support/agents.ts';
 
@@ -166,23 +171,11 @@ test('podmesh controller: a crash-looping agent’s coverage gap is an Event on 
     const api = await FakeApiServer.start();
     t.teardown(() => api.close());
     api.upsert(nodeObject({ name: 'n1', zone: 'z1' }));
-    const crashing = podObject({
+    const crashing = crashLoopingAgentPod({
       name: 'podmesh-agent-n1',
       node: 'n1',
       ip: '127.42.9.1',
-      ready: false,
-      ports: { http: 9860 },
     });
-    (crashing['status'] as Record<string, unknown>)['containerStatuses'] = [
-      {
-        name: 'agent',
-        ready: false,
-        restartCount: 5,
-        image: 'podmesh:test',
-        imageID: '',
-        state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 2m40s' } },
-      },
-    ];
     api.upsert(crashing);
     const ctl = await runController({
       config: loadConfig({

@@ -948,6 +948,26 @@ export function podObject(p: PodSpec): KObject {
   };
 }
 
+/**
+ * An agent Pod whose container crash-loops (not Ready, 5 restarts, waiting in CrashLoopBackOff
+ * after exiting with an error): what the coverage report names as the cause of a gap.
+ */
+export function crashLoopingAgentPod(p: { name: string; node: string; ip: string }): KObject {
+  const pod = podObject({ ...p, ready: false, ports: { http: 9860 } });
+  (pod['status'] as Record<string, unknown>)['containerStatuses'] = [
+    {
+      name: 'agent',
+      ready: false,
+      restartCount: 5,
+      image: 'podmesh:test',
+      imageID: '',
+      state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 2m40s' } },
+      lastState: { terminated: { reason: 'Error', exitCode: 2 } },
+    },
+  ];
+  return pod;
+}
+
 export interface NodeSpec {
   readonly name: string;
   readonly zone?: string;
