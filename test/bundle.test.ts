@@ -117,11 +117,16 @@ test('two bundled agents probe each other, on the engine thread, with kernel tim
   });
   const a = agents[0]!;
   const url = `http://${a.address}:19860`;
+  /** What the last poll saw, for the failure message: HTTP status, then each kind's counts. */
+  let lastSeen = 'no answer from bundle-a yet';
   const results = await until(
     'bundle-a has answered probes of every kind to bundle-b',
     async () => {
       const res = await fetch(`${url}/api/v1/results`).catch(() => undefined);
-      if (res?.status !== 200) return undefined;
+      if (res?.status !== 200) {
+        lastSeen = `GET /api/v1/results: ${res?.status ?? 'no connection'}`;
+        return undefined;
+      }
       const body = (await res.json()) as {
         probes: Record<string, unknown> & {
           icmp: { enabled: boolean; thread: string | null };
@@ -138,15 +143,14 @@ test('two bundled agents probe each other, on the engine thread, with kernel tim
         }[];
       };
       const b = body.peers.find((p) => p.node === 'bundle-b');
-      // Probes sent before bundle-b was listening are lost; what counts is that they recover.
-      const answered = (p: {
-        sent: number;
-        lastSuccess: string | null;
-        lastFailure: string | null;
-      }) =>
-        p.sent >= 3 &&
-        p.lastSuccess !== null &&
-        (p.lastFailure === null || p.lastSuccess > p.lastFailure);
+      // Probes sent before bundle-b was listening are lost, and on a loaded machine one probe
+      // now and then misses its 200 ms timeout: what counts is that every kind has been
+      // answered since, not that its newest probe was (CI saw that wait out 40 s once).
+      const answered = (p: { sent: number; lastSuccess: string | null }) =>
+        p.sent >= 3 && p.lastSuccess !== null;
+      lastSeen = `bundle-b's results: ${JSON.stringify(
+        (b?.results ?? []).map((p) => [p.protocol, p.sent, p.lastSuccess, p.lastFailure]),
+      )}`;
       const kinds = new Set(b?.results.filter(answered).map((p) => p.protocol));
       return ['udp', 'tcp', 'icmp'].every((k) => kinds.has(k)) ? body : undefined;
     },
@@ -155,7 +159,7 @@ test('two bundled agents probe each other, on the engine thread, with kernel tim
     40_000,
   ).catch((e: Error) => {
     throw new Error(
-      `${e.message}\n${agents.map((x) => `--- ${x.node} log:\n${x.out()}`).join('\n')}`,
+      `${e.message}\nlast seen: ${lastSeen}\n${agents.map((x) => `--- ${x.node} log:\n${x.out()}`).join('\n')}`,
     );
   });
   t.truthy(results.peers.find((p) => p.node === 'bundle-b'));
