@@ -9,7 +9,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import test from 'ava';
 import type { Finding } from '../src/api/findings.ts';
 import { findingsReportSchema } from '../src/api/findings.ts';
-import { PolicyWatcher, clusterState } from '../src/controller/change-watch.ts';
+import { DnsConfigWatcher, PolicyWatcher, clusterState } from '../src/controller/change-watch.ts';
 import { ChangeTimeline } from '../src/controller/changes.ts';
 import { Controller, StaticDirectory } from '../src/controller/controller.ts';
 import { PlumbingWatcher } from '../src/controller/plumbing.ts';
@@ -206,4 +206,59 @@ test('NetworkPolicies and Node reboots from the API server reach the findings', 
     timeline.forFinding(overlay('n2'), sinceMs).some((c) => c.namespace === 'shop'),
     'a policy in a namespace the finding does not involve',
   );
+});
+
+test('the Corefile ConfigMap: watched by name, an edit shows on a DNS finding, no data kept', async (t) => {
+  const api = await FakeApiServer.start();
+  const corefile = (data: string): KObject => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'coredns', namespace: 'kube-system' },
+    data: { Corefile: data },
+  });
+  api.upsert(corefile('.:53 { forward . /etc/resolv.conf }'));
+  // Not watched: another ConfigMap of kube-system, and a coredns in another namespace.
+  api.upsert({ ...corefile('x'), metadata: { name: 'other', namespace: 'kube-system' } });
+  api.upsert({ ...corefile('x'), metadata: { name: 'coredns', namespace: 'shop' } });
+  const w = new DnsConfigWatcher({
+    kubeConfig: api.kubeConfig(),
+    clock: new SystemClock(),
+    log: { debug: () => {}, info: () => {}, warn: () => {} },
+    watchdogMs: 60_000,
+    configMaps: [
+      { namespace: 'kube-system', name: 'coredns' },
+      { namespace: 'kube-system', name: 'coredns-custom' },
+    ],
+  });
+  t.teardown(async () => {
+    w.stop();
+    await api.close();
+  });
+  t.is(w.configs(), undefined, 'nothing before every watch listed');
+  w.start();
+  await until('listed', () => w.configs()?.length === 1, 5000);
+  const first = w.configs()![0]!;
+  t.is(`${first.namespace}/${first.name}`, 'kube-system/coredns');
+  t.regex(first.digest, /^[0-9a-f]{64}$/);
+  t.false(JSON.stringify(w.configs()).includes('forward'), 'the Corefile itself is not kept');
+  const timeline = new ChangeTimeline({ horizonMs: 15 * MIN, lookbackMs: 10 * MIN });
+  const observe = (): void =>
+    timeline.observeCluster(clusterState(Date.now(), undefined, undefined, w.configs()));
+  observe();
+  const sinceMs = Date.now();
+
+  api.upsert({
+    ...corefile('x'),
+    metadata: { name: 'other', namespace: 'kube-system' },
+    data: { a: 'b' },
+  });
+  api.upsert(corefile('.:53 { forward . 198.18.0.53 }'));
+  await until('edited', () => w.configs()?.[0]?.digest !== first.digest, 5000);
+  observe();
+  const dnsFinding = { ...overlay('n1'), kind: 'dns-service' as const };
+  t.deepEqual(
+    timeline.forFinding(dnsFinding, sinceMs).map((c) => `${c.kind} ${c.detail}`),
+    ['dns-config-changed ConfigMap kube-system/coredns changed (its data differs)'],
+  );
+  t.deepEqual(timeline.forFinding(overlay('n1'), sinceMs), [], 'not on a non-DNS finding');
 });

@@ -60,6 +60,10 @@ const NAMESPACE = 'podmesh';
 // grant exactly this: a new rule, a wider scope or an extra verb fails the test, and so does a
 // missing one.
 
+/** A grant's resourceNames as part of its key: narrowing is part of what the table holds. */
+const onlyNames = (n: readonly string[] | undefined): string =>
+  n === undefined ? '' : ` | only ${[...n].sort().join(',')}`;
+
 interface Grant {
   readonly serviceAccount: 'podmesh-agent' | 'podmesh-controller';
   /** A namespace, or "cluster" for a ClusterRoleBinding. */
@@ -67,6 +71,8 @@ interface Grant {
   readonly apiGroup: string;
   readonly resource: string;
   readonly verbs: readonly string[];
+  /** Only these objects (RBAC resourceNames); absent: every object of the resource. */
+  readonly resourceNames?: readonly string[];
 }
 
 const EXPECTED_GRANTS: readonly Grant[] = [
@@ -151,7 +157,30 @@ const EXPECTED_GRANTS: readonly Grant[] = [
     resource: 'networkpolicies',
     verbs: ['list', 'watch'],
   },
+  // "What changed" on DNS findings: the cluster DNS ConfigMaps (kubernetes.dnsConfigMaps), each
+  // watched by name, so resourceNames narrows the grant to exactly them.
+  {
+    serviceAccount: 'podmesh-controller',
+    scope: 'kube-system',
+    apiGroup: '',
+    resource: 'configmaps',
+    verbs: ['list', 'watch'],
+    resourceNames: ['coredns', 'coredns-custom', 'kube-dns', 'node-local-dns'],
+  },
 ];
+
+test('the DNS ConfigMaps RBAC names are exactly the ones the controller watches by default', (t) => {
+  const watched = String(SETTINGS.find((s) => s.key === 'kubernetes.dnsConfigMaps')?.default)
+    .split(',')
+    .map((x) => x.split('/'));
+  t.true(watched.length > 0);
+  t.true(
+    watched.every(([ns]) => ns === 'kube-system'),
+    'the Role is in kube-system',
+  );
+  const grant = EXPECTED_GRANTS.find((g) => g.resource === 'configmaps');
+  t.deepEqual([...(grant?.resourceNames ?? [])].sort(), watched.map(([, n]) => n).sort());
+});
 
 // ---------------------------------------------------------------------------------------------
 // Rendering and schema models.
@@ -543,7 +572,6 @@ test('RBAC grants exactly what the code uses, and no wildcards', (t) => {
         `${role}: wildcard in ${JSON.stringify(rule)}`,
       );
       t.is(rule.nonResourceURLs, undefined, `${role}: nonResourceURLs`);
-      t.is(rule.resourceNames, undefined, `${role}: resourceNames`);
       t.true(
         (rule.resources ?? []).every((r) => !r.includes('/')),
         `${role}: subresource in ${JSON.stringify(rule)}`,
@@ -574,12 +602,15 @@ test('RBAC grants exactly what the code uses, and no wildcards', (t) => {
         for (const g of rule.apiGroups ?? [])
           for (const r of rule.resources ?? [])
             for (const v of rule.verbs)
-              granted.add(`${s.name} | ${scope} | ${g || 'core'} | ${r} | ${v}`);
+              granted.add(
+                `${s.name} | ${scope} | ${g || 'core'} | ${r} | ${v}${onlyNames(rule.resourceNames)}`,
+              );
     }
   }
   const expected = EXPECTED_GRANTS.flatMap((g) =>
     g.verbs.map(
-      (v) => `${g.serviceAccount} | ${g.scope} | ${g.apiGroup || 'core'} | ${g.resource} | ${v}`,
+      (v) =>
+        `${g.serviceAccount} | ${g.scope} | ${g.apiGroup || 'core'} | ${g.resource} | ${v}${onlyNames(g.resourceNames)}`,
     ),
   );
   t.deepEqual([...granted].sort(), [...new Set(expected)].sort());

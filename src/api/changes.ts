@@ -1,7 +1,7 @@
 // "What changed" around a finding: one change the controller saw in the cluster (a CNI,
 // kube-proxy or CoreDNS Pod that restarted, flipped Ready or was replaced by a rollout, a new
 // burst of Pod sandbox errors on a node, a Node that rebooted or flipped Ready, a NetworkPolicy
-// created, changed or deleted). The controller keeps them in a bounded timeline
+// created, changed or deleted, a cluster DNS ConfigMap such as the Corefile changed). The controller keeps them in a bounded timeline
 // (src/controller/changes.ts) and attaches those near a finding's start to the open finding, so
 // a reader sees what happened just before it opened. The one declaration of the shape.
 
@@ -32,6 +32,8 @@ export const CHANGE_KINDS = [
   'network-policy-changed',
   /** A NetworkPolicy went away. */
   'network-policy-deleted',
+  /** A cluster DNS ConfigMap (the Corefile: coredns, coredns-custom ...) changed, appeared or went away. */
+  'dns-config-changed',
 ] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 

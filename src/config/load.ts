@@ -86,6 +86,7 @@ export interface Config {
     readonly plumbingNamespaces: string;
     readonly plumbingSelectors: readonly string[];
     readonly plumbingSandboxWindowMs: number;
+    readonly dnsConfigMaps: string;
     readonly changeHorizonMs: number;
     readonly changeLookbackMs: number;
   };
@@ -473,6 +474,7 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       plumbingNamespaces: get('kubernetes.plumbingNamespaces'),
       plumbingSelectors: get('kubernetes.plumbingSelectors'),
       plumbingSandboxWindowMs: get('kubernetes.plumbingSandboxWindowMs'),
+      dnsConfigMaps: get('kubernetes.dnsConfigMaps'),
       changeHorizonMs: get('kubernetes.changeHorizonMs'),
       changeLookbackMs: get('kubernetes.changeLookbackMs'),
     },

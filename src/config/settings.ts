@@ -377,6 +377,14 @@ export const SETTINGS: readonly Setting[] = [
     false,
   ),
   s(
+    'kubernetes.dnsConfigMaps',
+    z.string().regex(/^$|^[a-z0-9-]+\/[a-z0-9.-]+(,[a-z0-9-]+\/[a-z0-9.-]+)*$/, {
+      message: 'must be namespace/name pairs separated by commas, such as kube-system/coredns',
+    }),
+    'kube-system/coredns,kube-system/coredns-custom,kube-system/kube-dns,kube-system/node-local-dns',
+    'Controller: the cluster DNS ConfigMaps (the Corefile; AKS adds coredns-custom, GKE\'s kube-dns and NodeLocal DNSCache have their own) watched for "what changed" on DNS findings, each by name; only a digest of the data is kept. Each needs configmaps list/watch narrowed by resourceNames (docs/security.md). Empty turns it off.',
+  ),
+  s(
     'kubernetes.plumbingSandboxWindowMs',
     ms(60_000, 86_400_000),
     600_000,
@@ -386,7 +394,7 @@ export const SETTINGS: readonly Setting[] = [
     'kubernetes.changeHorizonMs',
     ms(60_000, 86_400_000),
     900_000,
-    'Controller: how long a change seen in the cluster (a CNI, kube-proxy or CoreDNS Pod restarted, flipped Ready or rolled out; a sandbox-error burst; a Node rebooted or flipped Ready; a NetworkPolicy created, changed or deleted) is kept for "what changed" on findings.',
+    'Controller: how long a change seen in the cluster (a CNI, kube-proxy or CoreDNS Pod restarted, flipped Ready or rolled out; a sandbox-error burst; a Node rebooted or flipped Ready; a NetworkPolicy created, changed or deleted; a Corefile ConfigMap changed) is kept for "what changed" on findings.',
   ),
   s(
     'kubernetes.changeLookbackMs',

@@ -299,3 +299,71 @@ test('each change is recorded once, when the timeline first keeps it', (t) => {
   tl.observe(report(T0 + 3 * MIN, { n1: [cni('calico-a', { ready: false })] }));
   t.deepEqual(recorded, ['pod-not-ready', 'pod-ready', 'pod-not-ready']);
 });
+
+test('the Corefile: a new digest, a ConfigMap created or deleted; the first list is the baseline', (t) => {
+  const cm = (name: string, digest: string) => ({ namespace: 'kube-system', name, digest });
+  const a = { atMs: T0, dnsConfigs: [cm('coredns', 'd1')] };
+  t.deepEqual(diffCluster(undefined, a), [], 'an old Corefile is no change: it has no date');
+  t.deepEqual(diffCluster(a, { atMs: T0 + 1000, dnsConfigs: [cm('coredns', 'd1')] }), []);
+  const b = { atMs: T0 + 2000, dnsConfigs: [cm('coredns', 'd2'), cm('coredns-custom', 'c1')] };
+  const d = diffCluster(a, b);
+  t.deepEqual(kinds(d), [
+    'dns-config-changed kube-system/coredns',
+    'dns-config-changed kube-system/coredns-custom',
+  ]);
+  t.deepEqual(
+    d.map((c) => [c.atMs, c.change.namespace, c.change.node, c.change.detail]),
+    [
+      [
+        T0 + 2000,
+        'kube-system',
+        undefined,
+        'ConfigMap kube-system/coredns changed (its data differs)',
+      ],
+      [T0 + 2000, 'kube-system', undefined, 'ConfigMap kube-system/coredns-custom created'],
+    ],
+  );
+  t.deepEqual(
+    diffCluster(b, { atMs: T0 + 3000, dnsConfigs: [cm('coredns', 'd2')] }).map(
+      (c) => c.change.detail,
+    ),
+    ['ConfigMap kube-system/coredns-custom deleted'],
+  );
+  t.deepEqual(diffCluster(b, { atMs: T0 + 3000 }), [], 'a watch not listed says nothing');
+});
+
+test('a Corefile change goes to every DNS finding and to no other', (t) => {
+  const all = [
+    {
+      atMs: T0 - MIN,
+      change: {
+        at: new Date(T0 - MIN).toISOString(),
+        kind: 'dns-config-changed' as const,
+        namespace: 'kube-system',
+        object: 'kube-system/coredns',
+        detail: '',
+      },
+    },
+  ];
+  const scope = { agentNamespace: 'podmesh', dnsNamespace: 'kube-system' };
+  const objects = (kind: 'overlay-broken' | 'dns-service' | 'dns-replica' | 'port-blocked') =>
+    changesFor(all, { kind, nodes: ['n1'] }, T0, 10 * MIN, scope).map((c) => c.object);
+  t.deepEqual(objects('dns-service'), ['kube-system/coredns']);
+  t.deepEqual(objects('dns-replica'), ['kube-system/coredns']);
+  t.deepEqual(objects('overlay-broken'), []);
+  t.deepEqual(objects('port-blocked'), [], 'not a NetworkPolicy, though in kube-system');
+  t.deepEqual(
+    changesFor(all, { kind: 'dns-service', nodes: [] }, T0 + 20 * MIN, 10 * MIN, scope),
+    [],
+    'outside the lookback',
+  );
+});
+
+test('the timeline keeps the DNS ConfigMaps of the last listed snapshot', (t) => {
+  const tl = new ChangeTimeline({ horizonMs: 15 * MIN, lookbackMs: 10 * MIN });
+  const cm = (digest: string) => [{ namespace: 'kube-system', name: 'coredns', digest }];
+  tl.observeCluster({ atMs: T0, dnsConfigs: cm('d1') });
+  tl.observeCluster({ atMs: T0 + 1000 });
+  tl.observeCluster({ atMs: T0 + 2000, dnsConfigs: cm('d2') });
+  t.deepEqual(kinds(tl.changes()), ['dns-config-changed kube-system/coredns']);
+});

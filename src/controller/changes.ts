@@ -3,7 +3,8 @@
 // (plumbing.ts): a Pod whose restart count went up, that flipped Ready, that a new Pod of the
 // same component replaced on its node, a new burst of sandbox errors on a node. diffCluster()
 // compares two snapshots of the Node and NetworkPolicy watches (change-watch.ts): a node that
-// rebooted or flipped Ready, a NetworkPolicy created, changed or deleted. The timeline keeps
+// rebooted or flipped Ready, a NetworkPolicy created, changed or deleted, a cluster DNS ConfigMap
+// (the Corefile) whose data changed, appeared or went away. The timeline keeps
 // them bounded (per node or namespace, and overall) and ages them out after a horizon;
 // changesFor() picks those a finding involves from a lookback before it opened on, so a restart
 // hours before is never offered as its cause. Pure but for the small ChangeTimeline holder.
@@ -158,14 +159,27 @@ export interface PolicyState {
   readonly createdMs: number;
 }
 
-/** What the controller's Node and NetworkPolicy watches hold at one time (undefined: not listed). */
+/**
+ * A cluster DNS ConfigMap (the Corefile) as the timeline compares it: a digest of its data, never
+ * the data itself (a Corefile can name internal hosts, and the digest is all a diff needs).
+ */
+export interface DnsConfigState {
+  readonly namespace: string;
+  readonly name: string;
+  /** SHA-256 of its data and binaryData, keys sorted: a new one means the configuration changed. */
+  readonly digest: string;
+}
+
+/** What the controller's watches hold at one time (undefined: not listed yet). */
 export interface ClusterState {
   readonly atMs: number;
   readonly nodes?: readonly NodeState[];
   readonly policies?: readonly PolicyState[];
+  /** The watched DNS ConfigMaps that exist (one missing is absent from the list). */
+  readonly dnsConfigs?: readonly DnsConfigState[];
 }
 
-/** The Node and NetworkPolicy changes between two snapshots (prev undefined: the first). Pure. */
+/** The Node, NetworkPolicy and DNS ConfigMap changes between two snapshots (prev undefined: the first). Pure. */
 export function diffCluster(prev: ClusterState | undefined, next: ClusterState): TimedChange[] {
   const out: TimedChange[] = [];
   const now = next.atMs;
@@ -231,6 +245,38 @@ export function diffCluster(prev: ClusterState | undefined, next: ClusterState):
             }),
           );
   }
+  if (next.dnsConfigs !== undefined && prev?.dnsConfigs !== undefined)
+    out.push(...diffDnsConfigs(prev.dnsConfigs, next.dnsConfigs, now));
+  return out;
+}
+
+/**
+ * The Corefile's changes: a digest that differs, a ConfigMap that appeared or went away. Only
+ * between two lists: the first list is the baseline (a ConfigMap carries no time of its last
+ * edit, so an old one can't be dated and is never offered as a change).
+ */
+function diffDnsConfigs(
+  prev: readonly DnsConfigState[],
+  next: readonly DnsConfigState[],
+  now: number,
+): TimedChange[] {
+  const id = (c: DnsConfigState): string => `${c.namespace}/${c.name}`;
+  const before = new Map(prev.map((c) => [id(c), c]));
+  const after = new Map(next.map((c) => [id(c), c]));
+  const out: TimedChange[] = [];
+  const change = (c: DnsConfigState, what: string): TimedChange =>
+    timed(now, {
+      kind: 'dns-config-changed',
+      namespace: c.namespace,
+      object: id(c),
+      detail: `ConfigMap ${id(c)} ${what}`,
+    });
+  for (const [k, c] of after) {
+    const was = before.get(k);
+    if (was === undefined) out.push(change(c, 'created'));
+    else if (was.digest !== c.digest) out.push(change(c, 'changed (its data differs)'));
+  }
+  for (const [k, c] of before) if (!after.has(k)) out.push(change(c, 'deleted'));
   return out;
 }
 
@@ -286,7 +332,7 @@ function policyConcerns(f: Pick<Finding, 'kind'>, ns: string, scope?: ChangeScop
 
 /**
  * The changes that belong to a finding, from `lookbackMs` before it opened on: those on one of
- * its nodes, any CoreDNS change for a DNS finding (its replicas serve every node), and the
+ * its nodes, any CoreDNS change (a Pod or its Corefile) for a DNS finding (its replicas serve every node), and the
  * NetworkPolicy changes in the namespaces it involves (ChangeScope). Pure.
  */
 export function changesFor(
@@ -302,6 +348,8 @@ export function changesFor(
     .filter((c) => {
       if (c.atMs < sinceMs - lookbackMs) return false;
       const ch = c.change;
+      // The Corefile serves every node: it concerns every DNS finding, and only those.
+      if (ch.kind === 'dns-config-changed') return dns;
       if (ch.node !== undefined) return nodes.has(ch.node) || (dns && ch.role === 'dns');
       return ch.namespace !== undefined && policyConcerns(f, ch.namespace, scope);
     })
@@ -331,10 +379,12 @@ export class ChangeTimeline {
     // A watch not listed yet keeps the last snapshot of it, so its first list is no burst.
     const nodes = c.nodes ?? this.prevCluster?.nodes;
     const policies = c.policies ?? this.prevCluster?.policies;
+    const dnsConfigs = c.dnsConfigs ?? this.prevCluster?.dnsConfigs;
     this.prevCluster = {
       atMs: c.atMs,
       ...(nodes !== undefined ? { nodes } : {}),
       ...(policies !== undefined ? { policies } : {}),
+      ...(dnsConfigs !== undefined ? { dnsConfigs } : {}),
     };
   }
 

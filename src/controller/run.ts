@@ -24,7 +24,12 @@ import {
 } from './kubernetes.ts';
 import { PlumbingWatcher } from './plumbing.ts';
 import { ChangeTimeline, type ChangeScope } from './changes.ts';
-import { PolicyWatcher, clusterState } from './change-watch.ts';
+import {
+  DnsConfigWatcher,
+  PolicyWatcher,
+  clusterState,
+  parseConfigMapRefs,
+} from './change-watch.ts';
 import { LatencyHistory } from './latency-history.ts';
 import { createPullFetch } from './pull-client.ts';
 
@@ -54,6 +59,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   let source: KubernetesPeerSource | undefined;
   let plumbing: PlumbingWatcher | undefined;
   let policies: PolicyWatcher | undefined;
+  let dnsConfigs: DnsConfigWatcher | undefined;
   let scope: ChangeScope | undefined;
   if (cfg.peers.static.length > 0 && cfg.discovery.mode !== 'kubernetes') {
     directory = new StaticDirectory(
@@ -92,6 +98,17 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       watchdogMs: cfg.kubernetes.watchdogMs,
     });
     policies.start();
+    const configMaps = parseConfigMapRefs(cfg.kubernetes.dnsConfigMaps);
+    if (configMaps.length > 0) {
+      dnsConfigs = new DnsConfigWatcher({
+        kubeConfig,
+        clock,
+        log: log.child({ component: 'changes' }),
+        watchdogMs: cfg.kubernetes.watchdogMs,
+        configMaps,
+      });
+      dnsConfigs.start();
+    }
     scope = { agentNamespace: namespace, dnsNamespace: cfg.kubernetes.dnsNamespace };
     const plumbingNamespaces = cfg.kubernetes.plumbingNamespaces.split(',').filter((x) => x);
     if (plumbingNamespaces.length > 0) {
@@ -152,7 +169,13 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
           // Each round's plumbing report, Nodes and NetworkPolicies also feed "what changed".
           plumbing: timeline.observing(
             () => plumbing?.report(),
-            () => clusterState(clock.nowMs(), source?.allNodes(), policies?.policies()),
+            () =>
+              clusterState(
+                clock.nowMs(),
+                source?.allNodes(),
+                policies?.policies(),
+                dnsConfigs?.configs(),
+              ),
           ),
           changes: (f, sinceMs) => timeline.forFinding(f, sinceMs),
         }
@@ -171,6 +194,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
   } catch (e) {
     plumbing?.stop();
     policies?.stop();
+    dnsConfigs?.stop();
     await source?.stop();
     throw e;
   }
@@ -190,6 +214,7 @@ export async function runController(o: ControllerRunOptions): Promise<RunningCon
       await closeServer(server);
       plumbing?.stop();
       policies?.stop();
+      dnsConfigs?.stop();
       await source?.stop();
       log.info('controller stopped');
     },

@@ -39,6 +39,7 @@ const RESOURCES: readonly ResourceDef[] = [
   { plural: 'pods', kind: 'Pod', group: '', apiVersion: 'v1', namespaced: true },
   { plural: 'nodes', kind: 'Node', group: '', apiVersion: 'v1', namespaced: false },
   { plural: 'events', kind: 'Event', group: '', apiVersion: 'v1', namespaced: true },
+  { plural: 'configmaps', kind: 'ConfigMap', group: '', apiVersion: 'v1', namespaced: true },
   {
     plural: 'endpointslices',
     kind: 'EndpointSlice',
