@@ -34,6 +34,27 @@ export function lossFigures(c: Counts, confidence: number, noun = 'lost'): strin
   return `${Math.round(c.lost)} of ${Math.round(c.sent)} ${noun} (${pct(w.ratio)}, ${conf} interval ${whole(w.lo)}–${whole(w.hi)}%)`;
 }
 
+/** The newest of some ISO times (measuredAt), or undefined when none parses. */
+function newest(times: readonly unknown[]): string | undefined {
+  let best: number | undefined;
+  for (const x of times) {
+    const ms = typeof x === 'string' ? Date.parse(x) : NaN;
+    if (Number.isFinite(ms) && (best === undefined || ms > best)) best = ms;
+  }
+  return best === undefined ? undefined : new Date(best).toISOString();
+}
+
+/**
+ * What an evidence line says about cells measured by rotating visits (peers.rotation): that the
+ * pair is probed once a coverage period, not all the time, and when it was last measured.
+ */
+export function rotatingNote(cells: readonly Cell[]): string {
+  const rotating = cells.filter((c) => c.rotating === true);
+  if (rotating.length === 0) return '';
+  const at = newest(rotating.map((c) => c.measuredAt));
+  return `; a rotating pair (visited once a coverage period)${at !== undefined ? `, last measured ${at}` : ''}`;
+}
+
 /** One line for a link's pooled small-probe result. */
 export function linkEvidence(l: Link, t: Tally): Evidence {
   const lost = Math.round(t.lost);
@@ -42,7 +63,9 @@ export function linkEvidence(l: Link, t: Tally): Evidence {
       t.window !== undefined
         ? `, the newest in a row (window: ${t.window.lost} of ${t.window.sent})`
         : ''
-    }${t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''}`,
+    }${t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''}${rotatingNote(
+      l.cells.filter((c) => c.size === 'small'),
+    )}`,
     sourceNode: l.sourceNode,
     targetNode: l.targetNode,
     path: l.path,
@@ -67,7 +90,7 @@ export function cellEvidence(c: Cell, note = ''): Evidence {
   return {
     text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${fresh}${
       c.lastFailure !== null && lost > 0 ? ` (${c.lastFailure})` : ''
-    }${note}`,
+    }${rotatingNote([c])}${note}`,
     sourceNode: c.sourceNode,
     targetNode: c.targetNode,
     path: c.path,

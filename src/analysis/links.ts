@@ -24,9 +24,14 @@ import type { Cell } from './types.ts';
 
 /**
  * A cell with the views triage judges it on, attached per link (judgeFreshness): `view` (healed
- * or its window) for every rule, `cut` (a proven hard failure) for isolation only.
+ * or its window) for every rule, `cut` (a proven hard failure) for isolation only, and for a
+ * rotating visit's cell `pooled`, the probes of its link's rotating cells of its size together.
  */
-type JudgedCell = Cell & { readonly view?: FreshCounts; readonly cut?: FreshCounts };
+type JudgedCell = Cell & {
+  readonly view?: FreshCounts;
+  readonly cut?: FreshCounts;
+  readonly pooled?: number;
+};
 
 /**
  * The counts a cell is judged on: its trailing run when that proves the path healed (fresh.ts),
@@ -82,9 +87,19 @@ export function judgeFreshness(cells: readonly Cell[]): Cell[] {
     );
     views?.forEach((v, i) => cut.set(group[i]!, v));
   }
+  // A rotating visit is one probe of each kind, so its cells hold a few probes each: they count
+  // once their link's rotating cells of the size hold minProbes together (usable).
+  const pooled = new Map<string, number>();
+  for (const c of cells)
+    if (c.rotating === true) pooled.set(c.size, (pooled.get(c.size) ?? 0) + finite(c.sent));
   return cells.map((c): JudgedCell => {
     const hard = cut.get(c);
-    return { ...c, view: cellCounts(c), ...(hard !== undefined ? { cut: hard } : {}) };
+    return {
+      ...c,
+      view: cellCounts(c),
+      ...(hard !== undefined ? { cut: hard } : {}),
+      ...(c.rotating === true ? { pooled: pooled.get(c.size) ?? 0 } : {}),
+    };
   });
 }
 
@@ -117,13 +132,35 @@ export function statusOf(counts: Counts, opts: TriageOptions): Status {
 }
 
 /**
+ * The probes a cell's minProbes gate counts: its own, or for a rotating visit's cell judged on
+ * its window, its link's rotating cells of its size together (judgeFreshness). A visit is one
+ * probe of each kind, so each cell alone may never reach minProbes within a window, while the
+ * link's pooled small probes do; the rules then judge those pooled counts (links.ts tally), and
+ * a cell alone only once it holds minProbes itself (hasOwnProbes).
+ */
+function gateCount(c: Cell, k: FreshCounts): number {
+  const pooled = (c as JudgedCell).pooled;
+  return pooled !== undefined && k.fresh === 'window' ? Math.max(pooled, k.sent) : k.sent;
+}
+
+/** Whether a cell holds minProbes of its own (a rotating cell may count only in its pool). */
+export function hasOwnProbes(ctx: Ctx, c: Cell): boolean {
+  return cellCounts(c).sent >= ctx.opts.minProbes;
+}
+
+/**
  * Whether a cell counts at all: enough probes (a hard failure counts with fewer: its run is the
- * proof), a trusted source, a target that exists.
+ * proof; a rotating visit's cell counts its link's rotating probes, gateCount), a trusted
+ * source, a target that exists. Isolation (ctx.hardFailures) reads the core set only: a node's
+ * watchers guarantee it is in enough core sets (docs/scale.md), while a rotating link holds too
+ * few probes to be called failing (60 of 60 lost is the fewest, options.ts), so it could only
+ * ever count as a peer that still works.
  */
 export function usable(ctx: Ctx, c: Cell): boolean {
   const k = countsIn(ctx, c);
-  if (ratioOf(c, k) === null || (k.fresh !== 'failing' && k.sent < ctx.opts.minProbes))
+  if (ratioOf(c, k) === null || (k.fresh !== 'failing' && gateCount(c, k) < ctx.opts.minProbes))
     return false;
+  if (ctx.hardFailures && c.rotating === true) return false;
   if (ctx.untrusted.has(agentKey(c.sourceNode, c.sourceNetwork))) return false;
   if (ctx.absent.has(agentKey(c.targetNode, c.targetNetwork))) return false;
   return !ctx.takenCells.has(c);
@@ -187,6 +224,10 @@ export function withHardFailures<T>(ctx: Ctx, run: () => T): T {
     ctx.smallTallies.clear();
   }
 }
+
+/** A link measured by rotating visits only (peers.rotation): every cell of it is rotating. */
+export const isRotating = (l: Link): boolean =>
+  l.cells.length > 0 && l.cells.every((c) => c.rotating === true);
 
 export const smallCells = (l: Link): Cell[] => l.cells.filter((c) => c.size === 'small');
 export function smallTally(ctx: Ctx, l: Link): Tally {
