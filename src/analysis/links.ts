@@ -25,11 +25,13 @@ import type { Cell } from './types.ts';
 /**
  * A cell with the views triage judges it on, attached per link (judgeFreshness): `view` (healed
  * or its window) for every rule, `cut` (a proven hard failure) for isolation only, and for a
- * rotating visit's cell `pooled`, the probes of its link's rotating cells of its size together.
+ * rotating visit's cell (rotatingViews) `weight`, what one of its probes counts for, and
+ * `pooled`, the visits its link's rotating cells of its size hold together.
  */
 type JudgedCell = Cell & {
   readonly view?: FreshCounts;
   readonly cut?: FreshCounts;
+  readonly weight?: number;
   readonly pooled?: number;
 };
 
@@ -52,7 +54,7 @@ export function cellCounts(c: Cell): FreshCounts {
  * judged on its window, and A on its fresh view, which clears the claim once A heals.
  */
 export function windowCounts(c: Cell): FreshCounts {
-  const sent = finite(c.sent);
+  const sent = finite(c.sent) * ((c as JudgedCell).weight ?? 1);
   const r =
     typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
       ? Math.min(1, Math.max(0, c.lossRatio))
@@ -87,20 +89,44 @@ export function judgeFreshness(cells: readonly Cell[]): Cell[] {
     );
     views?.forEach((v, i) => cut.set(group[i]!, v));
   }
-  // A rotating visit is one probe of each kind, so its cells hold a few probes each: they count
-  // once their link's rotating cells of the size hold minProbes together (usable).
-  const pooled = new Map<string, number>();
-  for (const c of cells)
-    if (c.rotating === true) pooled.set(c.size, (pooled.get(c.size) ?? 0) + finite(c.sent));
+  const rotating = rotatingViews(cells);
   return cells.map((c): JudgedCell => {
     const hard = cut.get(c);
     return {
       ...c,
       view: cellCounts(c),
       ...(hard !== undefined ? { cut: hard } : {}),
-      ...(c.rotating === true ? { pooled: pooled.get(c.size) ?? 0 } : {}),
+      ...rotating.get(c),
     };
   });
+}
+
+/**
+ * A rotating visit (peers.rotation) is one probe of each kind at the same moment, so the kinds'
+ * results of one visit are one sample of the path, not independent ones: a hiccup of a second
+ * loses all of them. On a core link that is 3 of 180 probes; on a rotating link holding five
+ * visits it would be 3 of 15, significantly lossy. So a link's rotating cells (of a size) are
+ * counted in visits: each probe weighs 1 / (the kinds that have results), the window's ratios
+ * unchanged, and the cells count once their visits together reach minProbes (usable, gateCount).
+ * Only window views are weighted: a healed run is judged on its own few successes as before.
+ */
+function rotatingViews(
+  cells: readonly Cell[],
+): Map<Cell, { view: FreshCounts; weight: number; pooled: number }> {
+  const out = new Map<Cell, { view: FreshCounts; weight: number; pooled: number }>();
+  for (const size of ['small', 'mtu'] as const) {
+    const group = cells.filter((c) => c.rotating === true && c.size === size && finite(c.sent) > 0);
+    if (group.length === 0) continue;
+    const weight = 1 / group.length;
+    const pooled = group.reduce((n, c) => n + finite(c.sent), 0) * weight;
+    for (const c of group) {
+      const k = cellCounts(c);
+      const view =
+        k.fresh === 'window' ? { sent: k.sent * weight, lost: k.lost * weight, fresh: k.fresh } : k;
+      out.set(c, { view, weight, pooled });
+    }
+  }
+  return out;
 }
 
 /** The loss ratio a cell is judged on, clamped; null when it has no probes. */
@@ -132,25 +158,24 @@ export function statusOf(counts: Counts, opts: TriageOptions): Status {
 }
 
 /**
- * The probes a cell's minProbes gate counts: its own, or for a rotating visit's cell judged on
- * its window, its link's rotating cells of its size together (judgeFreshness). A visit is one
- * probe of each kind, so each cell alone may never reach minProbes within a window, while the
- * link's pooled small probes do; the rules then judge those pooled counts (links.ts tally), and
- * a cell alone only once it holds minProbes itself (hasOwnProbes).
+ * The samples a cell's minProbes gate counts: its own, or for a rotating visit's cell judged on
+ * its window, the visits its link's rotating cells of its size hold (rotatingViews). The rules
+ * then judge the link's pooled counts (tally), and a cell alone only once it holds minProbes
+ * itself, in visit weight (hasOwnProbes).
  */
 function gateCount(c: Cell, k: FreshCounts): number {
   const pooled = (c as JudgedCell).pooled;
   return pooled !== undefined && k.fresh === 'window' ? Math.max(pooled, k.sent) : k.sent;
 }
 
-/** Whether a cell holds minProbes of its own (a rotating cell may count only in its pool). */
+/** Whether a cell holds minProbes of its own (a rotating cell's, weighted, rarely does). */
 export function hasOwnProbes(ctx: Ctx, c: Cell): boolean {
   return cellCounts(c).sent >= ctx.opts.minProbes;
 }
 
 /**
  * Whether a cell counts at all: enough probes (a hard failure counts with fewer: its run is the
- * proof; a rotating visit's cell counts its link's rotating probes, gateCount), a trusted
+ * proof; a rotating visit's cell counts its link's rotating visits, gateCount), a trusted
  * source, a target that exists. Isolation (ctx.hardFailures) reads the core set only: a node's
  * watchers guarantee it is in enough core sets (docs/scale.md), while a rotating link holds too
  * few probes to be called failing (60 of 60 lost is the fewest, options.ts), so it could only

@@ -1,9 +1,10 @@
 // Triage on a rotating matrix (issue 18, docs/scale.md): with peers.rotation some node pairs are
 // measured by rotating visits only, one probe of each kind per coverage period, so their cells
-// hold a few probes each. Such a cell is judged by its counts: alone it never reaches minProbes,
-// its link's rotating cells pooled do, and the statistics decide; one lost probe is never a
-// finding, a sustained fault on a rotating-only pair is named with evidence that says it is a
-// rotating pair and when it was last measured, and isolation still rests on the core set.
+// hold a few probes each. Such a cell is judged by its counts, in visits (a visit's kinds are
+// one moment's sample): alone it rarely reaches minProbes, its link's rotating cells together
+// do, and the statistics decide. One lost probe, or one lost visit, is never a finding; a
+// sustained fault on a rotating-only pair is named with evidence that says it is a rotating pair
+// and when it was last measured; isolation still rests on the core set.
 
 import test from 'ava';
 import { cluster, type SnapshotBuilder } from '../../test/support/fixtures.ts';
@@ -17,8 +18,11 @@ const ROTATING: readonly (readonly [string, string])[] = [
 ];
 const LAST_VISIT = '2025-12-31T23:59:52.000Z';
 
-/** Four nodes; node-1 ↔ node-3 and node-2 ↔ node-4 measured by rotating visits only. */
-const rotatingCluster = (probes = 4): SnapshotBuilder =>
+/**
+ * Four nodes; node-1 ↔ node-3 and node-2 ↔ node-4 measured by rotating visits only: 12 visits a
+ * window (a 60 s window, a 5 s coverage period).
+ */
+const rotatingCluster = (probes = 12): SnapshotBuilder =>
   rotatingPairs(cluster({ nodes: 4 }), ROTATING, { probes, measuredAt: LAST_VISIT });
 
 const ids = (fs: readonly Finding[]): string[] => fs.map((f) => f.id);
@@ -40,32 +44,56 @@ const podToPod =
 
 test('a healthy rotating matrix has no findings', (t) => {
   const b = rotatingCluster();
-  t.true(b.cells.some((c) => c.rotating === true && c.sent === 4));
+  t.true(b.cells.some((c) => c.rotating === true && c.sent === 12));
   t.false(b.cells.some((c) => c.rotating === true && c.size === 'mtu'));
   t.deepEqual(ids(triage(b.build())), []);
 });
 
-test('one lost probe on a rotating pair is never a finding: 1 of 1 in a cell, 1 of 12 on a link', (t) => {
-  // A cell alone: its one udp probe lost (100% of 1) while the link's other kinds hold 5 each,
-  // so the link's pool (11) counts and the cell alone must not.
-  const alone = rotatingCluster(5);
+test('one lost probe on a rotating pair is never a finding: 1 of 1 in a cell, 1 of 36 on a link', (t) => {
+  // A cell alone: its one udp probe lost (100% of 1) while the link's other kinds hold 15 each,
+  // so the link's visits (31 probes over 3 kinds) count and the cell alone must not.
+  const alone = rotatingCluster(15);
   const c = cellOf(alone, podToPod('node-1', 'node-3', 'udp'));
   Object.assign(c, { sent: 1, lost: 1, lossRatio: 1, forwardLost: 1, lastFailure: 'timeout' });
   t.deepEqual(ids(triage(alone.build())), []);
-  // One of a link's 12 probes.
-  const one = rotatingCluster(4);
+  // One of a link's 36 probes.
+  const one = rotatingCluster(12);
   Object.assign(cellOf(one, podToPod('node-1', 'node-3', 'icmp')), {
     lost: 1,
-    lossRatio: 0.25,
+    lossRatio: 1 / 12,
     lastFailure: 'timeout',
   });
   t.deepEqual(ids(triage(one.build())), []);
 });
 
+test('one lost visit (every kind of it at once) is never a finding, nor are a few visits', (t) => {
+  // Five visits each way, one of node-1/pod's lost whole (a hiccup): 3 of 15 probes, which as
+  // independent probes would be significant (99% interval 5–53%); it is 1 of 5 visits, and 5
+  // visits are too few to judge.
+  const b = rotatingCluster(5);
+  for (const protocol of ['udp', 'icmp', 'tcp'])
+    Object.assign(cellOf(b, podToPod('node-1', 'node-3', protocol)), {
+      lost: 1,
+      lossRatio: 0.2,
+      ...(protocol === 'udp' ? { forwardLost: 1 } : {}),
+      lastFailure: 'timeout',
+    });
+  t.deepEqual(ids(triage(b.build())), []);
+  // 12 visits, one lost whole: 1 of 12.
+  const twelve = rotatingCluster(12);
+  for (const protocol of ['udp', 'icmp', 'tcp'])
+    Object.assign(cellOf(twelve, podToPod('node-1', 'node-3', protocol)), {
+      lost: 1,
+      lossRatio: 1 / 12,
+      lastFailure: 'timeout',
+    });
+  t.deepEqual(ids(triage(twelve.build())), []);
+});
+
 test('a one-way fault on a rotating-only pair is named once its pooled counts are significant', (t) => {
   // node-1's pod agent → node-3's pod agent dropped: node-1's probes lost on the way there,
-  // node-3's on the way back (the reflection), 4 visits each, as STAMP sees it.
-  const b = rotatingCluster(4).lossy('node-1', 'node-3', 1, {
+  // node-3's on the way back (the reflection), 12 visits each, as STAMP sees it.
+  const b = rotatingCluster(12).lossy('node-1', 'node-3', 1, {
     oneWay: true,
     nets: ['pod-to-pod'],
   });
@@ -78,10 +106,10 @@ test('a one-way fault on a rotating-only pair is named once its pooled counts ar
   for (const e of f.evidence.filter((x) => x.sourceNode !== undefined))
     t.regex(
       e.text,
-      /a rotating pair \(visited once a coverage period\), last measured 2025-12-31T23:59:52\.000Z/,
+      /a rotating pair \(visited once a coverage period.*\), last measured 2025-12-31T23:59:52\.000Z/,
     );
-  // 60% loss that way, 6 visits: 4 of 6 lost per cell, the link's pool significant too.
-  const partial = rotatingCluster(6).lossy('node-1', 'node-3', 0.6, {
+  // 60% loss that way, 12 visits: 7 of 12 lost per kind.
+  const partial = rotatingCluster(12).lossy('node-1', 'node-3', 0.6, {
     oneWay: true,
     nets: ['pod-to-pod'],
   });
@@ -89,7 +117,7 @@ test('a one-way fault on a rotating-only pair is named once its pooled counts ar
 });
 
 test('core cells with as few probes stay unknown: the pool is for rotating cells only', (t) => {
-  const b = rotatingCluster(4).lossy('node-1', 'node-3', 1, {
+  const b = rotatingCluster(8).lossy('node-1', 'node-3', 1, {
     oneWay: true,
     nets: ['pod-to-pod'],
   });
@@ -99,8 +127,8 @@ test('core cells with as few probes stay unknown: the pool is for rotating cells
 
 test('a partitioned node is named node-isolated on its core links; its rotating links are that cut too', (t) => {
   // node-4 cut off and unreadable; node-2 reaches it by rotating visits only (all lost).
-  const b = rotatingCluster(4).isolate('node-4');
-  t.true(b.cells.some((c) => c.rotating === true && c.targetNode === 'node-4' && c.lost === 4));
+  const b = rotatingCluster(12).isolate('node-4');
+  t.true(b.cells.some((c) => c.rotating === true && c.targetNode === 'node-4' && c.lost === 12));
   const fs = triage(b.build());
   t.deepEqual(ids(fs), ['node-isolated:node-4'], JSON.stringify(fs.map((f) => f.title)));
   t.deepEqual(fs[0]!.nodes, ['node-1', 'node-3', 'node-4']);
