@@ -286,7 +286,14 @@ export interface ClassState {
   readonly links: readonly { link: Link; t: Tally }[];
 }
 
-/** The open links of some classes between two nodes, judged on small probes. */
+/**
+ * The open links of some classes between two nodes, judged on small probes. Core links only:
+ * the class rules (zone pair, isolation, overlay, node network) weigh a node's peers that fail
+ * against those that work, and a rotating link (peers.rotation) holds too few visits ever to
+ * be called failing (60 of 60 lost is the fewest), so it could only count as a peer that still
+ * works. They rest on the core set, whose watchers guarantee every node an in-degree
+ * (docs/scale.md); the rotating links of a cause they name take its id (reachability/rotating.ts).
+ */
 export function classState(
   ctx: Ctx,
   a: string,
@@ -295,7 +302,7 @@ export function classState(
 ): ClassState {
   const links: { link: Link; t: Tally }[] = [];
   for (const l of openLinksBetween(ctx, a, b)) {
-    if (!classes.includes(l.cls)) continue;
+    if (!classes.includes(l.cls) || isRotating(l)) continue;
     const t = smallTally(ctx, l);
     if (t.known) links.push({ link: l, t });
   }

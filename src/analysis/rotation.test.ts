@@ -102,6 +102,7 @@ test('a one-way fault on a rotating-only pair is named once its pooled counts ar
   const f = fs[0]!;
   t.deepEqual(f.nodes, ['node-1', 'node-3']);
   t.regex(f.summary, /STAMP puts the loss on the way from node-1 to node-3/);
+  t.regex(f.summary, /measured by rotating visits only/);
   t.true(f.evidence.length > 0);
   for (const e of f.evidence.filter((x) => x.sourceNode !== undefined))
     t.regex(
@@ -132,4 +133,31 @@ test('a partitioned node is named node-isolated on its core links; its rotating 
   const fs = triage(b.build());
   t.deepEqual(ids(fs), ['node-isolated:node-4'], JSON.stringify(fs.map((f) => f.title)));
   t.deepEqual(fs[0]!.nodes, ['node-1', 'node-3', 'node-4']);
+});
+
+test("an agent's blocked TCP port seen on core links also takes its rotating links' tcp cells", (t) => {
+  // node-3/pod's probe port drops SYNs: node-1 reaches it by rotating visits only.
+  const b = rotatingCluster(12).tcpBlocked('node-3', 'pod');
+  t.true(b.cells.some((c) => c.rotating === true && c.targetNode === 'node-3' && c.lost === 12));
+  const fs = triage(b.build());
+  t.deepEqual(ids(fs), ['port-blocked:node-3/pod'], JSON.stringify(fs.map((f) => f.title)));
+});
+
+test("a node's broken overlay is named on its core links; its rotating links are that fault too", (t) => {
+  const fs = triage(rotatingCluster(12).breakOverlay('node-4').build());
+  t.deepEqual(ids(fs), ['overlay-broken:node-4'], JSON.stringify(fs.map((f) => f.title)));
+});
+
+test('a cut or a one-way block on a rotating-only pair is named on the pair, as loss', (t) => {
+  // A rotating link can't be called failing, so not host-network or asymmetric-path: pair-loss,
+  // saying why.
+  for (const b of [
+    rotatingCluster(12).blockHostNetwork('node-1', 'node-3'),
+    rotatingCluster(12).partition('node-1', 'node-3'),
+    rotatingCluster(12).oneWay('node-1', 'node-3'),
+  ]) {
+    const fs = triage(b.build());
+    t.deepEqual(ids(fs), ['pair-loss:node-1<->node-3']);
+    t.regex(fs[0]!.summary, /measured by rotating visits only/);
+  }
 });
