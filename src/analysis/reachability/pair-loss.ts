@@ -139,7 +139,7 @@ function lossDraft(
         : 'warning',
     nodes: mine.flatMap((x) => [x.link.sourceNode, x.link.targetNode]),
     title: cluster ? 'Packet loss across the cluster' : `Packet loss ${where}`,
-    summary: `Probes are lost ${where} and no broader cause explains it: the worst path, every probe kind and size pooled, ${lossFigures(worst, ctx.opts.confidence)}.${dir}${onlyNote(ctx, links)}${rotating ? ' These paths are measured by rotating visits only (peers.rotation): a few probes a window, too few to tell a cut or a one-way block from heavy loss, so it is named as loss.' : ''}${hub !== undefined ? ` ${hub} is the common end: its interface, its load, or its link.` : ''}`,
+    summary: `Probes are lost ${where} and no broader cause explains it: the worst path, every probe kind and size pooled, ${lossFigures(worst, ctx.opts.confidence)}.${dir}${onlyNote(ctx, links)}${rotating ? ' These paths are measured by rotating visits only (peers.rotation), counted above in visits: a few a window, too few to tell a cut or a one-way block from heavy loss, so it is named as loss.' : ''}${hub !== undefined ? ` ${hub} is the common end: its interface, its load, or its link.` : ''}`,
     evidence: mine.map((x) => cellEvidence(x.cell)),
     confidence: hub !== undefined || cluster ? 0.7 : 0.6,
     nextSteps: lossSteps(ctx, ...checkEnds(ctx, hub, pair)),
