@@ -4,7 +4,8 @@
 // coverage period.
 
 import test from 'ava';
-import type { AgentRow } from '../src/api/agent-row.ts';
+import { acceptedAgentRowSchema, agentRowSchema, type AgentRow } from '../src/api/agent-row.ts';
+import { assembleMatrix } from '../src/controller/matrix.ts';
 import { connect, scrape, startAgent, until, type Running } from './support/agents.ts';
 
 const INTERVAL = 200;
@@ -60,6 +61,39 @@ test('with peers.rotation every peer reaches the row within the period; only the
   // Visits are one probe of each kind at its small size.
   const rotatingCells = row.peers.slice(1).flatMap((p) => p.results);
   t.true(rotatingCells.every((c) => c.size === 'small'));
+  // The row says which peer is the core one and which are visited, and when each cell was last
+  // measured: within the window, never after the row was made.
+  t.true(agentRowSchema.safeParse(row).success);
+  t.deepEqual(
+    row.peers.map((p) => p.rotating),
+    [false, true, true, true, true],
+  );
+  const made = Date.parse(row.generatedAt);
+  for (const c of row.peers.flatMap((p) => p.results)) {
+    const at = Date.parse(c.measuredAt);
+    t.true(
+      at <= made && at > made - row.windowSeconds * 1000,
+      `${c.measuredAt} vs ${row.generatedAt}`,
+    );
+  }
+  // ... and the controller's matrix carries both into its cells.
+  const matrix = assembleMatrix(
+    [
+      {
+        endpoint: { node: 'n1', network: 'pod', url: a.url },
+        state: 'ok',
+        row: acceptedAgentRowSchema.parse(row),
+      },
+    ],
+    made,
+    new Map(),
+  );
+  const core = row.peers[0]!.node;
+  t.true(matrix.cells.length > 0);
+  for (const c of matrix.cells) {
+    t.is(c.rotating, c.targetNode !== core);
+    t.is(typeof c.measuredAt, 'string');
+  }
   const samples = await scrape(a.url);
   const targets = new Set(
     samples

@@ -434,6 +434,80 @@ test.serial("a partitioned node's row and column are red and its finding is show
 });
 
 test.serial(
+  'with peers.rotation a cell shows its age, and a cell measured long before the matrix is stale',
+  async (t) => {
+    // node-1 ↔ node-4 visited by the rotation: pod-to-pod udp small last measured 45 s before
+    // the matrix one way (stale), 12 s the other; every other cell is a core peer's, 1 s old.
+    const m = partitionedMatrix();
+    const at = Date.parse(m.generatedAt);
+    const before = (s: number): string => new Date(at - s * 1000).toISOString();
+    const rotating = (c: Cell): boolean =>
+      (c.sourceNode === 'node-1' && c.targetNode === 'node-4') ||
+      (c.sourceNode === 'node-4' && c.targetNode === 'node-1');
+    const cells = m.cells.map((c) => ({
+      ...c,
+      rotating: rotating(c),
+      measuredAt: before(!rotating(c) ? 1 : c.sourceNode === 'node-1' ? 45 : 12),
+    }));
+    const { server, url } = await serve(fakeView({ ...m, cells }, isolationFindings()));
+    t.teardown(() => closeServer(server));
+    const ui = await openUi(theBrowser(), url);
+    t.teardown(() => ui.close());
+    const { page } = ui;
+    await waitFor('the heatmap', async () => (await heatmapCells(page)).length === 16, 15_000);
+    const attrs = await page.$$eval('#matrix tbody td.cell', (tds: DomElement[]) =>
+      tds.map((td) => ({
+        key: `${td.getAttribute('data-source')}>${td.getAttribute('data-target')}`,
+        age: td.getAttribute('data-age'),
+        stale: td.getAttribute('data-stale'),
+        rotating: td.getAttribute('data-rotating'),
+        title: td.getAttribute('title') ?? '',
+      })),
+    );
+    const of = (k: string) => attrs.find((a) => a.key === k)!;
+    t.deepEqual(
+      attrs.filter((a) => a.stale === 'true').map((a) => a.key),
+      ['node-1>node-4'],
+    );
+    t.is(of('node-1>node-4').age, '45');
+    t.is(of('node-1>node-4').rotating, 'true');
+    t.regex(
+      of('node-1>node-4').title,
+      /measured 45 s before this matrix \(stale\); rotating peer \(visited once a coverage period\)/,
+    );
+    t.is(of('node-4>node-1').age, '12');
+    t.is(of('node-4>node-1').stale, null);
+    t.regex(of('node-4>node-1').title, /measured 12 s before this matrix; rotating peer/);
+    t.is(of('node-1>node-2').rotating, 'false');
+    t.regex(of('node-1>node-2').title, /measured 1 s before this matrix; core peer/);
+    // Visibly different: washed-out stripes over its colour.
+    const look = await page.$eval(
+      '#matrix td[data-source="node-1"][data-target="node-4"]',
+      (td: DomElement) => {
+        const st = (
+          globalThis as unknown as {
+            getComputedStyle(e: unknown): { backgroundImage: string; fontStyle: string };
+          }
+        ).getComputedStyle(td);
+        return { image: st.backgroundImage, font: st.fontStyle };
+      },
+    );
+    t.regex(look.image, /repeating-linear-gradient/);
+    t.is(look.font, 'italic');
+    t.regex((await page.textContent('#matrix-summary')) ?? '', /\(1 stale\)/);
+    t.regex((await page.textContent('#matrix-legend')) ?? '', /stale \(measured over 30 s ago\)/);
+    await page.hover('#matrix td[data-source="node-1"][data-target="node-4"]');
+    await page.waitForSelector('#cell-detail dl');
+    t.regex(
+      (await page.textContent('#cell-detail')) ?? '',
+      /measured 45 s before this matrix \(stale\)/,
+    );
+    t.deepEqual(ui.errors, []);
+    t.log(await screenshot(page, 'ui-rotating-stale'));
+  },
+);
+
+test.serial(
   'waiting for the first round, then the matrix; an unreachable API raises the error banner',
   async (t) => {
     const view = fakeView(undefined, undefined);

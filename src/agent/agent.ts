@@ -388,6 +388,7 @@ export class Agent {
       timestamps: engines?.timestamps ?? {},
       dns: this.dns.setup,
       peers: this.rowPeers(),
+      rotating: this.rotating,
       windows: this.store.all(),
       dnsJobs: this.dns.jobs,
       dnsWindow: (key) => this.dnsStore.get(key),

@@ -29,6 +29,8 @@ export interface RowInput {
   readonly timestamps: Partial<Record<ProbeKind, TimestampInfo>>;
   readonly dns: DnsSetup;
   readonly peers: readonly Peer[];
+  /** Ids of the peers visited by the rotation rather than probed as core peers. */
+  readonly rotating: { has(id: string): boolean };
   readonly windows: readonly PairWindow[];
   readonly dnsJobs: readonly DnsJob[];
   readonly dnsWindow: (key: string) => DnsWindow | undefined;
@@ -78,6 +80,7 @@ export function resultsRow(i: RowInput): AgentRow {
       address: p.address,
       path: pathOf(i.self.network, p.network),
       scope: scopeOf(i.self, p),
+      rotating: i.rotating.has(p.id),
       results: i.windows
         .filter((w) => w.peerId === p.id)
         .map((w) => ({
@@ -94,6 +97,7 @@ export function resultsRow(i: RowInput): AgentRow {
           lastSuccess: w.lastSuccessMs === null ? null : new Date(w.lastSuccessMs).toISOString(),
           lastFailure: w.lastFailure,
           run: w.run,
+          measuredAt: new Date(w.lastResultMs).toISOString(),
         })),
     })),
     dns: dnsRows(i.dnsJobs, i.dns.queries, i.dnsWindow),

@@ -34,15 +34,41 @@ export function lossFigures(c: Counts, confidence: number, noun = 'lost'): strin
   return `${Math.round(c.lost)} of ${Math.round(c.sent)} ${noun} (${pct(w.ratio)}, ${conf} interval ${whole(w.lo)}–${whole(w.hi)}%)`;
 }
 
+/** The newest of some ISO times (measuredAt), or undefined when none parses. */
+function newest(times: readonly unknown[]): string | undefined {
+  let best: number | undefined;
+  for (const x of times) {
+    const ms = typeof x === 'string' ? Date.parse(x) : NaN;
+    if (Number.isFinite(ms) && (best === undefined || ms > best)) best = ms;
+  }
+  return best === undefined ? undefined : new Date(best).toISOString();
+}
+
+/**
+ * What an evidence line says about cells measured by rotating visits (peers.rotation): that the
+ * pair is probed once a coverage period, not all the time, and when it was last measured.
+ */
+export function rotatingNote(cells: readonly Cell[], inVisits = false): string {
+  const rotating = cells.filter((c) => c.rotating === true);
+  if (rotating.length === 0) return '';
+  const at = newest(rotating.map((c) => c.measuredAt));
+  return `; a rotating pair (visited once a coverage period${inVisits ? ', counted in visits' : ''})${at !== undefined ? `, last measured ${at}` : ''}`;
+}
+
 /** One line for a link's pooled small-probe result. */
 export function linkEvidence(l: Link, t: Tally): Evidence {
   const lost = Math.round(t.lost);
+  // A rotating link's tally is in visits (links.ts rotatingViews), so possibly fractional.
+  const small = l.cells.filter((c) => c.size === 'small');
   return {
-    text: `${linkLabel(l)} ${t.protocols.join('/')} small: ${lost} of ${t.sent} lost${
+    text: `${linkLabel(l)} ${t.protocols.join('/')} small: ${lost} of ${Math.round(t.sent)} lost${
       t.window !== undefined
         ? `, the newest in a row (window: ${t.window.lost} of ${t.window.sent})`
         : ''
-    }${t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''}`,
+    }${t.lastFailure !== null && lost > 0 ? ` (${t.lastFailure})` : ''}${rotatingNote(
+      small,
+      small.some((c) => c.rotating === true),
+    )}`,
     sourceNode: l.sourceNode,
     targetNode: l.targetNode,
     path: l.path,
@@ -54,7 +80,8 @@ export function linkEvidence(l: Link, t: Tally): Evidence {
 export function cellEvidence(c: Cell, note = ''): Evidence {
   const r = cellRatio(c) ?? 0;
   const k = cellCounts(c);
-  const sent = k.sent;
+  // A rotating cell's window view is weighted (links.ts rotatingViews): say its probes.
+  const sent = c.rotating === true && k.fresh === 'window' ? finite(c.sent) : k.sent;
   const lost = Math.round(r * sent);
   const local = c.sourceNode === c.targetNode ? ' (same node)' : '';
   // A fresh view says which samples it rests on: the newest in a row, not the window.
@@ -67,7 +94,7 @@ export function cellEvidence(c: Cell, note = ''): Evidence {
   return {
     text: `${c.sourceNode} → ${c.targetNode} ${c.path}${local} ${c.protocol} ${c.size}: ${lost} of ${sent} lost${fresh}${
       c.lastFailure !== null && lost > 0 ? ` (${c.lastFailure})` : ''
-    }${note}`,
+    }${rotatingNote([c])}${note}`,
     sourceNode: c.sourceNode,
     targetNode: c.targetNode,
     path: c.path,

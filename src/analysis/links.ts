@@ -24,9 +24,16 @@ import type { Cell } from './types.ts';
 
 /**
  * A cell with the views triage judges it on, attached per link (judgeFreshness): `view` (healed
- * or its window) for every rule, `cut` (a proven hard failure) for isolation only.
+ * or its window) for every rule, `cut` (a proven hard failure) for isolation only, and for a
+ * rotating visit's cell (rotatingViews) `weight`, what one of its probes counts for, and
+ * `pooled`, the visits its link's rotating cells of its size hold together.
  */
-type JudgedCell = Cell & { readonly view?: FreshCounts; readonly cut?: FreshCounts };
+type JudgedCell = Cell & {
+  readonly view?: FreshCounts;
+  readonly cut?: FreshCounts;
+  readonly weight?: number;
+  readonly pooled?: number;
+};
 
 /**
  * The counts a cell is judged on: its trailing run when that proves the path healed (fresh.ts),
@@ -47,7 +54,7 @@ export function cellCounts(c: Cell): FreshCounts {
  * judged on its window, and A on its fresh view, which clears the claim once A heals.
  */
 export function windowCounts(c: Cell): FreshCounts {
-  const sent = finite(c.sent);
+  const sent = finite(c.sent) * ((c as JudgedCell).weight ?? 1);
   const r =
     typeof c.lossRatio === 'number' && Number.isFinite(c.lossRatio)
       ? Math.min(1, Math.max(0, c.lossRatio))
@@ -82,10 +89,44 @@ export function judgeFreshness(cells: readonly Cell[]): Cell[] {
     );
     views?.forEach((v, i) => cut.set(group[i]!, v));
   }
+  const rotating = rotatingViews(cells);
   return cells.map((c): JudgedCell => {
     const hard = cut.get(c);
-    return { ...c, view: cellCounts(c), ...(hard !== undefined ? { cut: hard } : {}) };
+    return {
+      ...c,
+      view: cellCounts(c),
+      ...(hard !== undefined ? { cut: hard } : {}),
+      ...rotating.get(c),
+    };
   });
+}
+
+/**
+ * A rotating visit (peers.rotation) is one probe of each kind at the same moment, so the kinds'
+ * results of one visit are one sample of the path, not independent ones: a hiccup of a second
+ * loses all of them. On a core link that is 3 of 180 probes; on a rotating link holding five
+ * visits it would be 3 of 15, significantly lossy. So a link's rotating cells (of a size) are
+ * counted in visits: each probe weighs 1 / (the kinds that have results), the window's ratios
+ * unchanged, and the cells count once their visits together reach minProbes (usable, gateCount).
+ * Only window views are weighted: a healed run is judged on its own few successes as before.
+ */
+function rotatingViews(
+  cells: readonly Cell[],
+): Map<Cell, { view: FreshCounts; weight: number; pooled: number }> {
+  const out = new Map<Cell, { view: FreshCounts; weight: number; pooled: number }>();
+  for (const size of ['small', 'mtu'] as const) {
+    const group = cells.filter((c) => c.rotating === true && c.size === size && finite(c.sent) > 0);
+    if (group.length === 0) continue;
+    const weight = 1 / group.length;
+    const pooled = group.reduce((n, c) => n + finite(c.sent), 0) * weight;
+    for (const c of group) {
+      const k = cellCounts(c);
+      const view =
+        k.fresh === 'window' ? { sent: k.sent * weight, lost: k.lost * weight, fresh: k.fresh } : k;
+      out.set(c, { view, weight, pooled });
+    }
+  }
+  return out;
 }
 
 /** The loss ratio a cell is judged on, clamped; null when it has no probes. */
@@ -117,13 +158,34 @@ export function statusOf(counts: Counts, opts: TriageOptions): Status {
 }
 
 /**
+ * The samples a cell's minProbes gate counts: its own, or for a rotating visit's cell judged on
+ * its window, the visits its link's rotating cells of its size hold (rotatingViews). The rules
+ * then judge the link's pooled counts (tally), and a cell alone only once it holds minProbes
+ * itself, in visit weight (hasOwnProbes).
+ */
+function gateCount(c: Cell, k: FreshCounts): number {
+  const pooled = (c as JudgedCell).pooled;
+  return pooled !== undefined && k.fresh === 'window' ? Math.max(pooled, k.sent) : k.sent;
+}
+
+/** Whether a cell holds minProbes of its own (a rotating cell's, weighted, rarely does). */
+export function hasOwnProbes(ctx: Ctx, c: Cell): boolean {
+  return cellCounts(c).sent >= ctx.opts.minProbes;
+}
+
+/**
  * Whether a cell counts at all: enough probes (a hard failure counts with fewer: its run is the
- * proof), a trusted source, a target that exists.
+ * proof; a rotating visit's cell counts its link's rotating visits, gateCount), a trusted
+ * source, a target that exists. Isolation (ctx.hardFailures) reads the core set only: a node's
+ * watchers guarantee it is in enough core sets (docs/scale.md), while a rotating link holds too
+ * few probes to be called failing (60 of 60 lost is the fewest, options.ts), so it could only
+ * ever count as a peer that still works.
  */
 export function usable(ctx: Ctx, c: Cell): boolean {
   const k = countsIn(ctx, c);
-  if (ratioOf(c, k) === null || (k.fresh !== 'failing' && k.sent < ctx.opts.minProbes))
+  if (ratioOf(c, k) === null || (k.fresh !== 'failing' && gateCount(c, k) < ctx.opts.minProbes))
     return false;
+  if (ctx.hardFailures && c.rotating === true) return false;
   if (ctx.untrusted.has(agentKey(c.sourceNode, c.sourceNetwork))) return false;
   if (ctx.absent.has(agentKey(c.targetNode, c.targetNetwork))) return false;
   return !ctx.takenCells.has(c);
@@ -188,6 +250,10 @@ export function withHardFailures<T>(ctx: Ctx, run: () => T): T {
   }
 }
 
+/** A link measured by rotating visits only (peers.rotation): every cell of it is rotating. */
+export const isRotating = (l: Link): boolean =>
+  l.cells.length > 0 && l.cells.every((c) => c.rotating === true);
+
 export const smallCells = (l: Link): Cell[] => l.cells.filter((c) => c.size === 'small');
 export function smallTally(ctx: Ctx, l: Link): Tally {
   let t = ctx.smallTallies.get(l);
@@ -220,7 +286,14 @@ export interface ClassState {
   readonly links: readonly { link: Link; t: Tally }[];
 }
 
-/** The open links of some classes between two nodes, judged on small probes. */
+/**
+ * The open links of some classes between two nodes, judged on small probes. Core links only:
+ * the class rules (zone pair, isolation, overlay, node network) weigh a node's peers that fail
+ * against those that work, and a rotating link (peers.rotation) holds too few visits ever to
+ * be called failing (60 of 60 lost is the fewest), so it could only count as a peer that still
+ * works. They rest on the core set, whose watchers guarantee every node an in-degree
+ * (docs/scale.md); the rotating links of a cause they name take its id (reachability/rotating.ts).
+ */
 export function classState(
   ctx: Ctx,
   a: string,
@@ -229,7 +302,7 @@ export function classState(
 ): ClassState {
   const links: { link: Link; t: Tally }[] = [];
   for (const l of openLinksBetween(ctx, a, b)) {
-    if (!classes.includes(l.cls)) continue;
+    if (!classes.includes(l.cls) || isRotating(l)) continue;
     const t = smallTally(ctx, l);
     if (t.known) links.push({ link: l, t });
   }

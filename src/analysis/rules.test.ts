@@ -68,6 +68,7 @@ test('the rule lists run in the documented order', (t) => {
       'overlay',
       'hostNetwork',
       'mtuBlackholes',
+      'rotatingLinks',
       'pairLoss',
     ],
   );

@@ -6,7 +6,8 @@
 //    the agent starts to emit without declaring it here fails.
 //  - acceptedAgentRowSchema: the same row read by the controller, lenient on purpose where an
 //    agent of another version may differ: `dns` and `ports` default to [] and `self` may be
-//    absent (rows from before those sections existed), a peer result's `run` may be absent, the `probes` section and the DNS
+//    absent (rows from before those sections existed), a peer result's `run` and `measuredAt` and a
+//    peer's `rotating` may be absent, the `probes` section and the DNS
 //    entries' details are not checked (the controller reads neither). Unknown keys are dropped,
 //    never refused, so an older controller keeps reading a newer agent.
 //
@@ -115,6 +116,11 @@ export const peerResultSchema = z.object({
   lastFailure: z.string().nullable(),
   /** The window's trailing run; null before the first result. Agents before it omit it. */
   run: trailingRunSchema.nullable(),
+  /**
+   * When the window's newest result was sent (ISO time): a rotating peer's cell is as old as
+   * its last visit. Agents before issue 18's rotation omit it.
+   */
+  measuredAt: z.string(),
 });
 export type PeerResult = z.infer<typeof peerResultSchema>;
 
@@ -123,6 +129,11 @@ export const peerRowSchema = agentIdentitySchema.extend({
   path: z.string(),
   /** same-node, same-zone or cross-zone. */
   scope: z.string(),
+  /**
+   * A rotating visit (peers.rotation, docs/scale.md) rather than a core peer: probed once a
+   * coverage period, one probe of each kind at its small size. Agents before it omit it.
+   */
+  rotating: z.boolean(),
   // At most one entry per protocol × size; the bound keeps a hostile row from costing much.
   results: z.array(peerResultSchema).max(64),
 });
@@ -214,8 +225,8 @@ export const acceptedAgentRowSchema = agentRowSchema.extend({
   // Agents before the trailing run send results without it: triage then judges on the window.
   peers: z
     .array(
-      peerRowSchema.extend({
-        results: z.array(peerResultSchema.partial({ run: true })).max(64),
+      peerRowSchema.partial({ rotating: true }).extend({
+        results: z.array(peerResultSchema.partial({ run: true, measuredAt: true })).max(64),
       }),
     )
     .max(10_000),

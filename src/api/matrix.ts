@@ -62,6 +62,10 @@ export const cellSchema = z
     }).shape,
     /** The trailing run (agent-row.ts); absent when the agent predates it. */
     run: peerResultSchema.shape.run.optional(),
+    /** A rotating visit's cell (agent-row.ts); absent when the agent predates rotation. */
+    rotating: peerRowSchema.shape.rotating.optional(),
+    /** When the cell's newest result was sent (agent-row.ts); absent likewise. */
+    measuredAt: peerResultSchema.shape.measuredAt.optional(),
   })
   .readonly();
 export type Cell = z.infer<typeof cellSchema>;

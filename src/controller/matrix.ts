@@ -100,6 +100,8 @@ export function assembleMatrix(
           rttSeconds: r.rttSeconds,
           lastFailure: r.lastFailure,
           ...(r.run !== undefined ? { run: r.run } : {}),
+          ...(p.rotating !== undefined ? { rotating: p.rotating } : {}),
+          ...(r.measuredAt !== undefined ? { measuredAt: r.measuredAt } : {}),
         });
       }
     }

@@ -46,6 +46,13 @@ const LATENCY_WARN_S = 0.01;
 const LATENCY_BAD_S = 0.1;
 const DNS_WARN = 0.99;
 const DNS_BAD = 0.8;
+/**
+ * A cell is stale when its newest result (measuredAt) is older than this before the matrix was
+ * made: half the default 60 s window, so the cell's numbers describe a past the window is about
+ * to forget. A core peer's cell is at most a probe interval old; a rotating peer's (peers.rotation)
+ * up to its coverage period, and stale when that period is long (docs/scale.md).
+ */
+const STALE_AFTER_S = 30;
 
 const params = new URLSearchParams(location.search);
 const REFRESH_MS = clamp(Number(params.get('refresh') ?? 3000), 500, 60_000, 3000);
@@ -209,11 +216,37 @@ function judgeCell(c, metric) {
   return { state: st, text: dur(v), value: v, colour: latencyColour(v) };
 }
 
-/** @param {Cell} c */
-function cellTooltip(c) {
+/**
+ * How long before the matrix was made the cell's newest result was sent, in seconds; undefined
+ * when the agent doesn't say (rows before measuredAt).
+ * @param {Cell} c @param {Matrix} m
+ */
+function cellAge(c, m) {
+  if (c.measuredAt === undefined) return undefined;
+  const s = (Date.parse(m.generatedAt) - Date.parse(c.measuredAt)) / 1000;
+  return Number.isFinite(s) ? Math.max(0, s) : undefined;
+}
+
+/** "measured 12 s before this matrix, rotating peer", or '' without measuredAt. @param {Cell} c @param {Matrix} m */
+function ageText(c, m) {
+  const age = cellAge(c, m);
+  if (age === undefined) return '';
+  const peer =
+    c.rotating === true
+      ? 'rotating peer (visited once a coverage period)'
+      : c.rotating === false
+        ? 'core peer'
+        : '';
+  return `measured ${Math.round(age)} s before this matrix${age > STALE_AFTER_S ? ' (stale)' : ''}${peer !== '' ? `; ${peer}` : ''}`;
+}
+
+/** @param {Cell} c @param {Matrix} m */
+function cellTooltip(c, m) {
+  const age = ageText(c, m);
   const lines = [
     `${c.sourceNode} (${c.sourceNetwork}) → ${c.targetNode} (${c.targetNetwork})`,
     `${c.path} · ${c.scope} · ${c.protocol} ${c.size}`,
+    ...(age !== '' ? [age] : []),
     `sent ${c.sent}, lost ${c.lost} (${pct(c.lossRatio)}); forward lost ${c.forwardLost}, reverse lost ${c.reverseLost}`,
   ];
   if (c.rttSeconds !== null) {
@@ -319,7 +352,7 @@ function renderMatrix() {
   const thead = table.querySelector('thead');
   thead?.replaceChildren(head);
 
-  const counts = { ok: 0, warn: 0, bad: 0, nodata: 0 };
+  const counts = { ok: 0, warn: 0, bad: 0, nodata: 0, stale: 0 };
   const rows = [];
   for (const s of m.nodes) {
     const tr = h('tr', { 'data-source': s, 'data-source-network': srcNet });
@@ -330,10 +363,16 @@ function renderMatrix() {
       const key = `${s}|${t}`;
       const j = self ? { state: 'self', text: '' } : judgeCell(c, state.metric);
       if (!self) counts[/** @type {'ok' | 'warn' | 'bad' | 'nodata'} */ (j.state)]++;
+      const age = c !== undefined && !self ? cellAge(c, m) : undefined;
+      const stale = age !== undefined && age > STALE_AFTER_S && j.state !== 'nodata';
+      if (stale) counts.stale++;
       const td = h(
         'td',
         {
-          class: `cell state-${j.state}`,
+          class: `cell state-${j.state}${stale ? ' stale' : ''}`,
+          'data-age': age !== undefined ? Math.round(age) : undefined,
+          'data-stale': stale ? 'true' : undefined,
+          'data-rotating': c?.rotating !== undefined && !self ? String(c.rotating) : undefined,
           'data-source': s,
           'data-target': t,
           'data-source-network': srcNet,
@@ -345,7 +384,7 @@ function renderMatrix() {
           title: self
             ? `${s} (${srcNet}) to itself: not measured`
             : c !== undefined
-              ? cellTooltip(c)
+              ? cellTooltip(c, m)
               : `${s} (${srcNet}) → ${t} (${dstNet}): no data for ${state.protocol} ${state.size}`,
         },
         j.text,
@@ -370,6 +409,7 @@ function renderMatrix() {
     h('span', { class: 'count count-bad' }, `${counts.bad} failing`),
     ' · ',
     h('span', { class: 'count count-nodata' }, `${counts.nodata} no data`),
+    counts.stale > 0 ? h('span', { class: 'count count-stale' }, ` (${counts.stale} stale)`) : '',
     short.suffix !== ''
       ? h('span', { class: 'suffix-note' }, ` (names without "${short.suffix}")`)
       : '',
@@ -419,7 +459,11 @@ function renderLegend() {
       ),
     );
   }
-  items.push(swatch('', 'no data', 'swatch-nodata'), swatch('', 'self', 'swatch-self'));
+  items.push(
+    swatch('', 'no data', 'swatch-nodata'),
+    swatch('', 'self', 'swatch-self'),
+    swatch('', `stale (measured over ${STALE_AFTER_S} s ago)`, 'swatch-stale'),
+  );
   legend.replaceChildren(...items);
 }
 
@@ -459,6 +503,11 @@ function renderDetail() {
   const rows = [
     ['pair', `${c.sourceNode} (${c.sourceNetwork}) → ${c.targetNode} (${c.targetNetwork})`],
     ['probe', `${c.path} · ${c.scope} · ${c.protocol} ${c.size}`],
+    ...(c.measuredAt !== undefined
+      ? /** @type {[string, string][]} */ ([
+          ['measured', `${clock(c.measuredAt)} (${ageText(c, m)})`],
+        ])
+      : []),
     ['sent / lost', `${c.sent} / ${c.lost} (${pct(c.lossRatio)})`],
     ['forward / reverse lost', `${c.forwardLost} / ${c.reverseLost}`],
     [
@@ -721,7 +770,7 @@ function renderDns() {
       ),
     );
   table.querySelector('thead')?.replaceChildren(head);
-  const counts = { ok: 0, warn: 0, bad: 0, nodata: 0 };
+  const counts = { ok: 0, warn: 0, bad: 0, nodata: 0, stale: 0 };
   const rows = [];
   for (const src of sources) {
     const [node = '', network = ''] = src.split('|');

@@ -8,10 +8,11 @@
 // loss in one direction never makes a port finding. One such comparison per link: the family is
 // held at `confidence` (stats.ts bonferroni). Then the path is up and only podmesh's TCP
 // probe port is dropped, refused or rejected, so the tcp cells are taken before any link rule
-// runs and can't make the path look lossy.
+// runs and can't make the path look lossy; so are the failing tcp cells of rotating visits to
+// the same agent (peers.rotation), too few to make the case on their own.
 
 import { cellEvidence, draft, lossFigures } from '../drafts.ts';
-import { cellCounts, usable, windowCounts } from '../links.ts';
+import { cellCounts, cellRatio, usable, windowCounts } from '../links.ts';
 import { agentKey, agentNode, cmp, type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { agentPortSteps, type PortOutcome } from '../next-steps/ports.ts';
 import { bonferroni, handshakeLoss, pool, wilson, type Counts } from '../stats.ts';
@@ -117,6 +118,13 @@ function agentPortDraft(ctx: Ctx, k: string, e: TcpOnly): Draft {
         : 'port-blocked';
   const id = `${kind}:${k}`;
   for (const c of e.cells) ctx.takenCells.set(c, id);
+  // Rotating visits (peers.rotation) to the same agent hit the same port: their few tcp probes
+  // can't make the case on their own, but left in place they would read as pair loss.
+  for (const l of ctx.links.values())
+    if (l.targetNode === e.node && l.targetNet === e.net)
+      for (const c of l.cells)
+        if (c.rotating === true && c.protocol === 'tcp' && (cellRatio(c) ?? 0) > 0)
+          ctx.takenCells.set(c, id);
   const sourceNodes = [...e.sources].map(agentNode);
   const conf = ctx.opts.confidence;
   return draft(ctx, {

@@ -10,6 +10,7 @@ import {
   classState,
   explainLinks,
   failsBothWays,
+  isRotating,
   openLinksBetween,
   smallTally,
   withHardFailures,
@@ -44,12 +45,15 @@ function isolatedDraft(
   ].some((l) => l.cls !== 'local' && smallTally(ctx, l).known);
   for (const p of peers) explainLinks(ctx, openLinksBetween(ctx, x, p), id);
   // Everything else failing to or from it is the same cut, even where a pair can't be judged
-  // on both networks (an agent missing at the other end).
+  // on both networks (an agent missing at the other end); so are its rotating links, which
+  // isolation doesn't read (links.ts usable) and whose few probes would read as pair loss.
   for (const p of ctx.nodes)
     if (p !== x)
       explainLinks(
         ctx,
-        openLinksBetween(ctx, x, p).filter((l) => smallTally(ctx, l).status === 'failing'),
+        openLinksBetween(ctx, x, p).filter(
+          (l) => smallTally(ctx, l).status === 'failing' || isRotating(l),
+        ),
         id,
       );
   ctx.ipHubs.set(x, id);

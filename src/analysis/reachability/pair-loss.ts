@@ -1,6 +1,8 @@
 // pair-loss: needs, on a link no broader cause took, loss significantly at or above lossyRatio
 // (stats.ts: the interval at `confidence` lies there), over the link's usable cells pooled (alone
-// or with its reverse on the same kind of path) or in one cell alone: 1 of 20 lost is never pair loss. Whatever loss is left once every broader
+// or with its reverse on the same kind of path) or in one cell alone that holds minProbes itself
+// (a rotating visit's cell holds a probe or two: it counts in its link's pool only): 1 of 20
+// lost is never pair loss, nor is 1 of 1. Whatever loss is left once every broader
 // cause has taken its share: one node's (a hub), the cluster's, a pair's, or one node's own
 // pod ↔ host pair. STAMP's forward/reverse split says which way a pair's loss travels when one
 // direction's loss rate is significantly higher and the other's is consistent with at most
@@ -9,7 +11,16 @@
 
 import { cellEvidence, draft, lossFigures } from '../drafts.ts';
 import { addKnown } from '../group.ts';
-import { cellCounts, cellRatio, explainLinks, reverseOf, statusOf, usable } from '../links.ts';
+import {
+  cellCounts,
+  cellRatio,
+  explainLinks,
+  hasOwnProbes,
+  isRotating,
+  reverseOf,
+  statusOf,
+  usable,
+} from '../links.ts';
 import { type Ctx, type Draft, type Link, type Rule } from '../model.ts';
 import { lossSteps } from '../next-steps/ip-paths.ts';
 import { atLeast, compare, pool, type Counts } from '../stats.ts';
@@ -47,7 +58,7 @@ function lossySymptoms(ctx: Ctx): { lossy: Symptom[]; known: Map<string, Set<str
     const significant =
       atLeast(pool(cells.map(cellCounts)), lossyRatio, confidence) ||
       atLeast(pool(both.map(cellCounts)), lossyRatio, confidence) ||
-      cells.some((c) => atLeast(cellCounts(c), lossyRatio, confidence));
+      cells.some((c) => hasOwnProbes(ctx, c) && atLeast(cellCounts(c), lossyRatio, confidence));
     if (!significant) continue;
     for (const c of cells) if (cellRatio(c)! >= lossyRatio) lossy.push({ link: l, cell: c });
   }
@@ -110,6 +121,8 @@ function lossDraft(
     if (c.sent > 0 && (worst.sent === 0 || c.lost / c.sent > worst.lost / worst.sent)) worst = c;
   }
   const dir = hub === undefined && !cluster ? directionNote(ctx, links, pair) : '';
+  // A pair measured by rotating visits only can't show a cut (links.ts classState): say so.
+  const rotating = links.length > 0 && links.every(isRotating);
   const where = cluster
     ? 'across most of the cluster'
     : hub !== undefined
@@ -126,7 +139,7 @@ function lossDraft(
         : 'warning',
     nodes: mine.flatMap((x) => [x.link.sourceNode, x.link.targetNode]),
     title: cluster ? 'Packet loss across the cluster' : `Packet loss ${where}`,
-    summary: `Probes are lost ${where} and no broader cause explains it: the worst path, every probe kind and size pooled, ${lossFigures(worst, ctx.opts.confidence)}.${dir}${onlyNote(ctx, links)}${hub !== undefined ? ` ${hub} is the common end: its interface, its load, or its link.` : ''}`,
+    summary: `Probes are lost ${where} and no broader cause explains it: the worst path, every probe kind and size pooled, ${lossFigures(worst, ctx.opts.confidence)}.${dir}${onlyNote(ctx, links)}${rotating ? ' These paths are measured by rotating visits only (peers.rotation), counted above in visits: a few a window, too few to tell a cut or a one-way block from heavy loss, so it is named as loss.' : ''}${hub !== undefined ? ` ${hub} is the common end: its interface, its load, or its link.` : ''}`,
     evidence: mine.map((x) => cellEvidence(x.cell)),
     confidence: hub !== undefined || cluster ? 0.7 : 0.6,
     nextSteps: lossSteps(ctx, ...checkEnds(ctx, hub, pair)),

@@ -15,7 +15,7 @@
 // (about 2% of rounds with 3 peers), and a finding outlives two rounds without its evidence anyway.
 
 import { validRun } from '../fresh.ts';
-import { explainLinks } from '../links.ts';
+import { explainLinks, isRotating } from '../links.ts';
 import { agentKey, finite, pairKey, type Ctx, type Link, type Rule } from '../model.ts';
 
 /** The id links held back this way are explained by: never a finding, so nothing reports it. */
@@ -48,8 +48,9 @@ export const pendingCuts: Rule = (ctx) => {
     let cut = 0;
     for (const p of ctx.nodes) {
       if (p === x) continue;
+      // Core links only: a rotating link's newest visit may be a period old, from before a cut.
       const links = (ctx.pairLinks.get(pairKey(x, p)) ?? []).filter(
-        (l) => !ctx.explainedLinks.has(l.key),
+        (l) => !ctx.explainedLinks.has(l.key) && !isRotating(l),
       );
       if (links.length === 0) continue;
       peers++;

@@ -1,7 +1,7 @@
 // The IP-path rules, broadest cause first, each taking the links it explains so narrower rules
 // never report them again: zone pair, isolated node, a cut in progress (held back, no finding),
-// one-way path, overlay, node network, MTU black hole, and last the loss nothing broader
-// explains. (An agent's TCP port blocked runs
+// one-way path, overlay, node network, MTU black hole, the rotating links of the causes named so
+// far, and last the loss nothing broader explains. (An agent's TCP port blocked runs
 // before all of them, in triage.ts, since it takes cells rather than links.)
 //
 // Links are judged on small probes pooled over protocols (links.ts); MTU-sized probes are only
@@ -15,6 +15,7 @@ import { mtuBlackholes } from './mtu.ts';
 import { overlay } from './overlay.ts';
 import { pairLoss } from './pair-loss.ts';
 import { pendingCuts } from './pending-cut.ts';
+import { rotatingLinks } from './rotating.ts';
 import { zonePairs } from './zone-pair.ts';
 
 /** Every IP-path rule in order; each one sees only what the earlier ones left. */
@@ -26,6 +27,7 @@ export const REACHABILITY_RULES: readonly Rule[] = [
   overlay,
   hostNetwork,
   mtuBlackholes,
+  rotatingLinks,
   pairLoss,
 ];
 
