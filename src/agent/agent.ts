@@ -17,14 +17,17 @@ import { createPeerSource } from '../discovery/create.ts';
 import type { DnsReplica } from '../discovery/kubernetes.ts';
 import type { PeerSource } from '../discovery/peer-source.ts';
 import { planJobs, planLaneJobs, type PlanOptions } from '../mesh/families/peer.ts';
+import { planApiServerJobs, type ApiServerAddress } from '../mesh/families/apiserver.ts';
 import { planPortJobs } from '../mesh/families/port.ts';
 import type { LogSink, ResultSinks } from '../mesh/family.ts';
 import { planPeers } from '../mesh/peer-plan.ts';
 import { AgentMetrics } from '../metrics/recorder.ts';
+import type { ApiServerJob, ApiServerJobResult } from '../probes/apiserver-job.ts';
 import type { DnsJobResult } from '../probes/dns-job.ts';
 import type { PortJob, PortJobResult } from '../probes/port-job.ts';
 import { baseLength } from '../probes/stamp-codec.ts';
 import { closeServer, createApp, listen } from '../server/http.ts';
+import { ApiServerWindowStore } from '../store/apiserver-window.ts';
 import { DnsWindowStore } from '../store/dns-window.ts';
 import { LateWindow } from '../store/late-window.ts';
 import { PairWindowStore } from '../store/pair-window.ts';
@@ -75,6 +78,10 @@ export class Agent {
   private readonly metrics: AgentMetrics;
   private readonly portJobs: readonly PortJob[];
   private readonly portJobKeys: ReadonlySet<string>;
+  private readonly apiStore: ApiServerWindowStore;
+  /** The API server checks: the VIP and the endpoints known now (static or watched). */
+  private apiJobs: readonly ApiServerJob[] = [];
+  private apiJobKeys: ReadonlySet<string> = new Set();
   private readonly mainDelay = loopDelayMonitor();
   private readonly readiness = new Readiness();
   private readonly mtuBytes: number;
@@ -105,12 +112,14 @@ export class Agent {
     this.store = new PairWindowStore(this.clock, windowMs);
     this.dnsStore = new DnsWindowStore(this.clock, windowMs);
     this.portStore = new PortWindowStore(this.clock, windowMs);
+    this.apiStore = new ApiServerWindowStore(this.clock, windowMs);
     this.late = new LateWindow(this.clock, windowMs, cfg.probes.lateMs);
     this.portJobs = planPortJobs(cfg.ports.targets);
     this.portJobKeys = new Set(this.portJobs.map((j) => j.key));
     this.metrics = new AgentMetrics(this.self, this.store, opts.version, this.dnsStore, {
       ports: this.portStore,
       late: this.late,
+      apiserver: this.apiStore,
     });
     this.metrics.ports.setJobs(this.portJobs);
     this.metrics.health.setWindowExpected(expectedPerWindow(cfg));
@@ -150,6 +159,10 @@ export class Agent {
         this.late.record(late);
         this.onPortResult(r);
       },
+      apiserver: (r, late) => {
+        this.late.record(late);
+        this.onApiServerResult(r);
+      },
     };
     if (cfg.dns.enabled) this.dns = new DnsChecks(cfg, setUpDns(cfg, log, this.opts.resolvConf));
     const dnsOn = this.dns.setup.state.enabled;
@@ -159,6 +172,14 @@ export class Agent {
         ...(dnsOn ? { dns: { intervalMs: cfg.dns.intervalMs, timeoutMs: cfg.dns.timeoutMs } } : {}),
         ...(this.portJobs.length > 0
           ? { ports: { intervalMs: cfg.ports.intervalMs, timeoutMs: cfg.ports.timeoutMs } }
+          : {}),
+        ...(cfg.apiserver.enabled
+          ? {
+              apiserver: {
+                intervalMs: cfg.apiserver.intervalMs,
+                timeoutMs: cfg.apiserver.timeoutMs,
+              },
+            }
           : {}),
       },
       this.clock,
@@ -215,6 +236,7 @@ export class Agent {
       'agent started',
     );
     engines.reconcile('port', this.portJobs);
+    if (cfg.apiserver.enabled) this.updateApiServer(cfg.apiserver.endpoints);
     this.peerSource ??= await createPeerSource(cfg, log);
     if (dnsOn) {
       this.updateDns();
@@ -237,6 +259,24 @@ export class Agent {
     this.engines?.reconcile('dns', this.dns.jobs);
     if (change.arrived.length > 0 || change.departed.length > 0)
       this.opts.log.info({ ...change, jobs: this.dns.jobs.length }, 'DNS replicas changed');
+  }
+
+  /** The API server checks for these endpoints (and the VIP), handed to the engine. */
+  private updateApiServer(endpoints: readonly ApiServerAddress[]): void {
+    if (this.readiness.stopped) return;
+    const { service, readyz } = this.opts.config.apiserver;
+    this.apiJobs = planApiServerJobs(service, endpoints, readyz);
+    this.apiJobKeys = new Set(this.apiJobs.map((j) => j.key));
+    this.apiStore.retain(this.apiJobKeys);
+    this.metrics.apiserver.setJobs(this.apiJobs);
+    this.engines?.reconcile('apiserver', this.apiJobs);
+  }
+
+  private onApiServerResult(r: ApiServerJobResult): void {
+    // A check of an endpoint that left is dropped: its series are gone too.
+    if (!this.apiJobKeys.has(r.key)) return;
+    this.apiStore.record(r);
+    this.metrics.apiserver.record(r);
   }
 
   private onPortResult(r: PortJobResult): void {
@@ -393,6 +433,8 @@ export class Agent {
       dnsWindow: (key) => this.dnsStore.get(key),
       portJobs: this.portJobs,
       portWindow: (key) => this.portStore.get(key),
+      apiServerJobs: this.apiJobs,
+      apiServerWindow: (key) => this.apiStore.get(key),
       selfHealth: selfHealth(
         this.late.summary(),
         this.mainDelay.count > 0 ? loopDelaySeconds(this.mainDelay, 99) : null,

@@ -950,6 +950,26 @@ const portArb = fc.record({
   lastDetail: fc.constant(null),
 });
 
+const apiArb = fc.record({
+  sourceNode: nodeName,
+  sourceNetwork: net,
+  target: fc.constantFrom('service', '10.0.0.1:6443', '10.0.0.2:6443'),
+  kind: fc.constantFrom('service' as const, 'endpoint' as const),
+  address: fc.constantFrom('10.0.0.1', '10.96.0.1'),
+  port: fc.integer({ min: 1, max: 65535 }),
+  sent: count,
+  failed: count,
+  okRatio: ratio,
+  outcomes,
+  lastOutcome: fc.constant(null),
+  lastDetail: fc.constant(null),
+  readyz: fc.constantFrom(null, 200, 401),
+  run: fc.option(
+    fc.record({ ok: fc.boolean(), length: fc.integer({ min: 1, max: 20 }), previous: count }),
+    { nil: null },
+  ),
+});
+
 const agentArb = fc.record(
   {
     node: nodeName,
@@ -1010,6 +1030,7 @@ const snapshotArb: fc.Arbitrary<Snapshot> = fc
       cells: fc.array(cellArb, { maxLength: 120 }),
       dns: fc.array(dnsArb, { maxLength: 40 }),
       ports: fc.array(portArb, { maxLength: 20 }),
+      apiserver: fc.array(apiArb, { maxLength: 30 }),
     }),
     coverage: fc.option(
       fc.array(fc.record({ node: nodeName, pod: agentCov, host: agentCov }), { maxLength: 5 }),
