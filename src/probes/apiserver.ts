@@ -111,7 +111,7 @@ export function checkApiServer(c: ApiServerCheck, clock: Clock): Promise<ApiServ
       connectNs = clock.monoNs();
       // No SNI (the target is an address), no verification, no client certificate.
       secure = tls.connect({ socket, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
-      secure.on('error', (err) => {
+      secure.on('error', (err: Error) => {
         const code = errnoOf(err);
         if (tlsNs === undefined) finish('tls-error', null, code ?? err.message);
         else finish('ok', null, `readyz: ${code ?? err.message}`);
