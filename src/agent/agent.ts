@@ -65,6 +65,15 @@ function hasDnsReplicas(s: PeerSource): s is WithDnsReplicas {
   return typeof (s as Partial<WithDnsReplicas>).onDnsReplicas === 'function';
 }
 
+/** A peer source that also watches the API server's endpoints (Kubernetes discovery). */
+type WithApiServer = PeerSource & {
+  onApiServerEndpoints(listener: (endpoints: readonly ApiServerAddress[]) => void): () => void;
+};
+
+function hasApiServer(s: PeerSource): s is WithApiServer {
+  return typeof (s as Partial<WithApiServer>).onApiServerEndpoints === 'function';
+}
+
 const IPV4_UDP_HEADERS = 28;
 
 export class Agent {
@@ -97,6 +106,7 @@ export class Agent {
   private rotating = new Map<string, Peer>();
   private discoveredReplicas: readonly DnsReplica[] = [];
   private unsubscribeDns: (() => void) | undefined;
+  private unsubscribeApi: (() => void) | undefined;
   private stopped: Promise<void> | undefined;
   httpPort = 0;
   stampPort = 0;
@@ -247,6 +257,16 @@ export class Agent {
           this.updateDns();
         });
     }
+    // Endpoints from the `kubernetes` EndpointSlice, unless apiserver.endpoints lists them.
+    const source = this.peerSource;
+    if (cfg.apiserver.enabled && cfg.apiserver.endpoints.length === 0 && hasApiServer(source))
+      this.unsubscribeApi = source.onApiServerEndpoints((endpoints) => {
+        this.updateApiServer(endpoints);
+        this.opts.log.info(
+          { endpoints: endpoints.map((e) => `${e.address}:${e.port}`) },
+          'API server endpoints changed',
+        );
+      });
     await this.peerSource.start((peers) => this.onPeers(peers));
   }
 
@@ -460,6 +480,7 @@ export class Agent {
       this.opts.log.info({ drainMs }, 'stopping: readiness off');
       if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
       this.unsubscribeDns?.();
+      this.unsubscribeApi?.();
       await this.peerSource?.stop();
       await this.engines?.stop();
       if (this.server !== undefined) await closeServer(this.server);
