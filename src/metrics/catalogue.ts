@@ -559,7 +559,7 @@ export function renderMetricsDoc(): string {
     "| `zone` | the agent's node's zone (`topology.kubernetes.io/zone`), empty when unknown |",
     '| `version`, `node_version` | build information |',
     '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
-    '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` (the cluster DNS Service\'s), `apiserver-endpointslices` (the `kubernetes` Service\'s, in `default`) |',
+    "| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` (the cluster DNS Service's), `apiserver-endpointslices` (the `kubernetes` Service's, in `default`) |",
     "| `target` | a port target's configured name (`ports.targets[].name`), never an address |",
     '| `expected` | `open` (the target should accept connections) or `closed` (it must not: a policy that has to hold) |',
     "| `kind` | finding kind from the controller's triage (see docs/triage.md); for `podmesh_socket_reopens_total` the socket; for `podmesh_window_expected_probes` the check: `pair`, `dns`, `port` |",
