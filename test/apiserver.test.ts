@@ -8,8 +8,11 @@ import net from 'node:net';
 import test from 'ava';
 import { agentRowSchema, type AgentRow } from '../src/api/agent-row.ts';
 import { apiServerService, loadConfig } from '../src/config/load.ts';
-import { scrape, startAgent, until } from './support/agents.ts';
+import { KubernetesPeerSource } from '../src/discovery/kubernetes.ts';
+import { scrape, silent, startAgent, until } from './support/agents.ts';
+import { endpointSliceObject, FakeApiServer, type KObject } from './support/fake-apiserver.ts';
 import { TlsApiServer } from './support/tls-apiserver.ts';
+import { Agent } from '../src/agent/agent.ts';
 
 async function closedPort(address: string): Promise<number> {
   const s = net.createServer();
@@ -153,4 +156,84 @@ test('bad apiserver settings are refused with the key', (t) => {
     bad({ 'apiserver.intervalMs': 1000, 'apiserver.timeoutMs': 2000 }),
     /apiserver\.timeoutMs \(2000\) must not exceed apiserver\.intervalMs \(1000\)/,
   );
+});
+
+/** The `kubernetes` Service's EndpointSlice in `default`, its https port `port`. */
+function apiSlice(ip: string, port: number): KObject {
+  return {
+    ...endpointSliceObject({
+      name: 'kubernetes',
+      namespace: 'default',
+      service: 'kubernetes',
+      endpoints: [{ ip }],
+    }),
+    ports: [{ name: 'https', port, protocol: 'TCP' }],
+  };
+}
+
+test('with Kubernetes discovery the endpoints follow the `kubernetes` EndpointSlice; one that leaves takes its series', async (t) => {
+  const first = await TlsApiServer.start('127.0.32.30');
+  const second = await TlsApiServer.start('127.0.32.31');
+  const k8s = await FakeApiServer.start();
+  k8s.upsert(apiSlice('127.0.32.30', first.port));
+  const config = loadConfig({
+    overrides: {
+      node: 'api-node-3',
+      address: '127.0.32.3',
+      httpAddress: '127.0.32.3',
+      httpPort: 0,
+      stampPort: 0,
+      tcpPort: 0,
+      'probes.icmp': false,
+      'dns.enabled': false,
+      'window.seconds': 5,
+      'apiserver.intervalMs': 200,
+      'apiserver.timeoutMs': 150,
+      'apiserver.service': 'none',
+    },
+  });
+  const source = new KubernetesPeerSource({
+    kubeConfig: k8s.kubeConfig(),
+    namespace: 'podmesh',
+    podSelector: 'app.kubernetes.io/name=podmesh',
+    dnsService: '',
+    apiServerEndpoints: true,
+  });
+  const agent = await Agent.start({ config, log: silent, version: 'test', peerSource: source });
+  t.teardown(async () => {
+    await agent.stop();
+    await k8s.close();
+    await first.close();
+    await second.close();
+  });
+  const url = `http://127.0.32.3:${agent.httpPort}`;
+  const targets = async (): Promise<AgentRow['apiserver']> =>
+    ((await (await fetch(`${url}/api/v1/results`)).json()) as AgentRow).apiserver;
+  const one = `127.0.32.30:${first.port}`;
+  const two = `127.0.32.31:${second.port}`;
+  await until(
+    'the endpoint from the slice is checked',
+    async () => ((await targets()).find((x) => x.target === one)?.sent ?? 0) >= 2,
+    10_000,
+  );
+  t.deepEqual(
+    (await targets()).map((x) => [x.target, x.kind, x.lastOutcome]),
+    [[one, 'endpoint', 'ok']],
+  );
+  // The control plane moves: the slice names another address.
+  k8s.upsert(apiSlice('127.0.32.31', second.port));
+  await until(
+    'the new endpoint is checked and the old one gone',
+    async () => {
+      const now = await targets();
+      return now.length === 1 && now[0]!.target === two && now[0]!.sent >= 2;
+    },
+    10_000,
+  );
+  const servers = new Set(
+    (await scrape(url))
+      .filter((x) => x.name.startsWith('podmesh_apiserver_') && x.labels.server !== undefined)
+      .map((x) => x.labels.server),
+  );
+  t.deepEqual([...servers], [two]);
 });
