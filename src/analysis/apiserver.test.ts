@@ -91,3 +91,37 @@ test('the VIP fails from every node while the endpoints answer: one finding abou
 test('no API server checks at all (an older agent, apiserver off): nothing', (t) => {
   t.deepEqual(ids(triage(cluster().build())), []);
 });
+
+test('the endpoints fail directly from node-2 while its VIP answers: named, rules before translation', (t) => {
+  const fs = triage(
+    cluster({ apiserverEndpoints: 3 }).apiBlockedFrom('node-2', 'endpoint').build(),
+  );
+  t.deepEqual(ids(fs), ['apiserver-unreachable:node-2']);
+  const f = only(fs, 'apiserver-unreachable:node-2');
+  t.deepEqual(f.targets, ['endpoints']);
+  t.regex(f.summary, /before Service translation/);
+});
+
+test('two nodes of five cut from the control plane: each named on its own', (t) => {
+  const fs = triage(
+    cluster({ nodes: 5, apiserverEndpoints: 3 })
+      .apiBlockedFrom('node-2')
+      .apiBlockedFrom('node-4')
+      .build(),
+  );
+  t.deepEqual(ids(fs), ['apiserver-unreachable:node-2', 'apiserver-unreachable:node-4']);
+  t.deepEqual(only(fs, 'apiserver-unreachable:node-4').nodes, ['node-4']);
+});
+
+test('every node failing through the VIP and directly: one critical finding, not one per node', (t) => {
+  const fs = triage(
+    cluster({ apiserverEndpoints: 3 })
+      .apiFail(() => true)
+      .build(),
+  );
+  t.deepEqual(ids(fs), ['apiserver-unreachable:all']);
+  const f = only(fs, 'apiserver-unreachable:all');
+  t.is(f.severity, 'critical');
+  t.deepEqual(f.targets, ['endpoints', 'service']);
+  t.regex(f.summary, /the API server is down/);
+});
