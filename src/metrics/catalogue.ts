@@ -385,7 +385,7 @@ export const CATALOGUE = {
     name: 'podmesh_discovery_last_sync_timestamp_seconds',
     type: 'gauge',
     labels: ['source_node', 'network', 'resource'],
-    help: 'Unix time of the last successful list, watch event or bookmark from the API server, per watched resource (pods, nodes, endpointslices). Sync age: time() minus this.',
+    help: 'Unix time of the last successful list, watch event or bookmark from the API server, per watched resource (pods, nodes, endpointslices, apiserver-endpointslices). Sync age: time() minus this.',
   }),
   discoveryRestarts: def({
     name: 'podmesh_discovery_restarts_total',
