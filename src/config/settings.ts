@@ -245,7 +245,7 @@ export const SETTINGS: readonly Setting[] = [
     'apiserver.intervalMs',
     ms(100, 3_600_000),
     10_000,
-    'Time between two checks of one API server target. The API server sees one connection per agent per target per interval: keep it modest on large clusters.',
+    'Time between two checks of one API server target. The API server sees one connection per agent per target per interval: keep it modest on large clusters. Triage judges a target once the window holds 4 checks and the alert once it holds 3, so keep window.seconds at 4 intervals or more (60 s / 10 s = 6).',
   ),
   s(
     'apiserver.timeoutMs',
