@@ -215,6 +215,8 @@ interface Fault {
   readonly late?: (a: Agent) => number;
   readonly webBlocked?: boolean;
   readonly closedPortOpen?: boolean;
+  /** The API server (VIP and endpoints) is blocked from this node's agents. */
+  readonly apiBlockedFrom?: string;
   readonly controller?: 'stuck' | { readonly cannotPull: number };
   /** Findings the controller's triage holds (podmesh_finding_active). */
   readonly findings?: readonly { kind: string; severity: string; subject: string }[];
@@ -347,6 +349,14 @@ const FAULTS: readonly Fault[] = [
     fires: { PortUnreachable: 2 },
     where: [{ alertname: 'PodmeshPortUnreachable', target: 'web', network: 'host' }],
     webBlocked: true,
+  },
+  {
+    // A firewall on node-2 drops TCP to the API server: its two agents reach neither the VIP
+    // nor an endpoint (lab: lab-apiserver.test.ts).
+    name: 'the API server blocked from node-2',
+    fires: { ApiServerUnreachable: 1 },
+    where: [{ alertname: 'PodmeshApiServerUnreachable', source_node: 'node-2' }],
+    apiBlockedFrom: 'node-2',
   },
   {
     name: 'a port that must stay closed accepts connections',
@@ -529,6 +539,16 @@ function scenarioSeries(f: Fault): { series: string; values: string }[] {
       const l = { ...self(s), target: name, expected };
       add('podmesh_port_open_ratio', l, constant(open));
       add('podmesh_port_window_checks', l, constant(12));
+    }
+    // The API server checks: the VIP and two endpoints, 6 checks a window each.
+    for (const [kind, server] of [
+      ['service', 'service'],
+      ['endpoint', '10.0.0.1:6443'],
+      ['endpoint', '10.0.0.2:6443'],
+    ] as const) {
+      const l = { ...self(s), server_kind: kind, server };
+      add('podmesh_apiserver_ok_ratio', l, constant(f.apiBlockedFrom === s.node ? 0 : 1));
+      add('podmesh_apiserver_window_checks', l, constant(6));
     }
   }
 

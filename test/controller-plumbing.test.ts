@@ -218,6 +218,7 @@ test('plumbing Pods per node and sandbox errors, kept in sync by the watch', asy
       cells: [],
       dns: [],
       ports: [],
+      apiserver: [],
     },
     coverage: undefined,
     plumbing: second,

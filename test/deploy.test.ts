@@ -100,6 +100,14 @@ const EXPECTED_GRANTS: readonly Grant[] = [
     resource: 'endpointslices',
     verbs: ['list', 'watch'],
   },
+  // The `kubernetes` Service's EndpointSlices: the API server endpoints checked directly.
+  {
+    serviceAccount: 'podmesh-agent',
+    scope: 'default',
+    apiGroup: 'discovery.k8s.io',
+    resource: 'endpointslices',
+    verbs: ['list', 'watch'],
+  },
   // Coverage: which nodes have a Ready agent of each kind, and why not.
   {
     serviceAccount: 'podmesh-controller',

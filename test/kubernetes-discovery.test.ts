@@ -522,6 +522,50 @@ test('DNS replicas come from the DNS Service’s EndpointSlices, ready endpoints
   );
 });
 
+/** The `kubernetes` Service's EndpointSlice in `default`: the API server's addresses. */
+function apiServerSlice(name: string, ips: readonly string[], ready = true): KObject {
+  return {
+    ...endpointSliceObject({
+      name,
+      namespace: 'default',
+      service: 'kubernetes',
+      endpoints: ips.map((ip) => ({ ip, ready })),
+    }),
+    ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
+  };
+}
+
+test('API server endpoints come from the `kubernetes` EndpointSlice in default, only when asked', async (t) => {
+  const slices = [
+    apiServerSlice('kubernetes', ['10.0.0.12', '10.0.0.11']),
+    apiServerSlice('kubernetes-old', ['10.0.0.13'], false),
+    // Another Service in default, and the DNS Service: neither is the API server.
+    endpointSliceObject({
+      name: 'web',
+      namespace: 'default',
+      service: 'web',
+      endpoints: [{ ip: '10.1.1.1' }],
+    }),
+    endpointSliceObject({ name: 'kube-dns-abc', endpoints: [{ ip: '10.96.0.10' }] }),
+  ];
+  const h = await harness(t, [...twoNodes(), ...slices], { apiServerEndpoints: true });
+  const seen: (readonly { address: string; port: number }[])[] = [];
+  h.source.onApiServerEndpoints((e) => seen.push(e));
+  await until('endpoints', () => seen.length > 0, WAIT);
+  t.deepEqual(seen[0], [
+    { address: '10.0.0.11', port: 6443 },
+    { address: '10.0.0.12', port: 6443 },
+  ]);
+  t.not(h.stat('apiserver-endpointslices').lastSyncMs, undefined);
+  h.api.upsert(apiServerSlice('kubernetes', ['10.0.0.12']));
+  await until('an endpoint left', () => seen.length === 2, WAIT);
+  t.deepEqual(seen[1], [{ address: '10.0.0.12', port: 6443 }]);
+
+  // Not asked (the controller, or apiserver.endpoints set): no such informer at all.
+  const other = await harness(t, [...twoNodes(), ...slices]);
+  t.false(other.source.syncStats().some((s) => s.resource === 'apiserver-endpointslices'));
+});
+
 test('fromEnvironment: a kubeconfig file outside a cluster', async (t) => {
   const api = await FakeApiServer.start({ token: 'file-token' });
   for (const o of twoNodes()) api.upsert(o);

@@ -147,6 +147,7 @@ function partitionedMatrix(): Matrix {
     cells,
     dns,
     ports,
+    apiserver: [],
   };
 }
 

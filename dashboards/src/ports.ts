@@ -1,6 +1,7 @@
 // podmesh-ports: the configured port targets (ports.targets). Whether each source node reaches
 // each target the way it should: open targets accept, closed ones (a NetworkPolicy that has to
-// hold) refuse or time out; connect results and connect time.
+// hold) refuse or time out; connect results and connect time. And the API server checks (the
+// `kubernetes` VIP and each endpoint directly): reached from each node, TLS handshake time.
 
 import { RowBuilder, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import {
@@ -14,6 +15,8 @@ import {
 } from './common.ts';
 
 const SEL = 'source_node=~"$source_node", network=~"$network", target=~"$target"';
+/** The API server checks carry no `target` label (server_kind and server instead). */
+const API_SEL = 'source_node=~"$source_node", network=~"$network"';
 
 export function ports(): Dashboard {
   const d = dashboard({
@@ -116,6 +119,44 @@ export function ports(): Dashboard {
         unit: 'short',
         min: 0,
         w: 24,
+      }),
+    );
+
+  d.withRow(new RowBuilder('API server'))
+    .withPanel(
+      matrix({
+        title: 'API server reached: source node (rows) × way (columns)',
+        description:
+          'Share of API server checks (TCP connect, TLS handshake, anonymous /readyz) over the sliding window that reached it, the worst agent of each node: through the `kubernetes` VIP (service) and the endpoints directly (endpoint, the worst endpoint). The VIP alone failing is the Service translation on that node; the endpoints too, the path to the control plane (podmesh_apiserver_ok_ratio).',
+        queries: [
+          {
+            expr: `min by (source_node, server_kind) (podmesh_apiserver_ok_ratio{${API_SEL}})`,
+          },
+        ],
+        row: 'source_node',
+        column: 'server_kind',
+        rowTitle: 'source',
+        unit: 'percentunit',
+        steps: SUCCESS_STEPS,
+      }),
+    )
+    .withPanel(
+      timeseries({
+        title: 'API server TLS handshake time',
+        description:
+          'Median and 99th percentile TLS handshake time (after the connect) of API server checks, through the VIP and to the endpoints directly (podmesh_apiserver_tls_handshake_duration_seconds histogram).',
+        queries: [
+          {
+            expr: `histogram_quantile(0.5, sum by (server_kind, le) (rate(podmesh_apiserver_tls_handshake_duration_seconds_bucket{${API_SEL}}[$__rate_interval])))`,
+            legend: 'p50 {{server_kind}}',
+          },
+          {
+            expr: `histogram_quantile(0.99, sum by (server_kind, le) (rate(podmesh_apiserver_tls_handshake_duration_seconds_bucket{${API_SEL}}[$__rate_interval])))`,
+            legend: 'p99 {{server_kind}}',
+          },
+        ],
+        unit: 's',
+        min: 0,
       }),
     );
 

@@ -17,14 +17,17 @@ import { createPeerSource } from '../discovery/create.ts';
 import type { DnsReplica } from '../discovery/kubernetes.ts';
 import type { PeerSource } from '../discovery/peer-source.ts';
 import { planJobs, planLaneJobs, type PlanOptions } from '../mesh/families/peer.ts';
+import { planApiServerJobs, type ApiServerAddress } from '../mesh/families/apiserver.ts';
 import { planPortJobs } from '../mesh/families/port.ts';
 import type { LogSink, ResultSinks } from '../mesh/family.ts';
 import { planPeers } from '../mesh/peer-plan.ts';
 import { AgentMetrics } from '../metrics/recorder.ts';
+import type { ApiServerJob, ApiServerJobResult } from '../probes/apiserver-job.ts';
 import type { DnsJobResult } from '../probes/dns-job.ts';
 import type { PortJob, PortJobResult } from '../probes/port-job.ts';
 import { baseLength } from '../probes/stamp-codec.ts';
 import { closeServer, createApp, listen } from '../server/http.ts';
+import { ApiServerWindowStore } from '../store/apiserver-window.ts';
 import { DnsWindowStore } from '../store/dns-window.ts';
 import { LateWindow } from '../store/late-window.ts';
 import { PairWindowStore } from '../store/pair-window.ts';
@@ -62,6 +65,15 @@ function hasDnsReplicas(s: PeerSource): s is WithDnsReplicas {
   return typeof (s as Partial<WithDnsReplicas>).onDnsReplicas === 'function';
 }
 
+/** A peer source that also watches the API server's endpoints (Kubernetes discovery). */
+type WithApiServer = PeerSource & {
+  onApiServerEndpoints(listener: (endpoints: readonly ApiServerAddress[]) => void): () => void;
+};
+
+function hasApiServer(s: PeerSource): s is WithApiServer {
+  return typeof (s as Partial<WithApiServer>).onApiServerEndpoints === 'function';
+}
+
 const IPV4_UDP_HEADERS = 28;
 
 export class Agent {
@@ -75,6 +87,10 @@ export class Agent {
   private readonly metrics: AgentMetrics;
   private readonly portJobs: readonly PortJob[];
   private readonly portJobKeys: ReadonlySet<string>;
+  private readonly apiStore: ApiServerWindowStore;
+  /** The API server checks: the VIP and the endpoints known now (static or watched). */
+  private apiJobs: readonly ApiServerJob[] = [];
+  private apiJobKeys: ReadonlySet<string> = new Set();
   private readonly mainDelay = loopDelayMonitor();
   private readonly readiness = new Readiness();
   private readonly mtuBytes: number;
@@ -90,6 +106,7 @@ export class Agent {
   private rotating = new Map<string, Peer>();
   private discoveredReplicas: readonly DnsReplica[] = [];
   private unsubscribeDns: (() => void) | undefined;
+  private unsubscribeApi: (() => void) | undefined;
   private stopped: Promise<void> | undefined;
   httpPort = 0;
   stampPort = 0;
@@ -105,12 +122,14 @@ export class Agent {
     this.store = new PairWindowStore(this.clock, windowMs);
     this.dnsStore = new DnsWindowStore(this.clock, windowMs);
     this.portStore = new PortWindowStore(this.clock, windowMs);
+    this.apiStore = new ApiServerWindowStore(this.clock, windowMs);
     this.late = new LateWindow(this.clock, windowMs, cfg.probes.lateMs);
     this.portJobs = planPortJobs(cfg.ports.targets);
     this.portJobKeys = new Set(this.portJobs.map((j) => j.key));
     this.metrics = new AgentMetrics(this.self, this.store, opts.version, this.dnsStore, {
       ports: this.portStore,
       late: this.late,
+      apiserver: this.apiStore,
     });
     this.metrics.ports.setJobs(this.portJobs);
     this.metrics.health.setWindowExpected(expectedPerWindow(cfg));
@@ -150,6 +169,10 @@ export class Agent {
         this.late.record(late);
         this.onPortResult(r);
       },
+      apiserver: (r, late) => {
+        this.late.record(late);
+        this.onApiServerResult(r);
+      },
     };
     if (cfg.dns.enabled) this.dns = new DnsChecks(cfg, setUpDns(cfg, log, this.opts.resolvConf));
     const dnsOn = this.dns.setup.state.enabled;
@@ -159,6 +182,14 @@ export class Agent {
         ...(dnsOn ? { dns: { intervalMs: cfg.dns.intervalMs, timeoutMs: cfg.dns.timeoutMs } } : {}),
         ...(this.portJobs.length > 0
           ? { ports: { intervalMs: cfg.ports.intervalMs, timeoutMs: cfg.ports.timeoutMs } }
+          : {}),
+        ...(cfg.apiserver.enabled
+          ? {
+              apiserver: {
+                intervalMs: cfg.apiserver.intervalMs,
+                timeoutMs: cfg.apiserver.timeoutMs,
+              },
+            }
           : {}),
       },
       this.clock,
@@ -215,6 +246,7 @@ export class Agent {
       'agent started',
     );
     engines.reconcile('port', this.portJobs);
+    if (cfg.apiserver.enabled) this.updateApiServer(cfg.apiserver.endpoints);
     this.peerSource ??= await createPeerSource(cfg, log);
     if (dnsOn) {
       this.updateDns();
@@ -225,6 +257,16 @@ export class Agent {
           this.updateDns();
         });
     }
+    // Endpoints from the `kubernetes` EndpointSlice, unless apiserver.endpoints lists them.
+    const source = this.peerSource;
+    if (cfg.apiserver.enabled && cfg.apiserver.endpoints.length === 0 && hasApiServer(source))
+      this.unsubscribeApi = source.onApiServerEndpoints((endpoints) => {
+        this.updateApiServer(endpoints);
+        this.opts.log.info(
+          { endpoints: endpoints.map((e) => `${e.address}:${e.port}`) },
+          'API server endpoints changed',
+        );
+      });
     await this.peerSource.start((peers) => this.onPeers(peers));
   }
 
@@ -237,6 +279,24 @@ export class Agent {
     this.engines?.reconcile('dns', this.dns.jobs);
     if (change.arrived.length > 0 || change.departed.length > 0)
       this.opts.log.info({ ...change, jobs: this.dns.jobs.length }, 'DNS replicas changed');
+  }
+
+  /** The API server checks for these endpoints (and the VIP), handed to the engine. */
+  private updateApiServer(endpoints: readonly ApiServerAddress[]): void {
+    if (this.readiness.stopped) return;
+    const { service, readyz } = this.opts.config.apiserver;
+    this.apiJobs = planApiServerJobs(service, endpoints, readyz);
+    this.apiJobKeys = new Set(this.apiJobs.map((j) => j.key));
+    this.apiStore.retain(this.apiJobKeys);
+    this.metrics.apiserver.setJobs(this.apiJobs);
+    this.engines?.reconcile('apiserver', this.apiJobs);
+  }
+
+  private onApiServerResult(r: ApiServerJobResult): void {
+    // A check of an endpoint that left is dropped: its series are gone too.
+    if (!this.apiJobKeys.has(r.key)) return;
+    this.apiStore.record(r);
+    this.metrics.apiserver.record(r);
   }
 
   private onPortResult(r: PortJobResult): void {
@@ -394,6 +454,8 @@ export class Agent {
       dnsWindow: (key) => this.dnsStore.get(key),
       portJobs: this.portJobs,
       portWindow: (key) => this.portStore.get(key),
+      apiServerJobs: this.apiJobs,
+      apiServerWindow: (key) => this.apiStore.get(key),
       selfHealth: selfHealth(
         this.late.summary(),
         this.mainDelay.count > 0 ? loopDelaySeconds(this.mainDelay, 99) : null,
@@ -419,6 +481,7 @@ export class Agent {
       this.opts.log.info({ drainMs }, 'stopping: readiness off');
       if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
       this.unsubscribeDns?.();
+      this.unsubscribeApi?.();
       await this.peerSource?.stop();
       await this.engines?.stop();
       if (this.server !== undefined) await closeServer(this.server);

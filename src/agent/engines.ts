@@ -38,6 +38,7 @@ interface Placed {
 export interface FamilySettings {
   readonly dns?: EngineSpec['dns'];
   readonly ports?: EngineSpec['ports'];
+  readonly apiserver?: EngineSpec['apiserver'];
 }
 
 export class Engines {

@@ -5,9 +5,11 @@
 import { pathOf, scopeOf, type Peer, type ProbeKind, type Self } from '../core/types.ts';
 import type { AgentRow, Latency } from '../api/agent-row.ts';
 import type { DnsQuerySpec } from '../mesh/families/dns.ts';
+import type { ApiServerJob } from '../probes/apiserver-job.ts';
 import type { DnsJob } from '../probes/dns-job.ts';
 import type { PortJob } from '../probes/port-job.ts';
 import type { TimestampInfo } from '../probes/probe.ts';
+import type { ApiServerWindow } from '../store/apiserver-window.ts';
 import type { DnsWindow } from '../store/dns-window.ts';
 import type { PairWindow } from '../store/pair-window.ts';
 import type { PortWindow } from '../store/port-window.ts';
@@ -36,6 +38,8 @@ export interface RowInput {
   readonly dnsWindow: (key: string) => DnsWindow | undefined;
   readonly portJobs: readonly PortJob[];
   readonly portWindow: (key: string) => PortWindow | undefined;
+  readonly apiServerJobs: readonly ApiServerJob[];
+  readonly apiServerWindow: (key: string) => ApiServerWindow | undefined;
   /** The prober's own health over the window (health.ts). */
   readonly selfHealth: AgentRow['self'];
 }
@@ -102,6 +106,7 @@ export function resultsRow(i: RowInput): AgentRow {
     })),
     dns: dnsRows(i.dnsJobs, i.dns.queries, i.dnsWindow),
     ports: portRows(i.portJobs, i.portWindow),
+    apiserver: apiServerRows(i.apiServerJobs, i.apiServerWindow),
     self: i.selfHealth,
   };
 }
@@ -129,6 +134,31 @@ function portRows(
       lastOutcome: w?.lastOutcome ?? null,
       lastDetail: w?.lastDetail ?? null,
       connectSeconds: latency(w?.connect),
+      run: w?.run ?? null,
+    };
+  });
+}
+
+function apiServerRows(
+  jobs: readonly ApiServerJob[],
+  window: (key: string) => ApiServerWindow | undefined,
+): AgentRow['apiserver'] {
+  return jobs.map((j) => {
+    const w = window(j.key);
+    return {
+      target: j.key,
+      kind: j.kind,
+      address: j.address,
+      port: j.port,
+      sent: w?.sent ?? 0,
+      failed: w?.failed ?? 0,
+      okRatio: w?.okRatio ?? null,
+      outcomes: w?.outcomes ?? {},
+      lastOutcome: w?.lastOutcome ?? null,
+      lastDetail: w?.lastDetail ?? null,
+      readyz: w?.readyz ?? null,
+      connectSeconds: latency(w?.connect),
+      tlsSeconds: latency(w?.tls),
       run: w?.run ?? null,
     };
   });

@@ -55,6 +55,7 @@ test('the rule lists run in the documented order', (t) => {
       'latencyFindings',
       'dnsFindings',
       'portFindings',
+      'apiServerFindings',
       'coverageGaps',
     ],
   );

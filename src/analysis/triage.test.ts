@@ -386,6 +386,59 @@ const cases: readonly Case[] = [
     want: [],
   },
 
+  // --- the API server (more in apiserver.test.ts) ----------------------------------------------
+  {
+    name: 'healthy with API server checks (VIP and 3 endpoints): nothing',
+    snapshot: () => cluster({ apiserverEndpoints: 3 }).build(),
+    want: [],
+  },
+  {
+    name: 'apiserver-unreachable: the VIP and the endpoints fail from node-2 only',
+    snapshot: () => cluster({ apiserverEndpoints: 3 }).apiBlockedFrom('node-2').build(),
+    want: [{ id: 'apiserver-unreachable:node-2', nodes: ['node-2'] }],
+  },
+  {
+    name: 'apiserver-unreachable: every way fails from every node, one cluster-wide finding',
+    snapshot: () =>
+      cluster({ apiserverEndpoints: 3 })
+        .apiFail(() => true, 'refused')
+        .build(),
+    want: [{ id: 'apiserver-unreachable:all', nodes: ['node-1', 'node-2', 'node-3'] }],
+  },
+  {
+    name: 'near miss: one endpoint of three down for everybody is not unreachable from a node',
+    snapshot: () =>
+      cluster({ apiserverEndpoints: 3 })
+        .apiFail((a) => a.target === '10.0.0.3:6443', 'refused')
+        .build(),
+    want: [],
+  },
+  {
+    name: 'near miss: one endpoint of three unreachable from node-2 only is not unreachable from node-2',
+    snapshot: () =>
+      cluster({ apiserverEndpoints: 3 })
+        .apiFail((a) => a.sourceNode === 'node-2' && a.target === '10.0.0.3:6443')
+        .build(),
+    want: [],
+  },
+  {
+    name: 'near miss: 2 of 6 checks lost from node-2 is not a finding',
+    snapshot: () =>
+      cluster({ apiserverEndpoints: 3 })
+        .apiFail((a) => a.sourceNode === 'node-2', 'timeout', 2)
+        .build(),
+    want: [],
+  },
+  {
+    name: 'node-2 isolated: its API server checks fail too, held back behind node-isolated',
+    snapshot: () =>
+      cluster({ apiserverEndpoints: 3 })
+        .isolate('node-2', { readable: true })
+        .apiBlockedFrom('node-2')
+        .build(),
+    want: [{ id: 'node-isolated:node-2' }],
+  },
+
   // --- ports ----------------------------------------------------------------------------------
   {
     name: 'port-blocked: web times out from everywhere',
@@ -950,6 +1003,26 @@ const portArb = fc.record({
   lastDetail: fc.constant(null),
 });
 
+const apiArb = fc.record({
+  sourceNode: nodeName,
+  sourceNetwork: net,
+  target: fc.constantFrom('service', '10.0.0.1:6443', '10.0.0.2:6443'),
+  kind: fc.constantFrom('service' as const, 'endpoint' as const),
+  address: fc.constantFrom('10.0.0.1', '10.96.0.1'),
+  port: fc.integer({ min: 1, max: 65535 }),
+  sent: count,
+  failed: count,
+  okRatio: ratio,
+  outcomes,
+  lastOutcome: fc.constant(null),
+  lastDetail: fc.constant(null),
+  readyz: fc.constantFrom(null, 200, 401),
+  run: fc.option(
+    fc.record({ ok: fc.boolean(), length: fc.integer({ min: 1, max: 20 }), previous: count }),
+    { nil: null },
+  ),
+});
+
 const agentArb = fc.record(
   {
     node: nodeName,
@@ -1010,6 +1083,7 @@ const snapshotArb: fc.Arbitrary<Snapshot> = fc
       cells: fc.array(cellArb, { maxLength: 120 }),
       dns: fc.array(dnsArb, { maxLength: 40 }),
       ports: fc.array(portArb, { maxLength: 20 }),
+      apiserver: fc.array(apiArb, { maxLength: 30 }),
     }),
     coverage: fc.option(
       fc.array(fc.record({ node: nodeName, pod: agentCov, host: agentCov }), { maxLength: 5 }),

@@ -3,6 +3,7 @@
 // cause first and each takes the symptoms it explains, so a cut-off node is one finding and not
 // dozens of pair findings. The rules and thresholds are described in docs/triage.md.
 
+import { apiServerFindings } from './apiserver.ts';
 import { buildContext } from './context.ts';
 import { dnsFindings } from './dns/rules.ts';
 import { coverageGaps } from './gaps.ts';
@@ -33,8 +34,8 @@ export function compareFindings(a: Finding, b: Finding): number {
  * Every rule in order: each step only sees what the ones before left unexplained. A starved
  * prober's cells count nowhere; an agent's TCP port takes its tcp cells; the IP paths take the
  * links they explain; the plumbing (CNI/proxy Pods) names the IP finding on its node; latency
- * judges the links left (slow, not lossy); DNS and ports hold back what the IP findings explain;
- * coverage gaps last.
+ * judges the links left (slow, not lossy); DNS, ports and the API server checks hold back what
+ * the IP findings explain; coverage gaps last.
  */
 export const TRIAGE_RULES: readonly Rule[] = [
   starvedProbers,
@@ -44,6 +45,7 @@ export const TRIAGE_RULES: readonly Rule[] = [
   latencyFindings,
   dnsFindings,
   portFindings,
+  apiServerFindings,
   coverageGaps,
 ];
 

@@ -5,12 +5,13 @@
 // The data model triage reads is imported here only (from the wire contract in src/api/), and
 // the rest of the analysis takes it from this file.
 import type { AgentCoverage, NodeCoverage } from '../api/coverage.ts';
-import type { AgentStatus, Cell, DnsCell, Matrix, PortCell } from '../api/matrix.ts';
+import type { AgentStatus, ApiServerCell, Cell, DnsCell, Matrix, PortCell } from '../api/matrix.ts';
 import type { NodePlumbing, PlumbingPod, PlumbingReport } from '../api/plumbing.ts';
 
 export type {
   AgentCoverage,
   AgentStatus,
+  ApiServerCell,
   Cell,
   DnsCell,
   Matrix,

@@ -5,9 +5,9 @@
 //    and a test parses a live agent's row against it with every object made strict, so a field
 //    the agent starts to emit without declaring it here fails.
 //  - acceptedAgentRowSchema: the same row read by the controller, lenient on purpose where an
-//    agent of another version may differ: `dns` and `ports` default to [] and `self` may be
-//    absent (rows from before those sections existed), a peer result's `run` and `measuredAt` and a
-//    peer's `rotating` may be absent, the `probes` section and the DNS
+//    agent of another version may differ: `dns`, `ports` and `apiserver` default to [] and `self`
+//    may be absent (rows from before those sections existed), a peer result's `run` and
+//    `measuredAt` and a peer's `rotating` may be absent, the `probes` section and the DNS
 //    entries' details are not checked (the controller reads neither). Unknown keys are dropped,
 //    never refused, so an older controller keeps reading a newer agent.
 //
@@ -192,6 +192,31 @@ export const portCheckSchema = z.object({
 });
 export type PortCheck = z.infer<typeof portCheckSchema>;
 
+/** service: the `kubernetes` Service VIP; endpoint: one API server address asked directly. */
+export const APISERVER_TARGET_KINDS = ['service', 'endpoint'] as const;
+
+/** One way to the API server, as this agent's checks (connect, TLS, /readyz) see it. */
+export const apiServerCheckSchema = z.object({
+  /** `service`, or the endpoint's `address:port`. */
+  target: z.string(),
+  kind: z.enum(APISERVER_TARGET_KINDS),
+  address: z.string(),
+  port: z.number().int(),
+  sent: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  okRatio: z.number().min(0).max(1).nullable(),
+  outcomes: z.record(z.string(), z.number()),
+  lastOutcome: z.string().nullable(),
+  lastDetail: z.string().nullable(),
+  /** The last anonymous GET /readyz status (401/403: reached, not allowed); null if none. */
+  readyz: z.number().int().nullable(),
+  connectSeconds: latencySchema.nullable(),
+  tlsSeconds: latencySchema.nullable(),
+  /** The window's trailing run of ok or failed checks; null before the first. */
+  run: trailingRunSchema.nullable(),
+});
+export type ApiServerCheck = z.infer<typeof apiServerCheckSchema>;
+
 /** The prober's own health: a starved agent's latency numbers can't be trusted. */
 export const selfHealthSchema = z.object({
   lateRatio: z.number().min(0).max(1).nullable(),
@@ -214,6 +239,7 @@ export const agentRowSchema = z.object({
   peers: z.array(peerRowSchema).max(10_000),
   dns: z.array(dnsCheckSchema).max(10_000),
   ports: z.array(portCheckSchema).max(10_000),
+  apiserver: z.array(apiServerCheckSchema).max(64),
   self: selfHealthSchema,
 });
 /** What the agent builds (no defaults or transforms: its input and output types are one). */
@@ -248,9 +274,10 @@ export const acceptedAgentRowSchema = agentRowSchema.extend({
     .array(portCheckSchema.partial({ run: true }))
     .max(10_000)
     .default([]),
+  apiserver: z.array(apiServerCheckSchema).max(64).default([]),
   self: selfHealthSchema.optional(),
 });
-/** A row as the controller may receive it (older agents omit dns, ports and self). */
+/** A row as the controller may receive it (older agents omit dns, ports, apiserver and self). */
 export type AcceptedAgentRowInput = z.input<typeof acceptedAgentRowSchema>;
-/** A row as the controller holds it after parsing (dns and ports always present). */
+/** A row as the controller holds it after parsing (dns, ports and apiserver always present). */
 export type AcceptedAgentRow = z.output<typeof acceptedAgentRowSchema>;

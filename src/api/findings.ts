@@ -33,6 +33,8 @@ export const FINDING_KINDS = [
   'port-rejected',
   /** A port target expected closed accepts connections: a policy that should hold does not. */
   'port-unexpectedly-open',
+  /** The API server (the `kubernetes` VIP, its endpoints) is unreachable from some nodes, or from all. */
+  'apiserver-unreachable',
   /** A→B fails while B→A works. */
   'asymmetric-path',
   /** Only traffic between two zones fails. */

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { NETWORKS, PROBE_KINDS, SIZE_CLASSES } from '../core/types.ts';
 import {
   API_VERSION,
+  apiServerCheckSchema,
   dnsCheckSchema,
   peerResultSchema,
   peerRowSchema,
@@ -116,6 +117,28 @@ export const portCellSchema = z
   .readonly();
 export type PortCell = z.infer<typeof portCellSchema>;
 
+/** One way to the API server (the VIP, one endpoint) as one agent sees it. */
+export const apiServerCellSchema = z
+  .object({
+    ...sourceFields,
+    ...apiServerCheckSchema.pick({
+      target: true,
+      kind: true,
+      address: true,
+      port: true,
+      sent: true,
+      failed: true,
+      okRatio: true,
+      outcomes: true,
+      lastOutcome: true,
+      lastDetail: true,
+      readyz: true,
+      run: true,
+    }).shape,
+  })
+  .readonly();
+export type ApiServerCell = z.infer<typeof apiServerCellSchema>;
+
 export const matrixSchema = z
   .object({
     apiVersion: z.literal(API_VERSION),
@@ -128,6 +151,7 @@ export const matrixSchema = z
     cells: z.array(cellSchema).readonly(),
     dns: z.array(dnsCellSchema).readonly(),
     ports: z.array(portCellSchema).readonly(),
+    apiserver: z.array(apiServerCellSchema).readonly(),
   })
   .readonly();
 export type Matrix = z.infer<typeof matrixSchema>;

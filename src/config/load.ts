@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import {
@@ -59,6 +60,15 @@ export interface Config {
     readonly targets: readonly PortTarget[];
     readonly intervalMs: number;
     readonly timeoutMs: number;
+  };
+  readonly apiserver: {
+    readonly enabled: boolean;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly readyz: boolean;
+    /** The VIP as resolved at load (apiserver.service, else the Pod env); undefined: none. */
+    readonly service: { readonly address: string; readonly port: number } | undefined;
+    readonly endpoints: readonly { readonly address: string; readonly port: number }[];
   };
   readonly stamp: {
     readonly authKey: Buffer | undefined;
@@ -165,6 +175,24 @@ const SERVICE_LINK =
   /^PODMESH_([A-Z0-9_]+_)?(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/;
 const NOT_SETTINGS = new Set(['PODMESH_CONFIG']);
 
+/**
+ * The `kubernetes` Service VIP: apiserver.service as written, or (empty) what Kubernetes puts in
+ * every Pod's env, or none ("none", or no usable env outside a cluster).
+ */
+export function apiServerService(
+  setting: string,
+  env: Readonly<Record<string, string | undefined>>,
+): { address: string; port: number } | undefined {
+  if (setting === 'none') return undefined;
+  const [host, portText] =
+    setting !== ''
+      ? [setting.slice(0, setting.lastIndexOf(':')), setting.slice(setting.lastIndexOf(':') + 1)]
+      : [env['KUBERNETES_SERVICE_HOST'] ?? '', env['KUBERNETES_SERVICE_PORT'] ?? ''];
+  const port = Number(portText);
+  if (isIP(host) !== 4 || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { address: host, port };
+}
+
 export function loadConfig(src: ConfigSources): Config {
   const problems: string[] = [];
   const values = new Map<string, { value: unknown; origin: Origin }>();
@@ -245,7 +273,7 @@ export function loadConfig(src: ConfigSources): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const cfg = assemble(flat, problems);
+  const cfg = assemble(flat, problems, src.env ?? {});
   // Settings under which the pair alerts could never fire (the DNS and port ones are warned
   // about at start: those checks are optional).
   problems.push(...windowProblems(cfg).refuse);
@@ -311,7 +339,11 @@ function formatPath(path: readonly PropertyKey[]): string {
     .replace(/^\./, '');
 }
 
-function assemble(f: Map<string, unknown>, problems: string[]): Config {
+function assemble(
+  f: Map<string, unknown>,
+  problems: string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Config {
   const get = <T>(k: string): T => f.get(k) as T;
   let authKey: Buffer | undefined;
   const rawKey = get<string | undefined>('stamp.authKey');
@@ -344,6 +376,14 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       `ports.timeoutMs (${portTimeout}) must not exceed ports.intervalMs (${portInterval}); lower the timeout or raise the interval`,
     );
   }
+  const apiInterval = get<number>('apiserver.intervalMs');
+  const apiTimeout = get<number>('apiserver.timeoutMs');
+  if (apiTimeout > apiInterval) {
+    problems.push(
+      `apiserver.timeoutMs (${apiTimeout}) must not exceed apiserver.intervalMs (${apiInterval}); lower the timeout or raise the interval`,
+    );
+  }
+  const apiService = apiServerService(get<string>('apiserver.service'), env);
   const portTargets = get<PortTarget[]>('ports.targets');
   const seenTargets = new Set<string>();
   for (const [i, t] of portTargets.entries()) {
@@ -448,6 +488,14 @@ function assemble(f: Map<string, unknown>, problems: string[]): Config {
       lateMs: get('probes.lateMs'),
     },
     ports: { targets: portTargets, intervalMs: portInterval, timeoutMs: portTimeout },
+    apiserver: {
+      enabled: get('apiserver.enabled'),
+      intervalMs: apiInterval,
+      timeoutMs: apiTimeout,
+      readyz: get('apiserver.readyz'),
+      service: apiService,
+      endpoints: get('apiserver.endpoints'),
+    },
     stamp: {
       authKey,
       maxSessions: get('stamp.maxSessions'),

@@ -236,6 +236,46 @@ export const SETTINGS: readonly Setting[] = [
   ),
 
   s(
+    'apiserver.enabled',
+    z.boolean(),
+    true,
+    'Agents check the Kubernetes API server: a TCP connect, a TLS handshake (certificate not verified: only reachability and time; no credentials are ever sent) and optionally an anonymous GET /readyz, to the `kubernetes` Service VIP and each endpoint directly, every apiserver.intervalMs. One connection per target per interval, none kept open.',
+  ),
+  s(
+    'apiserver.intervalMs',
+    ms(100, 3_600_000),
+    10_000,
+    'Time between two checks of one API server target. The API server sees one connection per agent per target per interval: keep it modest on large clusters. Triage judges a target once the window holds 4 checks and the alert once it holds 3, so keep window.seconds at 4 intervals or more (60 s / 10 s = 6).',
+  ),
+  s(
+    'apiserver.timeoutMs',
+    ms(10, 60_000),
+    3000,
+    'A check whose connect or TLS handshake is not done within this time is a timeout. Must not exceed apiserver.intervalMs.',
+  ),
+  s(
+    'apiserver.readyz',
+    z.boolean(),
+    true,
+    'After the handshake, GET /readyz without credentials: 200 is ready, 401/403 (anonymous requests not allowed) still proves the API server was reached.',
+  ),
+  s(
+    'apiserver.service',
+    z.string().regex(/^$|^none$|^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/, {
+      message: 'must be address:port (IPv4), empty, or none',
+    }),
+    '',
+    'The `kubernetes` Service VIP as address:port. Empty: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT from the Pod env (no VIP check outside a cluster); none: no VIP check.',
+  ),
+  s(
+    'apiserver.endpoints',
+    z.array(z.strictObject({ address: ipv4, port: port.min(1) })),
+    [],
+    'API server endpoints checked directly (file only): [{address, port}]. Empty: in a cluster, the addresses of the `kubernetes` EndpointSlice in `default`, watched read-only.',
+    false,
+  ),
+
+  s(
     'stamp.authKey',
     z.string().optional(),
     undefined,

@@ -2,7 +2,15 @@
 // put side by side, plus which agents answered. A pure function: no I/O, no clock of its own.
 
 import { API_VERSION, type AcceptedAgentRow } from '../api/agent-row.ts';
-import type { AgentState, AgentStatus, Cell, DnsCell, Matrix, PortCell } from '../api/matrix.ts';
+import type {
+  AgentState,
+  AgentStatus,
+  ApiServerCell,
+  Cell,
+  DnsCell,
+  Matrix,
+  PortCell,
+} from '../api/matrix.ts';
 
 /** Where the controller pulls one agent's row from (its directory lists these). */
 export interface AgentEndpoint {
@@ -27,6 +35,7 @@ export function assembleMatrix(
   const cells: Cell[] = [];
   const dns: DnsCell[] = [];
   const ports: PortCell[] = [];
+  const apiserver: ApiServerCell[] = [];
   const nodes = new Set<string>();
   const zones: Record<string, string> = {};
   const agents: AgentStatus[] = [];
@@ -79,6 +88,22 @@ export function assembleMatrix(
         lastDetail: p.lastDetail,
         ...(p.run !== undefined ? { run: p.run } : {}),
       });
+    for (const a of row.apiserver)
+      apiserver.push({
+        ...source,
+        target: a.target,
+        kind: a.kind,
+        address: a.address,
+        port: a.port,
+        sent: a.sent,
+        failed: a.failed,
+        okRatio: a.okRatio,
+        outcomes: a.outcomes,
+        lastOutcome: a.lastOutcome,
+        lastDetail: a.lastDetail,
+        readyz: a.readyz,
+        run: a.run,
+      });
     for (const p of row.peers) {
       nodes.add(p.node);
       if (p.zone !== '' && zones[p.node] === undefined) zones[p.node] = p.zone;
@@ -117,5 +142,6 @@ export function assembleMatrix(
     cells,
     dns,
     ports,
+    apiserver,
   };
 }

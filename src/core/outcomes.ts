@@ -38,3 +38,21 @@ export function serverResponded(outcome: DnsOutcome): boolean {
 /** Every outcome a connect can have (the `result` label values of podmesh_port_checks_total). */
 export const PORT_OUTCOMES = ['open', 'refused', 'timeout', 'unreachable', 'error'] as const;
 export type TcpOutcome = (typeof PORT_OUTCOMES)[number];
+
+/**
+ * Every outcome of one API server check (the `result` label values of
+ * podmesh_apiserver_checks_total). ok: TCP connect and TLS handshake done (and /readyz answered,
+ * any status, when asked: 401/403 mean reachable but not allowed, which is reachable). refused,
+ * timeout, unreachable: the connect's, or the handshake's or /readyz's timeout. tls-error: the
+ * connect worked but the TLS handshake failed (an alert, a reset, something that doesn't speak
+ * TLS). error: anything else.
+ */
+export const APISERVER_OUTCOMES = [
+  'ok',
+  'refused',
+  'timeout',
+  'unreachable',
+  'tls-error',
+  'error',
+] as const;
+export type ApiServerOutcome = (typeof APISERVER_OUTCOMES)[number];

@@ -29,6 +29,8 @@ export async function createPeerSource(cfg: Config, log: Logger): Promise<PeerSo
     podSelector: k.podSelector,
     dnsNamespace: k.dnsNamespace,
     dnsService: k.dnsService,
+    // The API server's endpoints are watched only when the agents check them and none are set.
+    apiServerEndpoints: cfg.apiserver.enabled && cfg.apiserver.endpoints.length === 0,
     nodeGraceMs: k.nodeGraceMs,
     watchdogMs: k.watchdogMs,
     log: log.child({ component: 'discovery' }),

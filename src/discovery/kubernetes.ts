@@ -50,6 +50,11 @@ export interface KubernetesPeerSourceOptions {
   readonly dnsNamespace?: string;
   /** Name of the cluster DNS Service; "" turns DNS replica discovery off. Default kube-dns. */
   readonly dnsService?: string;
+  /**
+   * Also watch the `kubernetes` Service's EndpointSlices in `default` (the API server's own
+   * addresses, for the apiserver checks). Default off: only agents ask for it.
+   */
+  readonly apiServerEndpoints?: boolean;
   /** How long a node stays cordoned or NotReady before its agents count as gone. Default 60 s. */
   readonly nodeGraceMs?: number;
   /** A watch with no event, bookmark or reconnect for this long is restarted. Default 10 min. */
@@ -125,6 +130,29 @@ export function nodeInfo(node: V1Node): NodeInfo {
   };
 }
 
+/** An API server address from the `kubernetes` Service's EndpointSlices. */
+export interface ApiServerEndpoint {
+  readonly address: string;
+  readonly port: number;
+}
+export type ApiServerEndpointsListener = (endpoints: readonly ApiServerEndpoint[]) => void;
+
+/** Ready IPv4 endpoints of the `kubernetes` Service (its `https` port), one per address, sorted. */
+export function apiServerEndpointsFromSlices(
+  slices: Iterable<V1EndpointSlice>,
+): ApiServerEndpoint[] {
+  const out = new Map<string, ApiServerEndpoint>();
+  for (const s of slices) {
+    if (s.addressType !== 'IPv4') continue;
+    const port = (s.ports?.find((p) => p.name === 'https') ?? s.ports?.[0])?.port ?? 443;
+    for (const e of s.endpoints ?? []) {
+      if (e.conditions?.ready === false || e.conditions?.terminating === true) continue;
+      for (const address of e.addresses) out.set(`${address}:${port}`, { address, port });
+    }
+  }
+  return [...out.values()].sort((a, b) => compareIPv4(a.address, b.address) || a.port - b.port);
+}
+
 /** Ready IPv4 endpoints of the DNS Service, one per address, sorted. */
 export function dnsReplicasFromSlices(slices: Iterable<V1EndpointSlice>): DnsReplica[] {
   const out = new Map<string, DnsReplica>();
@@ -187,6 +215,10 @@ export class KubernetesPeerSource implements PeerSource {
   private readonly pods: Reflector<V1Pod>;
   private readonly nodes: Reflector<V1Node>;
   private readonly slices: Reflector<V1EndpointSlice> | undefined;
+  private readonly apiSlices: Reflector<V1EndpointSlice> | undefined;
+  private readonly apiListeners = new Set<ApiServerEndpointsListener>();
+  private api: readonly ApiServerEndpoint[] = [];
+  private apiKey: string | undefined;
   private readonly reflectors: ReflectorHandle[];
   private listener: PeersListener | undefined;
   private readonly dnsListeners = new Set<DnsReplicasListener>();
@@ -263,8 +295,21 @@ export class KubernetesPeerSource implements PeerSource {
           }),
       });
     }
+    if (opts.apiServerEndpoints === true) {
+      const selector = 'kubernetes.io/service-name=kubernetes';
+      this.apiSlices = new Reflector<V1EndpointSlice>({
+        ...common,
+        // Its own label value: the DNS Service's slices are `endpointslices`.
+        resource: 'apiserver-endpointslices',
+        path: '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices',
+        labelSelector: selector,
+        list: () =>
+          discovery.listNamespacedEndpointSlice({ namespace: 'default', labelSelector: selector }),
+      });
+    }
     this.reflectors = [this.pods, this.nodes];
     if (this.slices !== undefined) this.reflectors.push(this.slices);
+    if (this.apiSlices !== undefined) this.reflectors.push(this.apiSlices);
   }
 
   /** A source configured from the environment (see kubeConfigFromEnvironment). */
@@ -298,6 +343,7 @@ export class KubernetesPeerSource implements PeerSource {
     this.running = false;
     this.listener = undefined;
     this.dnsListeners.clear();
+    this.apiListeners.clear();
     for (const r of this.reflectors) r.stop();
     for (const t of this.graceTimers.values()) this.clock.clearTimeout(t);
     this.graceTimers.clear();
@@ -318,6 +364,13 @@ export class KubernetesPeerSource implements PeerSource {
 
   dnsReplicas(): readonly DnsReplica[] {
     return this.dns;
+  }
+
+  /** The API server's endpoints (apiServerEndpoints); the listener hears the list at once if known. */
+  onApiServerEndpoints(listener: ApiServerEndpointsListener): () => void {
+    this.apiListeners.add(listener);
+    if (this.apiKey !== undefined) listener(this.api);
+    return () => this.apiListeners.delete(listener);
   }
 
   /** Every agent Pod the informer holds, skipped ones included (the controller's coverage needs them). */
@@ -364,6 +417,7 @@ export class KubernetesPeerSource implements PeerSource {
   private recompute(): void {
     if (this.nodes.synced) this.updateNodes();
     if (this.slices?.synced === true) this.updateDns();
+    if (this.apiSlices?.synced === true) this.updateApiServer();
     if (!this.pods.synced || !this.nodes.synced) return;
 
     const now = this.clock.nowMs();
@@ -448,6 +502,22 @@ export class KubernetesPeerSource implements PeerSource {
     const t = this.graceTimers.get(name);
     if (t !== undefined) this.clock.clearTimeout(t);
     this.graceTimers.delete(name);
+  }
+
+  private updateApiServer(): void {
+    if (this.apiSlices === undefined) return;
+    const endpoints = apiServerEndpointsFromSlices(this.apiSlices.objects.values());
+    const key = JSON.stringify(endpoints);
+    if (key === this.apiKey) return;
+    this.apiKey = key;
+    this.api = endpoints;
+    for (const l of this.apiListeners) {
+      try {
+        l(endpoints);
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, 'API server endpoints listener failed');
+      }
+    }
   }
 
   private updateDns(): void {

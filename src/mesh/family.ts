@@ -10,10 +10,11 @@ import type { ProbeKind, ProbeResult } from '../core/types.ts';
 import type { DnsJob, DnsJobResult } from '../probes/dns-job.ts';
 import type { PeerJob } from '../probes/peer-job.ts';
 import type { PortJob, PortJobResult } from '../probes/port-job.ts';
+import type { ApiServerJob, ApiServerJobResult } from '../probes/apiserver-job.ts';
 import type { TimestampInfo } from '../probes/probe.ts';
 import type { Executor } from './scheduler.ts';
 
-export const FAMILY_NAMES = ['peer', 'dns', 'port'] as const;
+export const FAMILY_NAMES = ['peer', 'dns', 'port', 'apiserver'] as const;
 export type FamilyName = (typeof FAMILY_NAMES)[number];
 
 /** Each family's job. */
@@ -21,6 +22,7 @@ export interface FamilyJobs {
   peer: PeerJob;
   dns: DnsJob;
   port: PortJob;
+  apiserver: ApiServerJob;
 }
 
 /** Each family's result: what one run of one job resolves to. */
@@ -28,6 +30,7 @@ export interface FamilyResults {
   peer: ProbeResult;
   dns: DnsJobResult;
   port: PortJobResult;
+  apiserver: ApiServerJobResult;
 }
 
 export type JobOf<F extends FamilyName> = FamilyJobs[F];
@@ -82,6 +85,11 @@ export interface EngineSpec {
   };
   /** Run the port family too, on its own schedule. */
   readonly ports?: {
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+  };
+  /** Run the apiserver family too, on its own schedule. */
+  readonly apiserver?: {
     readonly intervalMs: number;
     readonly timeoutMs: number;
   };

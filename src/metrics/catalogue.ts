@@ -82,6 +82,13 @@ const DNS_SERIES = [
   'transport',
 ] as const satisfies readonly LabelName[];
 
+const APISERVER_SERIES = [
+  'source_node',
+  'network',
+  'server_kind',
+  'server',
+] as const satisfies readonly LabelName[];
+
 const PORT_SERIES = [
   'source_node',
   'network',
@@ -256,6 +263,39 @@ export const CATALOGUE = {
     help: 'Connect time of accepted connects to a port target.',
   }),
 
+  apiserverChecks: def({
+    name: 'podmesh_apiserver_checks_total',
+    type: 'counter',
+    labels: [...APISERVER_SERIES, 'result'],
+    help: 'Checks of the Kubernetes API server (apiserver.*): a TCP connect, a TLS handshake and, with apiserver.readyz, an anonymous GET /readyz, to the `kubernetes` Service VIP (server_kind service) and each endpoint directly (endpoint), by result: ok (connected and handshaken; any /readyz status, 401/403 included), refused, timeout, unreachable, tls-error, error.',
+  }),
+  apiserverOkRatio: def({
+    name: 'podmesh_apiserver_ok_ratio',
+    type: 'gauge',
+    labels: APISERVER_SERIES,
+    help: 'Share of API server checks over the sliding window that reached it (result ok). Anything below 1 from some nodes and not others: triage names them (apiserver-unreachable).',
+  }),
+  apiserverWindowChecks: def({
+    name: 'podmesh_apiserver_window_checks',
+    type: 'gauge',
+    labels: APISERVER_SERIES,
+    help: 'API server checks completed in the sliding window: the sample size behind podmesh_apiserver_ok_ratio.',
+  }),
+  apiserverConnectDuration: def({
+    name: 'podmesh_apiserver_connect_duration_seconds',
+    type: 'histogram',
+    labels: ['source_node', 'network', 'server_kind'],
+    buckets: DNS_BUCKETS,
+    help: 'TCP connect time of API server checks whose connect completed, by server kind (service: through the VIP; endpoint: directly).',
+  }),
+  apiserverTlsDuration: def({
+    name: 'podmesh_apiserver_tls_handshake_duration_seconds',
+    type: 'histogram',
+    labels: ['source_node', 'network', 'server_kind'],
+    buckets: DNS_BUCKETS,
+    help: "TLS handshake time (after the connect) of API server checks whose handshake completed, by server kind. The server's certificate is not verified: only reachability and time are measured, and no credentials are sent.",
+  }),
+
   peers: def({
     name: 'podmesh_peers',
     type: 'gauge',
@@ -345,7 +385,7 @@ export const CATALOGUE = {
     name: 'podmesh_discovery_last_sync_timestamp_seconds',
     type: 'gauge',
     labels: ['source_node', 'network', 'resource'],
-    help: 'Unix time of the last successful list, watch event or bookmark from the API server, per watched resource (pods, nodes, endpointslices). Sync age: time() minus this.',
+    help: 'Unix time of the last successful list, watch event or bookmark from the API server, per watched resource (pods, nodes, endpointslices, apiserver-endpointslices). Sync age: time() minus this.',
   }),
   discoveryRestarts: def({
     name: 'podmesh_discovery_restarts_total',
@@ -509,9 +549,9 @@ export function renderMetricsDoc(): string {
     '| `direction` | `forward` (sender to reflector), `reverse` (reflector to sender) |',
     '| `quantile` | `0.5`, `0.9`, `0.99` |',
     '| `reason` | failure reasons `timeout`, `refused`, `unreachable`, `permission`, `malformed`, `error`; for `podmesh_icmp_enabled` also `ok`, `disabled`; for `podmesh_dns_discarded_answers_total` `malformed`, `mismatched` |',
-    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop` (a reflected packet: from a reflector port or carrying reflector fields), `rate_limited` (over the reply budget of its source or in total), `verify_limited` (over the HMAC-check budget), `stale` (timestamp outside `stamp.maxClockSkewMs`), `replayed` (answered before); DNS outcome: `noerror` (records of the asked type), `nodata` (name exists, no such records), `nxdomain`, `servfail`, `refused`, `other-rcode`, `timeout`, `unreachable` (the kernel refused: TCP reset, no route, blocked send), `malformed` (an answer that is not a valid answer to the query), `error`; port target outcome: `open`, `refused`, `timeout`, `unreachable`, `error` |',
-    '| `server_kind` | `service` (the first nameserver of the resolv.conf, i.e. the DNS Service VIP) or `replica` (one DNS server Pod, queried directly) |',
-    '| `server` | `service` for the VIP; for a replica the node it runs on (`<node>#2`, `#3`... for more replicas on one node, by Pod name or list order; `replica-<n>` when the node is unknown). Never an address |',
+    '| `result` | reflector outcome: `reflected`, `malformed`, `auth_failed`, `loop` (a reflected packet: from a reflector port or carrying reflector fields), `rate_limited` (over the reply budget of its source or in total), `verify_limited` (over the HMAC-check budget), `stale` (timestamp outside `stamp.maxClockSkewMs`), `replayed` (answered before); DNS outcome: `noerror` (records of the asked type), `nodata` (name exists, no such records), `nxdomain`, `servfail`, `refused`, `other-rcode`, `timeout`, `unreachable` (the kernel refused: TCP reset, no route, blocked send), `malformed` (an answer that is not a valid answer to the query), `error`; port target outcome: `open`, `refused`, `timeout`, `unreachable`, `error`; API server check outcome: `ok`, `refused`, `timeout`, `unreachable`, `tls-error`, `error` |',
+    '| `server_kind` | `service` (the first nameserver of the resolv.conf, i.e. the DNS Service VIP) or `replica` (one DNS server Pod, queried directly); for the API server checks `service` (the `kubernetes` Service VIP) or `endpoint` (one API server address, directly) |',
+    '| `server` | `service` for the VIP; for a replica the node it runs on (`<node>#2`, `#3`... for more replicas on one node, by Pod name or list order; `replica-<n>` when the node is unknown). Never an address, except for the API server checks: `service` for the VIP, the `address:port` of an endpoint (the few addresses of the control plane) |',
     '| `query` | `service` (service FQDN as-is), `short` (short name through the search list and ndots), `pod` (Pod or headless-service name), `external` (a name outside the cluster) |',
     '| `transport` | `udp` or `tcp`: what the lookup was sent over (a truncated UDP answer retried over TCP still counts as `udp`) |',
     '| `thread` | `main` or `engine` |',
@@ -519,7 +559,7 @@ export function renderMetricsDoc(): string {
     "| `zone` | the agent's node's zone (`topology.kubernetes.io/zone`), empty when unknown |",
     '| `version`, `node_version` | build information |',
     '| `node` | a node, for controller metrics about a node as a whole (coverage) |',
-    '| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` |',
+    "| `resource` | a watched Kubernetes resource: `pods`, `nodes`, `endpointslices` (the cluster DNS Service's), `apiserver-endpointslices` (the `kubernetes` Service's, in `default`) |",
     "| `target` | a port target's configured name (`ports.targets[].name`), never an address |",
     '| `expected` | `open` (the target should accept connections) or `closed` (it must not: a policy that has to hold) |',
     "| `kind` | finding kind from the controller's triage (see docs/triage.md); for `podmesh_socket_reopens_total` the socket; for `podmesh_window_expected_probes` the check: `pair`, `dns`, `port` |",

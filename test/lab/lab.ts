@@ -844,6 +844,9 @@ ${eps.map((r, i) => `  chain endpoint-${i + 1} {\n    meta l4proto { tcp, udp } 
       discovery: { mode: 'static' },
       // The lab's own DNS (or none): never the machine's /etc/resolv.conf.
       dns: this.dnsConfig(a),
+      // No API server check unless a test gives one: never the VIP of a cluster the lab may run
+      // in (KUBERNETES_SERVICE_HOST in the env the agents inherit).
+      apiserver: { service: 'none' },
       peers: {
         limit: 64,
         static: this.agents.map((p) => ({

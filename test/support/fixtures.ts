@@ -4,7 +4,14 @@
 // loss, an MTU black hole, a DNS replica down, a port dropped... Used by the triage tests only.
 
 import type { AgentCoverage, CoverageReason, NodeCoverage } from '../../src/api/coverage.ts';
-import type { AgentState, AgentStatus, Cell, DnsCell, PortCell } from '../../src/api/matrix.ts';
+import type {
+  AgentState,
+  AgentStatus,
+  ApiServerCell,
+  Cell,
+  DnsCell,
+  PortCell,
+} from '../../src/api/matrix.ts';
 import type { Snapshot } from '../../src/analysis/types.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -33,6 +40,13 @@ export interface FixtureOptions {
   readonly ports?: readonly PortTargetSpec[];
   /** Connects per port cell. Default 12. */
   readonly portChecks?: number;
+  /**
+   * API server endpoints (10.0.0.1:6443, 10.0.0.2:6443 ...) checked from every agent, with the
+   * `kubernetes` VIP (10.96.0.1:443). Default 0: no API server checks at all.
+   */
+  readonly apiserverEndpoints?: number;
+  /** Checks per API server cell. Default 6 (every 10 s over a 60 s window). */
+  readonly apiserverChecks?: number;
   /** Give the snapshot a coverage list (every agent Ready) instead of undefined. */
   readonly coverage?: boolean;
 }
@@ -45,6 +59,7 @@ export class SnapshotBuilder {
   readonly cells: Mutable<Cell>[] = [];
   readonly dns: Mutable<DnsCell>[] = [];
   readonly ports: Mutable<PortCell>[] = [];
+  readonly apiserver: Mutable<ApiServerCell>[] = [];
   readonly agents: Mutable<AgentStatus>[] = [];
   readonly zones: Record<string, string> = {};
   coverage: Mutable<NodeCoverage>[] | undefined;
@@ -165,6 +180,36 @@ export class SnapshotBuilder {
             outcomes: p.expected === 'open' ? { open: checks } : { timeout: checks },
             lastOutcome: p.expected === 'open' ? 'open' : 'timeout',
             lastDetail: null,
+          });
+    const apiChecks = o.apiserverChecks ?? 6;
+    const endpoints = Array.from({ length: o.apiserverEndpoints ?? 0 }, (_, i) => ({
+      target: `10.0.0.${i + 1}:6443`,
+      kind: 'endpoint' as const,
+      address: `10.0.0.${i + 1}`,
+      port: 6443,
+    }));
+    const apiTargets =
+      endpoints.length === 0
+        ? []
+        : [
+            { target: 'service', kind: 'service' as const, address: '10.96.0.1', port: 443 },
+            ...endpoints,
+          ];
+    for (const t of apiTargets)
+      for (const n of nodes)
+        for (const net of NETS)
+          this.apiserver.push({
+            sourceNode: n,
+            sourceNetwork: net,
+            ...t,
+            sent: apiChecks,
+            failed: 0,
+            okRatio: 1,
+            outcomes: { ok: apiChecks },
+            lastOutcome: 'ok',
+            lastDetail: null,
+            readyz: 401,
+            run: { ok: true, length: apiChecks, previous: 0 },
           });
     if (o.coverage === true)
       this.coverage = nodes.map((n) => ({
@@ -312,7 +357,7 @@ export class SnapshotBuilder {
   dropRows(node: string, net?: Net): this {
     const keep = (x: { sourceNode: string; sourceNetwork: Net }): boolean =>
       !(x.sourceNode === node && (net === undefined || x.sourceNetwork === net));
-    for (const list of [this.cells, this.dns, this.ports] as {
+    for (const list of [this.cells, this.dns, this.ports, this.apiserver] as {
       sourceNode: string;
       sourceNetwork: Net;
     }[][]) {
@@ -360,6 +405,39 @@ export class SnapshotBuilder {
 
   dnsBlockedFrom(node: string): this {
     return this.dnsFail((d) => d.sourceNode === node);
+  }
+
+  // --- the API server ----------------------------------------------------------------------
+
+  /**
+   * Fails `failed` of the checks of matching API server cells with `outcome` (all of them by
+   * default), the failures the newest ones (a trailing run of failures).
+   */
+  apiFail(pred: (a: ApiServerCell) => boolean, outcome = 'timeout', failed?: number): this {
+    for (const a of this.apiserver)
+      if (pred(a)) {
+        const n = Math.min(a.sent, failed ?? a.sent);
+        a.failed = n;
+        a.okRatio = a.sent > 0 ? 1 - n / a.sent : null;
+        a.outcomes = {
+          ...(n < a.sent ? { ok: a.sent - n } : {}),
+          ...(n > 0 ? { [outcome]: n } : {}),
+        };
+        a.lastOutcome = n > 0 ? outcome : 'ok';
+        a.run =
+          n === 0
+            ? { ok: true, length: a.sent, previous: 0 }
+            : { ok: false, length: n, previous: a.sent - n };
+      }
+    return this;
+  }
+
+  /** Every way to the API server fails from `node` (both agents), or only the VIP. */
+  apiBlockedFrom(node: string, only?: 'service' | 'endpoint', outcome = 'timeout'): this {
+    return this.apiFail(
+      (a) => a.sourceNode === node && (only === undefined || a.kind === only),
+      outcome,
+    );
   }
 
   // --- ports -------------------------------------------------------------------------------
@@ -457,6 +535,7 @@ export class SnapshotBuilder {
         cells: clone(this.cells),
         dns: clone(this.dns),
         ports: clone(this.ports),
+        apiserver: clone(this.apiserver),
       },
       coverage: this.coverage === undefined ? undefined : clone(this.coverage),
     };

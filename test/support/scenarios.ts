@@ -257,6 +257,7 @@ export function generate(topo: Topology, fault: Fault, seed: number): Snapshot {
     cells,
     dns: [],
     ports: [],
+    apiserver: [],
   };
   const baselines: Baselines = { minutes: 60, links };
   return { matrix, coverage: undefined, baselines };

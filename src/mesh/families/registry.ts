@@ -3,6 +3,7 @@
 // name in FAMILY_NAMES (../family.ts), and a line here.
 
 import type { Family, FamilyName } from '../family.ts';
+import { apiServerFamily } from './apiserver.ts';
 import { dnsFamily } from './dns.ts';
 import { peerFamily } from './peer.ts';
 import { portFamily } from './port.ts';
@@ -11,4 +12,5 @@ export const FAMILIES: { readonly [F in FamilyName]: Family<F> } = {
   peer: peerFamily,
   dns: dnsFamily,
   port: portFamily,
+  apiserver: apiServerFamily,
 };
