@@ -48,6 +48,8 @@ export interface ScaleRow {
   readonly matrixFetchMs: number;
   readonly rowBytes: AgentsReady['rowBytes'];
   readonly row: Pick<AgentsReady, 'peersPerRow' | 'resultsPerRow' | 'dnsPerRow' | 'portsPerRow'>;
+  /** Set when a round did not end within the bench's time: the numbers then are NaN. */
+  readonly stalled?: string;
 }
 
 /** The controller's Node flags as shipped: deploy/Dockerfile's ENTRYPOINT (no heap cap). */
@@ -129,10 +131,20 @@ export async function measureScale(
     const seen: RoundMessage[] = [];
     const fetches: { bytes: number; ms: number }[] = [];
     const until = performance.now() + capMs;
+    let stalled: string | undefined;
     while (seen.length < rounds) {
       const left = until - performance.now();
       if (left <= 0 && seen.length >= 2) break;
-      const r = await ctl.next<RoundMessage>('round', Math.max(left, 0) + 120_000);
+      let r: RoundMessage;
+      try {
+        // A round that has not ended a minute past the cap won't end in a bench's time: the
+        // size is reported as such (with the memory it reached), not waited out.
+        r = await ctl.next<RoundMessage>('round', Math.max(left, 0) + 60_000);
+      } catch (e) {
+        stalled = (e as Error).message;
+        log(`  no round ended within ${((capMs + 60_000) / 1000).toFixed(0)} s: ${stalled}`);
+        break;
+      }
       seen.push(r);
       log(
         `  round ${r.n}: ${r.wallMs.toFixed(0)} ms, CPU ${r.cpuMs.toFixed(0)} ms (triage ${r.triageCpuMs.toFixed(0)} ms), ${r.ok}/${r.agents} ok, ${r.cells} cells, RSS ${r.rssMB.toFixed(0)} MB, heap ${r.heapMB.toFixed(0)} MB`,
@@ -143,7 +155,7 @@ export async function measureScale(
     ctl.send('report');
     const report = await ctl.next<ReportMessage>('report', 30_000);
     const later = seen.length > 1 ? seen.slice(1) : seen;
-    const last = seen[seen.length - 1]!;
+    const last = seen[seen.length - 1];
     return {
       agents,
       nodes: agents / 2,
@@ -151,11 +163,12 @@ export async function measureScale(
       roundMs: median(later.map((r) => r.wallMs)),
       cpuMs: median(later.map((r) => r.cpuMs)),
       triageCpuMs: median(later.map((r) => r.triageCpuMs)),
-      okAgents: last.ok,
-      cells: last.cells,
+      okAgents: last?.ok ?? 0,
+      cells: last?.cells ?? 0,
       hwmMB: report.hwmMB,
-      matrixBytes: Math.max(...fetches.map((f) => f.bytes)),
+      matrixBytes: fetches.length > 0 ? Math.max(...fetches.map((f) => f.bytes)) : Number.NaN,
       matrixFetchMs: median(fetches.map((f) => f.ms)),
+      ...(stalled !== undefined ? { stalled } : {}),
       rowBytes: ready.rowBytes,
       row: {
         peersPerRow: ready.peersPerRow,

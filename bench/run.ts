@@ -1557,17 +1557,23 @@ async function scaleSection(targets: Target[]): Promise<unknown> {
       ]),
     ),
   );
+  for (const r of rows)
+    if (r.stalled !== undefined)
+      out(
+        `10. at ${r.agents} agents no round ended within the bench's time (${r.stalled}); peak RSS so far ${fmt(r.hwmMB, 0)} MB`,
+      );
   const biggest = rows[rows.length - 1]!;
   const at10k = rows.find((r) => r.agents === 10_000);
   targets.push(
-    ...rows.map((r) =>
-      check(
+    ...rows.map((r) => ({
+      ...check(
         `scale: round at ${r.agents} agents within the pull interval`,
         r.roundMs,
         T.roundMs,
         'ms',
       ),
-    ),
+      ...(r.stalled !== undefined ? { note: "no round ended within the bench's time" } : {}),
+    })),
     at10k !== undefined
       ? {
           ...check(

@@ -7,6 +7,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { DEFAULT_HTTP_LIMITS, listen, type HttpLimits } from './http.ts';
+import { sendJsonStreamed } from './json-stream.ts';
 import type { WebSecurity } from './web-security.ts';
 
 // The bodies come from the controller, which builds them to their declarations in src/api/
@@ -156,7 +157,8 @@ export function createControllerApp(
     const m = view.matrix();
     if (m === undefined)
       res.status(503).json({ error: 'no matrix yet: the first collection round is still running' });
-    else res.json(m);
+    // In pieces, not res.json: the matrix is tens to hundreds of MB of JSON (json-stream.ts).
+    else sendJsonStreamed(res, m).catch(() => res.destroy());
   });
   app.get('/api/v1/findings', (_req, res) => {
     if (view.findings === undefined) {
