@@ -1546,7 +1546,7 @@ async function scaleSection(targets: Target[]): Promise<unknown> {
         fmt(r.rowBytes.mean / 1000, 1),
         String(r.rounds.length),
         fmt(r.roundMs, 0),
-        `${fmt((r.roundMs / PULL_INTERVAL_MS) * 100, 0)}%`,
+        Number.isFinite(r.roundMs) ? `${fmt((r.roundMs / PULL_INTERVAL_MS) * 100, 0)}%` : 'n/a',
         fmt(r.cpuMs, 0),
         fmt(r.triageCpuMs, 0),
         `${r.okAgents}/${r.agents}`,
@@ -1559,9 +1559,7 @@ async function scaleSection(targets: Target[]): Promise<unknown> {
   );
   for (const r of rows)
     if (r.stalled !== undefined)
-      out(
-        `10. at ${r.agents} agents no round ended within the bench's time (${r.stalled}); peak RSS so far ${fmt(r.hwmMB, 0)} MB`,
-      );
+      out(`10. at ${r.agents} agents: ${r.stalled}; peak RSS by then ${fmt(r.hwmMB, 0)} MB`);
   const biggest = rows[rows.length - 1]!;
   const at10k = rows.find((r) => r.agents === 10_000);
   targets.push(
