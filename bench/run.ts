@@ -31,6 +31,10 @@
 //      defaults: 32 core peers; and with peers.rotation: 14 core peers and the rotating visits),
 //      by metric, the pair RTT histogram's share, against issue 18's ≤ 2,000 per agent; and the
 //      hot path's cost of one pair RTT observation (slot vs prom-client Histogram child)
+//  10. scale: bench/controller-scale.ts, the real controller (a process of its own, shipped
+//      settings) pulling 600, 2,000 and 10,000 simulated agents' rows over HTTP on loopback
+//      (another process): round time against the pull interval, CPU per round, triage's part,
+//      peak RSS and /api/v1/matrix's size, against issue 18's controller targets
 //
 // Prints tables, then one line `BENCH_JSON {...}` with the same numbers. Sections 1-4 send only
 // to 127.0.0.0/8; section 5 only inside its namespaces (198.18.250.0/24), section 6 only on the
@@ -64,6 +68,14 @@ import type { LoadResult, LoadSpec } from './agent-load.ts';
 import { countsFromMetrics } from './metrics-counts.ts';
 import { measureObserve, measureSeries, SERIES_TARGETS } from './series.ts';
 import { runTriageScenarios } from './triage.ts';
+import {
+  PULL_INTERVAL_MS,
+  SCALE_PEERS,
+  SCALE_SIZES,
+  SCALE_TARGETS,
+  measureScale,
+  type ScaleRow,
+} from './controller-scale.ts';
 import { PODMESH_ENTRIES, bundle } from '../src/bundle.ts';
 import { agentRegistry } from './big-registry.ts';
 import { abortBaseline, runBaseline } from './baseline.ts';
@@ -123,7 +135,7 @@ import {
 const HELP = `usage: npm run bench -- [options]
 
   --only=<sections>       run just these, comma-separated: throughput, rtt, load, dns, rtt-lab,
-                          selection, triage, series, soak
+                          selection, triage, series, scale, soak
                           (default: all but soak; rtt-lab and soak need root and are skipped with
                           the reason otherwise)
   --soak-minutes=<n>      how long the soak section runs (default 30, at least 3)
@@ -157,6 +169,7 @@ const SECTIONS = [
   'selection',
   'triage',
   'series',
+  'scale',
   'soak',
 ] as const;
 /** Run only when named in --only: the soak takes 30 minutes by default. */
@@ -1495,6 +1508,94 @@ async function seriesSection(targets: Target[]): Promise<unknown> {
   return { rows, observe: obs, targets: T };
 }
 
+// ---- 10. the controller at scale -------------------------------------------------------------
+
+/** Section 10: bench/controller-scale.ts (two processes a size: the agents and the controller). */
+async function scaleSection(targets: Target[]): Promise<unknown> {
+  const T = SCALE_TARGETS;
+  // BENCH_SCALE_SIZES=600,2000: fewer sizes while working on it.
+  const sizes =
+    process.env['BENCH_SCALE_SIZES']?.split(',').map(Number) ?? (QUICK ? [600, 2000] : SCALE_SIZES);
+  const rows: ScaleRow[] = [];
+  for (const n of sizes) {
+    out(`10. ${n} agents (${n / 2} nodes)`);
+    rows.push(await measureScale(n, QUICK ? 3 : 4, QUICK ? 30_000 : 60_000, out));
+  }
+  const first = rows[0];
+  out(
+    table(
+      `10. The controller (runController, shipped settings: pull every ${PULL_INTERVAL_MS} ms, 32 at once, node flags of deploy/Dockerfile) pulling simulated agents over HTTP on loopback, 2 agents a node, 3 zones; a row: ${SCALE_PEERS} core peers × ${first !== undefined ? first.row.resultsPerRow / first.row.peersPerRow : 5} results, ${first?.row.dnsPerRow ?? 12} DNS checks, ${first?.row.portsPerRow ?? 3} ports; medians of the rounds after the first; the matrix fetched once a round`,
+      [
+        'agents',
+        'nodes',
+        'row KB',
+        'rounds',
+        'round ms',
+        'vs interval',
+        'CPU ms/round',
+        'triage CPU ms',
+        'ok agents',
+        'cells',
+        'peak RSS MB',
+        'matrix MB',
+        'matrix fetch ms',
+      ],
+      rows.map((r) => [
+        String(r.agents),
+        String(r.nodes),
+        fmt(r.rowBytes.mean / 1000, 1),
+        String(r.rounds.length),
+        fmt(r.roundMs, 0),
+        Number.isFinite(r.roundMs) ? `${fmt((r.roundMs / PULL_INTERVAL_MS) * 100, 0)}%` : 'n/a',
+        fmt(r.cpuMs, 0),
+        fmt(r.triageCpuMs, 0),
+        `${r.okAgents}/${r.agents}`,
+        String(r.cells),
+        fmt(r.hwmMB, 0),
+        fmt(r.matrixBytes / 1e6, 1),
+        fmt(r.matrixFetchMs, 0),
+      ]),
+    ),
+  );
+  for (const r of rows)
+    if (r.stalled !== undefined)
+      out(`10. at ${r.agents} agents: ${r.stalled}; peak RSS by then ${fmt(r.hwmMB, 0)} MB`);
+  const biggest = rows[rows.length - 1]!;
+  const at10k = rows.find((r) => r.agents === 10_000);
+  targets.push(
+    ...rows.map((r) => ({
+      ...check(
+        `scale: round at ${r.agents} agents within the pull interval`,
+        r.roundMs,
+        T.roundMs,
+        'ms',
+      ),
+      ...(r.stalled !== undefined ? { note: "no round ended within the bench's time" } : {}),
+    })),
+    at10k !== undefined
+      ? {
+          ...check(
+            'scale: matrix + triage at 5,000 nodes (CPU of a round: pull, parse, assemble, triage)',
+            at10k.cpuMs,
+            T.cpuMsAt10000,
+            'ms',
+          ),
+        }
+      : {
+          name: 'scale: matrix + triage at 5,000 nodes',
+          measured: Number.NaN,
+          limit: T.cpuMsAt10000,
+          unit: 'ms',
+          pass: false,
+          note: 'not run at 10,000 agents',
+        },
+    ...rows.map((r) =>
+      check(`scale: controller peak RSS at ${r.agents} agents`, r.hwmMB, T.rssMB, 'MB'),
+    ),
+  );
+  return { rows, biggest: biggest.agents, targets: T };
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 interface Target {
@@ -1907,6 +2008,9 @@ async function main(): Promise<void> {
     // 9
     let seriesJson: unknown = null;
     if (ONLY.has('series')) seriesJson = await seriesSection(targets);
+    // 10
+    let scaleJson: unknown = null;
+    if (ONLY.has('scale')) scaleJson = await scaleSection(targets);
 
     // 6
     let soakJson: unknown = null;
@@ -1943,6 +2047,7 @@ async function main(): Promise<void> {
       soak: soakJson,
       triage: triageJson,
       series: seriesJson,
+      scale: scaleJson,
       targets,
     };
     out(`BENCH_JSON ${JSON.stringify(json)}`);

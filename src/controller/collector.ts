@@ -8,12 +8,17 @@
 // back from the matrix's detail; the body is read as it streams and abandoned at the size limit,
 // so a huge or endless body costs the limit, not the controller's memory; and the round ends by
 // its deadline whatever the agents do, so one round can't stall the next.
+//
+// Each row is turned into its part of the matrix as soon as it is read and validated, and the
+// row is dropped (matrix.ts): a round holds the rows being read (at most `concurrency`), never
+// all of them.
 
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { Clock } from '../core/clock.ts';
 import { acceptedAgentRowSchema } from '../api/agent-row.ts';
 import type { Matrix } from '../api/matrix.ts';
-import { assembleMatrix, type AgentEndpoint, type Fetched } from './matrix.ts';
+import { joinParts, rowPart, type AgentEndpoint, type Fetched, type RowPart } from './matrix.ts';
 import type { PullFetch } from './pull-client.ts';
 
 export interface CollectorOptions {
@@ -48,11 +53,11 @@ export class MatrixCollector {
     const roundTimer = timeoutSignal(roundMs);
     const round = roundTimer.signal;
     const limit = pLimit(this.opts.concurrency);
-    const fetched: (Fetched | undefined)[] = endpoints.map(() => undefined);
+    const parts: (RowPart | undefined)[] = endpoints.map(() => undefined);
     const all = Promise.all(
       endpoints.map((e, i) =>
         limit(async () => {
-          fetched[i] = await this.fetchOne(e, round, roundMs);
+          parts[i] = rowPart(await this.fetchOne(e, round, roundMs));
         }),
       ),
     );
@@ -70,10 +75,10 @@ export class MatrixCollector {
       roundTimer.clear();
     }
     const results = endpoints.map(
-      (endpoint, i): Fetched =>
-        fetched[i] ?? { endpoint, state: 'timeout', detail: pastDeadline(roundMs) },
+      (endpoint, i): RowPart =>
+        parts[i] ?? rowPart({ endpoint, state: 'timeout', detail: pastDeadline(roundMs) }),
     );
-    const matrix = assembleMatrix(results, this.opts.clock.nowMs(), this.lastSeen);
+    const matrix = joinParts(results, this.opts.clock.nowMs(), this.lastSeen);
     for (const a of matrix.agents)
       if (a.lastSeen !== null) this.lastSeen.set(`${a.node}/${a.network}`, a.lastSeen);
     const live = new Set(endpoints.map((e) => `${e.node}/${e.network}`));
@@ -206,6 +211,9 @@ export class MatrixCollector {
  */
 function timeoutSignal(ms: number, parent?: AbortSignal): { signal: AbortSignal; clear(): void } {
   const ac = new AbortController();
+  // Every pull in flight listens on the round's signal (concurrency of them, 32 by default):
+  // not a leak, so no MaxListenersExceededWarning for it.
+  setMaxListeners(0, ac.signal);
   const timer = setTimeout(
     () => ac.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')),
     ms,

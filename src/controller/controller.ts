@@ -14,6 +14,8 @@ import type { PlumbingReport } from '../api/plumbing.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { createMetrics, type Metrics } from '../metrics/catalogue.ts';
 import { MatrixCollector } from './collector.ts';
+import { SUMMARY_GROUPINGS, type MatrixSummary } from '../api/matrix-summary.ts';
+import { summariseMatrix } from './matrix-summary.ts';
 import { FindingTracker } from './findings.ts';
 import { NODE_EVENT_DROPS, planNodeEvents, type NodeEvent } from './node-events.ts';
 import {
@@ -91,6 +93,8 @@ export class Controller {
   readonly m: Metrics;
   private readonly collector: MatrixCollector;
   private latest: Matrix | undefined;
+  /** The latest matrix's summaries, made on first request (a UI refreshes them). */
+  private summaries = new WeakMap<Matrix, Map<string, MatrixSummary>>();
   private latestCoverage: readonly NodeCoverage[] | undefined;
   private readonly tracker = new FindingTracker();
   private latestFindings: FindingsReport | undefined;
@@ -117,6 +121,21 @@ export class Controller {
 
   matrix(): Matrix | undefined {
     return this.latest;
+  }
+
+  /**
+   * The latest matrix summarised by `by` (zone or node), or undefined before the first round
+   * and for any other grouping. Computed once per matrix and grouping.
+   */
+  matrixSummary(by: string): MatrixSummary | undefined {
+    const m = this.latest;
+    const grouping = SUMMARY_GROUPINGS.find((g) => g === by);
+    if (m === undefined || grouping === undefined) return undefined;
+    let made = this.summaries.get(m);
+    if (made === undefined) this.summaries.set(m, (made = new Map<string, MatrixSummary>()));
+    let s = made.get(grouping);
+    if (s === undefined) made.set(grouping, (s = summariseMatrix(m, grouping)));
+    return s;
   }
 
   coverage(): readonly NodeCoverage[] | undefined {

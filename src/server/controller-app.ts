@@ -7,6 +7,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response } from 'express';
 import { DEFAULT_HTTP_LIMITS, listen, type HttpLimits } from './http.ts';
+import { sendJsonStreamed } from './json-stream.ts';
 import type { WebSecurity } from './web-security.ts';
 
 // The bodies come from the controller, which builds them to their declarations in src/api/
@@ -14,6 +15,11 @@ import type { WebSecurity } from './web-security.ts';
 export interface ControllerView {
   /** The matrix; undefined before the first round. */
   matrix(): unknown;
+  /**
+   * The matrix summarised by a grouping (?summary=zone|node); undefined for a grouping it
+   * doesn't know. Absent: no summaries (the query is refused).
+   */
+  matrixSummary?(by: string): unknown;
   /** Triage's report; undefined before the first round. Absent: this controller has no triage. */
   findings?(): unknown;
   /** The coverage report (there is always one; its `nodes` is null when nobody can tell). */
@@ -152,11 +158,19 @@ export function createControllerApp(
     else sendAsset(res, asset);
   });
 
-  app.get('/api/v1/matrix', (_req: Request, res: Response) => {
+  app.get('/api/v1/matrix', (req: Request, res: Response) => {
     const m = view.matrix();
+    const summary = req.query['summary'];
     if (m === undefined)
       res.status(503).json({ error: 'no matrix yet: the first collection round is still running' });
-    else res.json(m);
+    else if (summary !== undefined) {
+      const s = typeof summary === 'string' ? view.matrixSummary?.(summary) : undefined;
+      if (s === undefined)
+        res.status(400).json({ error: 'summary: one of zone, node (or no summary: every cell)' });
+      else res.json(s);
+    }
+    // In pieces, not res.json: the matrix is tens to hundreds of MB of JSON (json-stream.ts).
+    else sendJsonStreamed(res, m).catch(() => res.destroy());
   });
   app.get('/api/v1/findings', (_req, res) => {
     if (view.findings === undefined) {
@@ -219,6 +233,7 @@ export function createControllerApp(
 /** What serveController needs of a controller (kept structural: the server imports no controller code). */
 export interface ServableController {
   matrix(): unknown;
+  matrixSummary?(by: string): unknown;
   findings?(): unknown;
   coverageReport(): unknown;
   readonly registry: { metrics(): Promise<string> };
@@ -243,6 +258,9 @@ export async function serveController(
     createControllerApp(
       {
         matrix: () => controller.matrix(),
+        ...(controller.matrixSummary !== undefined
+          ? { matrixSummary: (by: string) => controller.matrixSummary?.(by) }
+          : {}),
         ...(controller.findings !== undefined ? { findings: () => controller.findings?.() } : {}),
         coverage: () => controller.coverageReport(),
         renderMetrics: () => controller.registry.metrics(),
