@@ -8,6 +8,14 @@
 // back from the matrix's detail; the body is read as it streams and abandoned at the size limit,
 // so a huge or endless body costs the limit, not the controller's memory; and the round ends by
 // its deadline whatever the agents do, so one round can't stall the next.
+//
+// A round is not held for an agent that did not answer the round before either (a node cut off,
+// an agent gone): once every other agent has answered, the round ends and that agent is marked
+// timeout, while its pull goes on to its own timeout; an answer that comes in after its round
+// ended is the next round's row. Holding every round for the pull timeout of an agent that is
+// known not to answer delayed triage by that timeout (3 s by default) in every round of a cut
+// (issue 17: a cut named within 10 s). At most one pull per agent is out at a time; when every
+// agent failed the round before, the round waits for them all, as it always did.
 
 import pLimit from 'p-limit';
 import type { Clock } from '../core/clock.ts';
@@ -31,14 +39,31 @@ export interface CollectorOptions {
 
 const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 const DEFAULT_ROUND_TIMEOUT_MS = 30_000;
+/** Why an agent the round was not held for is marked timeout (see the header). */
+const NOT_HELD =
+  'no answer by the time the other agents had answered (not waited for: it did not answer the round before either)';
 /** Longest detail taken from anything the agent's side controls (error messages). */
 const MAX_DETAIL = 160;
 
 /** Why a body read stopped early. */
 class BodyTooLarge extends Error {}
 
+/** One agent's pull, which may outlive the round that started it (see the header). */
+interface Pull {
+  readonly url: string;
+  readonly startedMs: number;
+  /** Where its result goes: the round waiting for it, if one still is. */
+  take: ((f: Fetched) => void) | undefined;
+}
+
 export class MatrixCollector {
   private readonly lastSeen = new Map<string, string>();
+  /** Agents (node/network) whose read failed in the last round they were in. */
+  private readonly failedLast = new Set<string>();
+  /** Pulls still out, by agent. */
+  private readonly out = new Map<string, Pull>();
+  /** Answers that came in after their round ended: the next round takes them. */
+  private readonly late = new Map<string, Fetched>();
 
   constructor(private readonly opts: CollectorOptions) {}
 
@@ -49,13 +74,44 @@ export class MatrixCollector {
     const round = roundTimer.signal;
     const limit = pLimit(this.opts.concurrency);
     const fetched: (Fetched | undefined)[] = endpoints.map(() => undefined);
-    const all = Promise.all(
-      endpoints.map((e, i) =>
-        limit(async () => {
-          fetched[i] = await this.fetchOne(e, round, roundMs);
-        }),
-      ),
-    );
+    const keys = endpoints.map((e) => `${e.node}/${e.network}`);
+    // Not held for agents that failed the round before, unless every agent did.
+    const holdAll = keys.every((k) => this.failedLast.has(k));
+    const held: Promise<void>[] = [];
+    const mine: Pull[] = [];
+    endpoints.forEach((e, i) => {
+      const key = keys[i]!;
+      const early = this.late.get(key);
+      this.late.delete(key);
+      if (early !== undefined && early.endpoint.url === e.url && !this.out.has(key)) {
+        fetched[i] = { ...early, endpoint: e };
+        return;
+      }
+      // A pull still out from an earlier round is this round's too: no second one is started.
+      // One that outlived the round's deadline ignored its own timeout: it is given up.
+      const now = this.opts.clock.nowMs();
+      let pull = this.out.get(key);
+      if (pull === undefined || pull.url !== e.url || now - pull.startedMs > roundMs) {
+        const p: Pull = { url: e.url, startedMs: now, take: undefined };
+        pull = p;
+        this.out.set(key, p);
+        void limit(() => this.fetchOne(e, round, roundMs)).then((f) => {
+          if (this.out.get(key) === p) this.out.delete(key);
+          if (p.take !== undefined) p.take(f);
+          else if (f.state === 'ok') this.late.set(key, f);
+        });
+      }
+      const p = pull;
+      const taken = new Promise<void>((resolve) => {
+        p.take = (f) => {
+          fetched[i] = f;
+          resolve();
+        };
+      });
+      mine.push(p);
+      if (holdAll || !this.failedLast.has(key)) held.push(taken);
+    });
+    const all = Promise.all(held);
     // The fetches end soon after the abort (and the queued ones at once); the round does not
     // wait for them to, so a fetch that ignored its signal could not hold the round either.
     let onDeadline: (() => void) | undefined;
@@ -68,16 +124,29 @@ export class MatrixCollector {
     } finally {
       if (onDeadline !== undefined) round.removeEventListener('abort', onDeadline);
       roundTimer.clear();
+      // Pulls still out are no longer this round's: what they bring is the next round's.
+      for (const p of mine) p.take = undefined;
     }
     const results = endpoints.map(
       (endpoint, i): Fetched =>
-        fetched[i] ?? { endpoint, state: 'timeout', detail: pastDeadline(roundMs) },
+        fetched[i] ?? {
+          endpoint,
+          state: 'timeout',
+          detail: round.aborted ? pastDeadline(roundMs) : NOT_HELD,
+        },
     );
+    for (const r of results) {
+      const key = `${r.endpoint.node}/${r.endpoint.network}`;
+      if (r.state === 'ok') this.failedLast.delete(key);
+      else this.failedLast.add(key);
+    }
     const matrix = assembleMatrix(results, this.opts.clock.nowMs(), this.lastSeen);
     for (const a of matrix.agents)
       if (a.lastSeen !== null) this.lastSeen.set(`${a.node}/${a.network}`, a.lastSeen);
-    const live = new Set(endpoints.map((e) => `${e.node}/${e.network}`));
+    const live = new Set(keys);
     for (const k of this.lastSeen.keys()) if (!live.has(k)) this.lastSeen.delete(k);
+    for (const k of this.failedLast) if (!live.has(k)) this.failedLast.delete(k);
+    for (const k of this.late.keys()) if (!live.has(k)) this.late.delete(k);
     return matrix;
   }
 
