@@ -9,13 +9,17 @@
 // so a huge or endless body costs the limit, not the controller's memory; and the round ends by
 // its deadline whatever the agents do, so one round can't stall the next.
 //
-// A round is not held for an agent that did not answer the round before either (a node cut off,
-// an agent gone): once every other agent has answered, the round ends and that agent is marked
-// timeout, while its pull goes on to its own timeout; an answer that comes in after its round
-// ended is the next round's row. Holding every round for the pull timeout of an agent that is
-// known not to answer delayed triage by that timeout (3 s by default) in every round of a cut
-// (issue 17: a cut named within 10 s). At most one pull per agent is out at a time; when every
-// agent failed the round before, the round waits for them all, as it always did.
+// A round is held for an agent that did not answer the round before either (a node cut off, an
+// agent gone) only briefly: it is pulled like every other, but once the others have answered the
+// round waits for it at most NOT_HELD_GRACE_MS from its start, then marks it timeout. Holding every
+// round for the full pull timeout of an agent known not to answer delayed triage by that timeout
+// (3 s by default) in every round of a cut (issue 17: a cut named within 10 s). An agent that is
+// back answers a fresh pull in milliseconds; one slower than the grace answers its pull after the
+// round ended, and that answer makes the next round hold for it again, so it is read then (two
+// failed reads at most, within the grace coverage-gap gives a failed read). Each round pulls
+// afresh (a pull still out from the round before, perhaps stuck in the cut's SYN retransmits, is
+// aborted: one pull per agent at a time). When every agent failed the round before, the round
+// waits for them all, as it always did.
 
 import pLimit from 'p-limit';
 import type { Clock } from '../core/clock.ts';
@@ -39,31 +43,25 @@ export interface CollectorOptions {
 
 const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 const DEFAULT_ROUND_TIMEOUT_MS = 30_000;
-/** Why an agent the round was not held for is marked timeout (see the header). */
-const NOT_HELD =
-  'no answer by the time the other agents had answered (not waited for: it did not answer the round before either)';
 /** Longest detail taken from anything the agent's side controls (error messages). */
 const MAX_DETAIL = 160;
 
 /** Why a body read stopped early. */
 class BodyTooLarge extends Error {}
 
-/** One agent's pull, which may outlive the round that started it (see the header). */
-interface Pull {
-  readonly url: string;
-  readonly startedMs: number;
-  /** Where its result goes: the round waiting for it, if one still is. */
-  take: ((f: Fetched) => void) | undefined;
-}
+/**
+ * How long from its start a round waits for an agent that failed the round before (at most the
+ * pull timeout): a reachable agent answers a pull in milliseconds, so this only bounds what a
+ * cut-off agent costs each round.
+ */
+export const NOT_HELD_GRACE_MS = 500;
 
 export class MatrixCollector {
   private readonly lastSeen = new Map<string, string>();
   /** Agents (node/network) whose read failed in the last round they were in. */
   private readonly failedLast = new Set<string>();
-  /** Pulls still out, by agent. */
-  private readonly out = new Map<string, Pull>();
-  /** Answers that came in after their round ended: the next round takes them. */
-  private readonly late = new Map<string, Fetched>();
+  /** Each agent's pull still out, to abort when the next round pulls it afresh. */
+  private readonly out = new Map<string, AbortController>();
 
   constructor(private readonly opts: CollectorOptions) {}
 
@@ -75,43 +73,38 @@ export class MatrixCollector {
     const limit = pLimit(this.opts.concurrency);
     const fetched: (Fetched | undefined)[] = endpoints.map(() => undefined);
     const keys = endpoints.map((e) => `${e.node}/${e.network}`);
-    // Not held for agents that failed the round before, unless every agent did.
+    // Held for every agent that answered the round before (and for all when none did).
     const holdAll = keys.every((k) => this.failedLast.has(k));
     const held: Promise<void>[] = [];
-    const mine: Pull[] = [];
+    const brief: Promise<void>[] = [];
+    let over = false;
     endpoints.forEach((e, i) => {
       const key = keys[i]!;
-      const early = this.late.get(key);
-      this.late.delete(key);
-      if (early !== undefined && early.endpoint.url === e.url && !this.out.has(key)) {
-        fetched[i] = { ...early, endpoint: e };
-        return;
-      }
-      // A pull still out from an earlier round is this round's too: no second one is started.
-      // One that outlived the round's deadline ignored its own timeout: it is given up.
-      const now = this.opts.clock.nowMs();
-      let pull = this.out.get(key);
-      if (pull === undefined || pull.url !== e.url || now - pull.startedMs > roundMs) {
-        const p: Pull = { url: e.url, startedMs: now, take: undefined };
-        pull = p;
-        this.out.set(key, p);
-        void limit(() => this.fetchOne(e, round, roundMs)).then((f) => {
-          if (this.out.get(key) === p) this.out.delete(key);
-          if (p.take !== undefined) p.take(f);
-          else if (f.state === 'ok') this.late.set(key, f);
-        });
-      }
-      const p = pull;
-      const taken = new Promise<void>((resolve) => {
-        p.take = (f) => {
-          fetched[i] = f;
-          resolve();
-        };
+      this.out.get(key)?.abort(new DOMException('pulled afresh', 'AbortError'));
+      const own = new AbortController();
+      this.out.set(key, own);
+      const onRound = (): void => own.abort(round.reason);
+      round.addEventListener('abort', onRound, { once: true });
+      const done = limit(() => this.fetchOne(e, own.signal, roundMs)).then((f) => {
+        round.removeEventListener('abort', onRound);
+        if (this.out.get(key) === own) this.out.delete(key);
+        if (!over) fetched[i] = f;
+        // Answered after its round ended: the next round holds for it again.
+        else if (f.state === 'ok') this.failedLast.delete(key);
       });
-      mine.push(p);
-      if (holdAll || !this.failedLast.has(key)) held.push(taken);
+      (holdAll || !this.failedLast.has(key) ? held : brief).push(done);
     });
-    const all = Promise.all(held);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const grace =
+      brief.length === 0
+        ? Promise.resolve()
+        : Promise.race([
+            Promise.all(brief),
+            new Promise<void>((resolve) => {
+              graceTimer = setTimeout(resolve, Math.min(NOT_HELD_GRACE_MS, this.opts.timeoutMs));
+            }),
+          ]);
+    const all = Promise.all([...held, grace]);
     // The fetches end soon after the abort (and the queued ones at once); the round does not
     // wait for them to, so a fetch that ignored its signal could not hold the round either.
     let onDeadline: (() => void) | undefined;
@@ -122,17 +115,17 @@ export class MatrixCollector {
     try {
       await Promise.race([all, deadline]);
     } finally {
+      over = true;
       if (onDeadline !== undefined) round.removeEventListener('abort', onDeadline);
       roundTimer.clear();
-      // Pulls still out are no longer this round's: what they bring is the next round's.
-      for (const p of mine) p.take = undefined;
+      clearTimeout(graceTimer);
     }
     const results = endpoints.map(
       (endpoint, i): Fetched =>
         fetched[i] ?? {
           endpoint,
           state: 'timeout',
-          detail: round.aborted ? pastDeadline(roundMs) : NOT_HELD,
+          detail: round.aborted ? pastDeadline(roundMs) : notHeld(this.opts.timeoutMs),
         },
     );
     for (const r of results) {
@@ -146,7 +139,6 @@ export class MatrixCollector {
     const live = new Set(keys);
     for (const k of this.lastSeen.keys()) if (!live.has(k)) this.lastSeen.delete(k);
     for (const k of this.failedLast) if (!live.has(k)) this.failedLast.delete(k);
-    for (const k of this.late.keys()) if (!live.has(k)) this.late.delete(k);
     return matrix;
   }
 
@@ -308,6 +300,11 @@ async function readBounded(res: Response, max: number): Promise<string> {
     chunks.push(value);
   }
   return Buffer.concat(chunks, total).toString('utf8');
+}
+
+/** An agent the round waited for only briefly (see the header), not answered by then. */
+function notHeld(timeoutMs: number): string {
+  return `no answer within ${Math.min(NOT_HELD_GRACE_MS, timeoutMs)} ms (not waited for longer: no answer the round before either)`;
 }
 
 function pastDeadline(roundMs: number): string {
