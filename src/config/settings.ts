@@ -446,7 +446,7 @@ export const SETTINGS: readonly Setting[] = [
     'controller.pullIntervalMs',
     ms(500, 600_000),
     5000,
-    "Controller: time between two rounds of pulling every agent's /api/v1/results.",
+    "Controller: how often a round of pulling every agent's /api/v1/results starts (counted from the start of the last; a round that takes longer is followed at once).",
   ),
   s(
     'controller.pullConcurrency',

@@ -12,6 +12,18 @@
 // Each row is turned into its part of the matrix as soon as it is read and validated, and the
 // row is dropped (matrix.ts): a round holds the rows being read (at most `concurrency`), never
 // all of them.
+//
+// A round is held for an agent that did not answer the round before either (a node cut off, an
+// agent gone) only briefly: it is pulled like every other, but once the others have answered the
+// round waits for it at most NOT_HELD_GRACE_MS from its start, then marks it timeout. Holding every
+// round for the full pull timeout of an agent known not to answer delayed triage by that timeout
+// (3 s by default) in every round of a cut (issue 17: a cut named within 10 s). An agent that is
+// back answers a fresh pull in milliseconds; one slower than the grace answers its pull after the
+// round ended, and that answer makes the next round hold for it again, so it is read then (two
+// failed reads at most, within the grace coverage-gap gives a failed read). Each round pulls
+// afresh (a pull still out from the round before, perhaps stuck in the cut's SYN retransmits, is
+// aborted: one pull per agent at a time). When every agent failed the round before, the round
+// waits for them all, as it always did.
 
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
@@ -42,8 +54,19 @@ const MAX_DETAIL = 160;
 /** Why a body read stopped early. */
 class BodyTooLarge extends Error {}
 
+/**
+ * How long from its start a round waits for an agent that failed the round before (at most the
+ * pull timeout): a reachable agent answers a pull in milliseconds, so this only bounds what a
+ * cut-off agent costs each round.
+ */
+export const NOT_HELD_GRACE_MS = 500;
+
 export class MatrixCollector {
   private readonly lastSeen = new Map<string, string>();
+  /** Agents (node/network) whose read failed in the last round they were in. */
+  private readonly failedLast = new Set<string>();
+  /** Each agent's pull still out, to abort when the next round pulls it afresh. */
+  private readonly out = new Map<string, AbortController>();
 
   constructor(private readonly opts: CollectorOptions) {}
 
@@ -54,13 +77,39 @@ export class MatrixCollector {
     const round = roundTimer.signal;
     const limit = pLimit(this.opts.concurrency);
     const parts: (RowPart | undefined)[] = endpoints.map(() => undefined);
-    const all = Promise.all(
-      endpoints.map((e, i) =>
-        limit(async () => {
-          parts[i] = rowPart(await this.fetchOne(e, round, roundMs));
-        }),
-      ),
-    );
+    const keys = endpoints.map((e) => `${e.node}/${e.network}`);
+    // Held for every agent that answered the round before (and for all when none did).
+    const holdAll = keys.every((k) => this.failedLast.has(k));
+    const held: Promise<void>[] = [];
+    const brief: Promise<void>[] = [];
+    let over = false;
+    endpoints.forEach((e, i) => {
+      const key = keys[i]!;
+      this.out.get(key)?.abort(new DOMException('pulled afresh', 'AbortError'));
+      const own = new AbortController();
+      this.out.set(key, own);
+      const onRound = (): void => own.abort(round.reason);
+      round.addEventListener('abort', onRound, { once: true });
+      const done = limit(() => this.fetchOne(e, own.signal, roundMs)).then((f) => {
+        round.removeEventListener('abort', onRound);
+        if (this.out.get(key) === own) this.out.delete(key);
+        if (!over) parts[i] = rowPart(f);
+        // Answered after its round ended: the next round holds for it again.
+        else if (f.state === 'ok') this.failedLast.delete(key);
+      });
+      (holdAll || !this.failedLast.has(key) ? held : brief).push(done);
+    });
+    let graceTimer: NodeJS.Timeout | undefined;
+    const grace =
+      brief.length === 0
+        ? Promise.resolve()
+        : Promise.race([
+            Promise.all(brief),
+            new Promise<void>((resolve) => {
+              graceTimer = setTimeout(resolve, Math.min(NOT_HELD_GRACE_MS, this.opts.timeoutMs));
+            }),
+          ]);
+    const all = Promise.all([...held, grace]);
     // The fetches end soon after the abort (and the queued ones at once); the round does not
     // wait for them to, so a fetch that ignored its signal could not hold the round either.
     let onDeadline: (() => void) | undefined;
@@ -71,18 +120,31 @@ export class MatrixCollector {
     try {
       await Promise.race([all, deadline]);
     } finally {
+      over = true;
       if (onDeadline !== undefined) round.removeEventListener('abort', onDeadline);
       roundTimer.clear();
+      clearTimeout(graceTimer);
     }
     const results = endpoints.map(
       (endpoint, i): RowPart =>
-        parts[i] ?? rowPart({ endpoint, state: 'timeout', detail: pastDeadline(roundMs) }),
+        parts[i] ??
+        rowPart({
+          endpoint,
+          state: 'timeout',
+          detail: round.aborted ? pastDeadline(roundMs) : notHeld(this.opts.timeoutMs),
+        }),
     );
+    for (const r of results) {
+      const key = `${r.endpoint.node}/${r.endpoint.network}`;
+      if (r.state === 'ok') this.failedLast.delete(key);
+      else this.failedLast.add(key);
+    }
     const matrix = joinParts(results, this.opts.clock.nowMs(), this.lastSeen);
     for (const a of matrix.agents)
       if (a.lastSeen !== null) this.lastSeen.set(`${a.node}/${a.network}`, a.lastSeen);
-    const live = new Set(endpoints.map((e) => `${e.node}/${e.network}`));
+    const live = new Set(keys);
     for (const k of this.lastSeen.keys()) if (!live.has(k)) this.lastSeen.delete(k);
+    for (const k of this.failedLast) if (!live.has(k)) this.failedLast.delete(k);
     return matrix;
   }
 
@@ -247,6 +309,11 @@ async function readBounded(res: Response, max: number): Promise<string> {
     chunks.push(value);
   }
   return Buffer.concat(chunks, total).toString('utf8');
+}
+
+/** An agent the round waited for only briefly (see the header), not answered by then. */
+function notHeld(timeoutMs: number): string {
+  return `no answer within ${Math.min(NOT_HELD_GRACE_MS, timeoutMs)} ms (not waited for longer: no answer the round before either)`;
 }
 
 function pastDeadline(roundMs: number): string {

@@ -276,15 +276,27 @@ export class Controller {
     for (const k of [...this.wasCovered.keys()]) if (!seen.has(k)) this.wasCovered.delete(k);
   }
 
+  /**
+   * Rounds start every pullIntervalMs from the start of the last, not that long after it ended:
+   * a round waits out the pull timeout of an agent it can't reach, and counted from the end, a
+   * node cut off stretched the cadence by that timeout (5 s rounds became 8 s) just when triage
+   * needs the next round to name the cut. A round longer than the interval is followed at once,
+   * never overlapped.
+   */
   private tick(): void {
     if (this.stopped) return;
+    const started = this.opts.clock.nowMs();
     this.running = this.round().then(
       () => undefined,
       (e: unknown) => this.opts.log('warn', `collection round failed: ${String(e)}`),
     );
     void this.running.finally(() => {
-      if (!this.stopped)
-        this.timer = this.opts.clock.setTimeout(() => this.tick(), this.opts.pullIntervalMs);
+      if (this.stopped) return;
+      const took = this.opts.clock.nowMs() - started;
+      this.timer = this.opts.clock.setTimeout(
+        () => this.tick(),
+        Math.max(0, this.opts.pullIntervalMs - took),
+      );
     });
   }
 

@@ -132,17 +132,17 @@ test('queued probes report how late they started', async (t) => {
 });
 
 test('a probe that never settles is cut off at timeout + grace as a typed failure', async (t) => {
-  const { clock, results, sched } = setup({ latencyMs: undefined, timeoutMs: 500 });
+  const { clock, probe, results, sched } = setup({ latencyMs: undefined, timeoutMs: 500 });
   sched.reconcile([job('a')]);
   await clock.advance(3_000);
   t.true(results.length >= 1);
   const r = results[0]!.r;
   t.false(r.ok);
   t.is(!r.ok ? r.reason : undefined, 'error');
-  t.true(
-    sched.stats().skipped >= 1,
-    'runs due while the stuck one was in flight are skipped, not stacked',
-  );
+  // Runs due while the stuck one was in flight wait for it to be cut off, not stacked.
+  const times = probe.calls.map((c) => c.at);
+  for (let i = 1; i < times.length; i++)
+    t.true(times[i]! - times[i - 1]! >= 500 + DEADLINE_GRACE_MS - DEADLINE_SWEEP_MS, `gap ${i}`);
   await Promise.all([sched.stop(), clock.advance(5_000)]);
 });
 
@@ -294,7 +294,8 @@ test('a cut-off run that settles later is ignored and does not end the next run'
     behave: (_key, call) => (call === 0 ? { never: true } : { settleAfterMs: 300 }),
   });
   sched.reconcile(jobs('a'));
-  await clock.advance(2_100); // first run cut off (≤ 1,500), second run started at 2,000
+  // The first run is cut off at 1,250 (the sweep beat); the run owed since 1,000 starts then.
+  await clock.advance(1_300);
   t.deepEqual(
     results.map((x) => x.r.outcome),
     ['probe overran its deadline'],
@@ -584,4 +585,68 @@ test('a held event loop: the deadline sweep leaves runs to their own timeouts, t
       ['b', 'probe overran its deadline'],
     ],
   );
+});
+
+// Issue 17: a run due while the job's last run is still on the wire is owed, not skipped.
+
+test('a job whose probes all time out at timeout = interval is still probed about once per interval', async (t) => {
+  // The default settings: 1 s interval, 1 s timeout, 10% jitter. Every probe times out (a cut
+  // peer), so most runs come due while the last is still out; skipping them halved the rate.
+  const { clock, probe, results, sched } = setup({ jitter: 0.1, timeoutMs: 1000, latencyMs: 5000 });
+  sched.reconcile([job('a')]);
+  await clock.advance(60_000);
+  const times = probe.calls.map((c) => c.at);
+  t.true(times.length >= 55, `${times.length} runs in 60 s`);
+  t.is(probe.maxInFlight, 1, 'never two runs of one job on the wire');
+  // The owed run starts as its predecessor ends, never before.
+  for (let i = 1; i < times.length; i++) t.true(times[i]! - times[i - 1]! >= 1000, `gap ${i}`);
+  t.true(
+    results.every((x) => !x.r.ok && x.late === 0),
+    'waiting for its own last run is not lateness',
+  );
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+});
+
+test('a stuck run owes one run, started when it is cut off; more runs due meanwhile are skipped', async (t) => {
+  // Timeout 1 s: a run that never settles is cut off 1,750 ms after it started (the sweep beat
+  // from the start at 0). Due at 1,000 (owed) and 2,000, 3,000, ...
+  const { clock, sched, calls, results } = harness({
+    timeoutMs: 1000,
+    phases: [0],
+    behave: () => ({ never: true }),
+  });
+  const t0 = clock.nowMs();
+  sched.reconcile(jobs('a'));
+  await clock.advance(5_400);
+  t.deepEqual(
+    calls.map((c) => c.at - t0),
+    [0, 1750, 3500, 5250],
+    'each cut-off starts the one owed run at once; no burst',
+  );
+  t.is(results.length, 3);
+  t.true(results.every((x) => x.late === 0));
+  // Due at 1,000 (owed, ran at 1,750), 2,000 (owed, ran at 3,500), 3,000 (skipped: one already
+  // owed), 4,000 (owed, ran at 5,250), 5,000 (skipped).
+  t.is(sched.stats().skipped, 2);
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
+  t.is(clock.pending(), 0);
+});
+
+test('a run still waiting for a slot when the next comes due sheds that run, as before', async (t) => {
+  // One slot, two jobs taking 1.5 s each: the prober is starved. Runs due while their last run
+  // waits in line are skipped, so the line never holds more than one run per job.
+  const { clock, sched, calls } = harness({
+    concurrency: 1,
+    timeoutMs: 1000,
+    phases: [0, 0.001],
+    behave: () => ({ settleAfterMs: 900 }),
+  });
+  sched.reconcile(jobs('a', 'b'));
+  await clock.advance(10_000);
+  const stats = sched.stats();
+  t.true(stats.skipped > 0, 'the starved prober sheds runs');
+  t.true(stats.inFlight <= 2);
+  // One slot at 900 ms a run: at most 10,000 / 900 runs, whatever was owed.
+  t.true(calls.length <= Math.ceil(10_000 / 900), `${calls.length} runs`);
+  await Promise.all([sched.stop(), clock.advance(5_000)]);
 });

@@ -5,9 +5,17 @@
 // injected (an Executor, declared by each probe family under families/), so one scheduler
 // drives peer probes ((peer, probe kind, size) jobs), another DNS lookups, another port
 // connects. reconcile() turns a new job list into started and stopped loops, so discovery churn
-// never restarts the loops of jobs that stayed. Lateness (how far after its due time a run actually started) is reported with each
-// result: it is the prober's own health, and triage holds back latency findings from a starved
-// prober.
+// never restarts the loops of jobs that stayed. Lateness (how far after its due time a run
+// actually started) is reported with each result: it is the prober's own health, and triage holds
+// back latency findings from a starved prober.
+//
+// A job has one run on the wire at a time. A run that comes due while the job's last run is still
+// out is owed, not skipped: it starts the moment that run ends. Otherwise a probe whose timeout is
+// its interval (the default: both 1 s, with jitter) to a peer that stopped answering ran only
+// every other interval, and the run of failures that proves a cut (analysis/fresh.ts) took twice
+// as long. At most one run is owed per job (one more due meanwhile is skipped), and only behind a
+// run on the wire, not one still waiting for a slot: a starved prober sheds its extra runs as
+// before, so nothing piles up.
 
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Clock, TimerHandle } from '../core/clock.ts';
@@ -44,7 +52,10 @@ export interface SchedulerStats {
   readonly jobs: number;
   /** Jobs with a run on the wire or waiting for a slot. */
   readonly inFlight: number;
-  /** Runs skipped because the previous run of the same job was still in flight. */
+  /**
+   * Runs skipped because the previous run of the same job was still in flight (waiting for a
+   * slot, or on the wire with another run already owed behind it).
+   */
   readonly skipped: number;
   readonly started: number;
 }
@@ -72,7 +83,8 @@ const MAX_HELD_SWEEPS = 4;
 
 /**
  * One job's loop. It is also the record of its run: a job has at most one run at a time (a run
- * due while the last is still out is skipped), so the hot path allocates nothing per run.
+ * due while the last is on the wire is owed and starts when it ends; see the header), so the hot
+ * path allocates nothing per run.
  */
 interface Loop<J, R> {
   readonly job: J;
@@ -82,6 +94,8 @@ interface Loop<J, R> {
   /** The timer callback, made once per loop rather than once per run. */
   readonly fire: () => void;
   state: 'idle' | 'waiting' | 'running';
+  /** A run came due while this one was on the wire: it starts as soon as this one ends. */
+  owed: boolean;
   stopped: boolean;
   /** When the current run was due and when it started (its lateness and its deadline). */
   runDueMs: number;
@@ -203,6 +217,7 @@ export class Scheduler<J extends ScheduledJob, R> {
       timer: undefined,
       fire: () => this.fire(loop),
       state: 'idle',
+      owed: false,
       stopped: false,
       runDueMs: 0,
       startMs: 0,
@@ -245,25 +260,32 @@ export class Scheduler<J extends ScheduledJob, R> {
     loop.timer = undefined;
     if (loop.stopped || this.stopping) return;
     const due = loop.dueMs;
-    const { intervalMs, jitter, concurrency } = this.opts;
+    const { intervalMs, jitter } = this.opts;
     let next = due + intervalMs * (1 + jitter * (2 * this.random() - 1));
     const now = this.opts.clock.nowMs();
     // After a long stall, resume on the interval rather than firing a burst of missed runs.
     if (next < now) next = now + intervalMs * this.random();
     loop.dueMs = next;
-    if (loop.state !== 'idle') {
-      this.skipped++;
-    } else {
+    if (loop.state === 'idle') {
       loop.runDueMs = due;
-      if (this.inFlight < concurrency && this.waiting === 0) {
-        this.begin(loop, now);
-      } else {
-        loop.state = 'waiting';
-        this.waiting++;
-        void this.line(() => this.admit(loop));
-      }
+      this.enqueue(loop, now);
+    } else if (loop.state === 'running' && !loop.owed) {
+      loop.owed = true;
+    } else {
+      this.skipped++;
     }
     this.arm(loop, now);
+  }
+
+  /** Starts an idle loop's run now if a slot is free and nobody waits, else puts it in line. */
+  private enqueue(loop: Loop<J, R>, nowMs: number): void {
+    if (this.inFlight < this.opts.concurrency && this.waiting === 0) {
+      this.begin(loop, nowMs);
+    } else {
+      loop.state = 'waiting';
+      this.waiting++;
+      void this.line(() => this.admit(loop));
+    }
   }
 
   /** Called by the line for the waiter at its head; resolves once that waiter got a slot. */
@@ -327,6 +349,15 @@ export class Scheduler<J extends ScheduledJob, R> {
     // A result for a job that was removed meanwhile is dropped: its series are already gone.
     if (!loop.stopped)
       this.opts.onResult(result, Math.max(0, loop.startMs - loop.runDueMs), loop.job);
+    if (loop.owed && loop.state === 'idle') {
+      loop.owed = false;
+      if (loop.stopped || this.stopping) return;
+      // Its lateness counts from now: waiting for the job's own last run is not the prober's
+      // starvation (a peer that stopped answering would otherwise read as a late prober).
+      const now = this.opts.clock.nowMs();
+      loop.runDueMs = now;
+      this.enqueue(loop, now);
+    }
   }
 
   private armSweep(nowMs: number): void {
@@ -353,7 +384,8 @@ export class Scheduler<J extends ScheduledJob, R> {
       this.newHandlers(l);
       this.finish(l, overran(l.job, l.startMs, 'probe overran its deadline'));
     }
-    if (this.inFlight > 0) this.armSweep(now);
+    // An owed run started by a cut-off (finish) may have armed the next sweep already.
+    if (this.inFlight > 0 && this.sweepTimer === undefined) this.armSweep(now);
   };
 
   private stopSweep(): void {

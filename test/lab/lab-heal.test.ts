@@ -25,8 +25,13 @@ const NEEDS = 'the healing lab needs root and iproute2, nftables';
 const NAMED_TARGET_MS = 10_000;
 /** Issue 17's target for a finding to outlive its cause, with the default settings. */
 const CLEARED_TARGET_MS = 30_000;
-/** What is asserted (the lab measured 15.5 s to name the cut: see the header). */
-const NAMED_MS = 30_000;
+/**
+ * What is asserted: the lab names the cut 7.5 to 10.6 s after it (docs/triage.md, "How long a
+ * finding outlives its cause"); a proof delayed past one more round on a loaded machine is
+ * named 5 s later. Before the scheduler's owed runs and the controller's round cadence it took
+ * 15.6 s, over this bound.
+ */
+const NAMED_MS = 15_000;
 const CLEARED_MS = 60_000;
 /** A finding about node-3 (the only node faulted here). */
 const aboutNode3 = (f: Finding): boolean =>
