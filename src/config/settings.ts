@@ -329,7 +329,7 @@ export const SETTINGS: readonly Setting[] = [
     'peers.rotation',
     z.boolean(),
     false,
-    'Visit every peer outside the core set in turn (docs/scale.md), so every node pair is measured within the coverage period (podmesh_coverage_period_seconds). Rotating peers get no per-pair series. Off by default until the controller judges cells by age.',
+    'Visit every peer outside the core set in turn (docs/scale.md), so every node pair is measured within the coverage period (podmesh_coverage_period_seconds). Rotating peers get no per-pair series. Off by default: a rotating peer adds its results to the row, and from about 100 nodes the controller cannot yet hold the rows this makes (docs/scale.md, "Not done yet").',
   ),
   s(
     'peers.core',
