@@ -255,11 +255,7 @@ function cellTooltip(c, m) {
       `rtt min ${dur(r.min)} · p50 ${dur(r.p50)} · p90 ${dur(r.p90)} · p99 ${dur(r.p99)} · max ${dur(r.max)}`,
     );
   } else lines.push('rtt: no answers');
-  lines.push(
-    c.lastFailure === null
-      ? 'last failure: none'
-      : `last failure: ${c.lastFailure} (${ago(c.lastFailure)})`,
-  );
+  lines.push(c.lastFailure === null ? 'last failure: none' : `last failure: ${c.lastFailure}`);
   return lines.join('\n');
 }
 
@@ -518,7 +514,8 @@ function renderDetail() {
     ],
     [
       'last failure',
-      c.lastFailure === null ? 'none' : `${clock(c.lastFailure)} (${ago(c.lastFailure)})`,
+      // The closed reason of the last failure (timeout, refused ...): the cell has no time of it.
+      c.lastFailure === null ? 'none' : c.lastFailure,
     ],
   ];
   const dl = h('dl', { class: 'detail-list' });
