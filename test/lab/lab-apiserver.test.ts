@@ -11,10 +11,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { DEFAULT_TRIAGE_OPTIONS, triage } from '../../src/analysis/triage.ts';
 import type { Finding } from '../../src/analysis/types.ts';
-import { SystemClock } from '../../src/core/clock.ts';
-import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import type { Controller } from '../../src/controller/controller.ts';
 import { TlsApiServer } from '../support/tls-apiserver.ts';
+import { expectFindings as waitForFindings } from './findings-wait.ts';
 import { labSuite } from './gate.ts';
+import { labController } from './lab-controller.ts';
 import { Lab, allLabLeftovers, nftApply, nsExec, type LabNode } from './lab.ts';
 
 const NEEDS = 'the API server lab needs root and iproute2, nftables';
@@ -91,17 +92,8 @@ labSuite('API server lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
         },
       },
     );
-    controller = new Controller({
-      clock: new SystemClock(),
-      directory: new StaticDirectory(
-        lab.agents.map((a) => ({ node: a.node.name, network: a.network, url: a.url })),
-      ),
-      pullIntervalMs: 1000,
-      pullConcurrency: 8,
-      pullTimeoutMs: 800,
-      version: 'lab',
+    controller = labController(lab, {
       triage,
-      log: () => undefined,
     });
     controller.start();
     t.log(
@@ -121,49 +113,28 @@ labSuite('API server lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
     );
   });
 
-  const describe = (fs: readonly Finding[]): string =>
-    fs.length === 0 ? '(none)' : fs.map((f) => `${f.id} [${f.nodes.join(',')}]`).join('; ');
-
-  /** Waits until the open findings are exactly those `want` matches, one each. */
-  async function expectFindings(
+  /** Waits until the open findings are exactly those `want` matches, one each (findings-wait.ts). */
+  const expectFindings = (
     t: ExecutionContext,
     what: string,
     want: readonly ((f: Finding) => boolean)[],
     ms: number,
-  ): Promise<{ findings: readonly Finding[]; ms: number }> {
-    const started = Date.now();
-    const seen = new Set<string>();
-    for (;;) {
-      // Only a round over a full matrix counts (every API server cell judged).
-      const m = C().matrix();
-      const report = C().findings();
-      const complete =
-        m !== undefined &&
-        report !== undefined &&
-        m.agents.length === L().agents.length &&
-        m.apiserver.length === 2 * L().agents.length &&
-        m.apiserver.every((c) => c.sent >= DEFAULT_TRIAGE_OPTIONS.minPortChecks);
-      const last = report?.findings ?? [];
-      for (const f of last) seen.add(f.id);
-      if (
-        complete &&
-        last.length === want.length &&
-        want.every((w) => last.filter(w).length === 1)
-      ) {
-        const took = Date.now() - started;
-        const others = [...seen].filter((id) => !last.some((f) => f.id === id));
-        t.log(
-          `${what}: after ${took} ms: ${describe(last)}${others.length > 0 ? `; seen on the way: ${others.join(', ')}` : ''}`,
-        );
-        return { findings: last, ms: took };
-      }
-      if (Date.now() - started > ms)
-        throw new Error(
-          `${what}: not within ${ms} ms; findings now: ${describe(last)}; seen: ${[...seen].join(', ')}`,
-        );
-      await sleep(250);
-    }
-  }
+  ): Promise<{ findings: readonly Finding[]; ms: number }> =>
+    waitForFindings(
+      t,
+      {
+        matrix: () => C().matrix(),
+        findings: () => C().findings(),
+        // Only a round over a full matrix counts (every API server cell judged).
+        complete: (m) =>
+          m.agents.length === L().agents.length &&
+          m.apiserver.length === 2 * L().agents.length &&
+          m.apiserver.every((c) => c.sent >= DEFAULT_TRIAGE_OPTIONS.minPortChecks),
+      },
+      what,
+      want,
+      ms,
+    );
 
   /**
    * Every API server cell's window holds (nearly) a full window of checks, none failed: a

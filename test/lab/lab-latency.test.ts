@@ -13,10 +13,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
 import { triage } from '../../src/analysis/triage.ts';
 import type { Finding } from '../../src/analysis/types.ts';
-import { SystemClock } from '../../src/core/clock.ts';
-import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import type { Controller } from '../../src/controller/controller.ts';
 import { LatencyHistory } from '../../src/controller/latency-history.ts';
 import { labSuite } from './gate.ts';
+import { labController } from './lab-controller.ts';
 import { Lab, allLabLeftovers, nftApply, nsExec, sysBin } from './lab.ts';
 
 const NEEDS = 'the latency lab needs root and iproute2 (tc), nftables';
@@ -73,18 +73,9 @@ labSuite('latency lab', ['ip', 'nft', 'tc'], NEEDS, () => {
     });
     await lab.startAgents();
     history = new LatencyHistory({ minutes: BASELINE_MINUTES, maxLinks: 1000 });
-    controller = new Controller({
-      clock: new SystemClock(),
-      directory: new StaticDirectory(
-        lab.agents.map((a) => ({ node: a.node.name, network: a.network, url: a.url })),
-      ),
-      pullIntervalMs: 1000,
-      pullConcurrency: 8,
-      pullTimeoutMs: 800,
-      version: 'lab',
+    controller = labController(lab, {
       triage: (s) => triage(s, { latencyMinSamples: MIN_SAMPLES }),
       latencyHistory: history,
-      log: () => undefined,
     });
     controller.start();
     t.log(`lab ${lab.prefix}: ${lab.agents.length} agents`);

@@ -13,11 +13,11 @@ import test, { type ExecutionContext } from 'ava';
 import type { Server } from 'node:http';
 import { triage } from '../../src/analysis/triage.ts';
 import type { Finding } from '../../src/analysis/types.ts';
-import { SystemClock } from '../../src/core/clock.ts';
-import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import type { Controller } from '../../src/controller/controller.ts';
 import { serveController } from '../../src/server/controller-app.ts';
 import { closeServer } from '../../src/server/http.ts';
 import { labSuite } from './gate.ts';
+import { labController } from './lab-controller.ts';
 import { Lab, allLabLeftovers, type Undo } from './lab.ts';
 
 const NEEDS = 'the loss lab needs root and iproute2, nftables, conntrack';
@@ -61,17 +61,8 @@ labSuite('loss lab', ['ip', 'nft', 'bridge', 'conntrack'], NEEDS, () => {
         },
       },
     );
-    controller = new Controller({
-      clock: new SystemClock(),
-      directory: new StaticDirectory(
-        lab.agents.map((a) => ({ node: a.node.name, network: a.network, url: a.url })),
-      ),
-      pullIntervalMs: 1000,
-      pullConcurrency: 8,
-      pullTimeoutMs: 800,
-      version: 'lab',
+    controller = labController(lab, {
       triage,
-      log: () => undefined,
     });
     server = (await serveController(controller, '127.0.0.1', 0)).server;
     t.log(`lab ${lab.prefix}: ${lab.agents.length} agents; port target web ${web.ip}:${WEB_PORT}`);

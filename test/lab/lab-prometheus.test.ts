@@ -16,9 +16,8 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { parse } from 'yaml';
 import { triage } from '../../src/analysis/triage.ts';
-import { SystemClock } from '../../src/core/clock.ts';
 import { coverage } from '../../src/controller/coverage.ts';
-import { Controller, type AgentDirectory } from '../../src/controller/controller.ts';
+import type { AgentDirectory, Controller } from '../../src/controller/controller.ts';
 import { serveController } from '../../src/server/controller-app.ts';
 import {
   dashboardExpressions,
@@ -39,6 +38,7 @@ import {
   type PromAlert,
 } from '../support/prometheus.ts';
 import { labSuite } from './gate.ts';
+import { labController } from './lab-controller.ts';
 import { AGENT_PORTS, Lab, REPO, allLabLeftovers, type Undo } from './lab.ts';
 
 const NEEDS =
@@ -211,16 +211,7 @@ labSuite(
             })),
           ),
       };
-      controller = new Controller({
-        clock: new SystemClock(),
-        directory,
-        pullIntervalMs: 1000,
-        pullConcurrency: 8,
-        pullTimeoutMs: 800,
-        version: 'lab',
-        triage,
-        log: () => undefined,
-      });
+      controller = labController(lab, { directory, triage });
       const served = await serveController(controller, '127.0.0.1', 0);
       controllerServer = served.server;
       // One job, as the PodMonitor makes ("namespace/name"), with the target labels the

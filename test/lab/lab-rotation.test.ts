@@ -14,11 +14,11 @@ import test from 'ava';
 import { DEFAULT_TRIAGE_OPTIONS, triage } from '../../src/analysis/triage.ts';
 import type { Finding } from '../../src/analysis/types.ts';
 import type { Matrix } from '../../src/api/matrix.ts';
-import { SystemClock } from '../../src/core/clock.ts';
 import type { Peer } from '../../src/core/types.ts';
-import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import type { Controller } from '../../src/controller/controller.ts';
 import { planPeers, type PeerPlanOptions } from '../../src/mesh/peer-plan.ts';
 import { labSuite } from './gate.ts';
+import { labController } from './lab-controller.ts';
 import { AGENT_PORTS, Lab, allLabLeftovers, nftApply, type LabAgent } from './lab.ts';
 
 const NEEDS = 'the rotation lab needs root and iproute2, nftables';
@@ -130,18 +130,7 @@ labSuite('rotation lab', ['ip', 'nft', 'bridge'], NEEDS, () => {
         peers: PEERS,
       },
     });
-    controller = new Controller({
-      clock: new SystemClock(),
-      directory: new StaticDirectory(
-        lab.agents.map((a) => ({ node: a.node.name, network: a.network, url: a.url })),
-      ),
-      pullIntervalMs: 1000,
-      pullConcurrency: 16,
-      pullTimeoutMs: 800,
-      version: 'lab',
-      triage,
-      log: () => undefined,
-    });
+    controller = labController(lab, { triage, pullConcurrency: 16 });
     controller.start();
     t.log(`lab ${lab.prefix}: ${lab.agents.length} agents up in ${Date.now() - started} ms`);
   });

@@ -11,14 +11,16 @@ import { SystemClock } from '../../src/core/clock.ts';
 import type { Server } from 'node:http';
 import type { OpenFinding } from '../../src/api/findings.ts';
 import { ChangeTimeline } from '../../src/controller/changes.ts';
-import { Controller, StaticDirectory } from '../../src/controller/controller.ts';
+import type { Controller } from '../../src/controller/controller.ts';
 import { KubernetesEventSink } from '../../src/controller/kubernetes.ts';
 import { PlumbingWatcher } from '../../src/controller/plumbing.ts';
 import { serveController } from '../../src/server/controller-app.ts';
 import { closeServer } from '../../src/server/http.ts';
 import { heatmapCells, launchBrowser, openUi, screenshot, waitFor } from '../support/browser.ts';
 import { FakeApiServer, type KObject } from '../support/fake-apiserver.ts';
+import { expectFindings as waitForFindings, type FindingsSource } from './findings-wait.ts';
 import { labSuite } from './gate.ts';
+import { labController } from './lab-controller.ts';
 import { Lab, allLabLeftovers, type Undo } from './lab.ts';
 
 const NEEDS = 'the triage lab needs root and iproute2, nftables, dnsmasq (dnsmasq-base), conntrack';
@@ -126,22 +128,14 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     });
     plumbing.start();
     const timeline = new ChangeTimeline({ horizonMs: 900_000, lookbackMs: 600_000 });
-    controller = new Controller({
+    controller = labController(lab, {
       plumbing: timeline.observing(() => plumbing?.report()),
       changes: (f, sinceMs) => timeline.forFinding(f, sinceMs),
       clock,
-      directory: new StaticDirectory(
-        lab.agents.map((a) => ({ node: a.node.name, network: a.network, url: a.url })),
-      ),
-      pullIntervalMs: 1000,
-      pullConcurrency: 8,
-      pullTimeoutMs: 800,
-      version: 'lab',
       triage,
       // Findings as Events, node-scoped ones also on their Node, in the test API server.
       events: new KubernetesEventSink(api.kubeConfig(), 'podmesh', clock, () => undefined),
       nodeEvents: { knownNodes: () => lab?.nodes.map((n) => n.name) ?? [], maxPerRound: 50 },
-      log: () => undefined,
     });
     // Served like the real controller: the browser check below reads its web UI.
     const served = await serveController(controller, '127.0.0.1', 0);
@@ -170,51 +164,31 @@ labSuite('triage lab', ['ip', 'nft', 'bridge', 'dnsmasq', 'conntrack'], NEEDS, (
     );
   });
 
-  const describe = (fs: readonly Finding[]): string =>
-    fs.length === 0 ? '(none)' : fs.map((f) => `${f.id} [${f.nodes.join(',')}]`).join('; ');
-
-  /** Waits until the open findings are exactly those `want` matches, one each. */
+  /** Waits until the open findings are exactly those `want` matches, one each (findings-wait.ts). */
   async function expectFindings(
     t: ExecutionContext,
     what: string,
     want: readonly ((f: Finding) => boolean)[],
     ms: number,
   ): Promise<readonly Finding[]> {
-    const started = Date.now();
-    const seen = new Set<string>();
-    let last: readonly Finding[] = [];
-    for (;;) {
+    const src: FindingsSource = {
+      matrix: () => C().matrix(),
+      findings: () => C().findings(),
       // Only a round over a full matrix counts: before that "no findings" means nothing. Full
       // means every UDP cell has enough probes to be judged: right after the agents start, a
       // peer that isn't listening yet costs each prober a few probes ("refused", "timeout"),
       // and "no findings" over cells too young to judge let that loss surface as pair-loss in
       // the next fault's window (seen: 2 of 36 lost on healthy pairs, for 10 s).
-      const m = C().matrix();
-      const report = C().findings();
-      const udp = m?.cells.filter((c) => c.protocol === 'udp') ?? [];
-      const complete =
-        m !== undefined &&
-        report !== undefined &&
-        udp.length > 0 &&
-        udp.every((c) => c.sent >= DEFAULT_TRIAGE_OPTIONS.minProbes) &&
-        m.agents.length === L().agents.length;
-      last = report?.findings ?? [];
-      for (const f of last) seen.add(f.id);
-      const exact =
-        complete && last.length === want.length && want.every((w) => last.filter(w).length === 1);
-      if (exact) {
-        const others = [...seen].filter((id) => !last.some((f) => f.id === id));
-        t.log(
-          `${what}: after ${Date.now() - started} ms: ${describe(last)}${others.length > 0 ? `; seen on the way: ${others.join(', ')}` : ''}`,
+      complete: (m) => {
+        const udp = m.cells.filter((c) => c.protocol === 'udp');
+        return (
+          udp.length > 0 &&
+          udp.every((c) => c.sent >= DEFAULT_TRIAGE_OPTIONS.minProbes) &&
+          m.agents.length === L().agents.length
         );
-        return last;
-      }
-      if (Date.now() - started > ms)
-        throw new Error(
-          `${what}: not within ${ms} ms; findings now: ${describe(last)}; seen: ${[...seen].join(', ')}`,
-        );
-      await sleep(250);
-    }
+      },
+    };
+    return (await waitForFindings(t, src, what, want, ms)).findings;
   }
 
   const kind =
