@@ -464,11 +464,14 @@ labSuite(
           .length,
         0,
       );
-      // Kubernetes discovery: every agent watches the API server and found its 5 peers there.
+      // Kubernetes discovery: every agent watches the API server and found its 5 peers there;
+      // with no apiserver.endpoints set it also follows the kubernetes Service's EndpointSlice.
       const synced = await P().query(
         'group by (source_node, network, resource) (podmesh_discovery_last_sync_timestamp_seconds)',
       );
-      t.is(synced.length, L().agents.length * 3, 'pods, nodes and endpointslices per agent');
+      const watched = ['apiserver-endpointslices', 'endpointslices', 'nodes', 'pods'];
+      t.is(synced.length, L().agents.length * watched.length, 'every resource per agent');
+      t.deepEqual([...new Set(synced.map((s) => s.metric['resource']))].sort(), watched);
       const peers = await P().query('podmesh_peers');
       t.true(
         peers.length === L().agents.length &&
