@@ -10,7 +10,7 @@ import { agentRowSchema, type AgentRow } from '../src/api/agent-row.ts';
 import { apiServerService, loadConfig } from '../src/config/load.ts';
 import { KubernetesPeerSource } from '../src/discovery/kubernetes.ts';
 import { scrape, silent, startAgent, until } from './support/agents.ts';
-import { endpointSliceObject, FakeApiServer, type KObject } from './support/fake-apiserver.ts';
+import { apiServerSliceObject, FakeApiServer, type KObject } from './support/fake-apiserver.ts';
 import { TlsApiServer } from './support/tls-apiserver.ts';
 import { Agent } from '../src/agent/agent.ts';
 
@@ -159,17 +159,7 @@ test('bad apiserver settings are refused with the key', (t) => {
 });
 
 /** The `kubernetes` Service's EndpointSlice in `default`, its https port `port`. */
-function apiSlice(ip: string, port: number): KObject {
-  return {
-    ...endpointSliceObject({
-      name: 'kubernetes',
-      namespace: 'default',
-      service: 'kubernetes',
-      endpoints: [{ ip }],
-    }),
-    ports: [{ name: 'https', port, protocol: 'TCP' }],
-  };
-}
+const apiSlice = (ip: string, port: number): KObject => apiServerSliceObject({ ips: [ip], port });
 
 test('with Kubernetes discovery the endpoints follow the `kubernetes` EndpointSlice; one that leaves takes its series', async (t) => {
   const first = await TlsApiServer.start('127.0.32.30');

@@ -19,6 +19,7 @@ import {
   type KubernetesPeerSourceOptions,
 } from '../src/discovery/kubernetes.ts';
 import {
+  apiServerSliceObject,
   endpointSliceObject,
   FakeApiServer,
   nodeObject,
@@ -523,17 +524,8 @@ test('DNS replicas come from the DNS Service’s EndpointSlices, ready endpoints
 });
 
 /** The `kubernetes` Service's EndpointSlice in `default`: the API server's addresses. */
-function apiServerSlice(name: string, ips: readonly string[], ready = true): KObject {
-  return {
-    ...endpointSliceObject({
-      name,
-      namespace: 'default',
-      service: 'kubernetes',
-      endpoints: ips.map((ip) => ({ ip, ready })),
-    }),
-    ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
-  };
-}
+const apiServerSlice = (name: string, ips: readonly string[], ready = true): KObject =>
+  apiServerSliceObject({ name, ips, ready });
 
 test('API server endpoints come from the `kubernetes` EndpointSlice in default, only when asked', async (t) => {
   const slices = [

@@ -26,11 +26,13 @@ import {
   type GrafanaDashboard,
 } from '../../dashboards/src/promql.ts';
 import {
+  apiServerSliceObject,
   endpointSliceObject,
   FakeApiServer,
   nodeObject,
   podObject,
 } from '../support/fake-apiserver.ts';
+import { TlsApiServer } from '../support/tls-apiserver.ts';
 import {
   Prometheus,
   PROMETHEUS_BIN,
@@ -123,6 +125,7 @@ labSuite(
     let prom: Prometheus | undefined;
     let web: net.Server | undefined;
     let api: FakeApiServer | undefined;
+    let tlsApi: TlsApiServer | undefined;
     const L = (): Lab => lab!;
     const P = (): Prometheus => prom!;
     const queries = loadQueries();
@@ -144,6 +147,8 @@ labSuite(
           probes: { intervalMs: 250, timeoutMs: 200 },
           dns: { intervalMs: 500, timeoutMs: 400, replicas: [] },
           window: { seconds: 10 },
+          // Every API server endpoint the EndpointSlice lists (below), 10 checks a window.
+          apiserver: { intervalMs: 1000, timeoutMs: 800 },
         },
       });
       const rootIp = lab.rootIp;
@@ -157,6 +162,10 @@ labSuite(
           endpoints: lab.dnsReplicas.map((r) => ({ ip: r.ip, node: r.node.name, pod: r.name })),
         }),
       );
+      // The API server as the agents check it (apiserver family): a TLS stand-in on the root
+      // address, listed by the `kubernetes` EndpointSlice they follow (no VIP in this lab).
+      tlsApi = await TlsApiServer.start(rootIp);
+      api.upsert(apiServerSliceObject({ ips: [rootIp], port: tlsApi.port }));
       const kubeconfig = path.join(lab.dir, 'kubeconfig.yaml');
       fs.writeFileSync(kubeconfig, api.kubeConfigYaml('podmesh'));
       web = net.createServer((s) => {
@@ -262,6 +271,7 @@ labSuite(
       await new Promise((r) => (controllerServer ? controllerServer.close(r) : r(undefined)));
       await new Promise((r) => (web ? web.close(r) : r(undefined)));
       await api?.close();
+      await tlsApi?.close();
       if (dir !== undefined) t.false(fs.existsSync(dir), 'prometheus temp dir removed');
       if (lab === undefined) return;
       const prefix = lab.prefix;

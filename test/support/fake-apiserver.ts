@@ -1036,3 +1036,21 @@ export function endpointSliceObject(s: {
     ],
   };
 }
+
+/** The `kubernetes` Service's EndpointSlice in `default` (the API server's addresses, `https`). */
+export function apiServerSliceObject(s: {
+  readonly name?: string;
+  readonly ips: readonly string[];
+  readonly port?: number;
+  readonly ready?: boolean;
+}): KObject {
+  return {
+    ...endpointSliceObject({
+      name: s.name ?? 'kubernetes',
+      namespace: 'default',
+      service: 'kubernetes',
+      endpoints: s.ips.map((ip) => ({ ip, ready: s.ready ?? true })),
+    }),
+    ports: [{ name: 'https', port: s.port ?? 6443, protocol: 'TCP' }],
+  };
+}
