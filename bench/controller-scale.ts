@@ -17,6 +17,16 @@ import type { ReportMessage, RoundMessage } from './controller-scale-controller.
 import { simAgent } from './controller-scale-rows.ts';
 import { ROOT, spawnNode, spawnTs, type JsonChild } from './lib.ts';
 
+/** A process's peak RSS (VmHWM) in MB, read from /proc; NaN when it is gone. */
+function hwmOfMB(pid: number | undefined): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? Number.NaN : Number(m[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Agents (2 a node) per size; 10,000 is issue 18's 5,000 nodes. */
 export const SCALE_SIZES = [600, 2000, 10_000] as const;
 /** Core peers per row: the shipped peers.limit (rotation off). */
@@ -155,7 +165,11 @@ export async function measureScale(
       fetches.push(await fetchBytes(`${url}/api/v1/matrix`));
     }
     ctl.send('report');
-    const report = await ctl.next<ReportMessage>('report', 30_000);
+    // A stalled controller is inside one long synchronous stretch (triage of a 10,000-agent
+    // matrix) and may not read its stdin for minutes: its peak is then read from outside.
+    const report = await ctl
+      .next<ReportMessage>('report', 30_000)
+      .catch((): Pick<ReportMessage, 'hwmMB'> => ({ hwmMB: hwmOfMB(ctl!.proc.pid) }));
     const later = seen.length > 1 ? seen.slice(1) : seen;
     const last = seen[seen.length - 1];
     return {
